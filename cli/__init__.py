@@ -1,0 +1,1 @@
+"""procops.cli"""

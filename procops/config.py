@@ -1,0 +1,465 @@
+"""The configuration file: one typed schema (pydantic), discovery, errors with file:line.
+
+Discovery order: ``--config PATH``, ``$PROCOPS_CONFIG``, ``./procops.yaml``,
+``/etc/procops/procops.yaml``; with none, the embedded default (every command
+targets the local sandbox with the policy numbers of REQUIREMENTS.md).
+
+Every section forbids unknown keys: a typo is an error (exit 2), not a setting
+silently ignored. Durations are written ``90s``, ``15m``, ``1h``, ``7d`` (or a
+number of seconds) and sizes ``200KB``, ``5MB`` (or a number of bytes).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    WithJsonSchema,
+    model_validator,
+)
+
+from procops.errors import BadInput, EnvironmentFailure
+from procops.timeutil import format_duration, parse_duration, parse_size
+
+ENV_CONFIG = "PROCOPS_CONFIG"
+SEARCH_PATHS = (Path("procops.yaml"), Path("/etc/procops/procops.yaml"))
+
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|min|h|d|w)?$"},
+                              {"type": "number", "minimum": 0}],
+                    "examples": ["15m"]}),
+]
+
+
+def _format_size(n: int) -> str:
+    for unit, size in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if n >= size and n % size == 0:
+            return f"{n // size}{unit}"
+    return str(n)
+
+
+Size = Annotated[
+    int,
+    BeforeValidator(parse_size),
+    PlainSerializer(_format_size, return_type=str, when_used="json"),
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?\s*[a-zA-Z]*$"},
+                              {"type": "integer", "minimum": 0}],
+                    "examples": ["200KB"]}),
+]
+Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+# --------------------------------------------------------------------------- secrets
+
+class SecretRef(Section):
+    """Where a secret comes from: a file (mode 0600) or a command printing it."""
+
+    file: Path | None = Field(None, description="File holding the secret (must be mode 0600).")
+    command: list[str] | None = Field(None, description="argv of a command that prints the secret.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "SecretRef":
+        if (self.file is None) == (self.command is None):
+            raise ValueError("give exactly one of 'file' or 'command'")
+        return self
+
+    def reveal(self) -> str:
+        from procops.home import read_secret
+
+        if self.file is not None:
+            return read_secret(self.file.expanduser())
+        try:
+            out = subprocess.run(self.command, capture_output=True, text=True, timeout=30, check=True)
+        except (OSError, subprocess.SubprocessError) as e:
+            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {type(e).__name__}") from None
+        return out.stdout.strip()
+
+
+# --------------------------------------------------------------------------- sections
+
+class PlatformConfig(Section):
+    """The platform procops looks after."""
+
+    name: str = Field("procurement platform (sandbox)", description="Name shown in reports.")
+    url: str | None = Field(None, description="Base URL of the platform; empty means the local sandbox.",
+                            examples=["https://bid.example.gov.cn"])
+    database_url: str | None = Field(None, description="SQLAlchemy URL of the platform's database "
+                                     "(empty: the sandbox's). May hold a password: masked in 'config show'.")
+    documents_dir: Path | None = Field(None, description="The platform's documents store (empty: the sandbox's).")
+
+
+class Thresholds(Section):
+    """Warning thresholds of the 7x24 monitoring (R2)."""
+
+    cpu_ratio: Ratio = Field(0.85, description="Host CPU busy ratio that raises HostCpuHigh.")
+    memory_ratio: Ratio = Field(0.90, description="Host memory used ratio that raises HostMemoryHigh.")
+    disk_ratio: Ratio = Field(0.90, description="Filesystem used ratio that raises HostDiskFull.")
+    db_connections_ratio: Ratio = Field(0.80, description="Database connections in use / pool size.")
+    error_ratio: Ratio = Field(0.01, description="Share of 5xx responses that raises ErrorRatioHigh.")
+    for_duration: Duration = Field(60.0, description="How long a condition must hold before alerting.")
+
+
+class PolicyConfig(Section):
+    """The operators' policy; defaults are the study's numbers (REQUIREMENTS.md)."""
+
+    page_load_p95: Duration = Field(2.0, description="R1: p95 page load of every page endpoint.")
+    upload_success_ratio: Ratio = Field(1.0, description="R1: share of bid uploads that must succeed.")
+    max_server_errors: int = Field(0, ge=0, description="R1: 5xx responses tolerated in a load test.")
+    capacity_multiple: float = Field(3.0, gt=0, description="R1: capacity as a multiple of the normal peak.")
+    backup_interval: Duration = Field(3600.0, description="R4: a backup at least this often (RPO).")
+    offsite_backup_interval: Duration = Field(3600.0, description="R4: off-site copy at least this often.")
+    backup_check_interval: Duration = Field(86400.0, description="Repository check cadence.")
+    backup_verify_interval: Duration = Field(604800.0, description="R5: restore-and-verify cadence.")
+    prune_interval: Duration = Field(86400.0, description="Prune cadence (takes an exclusive lock).")
+    classify_deadline: Duration = Field(900.0, description="R7: fault type confirmed within T0 + this.")
+    standby_deadline: Duration = Field(3600.0, description="R7: standby system started within T0 + this.")
+    report_deadline: Duration = Field(86400.0, description="R7: fault analysis report within T0 + this.")
+    escalation_lead: Duration = Field(300.0, description="R11: warn this long before a deadline.")
+    drill_interval: Duration = Field(92 * 86400.0, description="R8: a drill at least once a quarter.")
+    scan_interval: Duration = Field(7 * 86400.0, description="R3: weekly vulnerability scan.")
+    loadtest_interval: Duration = Field(31 * 86400.0, description="R3: monthly stress test.")
+    thresholds: Thresholds = Field(default_factory=Thresholds)
+
+
+class SeedConfig(Section):
+    """Deterministic seed data of the sandbox."""
+
+    announcements: int = Field(200, ge=0, description="Tender announcements.")
+    suppliers: int = Field(50, ge=0, description="Registered suppliers.")
+    documents: int = Field(100, ge=0, description="Archived tender documents.")
+    document_size: Size = Field(200 * 1024, description="Size of each seeded document.")
+    seed: int = Field(42, description="Random seed: the same seed gives the same data.")
+
+
+class SandboxConfig(Section):
+    """The reference procurement platform (uvicorn replicas behind HAProxy, on loopback)."""
+
+    port: Port = Field(18080, description="HAProxy frontend port; replicas use the next ports.")
+    replicas: int = Field(2, ge=1, le=16, description="uvicorn replicas behind HAProxy.")
+    version: Literal["1.0.0", "1.1.0", "1.1.1-bad"] = Field("1.0.0", description="Platform version to run.")
+    database_url: str | None = Field(None, description="SQLAlchemy URL; empty: SQLite (WAL) in $PROCOPS_HOME.",
+                                     examples=["postgresql+psycopg://postgres@127.0.0.1:5432/procurement"])
+    max_upload_size: Size = Field(20 * 1024 * 1024, description="Largest accepted bid file.")
+    seed: SeedConfig = Field(default_factory=SeedConfig)
+
+
+class LoadtestConfig(Section):
+    """Peak-load and capacity tests (R1)."""
+
+    normal_peak_users: int = Field(50, ge=1, description="Concurrent users at a normal announcement peak.")
+    spawn_rate: float = Field(10.0, gt=0, description="Users started per second.")
+    hold: Duration = Field(60.0, description="How long a peak test holds its users.")
+    step_duration: Duration = Field(30.0, description="Length of each capacity step.")
+    max_multiple: float = Field(5.0, gt=0, description="Capacity steps stop at this multiple.")
+    upload_size_min: Size = Field(512 * 1024, description="Smallest bid file uploaded.")
+    upload_size_max: Size = Field(5 * 1024 * 1024, description="Largest bid file uploaded.")
+    supplier_weight: int = Field(10, ge=0, description="Weight of the supplier persona.")
+    regulator_weight: int = Field(1, ge=0, description="Weight of the regulator/purchaser persona.")
+    max_generator_cpu: Ratio = Field(0.90, description="Above this generator CPU a run is invalid.")
+
+
+class MonitoringConfig(Section):
+    """The monitoring stack on loopback (R2)."""
+
+    prometheus_port: Port = 19090
+    alertmanager_port: Port = 19093
+    node_exporter_port: Port = 19100
+    blackbox_exporter_port: Port = 19115
+    postgres_exporter_port: Port = 19187
+    exporter_port: Port = Field(19200, description="procops exporter (procops_* metrics).")
+    webhook_port: Port = Field(19201, description="Alert webhook that opens incidents.")
+    scrape_interval: Duration = Field(5.0, description="Prometheus scrape interval.")
+    evaluation_interval: Duration = Field(5.0, description="Prometheus rule evaluation interval.")
+    webhook_token: SecretRef | None = Field(None, description="Bearer token of the webhook (empty: generated).")
+
+
+class RepositoryConfig(Section):
+    """A restic repository."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_-]*$", description="Short name used on the command line.")
+    url: str = Field(..., description="restic repository: a path, sftp:user@host:/path, s3:..., rest:...")
+    password: SecretRef | None = Field(None, description="Repository password (empty: generated 0600 file).")
+    offsite: bool = Field(False, description="True when the repository is on another site.")
+
+
+class RetentionConfig(Section):
+    keep_hourly: int = Field(24, ge=0)
+    keep_daily: int = Field(7, ge=0)
+    keep_weekly: int = Field(4, ge=0)
+    keep_monthly: int = Field(12, ge=0)
+
+
+class BackupConfig(Section):
+    """Hourly local + off-site restic backups (R3, R4, R5)."""
+
+    repositories: list[RepositoryConfig] = Field(
+        default_factory=list,
+        description="restic repositories; empty: 'local' and 'offsite' under $PROCOPS_HOME "
+        "(the second a stand-in for a remote host).",
+    )
+    paths: list[Path] = Field(default_factory=list, description="Extra file paths (the documents store is included).")
+    excludes: list[str] = Field(default_factory=list, description="restic --exclude patterns.")
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
+
+
+class ReleaseConfig(Section):
+    """Gray releases (R6)."""
+
+    batches: list[Ratio] = Field(default_factory=lambda: [0.1, 0.5, 1.0],
+                                 description="Share of traffic/servers per stage.")
+    stage_hold: Duration = Field(60.0, description="Observation time of each stage before its gate.")
+
+
+class ContactConfig(Section):
+    role: str = Field(..., description="e.g. incident commander, responsible leader.")
+    name: str
+    phone: str | None = None
+    email: str | None = None
+
+
+class ReceiverConfig(Section):
+    name: str
+    url: str = Field(..., description="Webhook URL that receives escalation notifications.")
+    token: SecretRef | None = Field(None, description="Bearer token sent to the receiver.")
+
+
+class NotificationsConfig(Section):
+    """Whom to call and where escalations go (R7, R11)."""
+
+    contacts: list[ContactConfig] = Field(default_factory=list, description="Contacts table of the runbooks.")
+    escalation_receivers: list[ReceiverConfig] = Field(
+        default_factory=list, description="Escalation webhooks (empty: the local recording receiver).")
+
+
+class DrillsConfig(Section):
+    """Quarterly emergency drills (R8)."""
+
+    scenarios_dir: Path | None = Field(None, description="Extra drill scenarios (YAML).")
+
+
+class Config(Section):
+    """procops configuration file."""
+
+    platform: PlatformConfig = Field(default_factory=PlatformConfig)
+    policy: PolicyConfig = Field(default_factory=PolicyConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    loadtest: LoadtestConfig = Field(default_factory=LoadtestConfig)
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    release: ReleaseConfig = Field(default_factory=ReleaseConfig)
+    drills: DrillsConfig = Field(default_factory=DrillsConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+
+
+# --------------------------------------------------------------------------- loading
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    config: Config
+    source: Path | None  # None: the embedded default
+
+    @property
+    def source_label(self) -> str:
+        return str(self.source) if self.source else "<embedded default>"
+
+
+class ConfigError(BadInput):
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("invalid configuration:\n  " + "\n  ".join(errors))
+
+
+def discover(explicit: str | Path | None = None) -> Path | None:
+    if explicit:
+        p = Path(explicit).expanduser()
+        if not p.is_file():
+            raise BadInput(f"config file {p} does not exist")
+        return p
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        p = Path(env).expanduser()
+        if not p.is_file():
+            raise BadInput(f"config file {p} (from ${ENV_CONFIG}) does not exist")
+        return p
+    for p in SEARCH_PATHS:
+        if p.is_file():
+            return p
+    return None
+
+
+def _line_map(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
+    """Parse YAML; return the data and a map from key path to 1-based line."""
+    import yaml
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(e, "problem", None) or str(e)
+        raise ConfigError([f"{where}: YAML syntax error: {problem}"]) from None
+    lines: dict[tuple, int] = {}
+    dups: list[str] = []
+
+    def walk(n: Any, prefix: tuple) -> None:
+        lines.setdefault(prefix, n.start_mark.line + 1)
+        if isinstance(n, yaml.MappingNode):
+            seen = set()
+            for k, v in n.value:
+                key = k.value
+                if key in seen:
+                    dups.append(f"{path}:{k.start_mark.line + 1}: field {'.'.join(map(str, prefix + (key,)))}: "
+                                "duplicate key")
+                seen.add(key)
+                lines[prefix + (key,)] = k.start_mark.line + 1
+                walk(v, prefix + (key,))
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                walk(v, prefix + (i,))
+
+    if node is not None:
+        walk(node, ())
+    if dups:
+        raise ConfigError(dups)
+    data = yaml.safe_load(text)
+    return data, lines
+
+
+def parse(text: str, path: Path) -> Config:
+    data, lines = _line_map(path, text)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}:1: the file must be a mapping of sections (platform:, policy:, ...)"])
+    try:
+        return Config.model_validate(data)
+    except ValidationError as e:
+        errors = []
+        for err in e.errors():
+            loc = tuple(err["loc"])
+            line = None
+            for i in range(len(loc), -1, -1):
+                if loc[:i] in lines:
+                    line = lines[loc[:i]]
+                    break
+            field = ".".join(str(p) for p in loc) or "<top>"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not a setting of this section)"
+            elif msg.startswith("Value error, "):
+                msg = msg[len("Value error, "):]
+            errors.append(f"{path}:{line or 1}: field {field}: {msg}")
+        raise ConfigError(errors) from None
+
+
+def load(explicit: str | Path | None = None) -> LoadedConfig:
+    path = discover(explicit)
+    if path is None:
+        return LoadedConfig(Config(), None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read config file {path}: {e}") from None
+    return LoadedConfig(parse(text, path), path)
+
+
+# --------------------------------------------------------------------------- rendering
+
+_MASK = "********"
+_SECRET_KEYS = {"password", "token", "webhook_token"}
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", f":{_MASK}@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def masked(config: Config) -> dict:
+    """The effective config as plain data, secrets masked."""
+
+    def walk(v: Any, key: str | None = None) -> Any:
+        if isinstance(v, dict):
+            if key in _SECRET_KEYS and v is not None:
+                # a SecretRef: show where it comes from, not the secret
+                return {k: (x if k == "file" else _MASK) for k, x in v.items() if x is not None}
+            return {k: walk(x, k) for k, x in v.items()}
+        if isinstance(v, list):
+            return [walk(x) for x in v]
+        if isinstance(v, str) and key and key.endswith("url"):
+            return _mask_url(v)
+        return v
+
+    return walk(config.model_dump(mode="json"))
+
+
+def schema() -> dict:
+    s = Config.model_json_schema()
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["title"] = "procops configuration"
+    return s
+
+
+def sample_yaml() -> str:
+    """A commented sample config generated from the schema and its defaults."""
+    import yaml
+
+    out = ["# procops configuration (sample generated from the schema; 'procops config schema'",
+           "# prints the JSON Schema). Every key is optional: the defaults are the policy of",
+           "# REQUIREMENTS.md and the local sandbox platform. Unknown keys are errors.", ""]
+
+    def emit(model: type[BaseModel], data: dict, indent: int) -> None:
+        pad = "  " * indent
+        for name, field in model.model_fields.items():
+            value = data.get(name)
+            if field.description:
+                out.append(f"{pad}# {field.description}")
+            ann = field.annotation
+            sub = _submodel(ann)
+            if sub is not None and isinstance(value, dict):
+                if sub.__doc__ and indent == 0:
+                    out.append(f"{pad}# {sub.__doc__.strip().splitlines()[0]}")
+                out.append(f"{pad}{name}:")
+                emit(sub, value, indent + 1)
+            else:
+                dumped = yaml.safe_dump({name: value}, default_flow_style=True, allow_unicode=True,
+                                        width=10_000).strip()
+                if dumped.startswith("{") and dumped.endswith("}"):
+                    dumped = dumped[1:-1]
+                out.append(f"{pad}{dumped}")
+        if indent == 0:
+            out.append("")
+
+    emit(Config, Config().model_dump(mode="json"), 0)
+    return "\n".join(out) + "\n"
+
+
+def _submodel(ann: Any) -> type[BaseModel] | None:
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann
+    return None

@@ -1,0 +1,130 @@
+"""The state home ($PROCOPS_HOME) and the files procops keeps there.
+
+Layout::
+
+    $PROCOPS_HOME/
+      journal.db          the evidence journal
+      procops.db          incidents, drills, release state (areas' own tables)
+      secrets/            generated secrets, mode 0600
+      sandbox/            the reference platform's data, configs, pids, logs
+      monitoring/         generated Prometheus/Alertmanager configs and data
+      backup/             embedded restic repositories and their state
+      reports/            readiness, load-test, incident reports
+      textfile/           node_exporter textfile directory (procops_*.prom)
+      locks/              advisory locks of batch jobs
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import secrets as _secrets
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from procops.errors import BadInput, EnvironmentFailure
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def state_home() -> Path:
+    env = os.environ.get("PROCOPS_HOME")
+    if env:
+        p = Path(env).expanduser()
+    else:
+        xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        p = Path(xdg) / "procops"
+    p.mkdir(parents=True, exist_ok=True)
+    return p.resolve()
+
+
+def area_dir(name: str) -> Path:
+    d = state_home() / name
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def project_path(*parts: str) -> Path:
+    """A file shipped with the project (runbooks/, playbooks/, ...)."""
+    return PROJECT_ROOT.joinpath(*parts)
+
+
+def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
+    """Write to a temporary file in the same folder, fsync, rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def check_secret_file(path: Path) -> None:
+    """A secret file must exist and not be readable by group or others."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise BadInput(f"secret file {path} does not exist") from None
+    if st.st_mode & 0o077:
+        raise BadInput(
+            f"secret file {path} is readable by group or others (mode {oct(st.st_mode & 0o777)}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def generated_secret(name: str) -> Path:
+    """Path of a generated secret in $PROCOPS_HOME/secrets, created (0600) on first use."""
+    d = area_dir("secrets")
+    os.chmod(d, 0o700)
+    p = d / name
+    if not p.exists():
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(_secrets.token_urlsafe(32) + "\n")
+    return p
+
+
+def read_secret(path: Path) -> str:
+    check_secret_file(path)
+    return path.read_text().strip()
+
+
+class LockHeld(EnvironmentFailure):
+    pass
+
+
+@contextlib.contextmanager
+def exclusive_lock(name: str, *, wait: bool = False) -> Iterator[Path]:
+    """An flock on $PROCOPS_HOME/locks/NAME.lock holding this pid.
+
+    A second holder gets :class:`LockHeld` (exit 3) naming the holder's pid.
+    """
+    path = area_dir("locks") / f"{name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise LockHeld(f"another '{name}' run holds the lock {path} (pid {holder})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)

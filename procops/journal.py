@@ -1,0 +1,229 @@
+"""The evidence journal: an append-only, hash-chained SQLite event log (R10).
+
+Each row: id, time (UTC ISO 8601), kind (``backup.run``, ``incident.milestone``
+...), subject, actor (user@host), data (JSON), prev_hash and
+``hash = sha256(prev_hash + canonical JSON of (id, time, kind, subject, actor, data))``.
+
+* Appends go through :meth:`Journal.append` only. SQLite triggers refuse UPDATE
+  and DELETE, so a change needs deliberate tampering, which
+  :meth:`Journal.verify` then finds: it recomputes the chain and names the first
+  row that was altered, deleted or inserted.
+* Several writers at once (cron jobs, the webhook service) are safe: each append
+  is one ``BEGIN IMMEDIATE`` transaction that reads the head and writes the next
+  row, in WAL mode with a generous busy timeout.
+* Secrets never enter: values under keys that look secret are masked before
+  hashing.
+* A chain cannot show that rows were cut off its end; :meth:`Journal.verify`
+  returns the head hash so a supervisor can note it down (an anchor) and
+  compare it later.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import json
+import socket
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from procops.errors import EnvironmentFailure
+from procops.timeutil import iso, utcnow
+
+GENESIS = "0" * 64
+_SECRET_MARKERS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id        INTEGER PRIMARY KEY,
+    time      TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    subject   TEXT NOT NULL,
+    actor     TEXT NOT NULL,
+    data      TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_kind ON events(kind, subject);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
+"""
+
+
+def canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def scrub(value: Any) -> Any:
+    """Mask values under secret-looking keys, recursively."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, str) and any(m in k.lower() for m in _SECRET_MARKERS) and v not in (None, ""):
+                out[k] = "********"
+            else:
+                out[k] = scrub(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [scrub(v) for v in value]
+    return value
+
+
+def row_hash(prev_hash: str, id: int, time: str, kind: str, subject: str, actor: str, data: str) -> str:
+    body = canonical({"id": id, "time": time, "kind": kind, "subject": subject, "actor": actor,
+                      "data": json.loads(data)})
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def default_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    time: str
+    kind: str
+    subject: str
+    actor: str
+    data: dict
+    prev_hash: str
+    hash: str
+
+    def as_dict(self) -> dict:
+        return {"id": self.id, "time": self.time, "kind": self.kind, "subject": self.subject,
+                "actor": self.actor, "data": self.data, "prev_hash": self.prev_hash, "hash": self.hash}
+
+
+@dataclass
+class Verification:
+    ok: bool
+    rows: int
+    head_hash: str
+    first_bad_id: int | None = None
+    problem: str | None = None
+    details: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "rows": self.rows, "head_hash": self.head_hash,
+                "first_bad_id": self.first_bad_id, "problem": self.problem}
+
+
+class Journal:
+    def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                       check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(f"cannot open the journal {self.path}: {e}") from None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Journal":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def append(self, kind: str, subject: str = "", data: dict | None = None, *, actor: str | None = None) -> Event:
+        payload = canonical(scrub(data or {}))
+        actor = actor or default_actor()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                row = self._db.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+                prev_id, prev_hash = (row if row else (0, GENESIS))
+                new_id = prev_id + 1
+                t = iso(utcnow())
+                h = row_hash(prev_hash, new_id, t, kind, subject, actor, payload)
+                self._db.execute(
+                    "INSERT INTO events (id, time, kind, subject, actor, data, prev_hash, hash) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (new_id, t, kind, subject, actor, payload, prev_hash, h),
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(f"cannot append to the journal {self.path}: {e}") from None
+        return Event(new_id, t, kind, subject, actor, json.loads(payload), prev_hash, h)
+
+    def events(self, kind: str | None = None, subject: str | None = None, *, since_id: int = 0,
+               limit: int | None = None, newest_first: bool = False) -> list[Event]:
+        sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE id > ?"
+        args: list[Any] = [since_id]
+        if kind is not None:
+            if kind.endswith("*"):
+                sql += " AND kind LIKE ?"
+                args.append(kind[:-1] + "%")
+            else:
+                sql += " AND kind = ?"
+                args.append(kind)
+        if subject is not None:
+            sql += " AND subject = ?"
+            args.append(subject)
+        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
+                for r in self._db.execute(sql, args)]
+
+    def last(self, kind: str, subject: str | None = None) -> Event | None:
+        ev = self.events(kind, subject, limit=1, newest_first=True)
+        return ev[0] if ev else None
+
+    def _rows(self) -> Iterator[tuple]:
+        yield from self._db.execute(
+            "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events ORDER BY id")
+
+    def verify(self) -> Verification:
+        prev_hash, expected_id, n = GENESIS, 1, 0
+        for rid, t, kind, subject, actor, data, stored_prev, stored_hash in self._rows():
+            n += 1
+            if rid != expected_id:
+                return Verification(False, n, prev_hash, expected_id,
+                                    f"row {expected_id} is missing (deleted); the chain resumes at row {rid}")
+            if stored_prev != prev_hash:
+                return Verification(False, n, prev_hash, rid,
+                                    f"row {rid} does not follow row {rid - 1} (a row was deleted, inserted "
+                                    "or replaced before it)")
+            try:
+                h = row_hash(stored_prev, rid, t, kind, subject, actor, data)
+            except (ValueError, TypeError):
+                h = None
+            if h != stored_hash:
+                return Verification(False, n, prev_hash, rid, f"row {rid} was altered (its hash does not match)")
+            prev_hash, expected_id = stored_hash, rid + 1
+        return Verification(True, n, prev_hash)
+
+
+def journal_path() -> Path:
+    from procops.home import state_home
+
+    return state_home() / "journal.db"
+
+
+def open_journal() -> Journal:
+    return Journal(journal_path())
+
+
+def record(kind: str, subject: str = "", data: dict | None = None) -> Event:
+    """Append one event to the default journal."""
+    with open_journal() as j:
+        return j.append(kind, subject, data)
