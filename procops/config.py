@@ -366,8 +366,8 @@ def parse(text: str, path: Path) -> Config:
                 msg = "unknown key (not a setting of this section)"
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, "):]
-            errors.append(f"{path}:{line or 1}: field {field}: {msg}")
-        raise ConfigError(errors) from None
+            errors.append((line or 1, f"{path}:{line or 1}: field {field}: {msg}"))
+        raise ConfigError([text for _, text in sorted(errors, key=lambda e: e[0])]) from None
 
 
 def load(explicit: str | Path | None = None) -> LoadedConfig:

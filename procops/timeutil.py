@@ -6,7 +6,8 @@ import datetime as dt
 import re
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)?\s*$")
+_DURATION = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*(?:ms|s|min|m|h|d|w)\s*)+$|^\s*\d+(?:\.\d+)?\s*$")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|min|m|h|d|w)?")
 
 
 def utcnow() -> dt.datetime:
@@ -35,15 +36,14 @@ def parse_duration(value: str | int | float) -> float:
         if value < 0:
             raise ValueError("a duration cannot be negative")
         return float(value)
-    m = _DURATION.match(str(value))
-    if not m:
+    if not _DURATION.match(str(value)):
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 1h, 7d)")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    return sum(float(n) * _UNITS[u or "s"] for n, u in _PART.findall(str(value)))
 
 
 def format_duration(seconds: float) -> str:
     """900 -> '15m'; 3600 -> '1h'; 5400 -> '1h30m'; 0.25 -> '250ms'."""
-    if seconds < 1 and seconds != 0:
+    if abs(seconds) < 1 and seconds != 0:
         return f"{seconds * 1000:g}ms"
     neg = seconds < 0
     s = int(round(abs(seconds)))

@@ -1,0 +1,21 @@
+# The two commands of the README's Quick start, and a few more.
+.PHONY: bootstrap readiness test test-unit bench lock
+
+bootstrap:
+	@scripts/bootstrap
+
+readiness: bootstrap
+	.venv/bin/procops readiness
+
+test: bootstrap
+	.venv/bin/python -m pytest
+
+test-unit: bootstrap
+	.venv/bin/python -m pytest tests/unit
+
+bench: bootstrap
+	.venv/bin/python -m bench
+
+# Re-pin requirements.lock from pyproject.toml in a throwaway venv.
+lock:
+	scripts/lock

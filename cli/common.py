@@ -1,0 +1,94 @@
+"""What every command shares: global options, config loading, output, errors.
+
+The CLI is thin: parse, call the area's API, render. Human text goes to stderr
+when ``--json`` is given, so stdout stays machine-readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Callable
+
+import typer
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+
+
+@dataclass
+class State:
+    config_path: str | None = None
+    json: bool = False
+    lang: str = field(default_factory=lambda: os.environ.get("PROCOPS_LANG", "en"))
+    _loaded: Any = None
+
+    def loaded(self):
+        """The effective config (loaded on first use: --help never imports pydantic)."""
+        if self._loaded is None:
+            from procops import config
+
+            self._loaded = config.load(self.config_path)
+        return self._loaded
+
+    @property
+    def config(self):
+        return self.loaded().config
+
+
+STATE = State()
+
+
+def want_json(local: bool) -> bool:
+    return local or STATE.json
+
+
+def _default(o: Any) -> Any:
+    if hasattr(o, "as_dict"):
+        return o.as_dict()
+    if hasattr(o, "model_dump"):
+        return o.model_dump(mode="json")
+    return str(o)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n")
+    sys.stdout.flush()
+
+
+def say(text: str = "", *, err: bool | None = None) -> None:
+    """Human output: stdout normally, stderr when the result is JSON."""
+    to_err = STATE.json if err is None else err
+    typer.echo(text, err=to_err)
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    if want_json(as_json):
+        print_json(data)
+    else:
+        human(data)
+
+
+def not_yet(command: str) -> None:
+    from procops.errors import NotYetAvailable
+
+    raise NotYetAvailable(command)
+
+
+def console(stderr: bool | None = None):
+    from rich.console import Console
+
+    return Console(stderr=STATE.json if stderr is None else stderr, highlight=False)
+
+
+def stub_group(group: str, help: str, commands: dict[str, str]) -> typer.Typer:
+    """A command group whose commands have not landed yet: each exits 2 saying so."""
+    app = typer.Typer(help=help, no_args_is_help=True)
+    for name, text in commands.items():
+        def command(ctx: typer.Context, _name: str = name) -> None:
+            not_yet(f"{group} {_name}")
+
+        app.command(name, help=f"{text} (not yet available)",
+                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
+    return app

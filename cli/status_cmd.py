@@ -1,0 +1,26 @@
+"""procops status: one page of where things stand."""
+
+from __future__ import annotations
+
+from procops.cli.common import JsonOpt, emit, say
+
+
+def status(json_: JsonOpt = False) -> None:
+    """The sandbox, and the latest journal event of each kind."""
+    from procops.journal import journal_path, open_journal
+    from procops.sandbox import platform
+
+    with open_journal() as j:
+        latest: dict[str, dict] = {}
+        for e in j.events():
+            latest[e.kind] = {"time": e.time, "subject": e.subject, "id": e.id}
+    data = {"sandbox": platform.status(), "journal": str(journal_path()), "latest_events": latest}
+
+    def human(d: dict) -> None:
+        sb = d["sandbox"]
+        say(f"sandbox: {sb['url'] + (' healthy' if sb['healthy'] else ' UNHEALTHY') if sb['running'] else 'not running'}")
+        say(f"journal: {d['journal']}")
+        for kind, ev in sorted(d["latest_events"].items()):
+            say(f"  {kind:<24} {ev['time']}  {ev['subject']}")
+
+    emit(data, json_, human)

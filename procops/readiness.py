@@ -1,0 +1,151 @@
+"""`procops readiness`: the main job, a fixed list of steps with a report.
+
+Each area adds its step to :data:`STEPS` (in order). A step's record is opened
+before it runs and closed in ``finally``, so a crash still leaves an honest
+partial report. The verdict holds (exit 0) only when every step is ``ok``.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from procops.errors import ProcopsError
+from procops.timeutil import iso, utcnow
+
+
+class StepStatus(str, enum.Enum):
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"  # the verdict of the step failed
+    ERROR = "error"  # the step could not run
+    SKIPPED = "skipped"  # an earlier step it needs failed
+
+
+@dataclass
+class StepRecord:
+    name: str
+    title: dict[str, str]
+    status: StepStatus = StepStatus.RUNNING
+    started_at: str = ""
+    ended_at: str = ""
+    duration_s: float = 0.0
+    detail: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "title": self.title["en"], "status": self.status.value,
+                "started_at": self.started_at, "ended_at": self.ended_at, "duration_s": round(self.duration_s, 3),
+                "detail": self.detail, "evidence": self.evidence}
+
+
+class StepFailed(Exception):
+    """Raised by a step whose verdict failed (the platform does not meet the policy)."""
+
+    def __init__(self, detail: str, evidence: dict | None = None) -> None:
+        super().__init__(detail)
+        self.evidence = evidence or {}
+
+
+@dataclass
+class Context:
+    config: Any  # procops.config.Config
+    lang: str
+    report_dir: Path
+    facts: dict[str, Any] = field(default_factory=dict)  # what steps hand to later steps
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title_en: str
+    title_zh: str
+    run: Callable[[Context], tuple[str, dict]]  # returns (detail, evidence) or raises StepFailed
+    needs: tuple[str, ...] = ()
+
+
+STEPS: list[Step] = []
+
+
+def step(name: str, title_en: str, title_zh: str, needs: tuple[str, ...] = ()) -> Callable:
+    def deco(fn: Callable[[Context], tuple[str, dict]]) -> Callable:
+        STEPS.append(Step(name, title_en, title_zh, fn, needs))
+        return fn
+
+    return deco
+
+
+@dataclass
+class ReadinessResult:
+    ok: bool
+    started_at: str
+    ended_at: str
+    steps: list[StepRecord]
+    report_dir: Path
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "verdict": "pass" if self.ok else "fail", "started_at": self.started_at,
+                "ended_at": self.ended_at, "report": str(self.report_dir / "readiness.md"),
+                "steps": [s.as_dict() for s in self.steps]}
+
+
+def run(config: Any, lang: str, report_root: Path,
+        on_step: Callable[[StepRecord], None] | None = None) -> ReadinessResult:
+    from procops import steps as _register  # noqa: F401 - registers the steps of every area
+
+    started = utcnow()
+    report_dir = report_root / f"readiness-{started.strftime('%Y%m%dT%H%M%SZ')}"
+    report_dir.mkdir(parents=True, exist_ok=True)
+    ctx = Context(config=config, lang=lang, report_dir=report_dir)
+    records: list[StepRecord] = []
+    for s in STEPS:
+        rec = StepRecord(s.name, {"en": s.title_en, "zh": s.title_zh}, started_at=iso(utcnow()))
+        records.append(rec)
+        t0 = time.monotonic()
+        try:
+            bad = [n for n in s.needs if not any(r.name == n and r.status is StepStatus.OK for r in records)]
+            if bad:
+                rec.status = StepStatus.SKIPPED
+                rec.detail = f"needs {', '.join(bad)}"
+            else:
+                rec.detail, rec.evidence = s.run(ctx)
+                rec.status = StepStatus.OK
+        except StepFailed as e:
+            rec.status, rec.detail, rec.evidence = StepStatus.FAILED, str(e), e.evidence
+        except ProcopsError as e:
+            rec.status, rec.detail = StepStatus.ERROR, e.message
+        except Exception as e:  # noqa: BLE001 - the report must still be written
+            rec.status, rec.detail = StepStatus.ERROR, f"{type(e).__name__}: {e}"
+            rec.evidence = {"traceback": traceback.format_exc(limit=5)}
+        finally:
+            rec.duration_s = time.monotonic() - t0
+            rec.ended_at = iso(utcnow())
+            if rec.status is StepStatus.RUNNING:  # interrupted
+                rec.status = StepStatus.ERROR
+                rec.detail = rec.detail or "interrupted"
+            _write(ctx, records, started, final=False)
+            if on_step:
+                on_step(rec)
+    ok = all(r.status is StepStatus.OK for r in records)
+    result = ReadinessResult(ok, iso(started), iso(utcnow()), records, report_dir)
+    _write(ctx, records, started, final=True, ok=ok)
+    from procops.journal import record
+
+    record("readiness.run", "platform", {"verdict": "pass" if ok else "fail", "report": str(report_dir),
+                                         "steps": {r.name: r.status.value for r in records}})
+    return result
+
+
+def _write(ctx: Context, records: list[StepRecord], started: Any, *, final: bool, ok: bool = False) -> None:
+    from procops.home import atomic_write
+    from procops.report import render
+
+    data = {"ok": ok, "final": final, "started_at": iso(started), "platform": ctx.config.platform.name,
+            "steps": [r.as_dict() | {"title": r.title[ctx.lang]} for r in records]}
+    atomic_write(ctx.report_dir / "readiness.json", json.dumps(data, indent=2, ensure_ascii=False))
+    atomic_write(ctx.report_dir / "readiness.md", render("readiness.md.j2", ctx.lang, **data))

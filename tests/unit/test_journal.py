@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import multiprocessing as mp
+import sqlite3
+
+import pytest
+
+from procops.journal import GENESIS, Journal, row_hash, scrub
+
+
+def _writer(path: str, n: int, who: int) -> None:
+    j = Journal(path)
+    for i in range(n):
+        j.append("test.concurrent", f"w{who}", {"i": i})
+    j.close()
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(tmp_path / "journal.db")
+    for i in range(5):
+        j.append("backup.run", "local", {"n": i, "ok": True})
+    yield j
+    j.close()
+
+
+def _raw(journal: Journal) -> sqlite3.Connection:
+    db = sqlite3.connect(journal.path, isolation_level=None)
+    db.execute("DROP TRIGGER events_no_update")
+    db.execute("DROP TRIGGER events_no_delete")
+    return db
+
+
+def test_chain_links_rows(journal):
+    events = journal.events()
+    assert [e.id for e in events] == [1, 2, 3, 4, 5]
+    assert events[0].prev_hash == GENESIS
+    for a, b in zip(events, events[1:]):
+        assert b.prev_hash == a.hash
+    v = journal.verify()
+    assert v.ok and v.rows == 5 and v.head_hash == events[-1].hash
+
+
+def test_hash_covers_every_field(journal):
+    e = journal.events()[0]
+    import json
+
+    data = json.dumps(e.data, sort_keys=True, separators=(",", ":"))
+    assert row_hash(e.prev_hash, e.id, e.time, e.kind, e.subject, e.actor, data) == e.hash
+    assert row_hash(e.prev_hash, e.id, e.time, e.kind, "offsite", e.actor, data) != e.hash
+
+
+def test_update_and_delete_are_refused(journal):
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        journal._db.execute("UPDATE events SET subject = 'x' WHERE id = 2")
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        journal._db.execute("DELETE FROM events WHERE id = 2")
+
+
+def test_altered_row_is_named(journal):
+    _raw(journal).execute("""UPDATE events SET data = '{"n":2,"ok":false}' WHERE id = 3""")
+    v = journal.verify()
+    assert not v.ok and v.first_bad_id == 3 and "altered" in v.problem
+
+
+def test_deleted_row_is_named(journal):
+    _raw(journal).execute("DELETE FROM events WHERE id = 2")
+    v = journal.verify()
+    assert not v.ok and v.first_bad_id == 2 and "missing" in v.problem
+
+
+def test_inserted_row_is_found(journal):
+    db = _raw(journal)
+    events = journal.events()
+    # make room after row 2 and insert a forged row whose own hash is right
+    for rid in (5, 4, 3):
+        db.execute("UPDATE events SET id = id + 1 WHERE id = ?", (rid,))
+    prev = events[1]
+    forged_data = '{"n":99,"ok":true}'
+    h = row_hash(prev.hash, 3, prev.time, "backup.run", "local", prev.actor, forged_data)
+    db.execute("INSERT INTO events VALUES (3, ?, 'backup.run', 'local', ?, ?, ?, ?)",
+               (prev.time, prev.actor, forged_data, prev.hash, h))
+    v = journal.verify()
+    assert not v.ok and v.first_bad_id == 4
+    assert "does not follow" in v.problem
+
+
+def test_forged_tail_row_is_found(journal):
+    last = journal.events()[-1]
+    _raw(journal).execute("INSERT INTO events VALUES (6, ?, 'x', 'y', 'z', '{}', ?, ?)",
+                          (last.time, last.hash, "f" * 64))
+    v = journal.verify()
+    assert not v.ok and v.first_bad_id == 6
+
+
+def test_concurrent_writers_from_several_processes(tmp_path):
+    path = str(tmp_path / "journal.db")
+    Journal(path).close()
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(path, 40, w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    j = Journal(path)
+    events = j.events()
+    assert len(events) == 160
+    assert [e.id for e in events] == list(range(1, 161))
+    for w in range(4):
+        assert sorted(e.data["i"] for e in events if e.subject == f"w{w}") == list(range(40))
+    assert j.verify().ok
+
+
+def test_secrets_are_masked_before_hashing(tmp_path):
+    j = Journal(tmp_path / "j.db")
+    e = j.append("backup.init", "local", {"password_file": "/x", "env": {"RESTIC_PASSWORD": "hunter2"},
+                                          "argv": ["restic", "init"]})
+    assert "hunter2" not in str(e.data) and "/x" not in str(e.data)
+    assert e.data["argv"] == ["restic", "init"]
+    assert scrub({"token": ""}) == {"token": ""}
+
+
+def test_filters_and_last(journal):
+    journal.append("backup.check", "offsite", {})
+    assert [e.kind for e in journal.events("backup.*")][-1] == "backup.check"
+    assert journal.last("backup.run").data["n"] == 4
+    assert journal.last("backup.run", "offsite") is None
+    assert len(journal.events(limit=2, newest_first=True)) == 2
