@@ -62,6 +62,15 @@ def seeded_data(ctx: Context) -> tuple[str, dict]:
     return f"{n_ann} announcements, {n_docs} archived documents", {"announcements": n_ann, "documents": n_docs}
 
 
+# The areas' own steps, in the order DESIGN.md gives: monitoring stack, peak test,
+# backup with integrity verification, canary release, drill.
+from procops.monitoring import steps as _monitoring  # noqa: E402,F401
+from procops.loadtests import steps as _loadtests  # noqa: E402,F401
+from procops.backup import steps as _backup  # noqa: E402,F401
+from procops.release import steps as _release  # noqa: E402,F401
+from procops.drills import steps as _drills  # noqa: E402,F401
+
+
 @step("journal", "Evidence journal is intact", "证据日志完整")
 def journal_intact(ctx: Context) -> tuple[str, dict]:
     from procops.journal import open_journal
