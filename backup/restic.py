@@ -389,8 +389,9 @@ class Completed:
 class ResticError(EnvironmentFailure):
     """A restic command failed (exit 3 of procops unless the caller decides otherwise)."""
 
-    def __init__(self, repo: str, command: str, rc: int, stderr: str, problem: Problem) -> None:
+    def __init__(self, repo: str, command: str, rc: int, stderr: str, problem: Problem, *, output: str = "") -> None:
         self.repo, self.command, self.rc, self.problem = repo, command, rc, problem
+        self.output = output or stderr
         self.tail = tail(stderr)
         super().__init__(f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
                          + (f": {self.tail}" if self.tail else ""))
@@ -465,7 +466,8 @@ class Restic:
                       time.monotonic() - t0)
         log.info("restic %s on %s: exit %d in %.1fs", args[0], repo.name, c.rc, c.seconds)
         if check and c.rc != 0:
-            raise ResticError(repo.name, args[0], c.rc, c.stderr, classify(c.rc, c.stderr, self.version))
+            raise ResticError(repo.name, args[0], c.rc, c.stderr, classify(c.rc, c.stderr, self.version),
+                              output=c.stdout + "\n" + c.stderr)
         return c
 
     def popen(self, repo: Repo, args: Argv, *, json_output: bool = False, cwd: Path | None = None,
