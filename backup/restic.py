@@ -226,13 +226,13 @@ def snapshots_args(*, tags: Iterable[str] = ()) -> Argv:
     return ("snapshots", *tag_args(tags))
 
 
-def forget_args(*, keep_hourly: int, keep_daily: int, keep_weekly: int, keep_monthly: int,
+def forget_args(*, keep_hourly: int, keep_daily: int, keep_weekly: int, keep_monthly: int, keep_last: int = 0,
                 tags: Iterable[str] = (), group_by: str = "host,paths", prune: bool = False,
                 snapshot_ids: Sequence[str] = ()) -> Argv:
     if snapshot_ids:
         return ("forget", *snapshot_ids)
     a = ["forget", "--group-by", group_by]
-    for flag, n in (("--keep-hourly", keep_hourly), ("--keep-daily", keep_daily),
+    for flag, n in (("--keep-last", keep_last), ("--keep-hourly", keep_hourly), ("--keep-daily", keep_daily),
                     ("--keep-weekly", keep_weekly), ("--keep-monthly", keep_monthly)):
         if n:
             a += [flag, str(n)]

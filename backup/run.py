@@ -401,16 +401,15 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
     try:
         with_stale_unlock(restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG]), source=source,
                                                            timeout=timeout))
-        have = {s.run_id for s in run_sets(snapshots(restic, repo))}
+        mine = run_sets(snapshots(restic, repo))
+        have = {s.run_id for s in mine}
         want = run_sets(snapshots(restic, source))
         missing = [s.run_id for s in want if s.run_id not in have]
         if missing:
             raise EnvironmentFailure(f"after the copy, runs {', '.join(missing[:5])} are still missing")
-        latest = want[-1] if want else None
-        mine = [s for s in run_sets(snapshots(restic, repo)) if latest and s.run_id == latest.run_id]
         if mine:
-            rr.files_snapshot = mine[0].files.short_id
-            rr.database_snapshot = mine[0].database.short_id if mine[0].database else None
+            rr.files_snapshot = mine[-1].files.short_id
+            rr.database_snapshot = mine[-1].database.short_id if mine[-1].database else None
         state.update(repo.name, offsite_missing_runs=0)
         rr.status = "ok"
     except LiveLock as e:
@@ -427,7 +426,7 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
     ret = config.backup.retention
     try:
         with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
-            keep_hourly=ret.keep_hourly, keep_daily=ret.keep_daily, keep_weekly=ret.keep_weekly,
+            keep_last=ret.keep_last, keep_hourly=ret.keep_hourly, keep_daily=ret.keep_daily, keep_weekly=ret.keep_weekly,
             keep_monthly=ret.keep_monthly, tags=[TAG]), timeout=config.backup.command_timeout))
         rr.forget = "ok"
     except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands

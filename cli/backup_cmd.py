@@ -182,3 +182,57 @@ def verify(
     emit({"ok": ok, "results": [r.as_dict() for r in results]}, json_, human)
     if not ok:
         raise typer.Exit(1)
+
+
+@app.command()
+def snapshots(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Backup runs (database + files snapshots) in each repository."""
+    from procops.backup import status as s
+
+    res = s.list_snapshots(STATE.config, repo)
+
+    def human(d: dict) -> None:
+        for name, r in d["repositories"].items():
+            say(f"{name}{' (off-site)' if r['offsite'] else ''}:" + ("" if r["ok"] else f" UNREACHABLE: {r['error']}"))
+            for x in r["runs"]:
+                say(f"  {x['time'][:19]}  run {x['run']}  files {x['files_snapshot']}  "
+                    f"database {x['database_snapshot'] or '-'}")
+            for x in r.get("incomplete", []):
+                say(f"  {x['time'][:19]}  incomplete snapshot {x['id']} ({', '.join(x['tags'])})")
+
+    emit(res, json_, human)
+    if not res["ok"]:
+        raise typer.Exit(3)
+
+
+@app.command()
+def status(json_: JsonOpt = False) -> None:
+    """Per repository: latest backup and its age, RPO (1 h), last check and verify, off-site lag. Exit 1 when
+    the RPO does not hold somewhere."""
+    from procops.backup import status as s
+    from procops.timeutil import format_duration
+
+    res = s.status(STATE.config)
+
+    def human(d: dict) -> None:
+        for name, r in d["repositories"].items():
+            age = format_duration(r["age_seconds"]) if r["age_seconds"] is not None else "never"
+            line = (f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  latest {r['latest_snapshot'] or '-'} "
+                    f"({age} ago, limit {format_duration(r['rpo_seconds'])})  {r['runs']} runs")
+            if r["offsite"]:
+                line += f"  missing off-site: {r.get('offsite_missing_runs')}"
+            say(line)
+            if not r["reachable"]:
+                say(f"  unreachable: {r['error']}")
+            if r["last_run_status"] and r["last_run_status"] != "ok":
+                say(f"  last run {r['last_run']} failed: {r['last_run_error']}")
+            c, v = r.get("check") or {}, r.get("verify") or {}
+            say(f"  check: {('ok' if c.get('ok') else 'ERRORS') if c else 'never'} {c.get('time', '')} "
+                f"{c.get('read', '')}   verify: {('ok' if v.get('ok') else 'PROBLEMS') if v else 'never'} "
+                f"{v.get('time', '')}")
+        lv = d.get("live_verify")
+        say(f"live data: {('ok' if lv['ok'] else str(lv['problems']) + ' PROBLEMS') + ' ' + lv['time'] if lv else 'never verified'}")
+
+    emit(res, json_, human)
+    if not res["ok"]:
+        raise typer.Exit(1)

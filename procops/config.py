@@ -203,6 +203,7 @@ class RepositoryConfig(Section):
 class RetentionConfig(Section):
     """How many snapshots `restic forget` keeps (per host and set of paths)."""
 
+    keep_last: int = Field(0, ge=0, description="Also keep this many latest snapshots, whatever their time.")
     keep_hourly: int = Field(24, ge=0, description="Keep the last snapshot of each of this many hours.")
     keep_daily: int = Field(7, ge=0, description="Keep the last snapshot of each of this many days.")
     keep_weekly: int = Field(4, ge=0, description="Keep the last snapshot of each of this many weeks.")
@@ -210,7 +211,7 @@ class RetentionConfig(Section):
 
     @model_validator(mode="after")
     def _keeps_something(self) -> "RetentionConfig":
-        if not (self.keep_hourly or self.keep_daily or self.keep_weekly or self.keep_monthly):
+        if not (self.keep_last or self.keep_hourly or self.keep_daily or self.keep_weekly or self.keep_monthly):
             raise ValueError("a retention that keeps nothing would forget every snapshot")
         return self
 
