@@ -1,9 +1,85 @@
-"""procops schedule: Periodic jobs from policy as systemd timers or cron lines (R3)."""
+"""procops schedule: the periodic jobs of the policy as systemd timers or cron lines (R3)."""
 
-from procops.cli.common import stub_group
+from __future__ import annotations
 
-app = stub_group("schedule", "Periodic jobs from policy as systemd timers or cron lines (R3).", {
-    "install": "Install the periodic jobs.",
-    "show": "Show the periodic jobs.",
-    "remove": "Remove the periodic jobs.",
-})
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from procops.cli.common import STATE, JsonOpt, emit, say
+
+app = typer.Typer(help="Periodic jobs from policy as systemd timers or cron lines (R3).", no_args_is_help=True)
+
+TargetOpt = Annotated[Optional[Path], typer.Option("--target-dir", help="Write/read the unit or cron files here "
+                                                   "instead of /etc/systemd/system or /etc/cron.d (nothing is "
+                                                   "enabled).")]
+
+
+@app.command()
+def install(
+    systemd: Annotated[bool, typer.Option("--systemd", help="systemd timers (default when systemd runs).")] = False,
+    cron: Annotated[bool, typer.Option("--cron", help="A cron.d file with flock-wrapped lines.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would be written; change nothing.")] = False,
+    target_dir: TargetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Install the periodic jobs (hourly backup, daily check and live verify, weekly verify and scan)."""
+    from procops.backup import schedule as s
+    from procops.errors import BadInput
+
+    if systemd and cron:
+        raise BadInput("give one of --systemd or --cron")
+    kind = "systemd" if systemd else "cron" if cron else None
+    res = s.install(STATE.config, STATE.loaded().source, kind=kind, target_dir=target_dir, dry_run=dry_run)
+
+    def human(d: dict) -> None:
+        for j in d["jobs"]:
+            say(f"{j['name']:<20} {j['calendar']:<24} procops {j['command']}")
+        if d["dry_run"]:
+            for name, text in d["files"].items():
+                say(f"\n# --- {d['target']}/{name}")
+                say(text.rstrip())
+            say("\n(dry run: nothing written)")
+        else:
+            say(f"installed {len(d['files'])} file(s) in {d['target']}")
+
+    emit(res, json_, human)
+
+
+@app.command()
+def show(target_dir: TargetOpt = None, json_: JsonOpt = False) -> None:
+    """The jobs, their calendars, what is installed, and each job's last run."""
+    from procops.backup import schedule as s
+
+    res = s.show(STATE.config, STATE.loaded().source, target_dir)
+
+    def human(d: dict) -> None:
+        for k, v in d["installed"].items():
+            say(f"{k}: {', '.join(v['files']) if v['files'] else 'nothing installed'} ({v['target']})")
+        for j in d["jobs"]:
+            last = j["last"] or {}
+            state = (f"last {last['last_run']} exit {last['exit_code']}" if last else "never ran")
+            say(f"  {j['name']:<20} {j['cron']:<18} procops {j['command']:<24} {state}")
+
+    emit(res, json_, human)
+
+
+@app.command()
+def remove(
+    target_dir: TargetOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove the installed timers or cron file (only files procops generated)."""
+    from procops.backup import schedule as s
+
+    res = s.remove(target_dir)
+    emit(res, json_, lambda d: say("removed: " + (", ".join(d["removed"]) or "nothing was installed")))
+
+
+@app.command("run-job", hidden=True)
+def run_job(name: str) -> None:
+    """Run one scheduled job and record its exit code (what the timers and cron lines call)."""
+    from procops.backup import schedule as s
+
+    raise typer.Exit(s.run_job(STATE.config, name, STATE.loaded().source))

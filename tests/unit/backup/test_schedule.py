@@ -1,0 +1,57 @@
+"""Schedules generated from policy (pure)."""
+
+from __future__ import annotations
+
+import pytest
+
+from procops.backup import schedule as s
+from procops.config import Config
+from procops.errors import BadInput
+
+CTX = s.Context("/opt/procops/bin/procops", "/etc/procops/procops.yaml", "/var/lib/procops", "procops")
+
+
+@pytest.mark.parametrize("interval,minute,want", [
+    (3600, 5, ("*-*-* *:05:00", "5 * * * *")),
+    (900, 5, ("*-*-* *:05/15:00", "5-59/15 * * * *")),
+    (4 * 3600, 10, ("*-*-* 00/4:10:00", "10 */4 * * *")),
+    (86400, 35, ("*-*-* 03:35:00", "35 3 * * *")),
+    (7 * 86400, 20, ("Sun *-*-* 04:20:00", "20 4 * * 0")),
+])
+def test_calendar(interval, minute, want):
+    assert s.calendar(interval, minute) == want
+
+
+@pytest.mark.parametrize("interval", [30, 7 * 60, 5 * 3600, 3 * 86400])
+def test_calendar_refuses_irregular_intervals(interval):
+    with pytest.raises(BadInput):
+        s.calendar(interval, 0)
+
+
+def test_jobs_follow_the_policy():
+    c = Config()
+    by = {j.name: j for j in s.jobs(c)}
+    assert by["backup-run"].interval == 3600 and by["backup-run"].args == ("backup", "run")
+    assert by["backup-check"].interval == 86400
+    assert by["backup-verify"].interval == 7 * 86400
+    c2 = Config.model_validate({"policy": {"backup_interval": "15m"}})
+    assert s.calendar(s.find_job(c2, "backup-run").interval, 5)[1] == "5-59/15 * * * *"
+
+
+def test_systemd_units_stop_with_sigint_and_catch_up_missed_runs():
+    units = s.systemd_units(CTX, s.jobs(Config())[0])
+    service, timer = units["procops-backup-run.service"], units["procops-backup-run.timer"]
+    assert "KillSignal=SIGINT" in service and "Type=oneshot" in service
+    assert "ExecStart=/opt/procops/bin/procops --config /etc/procops/procops.yaml schedule run-job backup-run" \
+        in service
+    assert "Persistent=true" in timer and "OnCalendar=*-*-* *:05:00" in timer
+
+
+def test_cron_lines_are_wrapped_in_flock():
+    text = s.cron_file(CTX, s.jobs(Config()), "/var/lib/procops/locks")
+    lines = [ln for ln in text.splitlines() if ln and not ln.startswith("#") and "=" not in ln.split()[0]]
+    assert len(lines) == len(s.jobs(Config()))
+    for ln in lines:
+        fields = ln.split()
+        assert fields[5] == "procops" and fields[6:8] == ["flock", "-n"]
+        assert "schedule run-job" in ln
