@@ -68,8 +68,9 @@ MAX_FORM_FIELD = 64 * 1024
 DRAIN_LIMIT = 64 * 1024 * 1024
 
 EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$"
-# The unified social credit code (统一社会信用代码): 18 characters of this alphabet.
-CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
+# Supplier credit codes (统一社会信用代码 are 18 characters; older registration numbers and
+# test data differ): letters, digits and hyphens, checked loosely on purpose.
+CREDIT_CODE_PATTERN = r"^[0-9A-Z-]{6,64}$"
 _BEARER = re.compile(r"^Bearer\s+([0-9a-f]{64})$", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost"}
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
@@ -297,7 +298,7 @@ class RegisterIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     email: str = Field(min_length=3, max_length=254, pattern=EMAIL_PATTERN)
     password: str = Field(min_length=8, max_length=200)
-    credit_code: str = Field(description="18-character unified social credit code")
+    credit_code: str = Field(description="credit code, e.g. the 18-character unified social credit code")
 
     @field_validator("email")
     @classmethod
@@ -309,8 +310,8 @@ class RegisterIn(BaseModel):
     def _credit_code(cls, v: str) -> str:
         v = v.upper()
         if not re.match(CREDIT_CODE_PATTERN, v):
-            raise ValueError("credit_code must be an 18-character unified social credit code "
-                             "(digits and capital letters except I, O, S, V, Z)")
+            raise ValueError("credit_code must be the supplier's credit code: 6 to 64 letters, digits "
+                             "or hyphens (e.g. the 18-character unified social credit code)")
         return v
 
 
