@@ -1,1 +1,52 @@
-"""Readiness steps of procops.backup (registered with procops.readiness.step, run in import order)."""
+"""Readiness steps of procops.backup (registered with procops.readiness.step, run in import order):
+a backup to every repository, a repository check, a restore-and-verify of the latest backup and of the live data.
+"""
+
+from __future__ import annotations
+
+from procops.readiness import Context, StepFailed, step
+
+
+@step("backup", "Backup to the local and off-site repositories", "备份到本地和异地存储库", needs=("sandbox",))
+def backup_run(ctx: Context) -> tuple[str, dict]:
+    from procops.backup import run
+
+    init = run.init(ctx.config)
+    if not init["ok"]:
+        raise StepFailed("a repository could not be initialised", init)
+    res = run.backup(ctx.config)
+    ev = res.as_dict()
+    if not res.ok:
+        bad = {n: f"{r['problem']}: {r['error']}" for n, r in ev["repositories"].items() if r["status"] != "ok"}
+        raise StepFailed("backup failed in " + ", ".join(f"{n} ({e})" for n, e in bad.items()), ev)
+    ctx.facts["backup_run"] = res.run_id
+    tot = ev["manifest_totals"] or {}
+    return (f"run {res.run_id}: {tot.get('documents')} documents and the database in "
+            + ", ".join(ev["repositories"]), ev)
+
+
+@step("backup-check", "Backup repositories are consistent", "备份存储库一致", needs=("backup",))
+def backup_check(ctx: Context) -> tuple[str, dict]:
+    from procops.backup import check
+
+    res = check.check(ctx.config)
+    ev = {"repositories": [r.as_dict() for r in res]}
+    bad = [r for r in res if not r.ok]
+    if bad:
+        raise StepFailed("restic check found errors in " + ", ".join(r.repository for r in bad), ev)
+    return "restic check clean: " + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
+
+
+@step("backup-verify", "Latest backup restores and matches; live archive intact",
+      "最新备份可恢复且一致；在线档案完整", needs=("backup",))
+def backup_verify(ctx: Context) -> tuple[str, dict]:
+    from procops.backup import verify
+
+    results = verify.verify_snapshot(ctx.config, snapshot=ctx.facts.get("backup_run", "latest"))
+    results.append(verify.verify_live(ctx.config))
+    ev = {"results": [r.as_dict() for r in results]}
+    bad = [r for r in results if not r.ok]
+    if bad:
+        raise StepFailed("integrity problems: " + "; ".join(
+            f"{r.target}: " + ", ".join(f"{n} {k}" for k, n in r.counts().items()) for r in bad), ev)
+    return ("restored and verified " + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)
