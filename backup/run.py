@@ -388,8 +388,8 @@ def _forget_run(restic: Restic, repo: Repo, run_tag: str) -> None:
     try:
         ids = [s.id for s in snapshots(restic, repo) if run_tag in s.tags]
         if ids:
-            restic.run(repo, forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0,
-                                         snapshot_ids=ids), timeout=600)
+            with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
+                keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=ids), timeout=600))
     except Exception:  # noqa: BLE001
         log.warning("could not forget the snapshots of failed run %s in %s", run_tag, repo.name, exc_info=True)
 
