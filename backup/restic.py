@@ -137,6 +137,7 @@ class Repo:
     password_file: Path | None = None
     password_command: tuple[str, ...] | None = None
     offsite: bool = False
+    options: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if (self.password_file is None) == (self.password_command is None):
@@ -175,8 +176,11 @@ Argv = tuple[str, ...]
 
 
 def global_args(*, cache_dir: Path | None = None, json_output: bool = False, no_lock: bool = False,
-                retry_lock: str | None = None, version: Version = (0, 14, 0)) -> Argv:
+                retry_lock: str | None = None, version: Version = (0, 14, 0),
+                options: Iterable[tuple[str, str]] = ()) -> Argv:
     a: list[str] = []
+    for k, v in options:
+        a += ["-o", f"{k}={v}"]
     if cache_dir is not None:
         a += ["--cache-dir", str(cache_dir)]
     if json_output:
@@ -426,9 +430,10 @@ class Restic:
     def has(self, feature: str) -> bool:
         return available(feature, self.version)
 
-    def argv(self, args: Argv, *, json_output: bool = False, no_lock: bool = False) -> list[str]:
+    def argv(self, args: Argv, *, json_output: bool = False, no_lock: bool = False,
+             options: Iterable[tuple[str, str]] = ()) -> list[str]:
         return [self.binary, *global_args(cache_dir=self.cache_dir, json_output=json_output, no_lock=no_lock,
-                                          retry_lock="1m", version=self.version), *args]
+                                          retry_lock="1m", version=self.version, options=options), *args]
 
     def env(self, repo: Repo, *, source: Repo | None = None) -> dict[str, str]:
         repo.check_password_source()
@@ -441,7 +446,8 @@ class Restic:
     def run(self, repo: Repo, args: Argv, *, json_output: bool = False, no_lock: bool = False,
             source: Repo | None = None, timeout: float | None = None, check: bool = True,
             input: bytes | None = None, cwd: Path | None = None) -> Completed:
-        argv = self.argv(args, json_output=json_output, no_lock=no_lock)
+        opts = (*repo.options, *(source.options if source is not None else ()))
+        argv = self.argv(args, json_output=json_output, no_lock=no_lock, options=opts)
         env = self.env(repo, source=source)
         log.info("run %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
         log.debug("env %s", mask_env({k: v for k, v in env.items() if k.startswith("RESTIC_")}))
@@ -472,7 +478,7 @@ class Restic:
 
     def popen(self, repo: Repo, args: Argv, *, json_output: bool = False, cwd: Path | None = None,
               stdin: Any = subprocess.PIPE, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
-        argv = self.argv(args, json_output=json_output)
+        argv = self.argv(args, json_output=json_output, options=repo.options)
         env = self.env(repo)
         log.info("start %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
         try:

@@ -50,7 +50,7 @@ def repositories(config: Any) -> list[Repo]:
             if backend_of(url) == "local" and not url.startswith("local:"):
                 url = str(Path(url).expanduser().resolve())
             repos.append(Repo(name=r.name, url=url, password_file=pw_file, password_command=pw_cmd,
-                              offsite=r.offsite))
+                              offsite=r.offsite, options=tuple(sorted(r.options.items()))))
     return sorted(repos, key=lambda r: r.offsite)
 
 

@@ -198,6 +198,10 @@ class RepositoryConfig(Section):
     url: str = Field(..., description="restic repository: a path, sftp:user@host:/path, s3:..., rest:...")
     password: SecretRef | None = Field(None, description="Repository password (empty: generated 0600 file).")
     offsite: bool = Field(False, description="True when the repository is on another site.")
+    options: dict[str, str] = Field(default_factory=dict, description="restic extended options (-o key=value), "
+                                    "e.g. sftp.command or s3.storage-class.",
+                                    examples=[{"sftp.command": "ssh -i /etc/procops/offsite_key backup@dr-host "
+                                               "-s sftp"}])
 
 
 class RetentionConfig(Section):
