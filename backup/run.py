@@ -45,7 +45,6 @@ from procops.backup.restic import (
     forget_args,
     init_args,
     interrupt,
-    prune_args,
     tail,
 )
 from procops.backup.sources import Sources, backup_dir, select, sources
@@ -76,6 +75,7 @@ def init(config: Any, repo_name: str | None = None) -> dict:
                 src = first_local if (r.offsite and first_local is not None) else None
                 restic.run(r, init_args(copy_chunker_params=src is not None), source=src, timeout=600)
                 results[r.name] = {"status": "created", "url": _masked(r.url)}
+                state.update(r.name, last_prune=iso(utcnow()))  # an empty repository needs no prune yet
             if not r.offsite and first_local is None:
                 first_local = r
         except ResticError as e:
@@ -423,26 +423,24 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
 
 
 def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
+    """`forget --prune` per retention, on the prune cadence (policy.prune_interval, daily): prune takes an
+    exclusive lock and rewrites packs, so it does not run every hour; keep_hourly still holds since forget
+    looks at every snapshot's time."""
     ret = config.backup.retention
-    try:
-        with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
-            keep_last=ret.keep_last, keep_hourly=ret.keep_hourly, keep_daily=ret.keep_daily, keep_weekly=ret.keep_weekly,
-            keep_monthly=ret.keep_monthly, tags=[TAG]), timeout=config.backup.command_timeout))
-        rr.forget = "ok"
-    except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands
-        rr.forget = f"failed: {getattr(e, 'message', e)}"
-        return
     last = state.repo_state(repo.name).get("last_prune")
     due = last is None or (utcnow() - parse_iso(last)).total_seconds() >= config.policy.prune_interval
     if not due:
-        rr.prune = "not due"
+        rr.forget = rr.prune = "not due"
         return
     try:
-        with_stale_unlock(restic, repo, lambda: restic.run(repo, prune_args(), timeout=config.backup.command_timeout))
-        rr.prune = "ok"
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
+            keep_last=ret.keep_last, keep_hourly=ret.keep_hourly, keep_daily=ret.keep_daily,
+            keep_weekly=ret.keep_weekly, keep_monthly=ret.keep_monthly, tags=[TAG], prune=True),
+            timeout=config.backup.command_timeout))
+        rr.forget = rr.prune = "ok"
         state.update(repo.name, last_prune=iso(utcnow()))
-    except Exception as e:  # noqa: BLE001
-        rr.prune = f"failed: {getattr(e, 'message', e)}"
+    except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands
+        rr.forget = rr.prune = f"failed: {getattr(e, 'message', e)}"
 
 
 def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -> None:

@@ -156,3 +156,18 @@ def test_a_password_file_readable_by_others_is_refused(cli, platform):
     os.chmod(pw, 0o644)
     r = cli("backup", "run")
     assert r.code == 2 and "chmod 600" in r.err
+
+
+def test_retention_runs_on_the_prune_cadence(cli, platform, procops_home):
+    platform.config.write_text(platform.config.read_text().replace("keep_last: 20", "keep_last: 1"))
+    cli("backup", "init", "--repo", "local", check=0)
+    r1 = cli("backup", "run", "--repo", "local", "--json", check=0).json()["repositories"]["local"]
+    assert r1["forget"] == "not due"  # a fresh repository: the cadence starts at init
+    st_file = procops_home / "backup" / "state.json"
+    st = json.loads(st_file.read_text())
+    st["repositories"]["local"]["last_prune"] = "2000-01-01T00:00:00Z"
+    st_file.write_text(json.dumps(st))
+    r2 = cli("backup", "run", "--repo", "local", "--json", check=0).json()["repositories"]["local"]
+    assert r2["forget"] == "ok" and r2["prune"] == "ok"
+    runs = cli("backup", "snapshots", "--repo", "local", "--json", check=0).json()["repositories"]["local"]["runs"]
+    assert len(runs) == 1  # keep_last 1 (and keep_hourly: one per hour) kept only the newest run
