@@ -1,11 +1,11 @@
 """Repository operations shared by run, check, verify, restore and status.
 
 A backup *run* makes two snapshots in a repository, tagged ``procops`` and
-``run=<id>``: first the database dump (``--stdin``, tag ``database``), then the
-files (the documents store, the manifest, extra paths; tag ``files``). A run is
-complete when its files snapshot exists (it is written last and its manifest
-names the dump). ``restic copy`` keeps the tags, so a run is the same run in
-every repository even though snapshot ids differ.
+``run=<id>``: the database dump (``--stdin``, tag ``database``) and the files
+(the documents store, the manifest, extra paths; tag ``files``), made side by
+side. A run is complete when both exist (a failed half makes the run forget the
+other). ``restic copy`` keeps the tags, so a run is the same run in every
+repository even though snapshot ids differ.
 """
 
 from __future__ import annotations
@@ -107,9 +107,9 @@ def snapshots(restic: Restic, repo: Repo) -> list[Snapshot]:
 
 
 def run_sets(snaps: list[Snapshot]) -> list[RunSet]:
-    """Complete runs (a files snapshot with its database snapshot), oldest first."""
+    """Complete runs (a files snapshot and the database snapshot of the same run), oldest first."""
     db = {s.run_id: s for s in snaps if s.kind == TAG_DB and s.run_id}
-    out = [RunSet(s.run_id, s, db.get(s.run_id)) for s in snaps if s.kind == TAG_FILES and s.run_id]
+    out = [RunSet(s.run_id, s, db[s.run_id]) for s in snaps if s.kind == TAG_FILES and s.run_id in db]
     return sorted(out, key=lambda r: r.time)
 
 

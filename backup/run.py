@@ -7,13 +7,14 @@ A run (one at a time: a second run exits 3 naming the holder's pid):
 2. for every non-off-site repository (or the one asked for): streams the dump to
    ``restic backup --stdin`` (the producer's exit status is checked before
    restic sees the end of its input; on failure restic gets SIGINT and saves
-   nothing), then backs up the documents store with the manifest; restic's exit
-   3 (files unreadable) is a failure and the run's snapshots are forgotten;
+   nothing) while a second restic backs up the documents store with the
+   manifest; restic's exit 3 (files unreadable) is a failure; a run that failed
+   in either half forgets the other half's snapshot;
 3. for every off-site repository: ``restic copy`` from a repository that got
    this run (which also catches up every run missing there), or a direct backup
    when no local repository succeeded;
-4. ``forget`` per retention on each repository that succeeded, ``prune`` when
-   its cadence is due.
+4. ``forget --prune`` per retention on each repository that succeeded, when the
+   prune cadence is due (daily by policy).
 
 Each repository is handled independently; the run exits 1 when any failed.
 """
@@ -133,13 +134,14 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
     args = backup_stdin_args(filename, tags=tags)
     prod: subprocess.Popen | None = None
     prod_err: list[bytes] = []
+    t_prod_err: threading.Thread | None = None
     if producer.argv is not None:
         try:
             prod = subprocess.Popen(producer.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, env=producer.env)
         except FileNotFoundError:
             raise EnvironmentFailure(f"{producer.argv[0]} is not installed (run scripts/bootstrap)") from None
-        _drain(prod.stderr, prod_err)
+        t_prod_err = _drain(prod.stderr, prod_err)
         src = prod.stdout
     else:
         src = open(producer.file, "rb")  # type: ignore[arg-type]
@@ -183,6 +185,8 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
             except subprocess.TimeoutExpired:
                 prod.kill()
                 rc = prod.wait()
+            if t_prod_err is not None:
+                t_prod_err.join(10)
             if rc != 0 and not broken:
                 failure = (f"{producer.label} exited {rc}: "
                            f"{tail(b''.join(prod_err).decode(errors='replace')) or 'no message'}")
@@ -211,6 +215,7 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
         if producer.argv is None:
             src.close()
     stderr = b"".join(err).decode(errors="replace")
+    log.info("restic backup --stdin on %s: exit %d", repo.name, rc)
     if rc != 0:
         raise restic.error(repo, "backup", rc, stderr)
     return _summary(b"".join(out).decode(errors="replace"))
@@ -345,27 +350,46 @@ def _ok(result: RunResult, name: str) -> bool:
 
 def _direct(restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, tags: list[str],
             timeout: float) -> RepoResult:
+    """The database dump (streamed to --stdin) and the files, as two restic processes running side by side
+    (both take restic's shared lock). A run keeps its snapshots only when both succeeded."""
+    from concurrent.futures import ThreadPoolExecutor
+
     rr = RepoResult(repo.name, repo.offsite, "backup")
     t0 = time.monotonic()
+    paths = [src.documents, manifest_path(), *src.paths]
+    excludes = [str(src.documents / ".incoming"), *src.excludes]
+    made_any = False
     try:
-        s_db = with_stale_unlock(restic, repo, lambda: stream_backup(
-            restic, repo, producer, src.database.dump_filename, [*tags, TAG_DB], timeout))
-        rr.database_snapshot = s_db.get("snapshot_id")
-        paths = [src.documents, manifest_path(), *src.paths]
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise EnvironmentFailure(f"paths to back up do not exist: {', '.join(missing)}")
-        excludes = [str(src.documents / ".incoming"), *src.excludes]
         args = backup_args(paths, tags=[*tags, TAG_FILES], excludes=excludes)
-        try:
-            c = with_stale_unlock(restic, repo, lambda: restic.run(repo, args, json_output=True, timeout=timeout))
-        except ResticError as e:
-            if e.problem is Problem.INCOMPLETE:
-                # exit 3: a snapshot was saved without some unreadable files; it is not a backup we keep
-                _forget_run(restic, repo, tags[1])
-            raise
-        s_files = _summary(c.stdout)
-        rr.files_snapshot = s_files.get("snapshot_id")
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            f_files = ex.submit(lambda: with_stale_unlock(restic, repo, lambda: restic.run(
+                repo, args, json_output=True, timeout=timeout)))
+            f_db = ex.submit(lambda: with_stale_unlock(restic, repo, lambda: stream_backup(
+                restic, repo, producer, src.database.dump_filename, [*tags, TAG_DB], timeout)))
+            errors: list[BaseException] = []
+            s_db: dict = {}
+            s_files: dict = {}
+            try:
+                s_db = f_db.result()
+                rr.database_snapshot = s_db.get("snapshot_id")
+                made_any = True
+            except BaseException as e:  # noqa: BLE001 - reported below, after the other half ends
+                errors.append(e)
+            try:
+                s_files = _summary(f_files.result().stdout)
+                rr.files_snapshot = s_files.get("snapshot_id")
+                made_any = True
+            except ResticError as e:
+                # exit 3 saved a snapshot without some unreadable files: not a backup we keep
+                made_any = made_any or e.problem is Problem.INCOMPLETE
+                errors.append(e)
+            except BaseException as e:  # noqa: BLE001
+                errors.append(e)
+        if errors:
+            raise errors[0]
         rr.added_bytes = int(s_db.get("data_added", 0)) + int(s_files.get("data_added", 0))
         rr.status = "ok"
     except DumpFailed as e:
@@ -374,11 +398,11 @@ def _direct(restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, 
         rr.problem, rr.error = "live_lock", e.message
     except ResticError as e:
         rr.problem, rr.error = e.problem.value, e.message
-        if rr.database_snapshot:
-            _forget_run(restic, repo, tags[1])
-            rr.database_snapshot = None
     except EnvironmentFailure as e:
         rr.problem, rr.error = "environment", e.message
+    if rr.status != "ok" and made_any:
+        _forget_run(restic, repo, tags[1])
+        rr.database_snapshot = rr.files_snapshot = None
     rr.seconds = round(time.monotonic() - t0, 3)
     return rr
 
@@ -457,7 +481,8 @@ def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -
         state.update(rr.name, **values)
     # off-site lag: runs the first local repository has that an off-site one lacks (after this run)
     local_ok = [rr.name for rr in result.repositories if rr.status == "ok" and not rr.offsite]
-    if local_ok:
+    offsite_failed = [rr for rr in result.repositories if rr.offsite and rr.status != "ok"]
+    if local_ok and offsite_failed:
         try:
             restic = make_restic(config)
             src = next(r for r in repos if r.name == local_ok[0])
