@@ -79,10 +79,12 @@ def write_metrics(repo_names: list[str], offsite: dict[str, bool], *, rpo_second
         Gauge("procops_backup_rpo_seconds", "Policy: a backup at least this often (R4).",
               registry=reg).set(rpo_seconds)
         st = load().get("repositories", {})
-        for name in repo_names:
+        names = list(dict.fromkeys([*repo_names, *(["live"] if "live" in st else [])]))
+        for name in names:
             r = st.get(name, {})
             ts = lambda k: parse_iso(r[k]).timestamp()  # noqa: E731
-            g["offsite"].labels(name).set(1 if offsite.get(name) else 0)
+            if name in offsite:
+                g["offsite"].labels(name).set(1 if offsite[name] else 0)
             if r.get("last_success"):
                 g["last_success"].labels(name).set(ts("last_success"))
             if r.get("last_run"):

@@ -63,4 +63,11 @@ def status(config: Any) -> dict:
                 entry["offsite_missing_runs"] = rs.get("offsite_missing_runs")
         repos[name] = entry
     live = st.get("live", {}).get("verify")
-    return {"ok": all(e["rpo_ok"] for e in repos.values()), "repositories": repos, "live_verify": live}
+    ok = all(e["rpo_ok"] for e in repos.values())
+    from procops.journal import record
+
+    record("backup.status", "all", {"ok": ok, "repositories": {n: {"rpo_ok": e["rpo_ok"], "age_seconds":
+                                                                 e["age_seconds"], "latest_run": e["latest_run"],
+                                                                 "offsite_missing_runs": e.get("offsite_missing_runs")}
+                                                             for n, e in repos.items()}})
+    return {"ok": ok, "repositories": repos, "live_verify": live}

@@ -271,7 +271,7 @@ def _record(config: Any, res: VerifyResult) -> None:
     state.update(res.target, verify=values)
     with contextlib.suppress(Exception):
         repos = select(config, None)
-        names = [r.name for r in repos] + ["live"]
+        names = [r.name for r in repos]
         state.write_metrics(names, {r.name: r.offsite for r in repos}, rpo_seconds=config.policy.backup_interval)
     record("backup.verify", res.target, {"ok": res.ok, "run": res.run, "snapshot": res.snapshot,
                                          "documents": res.documents, "problem_counts": res.counts(),

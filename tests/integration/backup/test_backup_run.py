@@ -88,6 +88,8 @@ def test_verify_live_names_a_deleted_and_an_altered_document_and_restore_brings_
     problems = {(p["kind"], p["subject"].split("(")[-1].rstrip(")")) for p in r.json()["results"][0]["problems"]}
     rel = lambda p: str(p.relative_to(platform.docs))  # noqa: E731
     assert problems == {("missing", rel(deleted)), ("altered", rel(altered))}
+    prom = (platform.home / "textfile" / "backup.prom").read_text()
+    assert 'procops_integrity_problems{repository="live"} 2.0' in prom
     # the backup taken before the damage is clean
     r = cli("backup", "verify", "--snapshot", "latest", "--json", check=0)
     assert all(x["ok"] and x["documents"] == 20 for x in r.json()["results"])
