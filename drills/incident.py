@@ -509,23 +509,31 @@ class IncidentStore:
 
         return self._change(incident_id, "standby", change, actor, "incident.milestone")
 
-    def record_report(self, incident_id: str, lang: str, files: dict, *, submit: bool = False,
-                      actor: str | None = None) -> Incident:
-        """A report was written (``files``: markdown, html, sha256); ``submit`` reaches milestone 3."""
+    def submit_report(self, incident_id: str, lang: str, *, actor: str | None = None) -> Incident:
+        """Milestone 3: the fault analysis report is submitted (its files are attached by record_report)."""
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            rep = dict(inc.report or {})
+            if not rep.get("submitted_at"):
+                rep["submitted_at"], rep["submitted_lang"] = iso(now), lang
+            inc.report = rep
+            return self._reach(inc, "report", now, who, {"lang": lang})
+
+        return self._change(incident_id, "report.submit", change, actor, "incident.milestone")
+
+    def record_report(self, incident_id: str, lang: str, files: dict, *, actor: str | None = None) -> Incident:
+        """A report was written (``files``: markdown, html, sha256); attached to milestone 3 when submitted."""
 
         def change(inc: Incident, now: dt.datetime, who: str) -> dict:
             rep = dict(inc.report or {})
             rep[lang] = dict(files, written_at=iso(now))
-            data: dict[str, Any] = {"lang": lang, **files}
-            if submit:
-                rep["submitted_at"], rep["submitted_lang"] = iso(now), lang
-                data.update(self._reach(inc, "report", now, who, {"lang": lang, **files}))
             inc.report = rep
-            return data
+            m = inc.milestones["report"]
+            if m.reached_at and m.evidence.get("lang") == lang and "sha256" not in m.evidence:
+                m.evidence.update(files)
+            return {"lang": lang, **files}
 
-        kind = "report.submit" if submit else "report.write"
-        return self._change(incident_id, kind, change, actor,
-                            "incident.milestone" if submit else "incident.report")
+        return self._change(incident_id, "report.write", change, actor, "incident.report")
 
     def update_fields(self, incident_id: str, *, actor: str | None = None, **fields: str | None) -> Incident:
         """Narrative fields of the report (summary, impact, detection, root_cause) and roles (commander ...)."""

@@ -180,7 +180,7 @@ def test_actions_follow_found_rectified_accepted(store, clock):
     assert not inc.closed_loop()
     clock.advance(hours=1)
     store.resolve(inc.id)
-    inc = store.record_report(inc.id, "zh", {"markdown": "/x.md"}, submit=True)
+    inc = store.submit_report(inc.id, "zh")
     assert inc.closed_loop()
 
 
