@@ -51,7 +51,9 @@ def offsite_repository(config: "Config") -> str | None:
 
 
 def check_serving(url: str, timeout: float = 10.0) -> dict:
-    """The standby answers /healthz and serves announcements and a document."""
+    """The standby answers /healthz, lists announcements and serves an archived document intact."""
+    import hashlib as _h
+
     import httpx
 
     url = url.rstrip("/")
@@ -63,17 +65,23 @@ def check_serving(url: str, timeout: float = 10.0) -> dict:
             a = c.get(url + "/api/announcements", params={"page": 1, "size": 1})
             a.raise_for_status()
             total = a.json().get("total")
-            doc_ok = None
-            arch = c.get(url + "/api/archive")
+            doc: dict[str, Any] = {"document_served": None}
+            arch = c.get(url + "/api/archive", params={"page": 1, "size": 1})
             if arch.status_code == 200:
                 body = arch.json()
-                items = body.get("items", body) if isinstance(body, dict) else body
-                if isinstance(items, list) and items and isinstance(items[0], dict) and "id" in items[0]:
+                items = body.get("items", []) if isinstance(body, dict) else []
+                doc["archive_total"] = body.get("total") if isinstance(body, dict) else None
+                if items:
                     d = c.get(f"{url}/api/documents/{items[0]['id']}")
-                    doc_ok = d.status_code == 200
+                    ok = d.status_code == 200 and (not items[0].get("sha256")
+                                                   or _h.sha256(d.content).hexdigest() == items[0]["sha256"])
+                    if not ok:
+                        raise EnvironmentFailure(f"the standby at {url} does not serve archived document "
+                                                 f"{items[0]['id']} intact (HTTP {d.status_code})")
+                    doc["document_served"] = items[0]["id"]
     except httpx.HTTPError as e:
         raise EnvironmentFailure(f"the standby at {url} does not serve: {e}") from None
-    return {"healthz": True, "announcements_total": total, "document_served": doc_ok}
+    return {"healthz": True, "announcements_total": total, **doc}
 
 
 def failover(config: "Config", *, repo: str | None = None, snapshot: str = "latest",
