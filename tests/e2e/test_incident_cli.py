@@ -139,3 +139,35 @@ def test_runbook_commands(cli):
     assert "异地备份" in zh and "procops incident standby" in zh
     assert "off-site" in cli("--lang", "en", "runbook", "show", "database-failure", check=0).out
     assert cli("runbook", "show", "nope").code == 2
+
+
+
+def test_receiver_command_records_escalations(cli, procops_home, port_block):
+    import os
+    import subprocess
+    import time
+
+    from conftest import PROCOPS
+
+    port = port_block(1)
+    out = procops_home / "received.jsonl"
+    cfg = procops_home.parent / "procops.yaml"
+    cfg.write_text(f"notifications:\n  escalation_receivers:\n    - name: desk\n      url: http://127.0.0.1:{port}/\n")
+    env = {"PROCOPS_CONFIG": str(cfg)}
+    proc = subprocess.Popen([PROCOPS, "incident", "receiver", "--port", str(port), "--out", str(out)],
+                            env=dict(os.environ, PROCOPS_HOME=str(procops_home)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        iid = cli("incident", "open", "--title", "x", "--t0", ago(11), env=env, check=0).out.strip()
+        deadline = time.monotonic() + 20
+        while True:  # wait until the receiver listens (bounded)
+            r = cli("incident", "escalate", "--json", env=env)
+            if r.code == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        assert r.code == 0
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        assert [(x["body"]["incident"], x["body"]["level"]) for x in lines] == [(iid, "near")]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
