@@ -25,6 +25,22 @@ SMALL_SEED = ["--seed-announcements", "30", "--seed-suppliers", "5", "--seed-doc
 
 
 @pytest.fixture
+def procops_home(tmp_path, monkeypatch):
+    """A short $PROCOPS_HOME: HAProxy refuses stats socket paths over 97 characters, and the standby
+    instance's socket lives under $PROCOPS_HOME/sandbox-standby/run/."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    home = Path(tempfile.mkdtemp(prefix="pi-", dir="/tmp"))
+    monkeypatch.setenv("PROCOPS_HOME", str(home))
+    monkeypatch.delenv("PROCOPS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
 def platform(cli, port_block):
     port = port_block(4)
     info = cli("sandbox", "up", "--port", str(port), *SMALL_SEED, "--json", check=0).json()
