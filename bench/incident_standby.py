@@ -24,7 +24,7 @@ from pathlib import Path
 from _common import PROCOPS, machine, temp_home, free_port
 
 
-def procops(home: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
+def run(home: Path, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess:
     env = dict(os.environ, PROCOPS_HOME=str(home))
     env.pop("PROCOPS_CONFIG", None)
     p = subprocess.run([PROCOPS, *args], env=env, capture_output=True, text=True, timeout=timeout)
@@ -33,7 +33,7 @@ def procops(home: Path, *args: str, timeout: float = 1800) -> subprocess.Complet
     return p
 
 
-def raw_restic_restore(home: Path) -> float:
+def raw_restic_restore(home: Path) -> tuple[float, int]:
     os.environ["PROCOPS_HOME"] = str(home)
     from procops.backup.sources import repositories
     from procops.config import Config
@@ -45,7 +45,8 @@ def raw_restic_restore(home: Path) -> float:
         t = time.monotonic()
         subprocess.run(["restic", "restore", "latest", "--target", str(target)], env=env, check=True,
                        capture_output=True, timeout=1800)
-        return time.monotonic() - t
+        took = time.monotonic() - t
+        return took, sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     finally:
         shutil.rmtree(target, ignore_errors=True)
 
@@ -56,28 +57,29 @@ def main() -> None:
     ap.add_argument("--document-size", default="200KB")
     a = ap.parse_args()
     try:
-        import procops.backup.restore  # noqa: F401
+        import importlib
+        importlib.import_module("procops.backup.restore")
     except ImportError:
         sys.exit("procops.backup.restore is not in this build: nothing to measure")
     home = temp_home()
     port = free_port(4)
     try:
-        procops(home, "sandbox", "up", "--port", str(port), "--seed-documents", str(a.documents),
+        run(home, "sandbox", "up", "--port", str(port), "--seed-documents", str(a.documents),
                 "--document-size", a.document_size)
-        procops(home, "backup", "init")
-        procops(home, "backup", "run")
-        procops(home, "sandbox", "down")  # the main platform is "lost"
-        ref = raw_restic_restore(home)
-        iid = procops(home, "incident", "open", "--title", "bench: database lost").stdout.strip()
-        procops(home, "incident", "classify", iid, "--type", "database-failure")
+        run(home, "backup", "init")
+        run(home, "backup", "run")
+        run(home, "sandbox", "down")  # the main platform is "lost"
+        ref, ref_bytes = raw_restic_restore(home)
+        iid = run(home, "incident", "open", "--title", "bench: database lost").stdout.strip()
+        run(home, "incident", "classify", iid, "--type", "database-failure")
         t = time.monotonic()
-        out = procops(home, "incident", "standby", iid, "--execute", "--json").stdout
+        out = run(home, "incident", "standby", iid, "--execute", "--json").stdout
         ours = time.monotonic() - t
         ev = json.loads(out)["milestones"]["standby"]["evidence"]
         docs_bytes = sum(f.stat().st_size for f in (home / "sandbox" / "documents").rglob("*") if f.is_file())
         print(f"machine: {machine()}")
         print(f"documents: {a.documents} x {a.document_size} ({docs_bytes / 1024**3:.2f} GiB on disk)")
-        print(f"reference raw restic restore latest (off-site): {ref:.1f} s")
+        print(f"reference raw restic restore latest (off-site): {ref:.1f} s ({ref_bytes / 1024**3:.2f} GiB restored)")
         print(f"procops incident standby --execute (restore + start + checks): {ours:.1f} s "
               f"(restore step reported {ev.get('seconds')} s)")
         print(f"ratio procops / raw restic: {ours / ref:.2f}")
