@@ -233,6 +233,10 @@ def standby(
     m = inc.milestones["standby"]
     where = f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)" \
         if ev.get("url") else ""
+    sw = ev.get("switched")
+    if sw:
+        where += (f"; {sw['url']} switched to it" if sw.get("ok")
+                  else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL")
     _done(inc, as_json, f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)")
           + where)
 

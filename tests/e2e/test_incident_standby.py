@@ -58,6 +58,16 @@ def test_standby_execute_restores_offsite_backup_and_serves_it(cli, platform, pr
         first = c.get("/api/archive", params={"page": 1, "size": 5}).json()["items"]
         originals = {d["id"]: c.get(f"/api/documents/{d['id']}").content for d in first}
 
+        # a bid uploaded after the backup: the restored standby does not have it
+        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
+                                                     "password": "password-1"}).json()["token"]
+        ann = c.get("/api/announcements", params={"page": 1, "size": 1}).json()["items"][0]["id"]
+        late = c.post(f"/api/announcements/{ann}/bids", files={"file": ("late.pdf", b"after the backup")},
+                      headers={"Authorization": f"Bearer {token}"})
+        assert late.status_code in (200, 201), late.text
+        late_id = late.json()["document_id"]
+        assert c.get(f"/api/documents/{late_id}").status_code == 200
+
     iid = cli("incident", "open", "--title", "database lost", check=0).out.strip()
     cli("incident", "classify", iid, "--type", "database-failure", check=0)
     r = cli("incident", "standby", iid, "--execute", "--json", timeout=600, check=0)
@@ -70,6 +80,13 @@ def test_standby_execute_restores_offsite_backup_and_serves_it(cli, platform, pr
             got = c.get(f"/api/documents/{doc_id}")
             assert got.status_code == 200 and hashlib.sha256(got.content).digest() == \
                 hashlib.sha256(content).digest()
+    # the main HAProxy now sends users to the standby: the usual URL serves the restored data
+    sw = ev["switched"]
+    assert sw["ok"] and sw["url"] == platform["url"], sw
+    with httpx.Client(base_url=platform["url"], timeout=30) as c:
+        for doc_id, content in originals.items():
+            assert c.get(f"/api/documents/{doc_id}").content == content
+        assert c.get(f"/api/documents/{late_id}").status_code == 404
     with Journal(procops_home / "journal.db") as j:
         ms = [e.data.get("milestone") for e in j.events("incident.milestone", iid)]
     assert ms == ["classify", "standby"]

@@ -115,3 +115,12 @@ def test_failover_on_real_hosts_points_at_the_playbook(procops_home):
     cfg = Config.model_validate({"platform": {"url": "https://bid.example.gov.cn"}})
     with pytest.raises(BadInput, match="failover.yml"):
         response.failover(cfg)
+
+
+def test_switch_commands_point_every_main_server_at_a_standby_replica():
+    assert response.switch_commands(["r1", "r2", "r3"], [18181, 18182]) == [
+        "set server replicas/r1 addr 127.0.0.1 port 18181", "set server replicas/r1 state ready",
+        "set server replicas/r2 addr 127.0.0.1 port 18182", "set server replicas/r2 state ready",
+        "set server replicas/r3 addr 127.0.0.1 port 18181", "set server replicas/r3 state ready"]
+    with pytest.raises(ValueError):
+        response.switch_commands([], [1])
