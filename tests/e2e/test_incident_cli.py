@@ -119,8 +119,8 @@ def test_escalation_reaches_a_local_receiver_and_is_retried_when_it_was_down(cli
     timeline = [t["kind"] for t in cli("incident", "show", iid, "--json", env=env, check=0).json()["timeline"]]
     assert timeline == ["open", "escalation.failed", "escalation.sent"]
     with Journal(procops_home / "journal.db") as j:
-        assert [e.data["kind"] for e in j.events("incident.timeline", iid)] == ["escalation.failed",
-                                                                               "escalation.sent"]
+        assert [e.data["kind"] for e in j.events("incident.escalation", iid)] == ["escalation.failed",
+                                                                                 "escalation.sent"]
 
 
 def test_default_receiver_records_locally(cli, procops_home):
