@@ -171,3 +171,18 @@ def test_receiver_command_records_escalations(cli, procops_home, port_block):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_failed_failover_is_recorded_and_the_milestone_not_reached(cli):
+    import importlib.util
+
+    import pytest
+
+    if importlib.util.find_spec("procops.backup.restore") is None:
+        pytest.skip("needs procops.backup.restore (backup area)")
+    iid = cli("incident", "open", "--title", "db lost", check=0).out.strip()
+    r = cli("incident", "standby", iid, "--execute")  # no repository was ever initialised
+    assert r.code == 3 and "offsite" in r.err
+    inc = cli("incident", "show", iid, "--json", check=0).json()
+    assert [t["kind"] for t in inc["timeline"]] == ["open", "standby.execute", "standby.failed"]
+    assert inc["milestones"]["standby"]["reached_at"] is None
