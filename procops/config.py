@@ -293,6 +293,15 @@ class DrillsConfig(Section):
     scenarios_dir: Path | None = Field(None, description="Extra drill scenarios (YAML).")
 
 
+class ScanConfig(Section):
+    """The weekly host security scan with lynis (R3)."""
+
+    groups: list[str] = Field(default_factory=list, description="lynis test groups to run (empty: all).",
+                              examples=[["authentication", "ssh", "firewalls"]])
+    max_warnings: int = Field(0, ge=0, description="Warnings tolerated before the scan fails.")
+    min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
+
+
 class Config(Section):
     """procops configuration file."""
 
@@ -305,6 +314,7 @@ class Config(Section):
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
 
 
 # --------------------------------------------------------------------------- loading

@@ -31,6 +31,7 @@ from procops.timeutil import iso, utcnow
 
 ADMIN_TOKEN_SECRET = "sandbox-admin-token"
 HEALTH_TIMEOUT = 45.0
+MAX_SOCKET_PATH = 96
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,17 @@ class SandboxPaths:
 
     @property
     def haproxy_socket(self) -> Path:
-        return self.run / "haproxy.sock"
+        """The runtime API socket: in run/, or in a short private folder when that path is too long
+        for a unix socket (sun_path holds 108 bytes; HAProxy accepts fewer)."""
+        path = self.run / "haproxy.sock"
+        if len(str(path)) <= MAX_SOCKET_PATH:
+            return path
+        import hashlib
+
+        short = Path("/tmp") / f"procops-{os.getuid()}-{hashlib.sha256(str(self.base).encode()).hexdigest()[:12]}"
+        short.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(short, 0o700)
+        return short / "haproxy.sock"
 
     def sqlite_url(self) -> str:
         return f"sqlite:///{self.database}"

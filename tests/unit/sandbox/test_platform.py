@@ -28,3 +28,16 @@ def test_up_options_overrides_only_given_values():
 
     o = UpOptions.from_config(SandboxConfig(), replicas=3, version=None, seed_documents=0)
     assert (o.replicas, o.version, o.seed_documents, o.port) == (3, "1.0.0", 0, 18080)
+
+
+def test_long_state_home_gets_a_short_socket_path(tmp_path, monkeypatch):
+    from procops.sandbox.platform import MAX_SOCKET_PATH, SandboxPaths
+
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    monkeypatch.setenv("PROCOPS_HOME", str(deep))
+    sock = SandboxPaths.of("standby").haproxy_socket
+    assert len(str(sock)) <= MAX_SOCKET_PATH
+    assert sock.parent.stat().st_mode & 0o077 == 0
+    assert SandboxPaths.of("standby").haproxy_socket == sock  # stable
+    monkeypatch.setenv("PROCOPS_HOME", "/tmp/h")
+    assert SandboxPaths.of().haproxy_socket == SandboxPaths.of().run / "haproxy.sock"
