@@ -310,6 +310,7 @@ def _backup_locked(config: Any, repo_name: str | None) -> RunResult:
     staging = backup_dir() / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     t_all = time.monotonic()
+    done: list[Repo] = []
     try:
         with dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
             manifest.update({"run": result.run_id, "created_at": result.started_at,
@@ -321,14 +322,16 @@ def _backup_locked(config: Any, repo_name: str | None) -> RunResult:
             for r in direct:
                 result.repositories.append(_direct(restic, r, producer, src, tags, cfg.command_timeout))
             done = [r for r in direct if _ok(result, r.name)]
-            for r in copies:
-                if done:
-                    result.repositories.append(_copy(restic, r, done[0], cfg.command_timeout))
-                else:
+            if not done:  # no local copy to copy from (e.g. its disk is full): back up off-site directly
+                for r in copies:
                     result.repositories.append(_direct(restic, r, producer, src, tags, cfg.command_timeout))
-    except (EnvironmentFailure, DumpFailed) as e:
+        # the dump's transaction and staging copy are released before the (possibly long) off-site copies
+        if done:
+            for r in copies:
+                result.repositories.append(_copy(restic, r, done[0], cfg.command_timeout))
+    except (EnvironmentFailure, DumpFailed, OSError) as e:
         # the dump could not even start (database unreachable, file missing): nothing was saved anywhere
-        msg = e.message
+        msg = e.message if isinstance(e, (EnvironmentFailure, DumpFailed)) else f"{type(e).__name__}: {e}"
         result.dump_error = msg
         seen = {r.name for r in result.repositories}
         for r in repos:

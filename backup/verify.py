@@ -234,6 +234,8 @@ def _verify_one(config: Any, repo: Any, snapshot: str, keep_scratch: bool) -> Ve
         res.documents, res.bytes_hashed, res.hash_seconds = len(manifest["documents"]), nbytes, secs
     except ProcopsError as e:
         res.problems.append(IntegrityProblem("unrestorable", repo.name, e.message))
+    except (sqlite3.Error, OSError, KeyError, ValueError) as e:
+        res.problems.append(IntegrityProblem("unrestorable", repo.name, f"{type(e).__name__}: {e}"))
     finally:
         if scratch_db is not None:
             dumps.drop_server_database(scratch_db)

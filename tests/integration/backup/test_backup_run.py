@@ -173,3 +173,15 @@ def test_retention_runs_on_the_prune_cadence(cli, platform, procops_home):
     assert r2["forget"] == "ok" and r2["prune"] == "ok"
     runs = cli("backup", "snapshots", "--repo", "local", "--json", check=0).json()["repositories"]["local"]["runs"]
     assert len(runs) == 1  # keep_last 1 (and keep_hourly: one per hour) kept only the newest run
+
+
+def test_bad_input_exits_2(cli, platform, tmp_path):
+    assert cli("backup", "run", "--repo", "nosuch").code == 2
+    busy = tmp_path / "busy"
+    busy.mkdir()
+    (busy / "x").write_text("keep me")
+    cli("backup", "init", "--repo", "local", check=0)
+    assert cli("backup", "restore", "--repo", "local", "--target", str(busy)).code == 2
+    assert cli("backup", "restore").code == 2  # neither --target nor --to-sandbox
+    assert cli("backup", "check", "--repo", "local", "--read-data-subset", "9/4").code == 2
+    assert (busy / "x").read_text() == "keep me"
