@@ -395,16 +395,17 @@ class ResticError(EnvironmentFailure):
 
     def __init__(self, repo: str, command: str, rc: int, stderr: str, problem: Problem, *, output: str = "") -> None:
         self.repo, self.command, self.rc, self.problem = repo, command, rc, problem
-        self.output = output or stderr
+        self.output = _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", output or stderr)
         self.tail = tail(stderr)
         super().__init__(f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
                          + (f": {self.tail}" if self.tail else ""))
 
 
 def tail(text: str, lines: int = 6) -> str:
+    """The last lines of a program's messages, on one line, passwords inside URLs masked."""
     keep = [ln for ln in text.strip().splitlines() if ln.strip() and not ln.startswith(("using temporary cache",
                                                                                           "Using temporary cache"))]
-    return " | ".join(keep[-lines:])
+    return _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", " | ".join(keep[-lines:]))
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -182,3 +182,9 @@ def test_classify_restic_0_14_messages(rc, err, want):
 def test_classify_uses_exit_codes_when_the_version_has_them():
     assert r.classify(11, "", (0, 17, 0)) is r.Problem.LOCKED
     assert r.classify(10, "", (0, 17, 0)) is r.Problem.NOT_INITIALISED
+
+
+def test_error_messages_mask_passwords_inside_urls():
+    e = r.ResticError("offsite", "snapshots", 1, "Fatal: unable to open repo at rest:https://bk:hunter2@dr/r\n"
+                      "Is there a repository at the following location?", r.Problem.NOT_INITIALISED)
+    assert "hunter2" not in e.message and "hunter2" not in e.output and "bk:********@dr" in e.message
