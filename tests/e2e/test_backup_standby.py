@@ -59,3 +59,39 @@ def test_backup_of_the_sandbox_restores_to_a_serving_standby(cli, sandbox):
                                                     "password": "password-1"}).status_code == 200
     st = cli("backup", "status", "--json", check=0).json()
     assert st["repositories"]["local"]["rpo_ok"] and st["repositories"]["offsite"]["offsite_missing_runs"] == 0
+
+
+@pytest.mark.postgres
+def test_postgres_sandbox_restores_to_a_standby_database(cli, port_block, tmp_path, monkeypatch):
+    import secrets
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1)
+        if s.connect_ex(("127.0.0.1", 5432)):
+            pytest.skip("no PostgreSQL on 127.0.0.1:5432")
+    import psycopg
+
+    home = Path(tempfile.mkdtemp(prefix="pbk-", dir="/tmp"))
+    monkeypatch.setenv("PROCOPS_HOME", str(home))
+    name = f"procops_sb_{secrets.token_hex(3)}"
+    port = port_block(4)
+    (tmp_path / "procops.yaml").write_text(
+        f"sandbox:\n  port: {port}\n  replicas: 1\n  database_url: postgresql+psycopg://postgres@127.0.0.1:5432/{name}\n"
+        f"  seed: {{announcements: 10, suppliers: 3, documents: 6, document_size: 8KB}}\n")
+    try:
+        cli("sandbox", "up", check=0)
+        cli("backup", "init", check=0)
+        run = cli("backup", "run", "--json", check=0).json()
+        res = cli("backup", "restore", "--to-sandbox", "--json", check=0).json()
+        assert res["database"].endswith(f"/{name}_standby")
+        with httpx.Client(base_url=res["url"], timeout=30) as c:
+            assert c.get("/api/archive", params={"page": 1, "size": 1}).json()["total"] == \
+                run["manifest_totals"]["documents"]
+    finally:
+        cli("sandbox", "down", "--instance", "standby")
+        cli("sandbox", "down")
+        shutil.rmtree(home, ignore_errors=True)
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as c:
+            for db in (name, f"{name}_standby"):
+                c.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
