@@ -82,3 +82,35 @@ def test_a_full_filesystem_under_the_local_repository_fails_clearly_and_offsite_
         assert kinds == {"unreferenced"}
     finally:
         subprocess.run(["umount", "-l", str(local)], check=False)
+
+
+def _holding_restic(platform, repo: str) -> subprocess.Popen:
+    """A real restic holding its (shared) lock on the repository: a --stdin backup waiting for input."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    env.update(RESTIC_REPOSITORY=str(platform.repo_path(repo)),
+               RESTIC_PASSWORD_FILE=str(platform.home / "secrets" / f"restic-{repo}"))
+    p = subprocess.Popen(["restic", "backup", "--stdin", "--no-cache"], env=env, stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    locks = platform.repo_path(repo) / "locks"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not any(locks.iterdir()):
+        time.sleep(0.05)
+    assert any(locks.iterdir()), "restic took no lock"
+    return p
+
+
+def test_a_live_restic_lock_is_exit_3_and_a_stale_one_is_removed(cli, platform):
+    cli("backup", "init", "--repo", "local", check=0)
+    live = _holding_restic(platform, "local")
+    try:
+        r = cli("backup", "check", "--repo", "local", "--json")
+        assert r.code == 3, r.out + r.err
+        res = r.json()["repositories"][0]
+        assert res["problem"] == "live_lock" and "locked" in res["errors"][0]
+    finally:
+        live.kill()  # kill -9: its lock stays behind, held by a dead pid on this host
+        live.wait()
+    locks = platform.repo_path("local") / "locks"
+    assert any(locks.iterdir())
+    cli("backup", "check", "--repo", "local", check=0)
+    assert not any(locks.iterdir())  # `restic unlock` removed the stale lock (and check released its own)
