@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import subprocess
 import threading
 import time
@@ -45,7 +46,6 @@ from procops.backup.restic import (
     copy_args,
     forget_args,
     init_args,
-    interrupt,
     tail,
 )
 from procops.backup.sources import Sources, backup_dir, select, sources
@@ -193,7 +193,7 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
         if timed_out.is_set():
             failure = f"the dump did not finish within {timeout:.0f}s"
         if failure is not None:
-            interrupt(rp)  # SIGINT with restic's input still open: no snapshot is saved
+            _interrupt_open(rp)  # SIGINT with restic's input still open: no snapshot is saved
             t_out.join(5)
             t_err.join(5)
             raise DumpFailed(failure + "; restic was interrupted, no snapshot was saved")
@@ -208,7 +208,7 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
         if prod is not None and prod.poll() is None:
             prod.kill()
         if rp.poll() is None:
-            interrupt(rp)
+            _interrupt_open(rp)
         raise
     finally:
         timer.cancel()
@@ -219,6 +219,25 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
     if rc != 0:
         raise restic.error(repo, "backup", rc, stderr)
     return _summary(b"".join(out).decode(errors="replace"))
+
+
+def _interrupt_open(p: subprocess.Popen, grace: float = 30.0) -> None:
+    """SIGINT restic and wait for it to exit *before* closing its input, so it never sees a clean end of
+    input (which it would save as a snapshot); SIGKILL after ``grace`` seconds."""
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            pass
+        try:
+            p.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    try:
+        p.stdin.close()  # type: ignore[union-attr]
+    except OSError:
+        pass
 
 
 def _summary(stdout: str) -> dict:
