@@ -185,10 +185,17 @@ def compare_records(manifest: dict, restored: dict) -> list[IntegrityProblem]:
 def verify_snapshot(config: Any, *, repo: str | None = None, snapshot: str = "latest",
                     keep_scratch: bool = False) -> list[VerifyResult]:
     """Restore-and-verify in each selected repository (every one by default)."""
-    results = []
-    for r in select(config, repo):
-        results.append(_verify_one(config, r, snapshot, keep_scratch))
-    return results
+    repos = select(config, repo)
+    if snapshot != "latest" and len(repos) > 1:
+        # a snapshot id names one repository's copy of a run: verify that run everywhere
+        from procops.errors import ProcopsError
+
+        try:
+            _, run = find_run(make_restic(config), repos, snapshot)
+            snapshot = run.run_id
+        except ProcopsError:
+            pass  # each repository then reports it cannot find it
+    return [_verify_one(config, r, snapshot, keep_scratch) for r in repos]
 
 
 def _verify_one(config: Any, repo: Any, snapshot: str, keep_scratch: bool) -> VerifyResult:

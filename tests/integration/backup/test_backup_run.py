@@ -90,8 +90,10 @@ def test_verify_live_names_a_deleted_and_an_altered_document_and_restore_brings_
     assert problems == {("missing", rel(deleted)), ("altered", rel(altered))}
     prom = (platform.home / "textfile" / "backup.prom").read_text()
     assert 'procops_integrity_problems{repository="live"} 2.0' in prom
-    # the backup taken before the damage is clean
-    r = cli("backup", "verify", "--snapshot", "latest", "--json", check=0)
+    # the backup taken before the damage is clean (named by the local files snapshot's id: the same run
+    # is verified in the off-site repository too)
+    snap = cli("backup", "snapshots", "--repo", "local", "--json", check=0).json()["repositories"]["local"]
+    r = cli("backup", "verify", "--snapshot", snap["runs"][-1]["files_snapshot"], "--json", check=0)
     assert all(x["ok"] and x["documents"] == 20 for x in r.json()["results"])
     target = tmp_path / "restore"
     cli("backup", "restore", "--target", str(target), check=0)
