@@ -22,7 +22,7 @@ MasterBindOpt = Annotated[Optional[str], typer.Option("--master-bind", metavar="
                                                       "workers: playbooks/loadgen.yml).")]
 ExpectOpt = Annotated[Optional[int], typer.Option("--expect-workers", help="Workers to wait for, local and "
                                                   "remote (default: --workers).")]
-SpawnOpt = Annotated[Optional[float], typer.Option("--spawn-rate", help="Users started per second.")]
+SpawnOpt = Annotated[Optional[float], typer.Option("--spawn-rate", "-r", help="Users started per second.")]
 
 
 def _duration(name: str, value: Optional[str]) -> Optional[float]:

@@ -91,4 +91,4 @@ def _users_axis(ax, windows: list[slo.Window], start: float) -> None:
         ys += [w.users, w.users]
     ax2.plot(xs, ys, color="gray", alpha=0.5, linestyle=":", label="target users")
     ax2.set_ylabel("target users", color="gray")
-    ax2.set_ylim(bottom=0)
+    ax2.set_ylim(0, max(ys) * 1.5 + 1)
