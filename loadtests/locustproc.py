@@ -31,6 +31,7 @@ class Role:
     master_host: str = "127.0.0.1"
     master_port: int = 5557
     expect_workers: int = 0
+    wait: int = 60  # how long a master waits for its workers
 
 
 def locust_argv(python: str, role: Role, *, host: str, report_dir: Path, locustfiles: tuple[Path, ...],
@@ -47,7 +48,7 @@ def locust_argv(python: str, role: Role, *, host: str, report_dir: Path, locustf
              "--logfile", str(report_dir / f"locust-{role.kind}.log"), "--loglevel", loglevel]
     if role.kind == "master":
         argv += ["--master", "--master-bind-host", role.master_host, "--master-bind-port", str(role.master_port),
-                 "--expect-workers", str(role.expect_workers), "--expect-workers-max-wait", "60"]
+                 "--expect-workers", str(role.expect_workers), "--expect-workers-max-wait", str(role.wait)]
     return argv
 
 

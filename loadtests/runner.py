@@ -213,11 +213,17 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
                                     search=target.search)
     env = lp.child_env({ENV_SCENARIO: scenario.to_json(), ENV_STAGES: stages_to_json(stages),
                         ENV_OUT: str(report_dir)})
+    from procops.home import atomic_write
+
+    # what remote workers need (playbooks/loadgen.yml reads it)
+    atomic_write(report_dir / "scenario.json", json.dumps(
+        {"scenario": json.loads(scenario.to_json()), "stages": [s.as_dict() for s in stages]}, indent=2,
+        ensure_ascii=False))
     files = (lp.LOCUSTFILE, lp.SHAPEFILE)
     py = lp.python()
     if workers or expect:
         host, port = bind or ("127.0.0.1", lp.free_port())
-        master = lp.Role("master", host, port, expect)
+        master = lp.Role("master", host, port, expect, wait=300 if expect > workers else 60)
         argvs = [("master", lp.locust_argv(py, master, host=url, report_dir=report_dir, locustfiles=files))]
         connect = "127.0.0.1" if host in ("0.0.0.0", "*", "::") else host
         for i in range(workers):
@@ -227,7 +233,7 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
     else:
         argvs = [("local", lp.locust_argv(py, lp.Role("local"), host=url, report_dir=report_dir,
                                           locustfiles=files))]
-    timeout = total_duration(stages) + 120 + (60 if expect else 0)
+    timeout = total_duration(stages) + 120 + (300 if expect > workers else 60 if expect else 0)
     group = lp.LocustGroup(argvs, env, report_dir, timeout)
     sampler = lp.CpuSampler(interval=1.0)
     started = utcnow()
