@@ -122,6 +122,25 @@ class CpuSampler:
                 self.samples.append(CpuSample(now, pid, name, ratio))
 
 
+def read_worker_cpu(path: Path) -> list[CpuSample]:
+    """CPU shares that workers reported about themselves (``time, node, ratio`` lines)."""
+    out = []
+    if not path.exists():
+        return out
+    ids: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        try:
+            t, ratio = float(parts[0]), float(parts[2])
+        except ValueError:
+            continue
+        pid = ids.setdefault(parts[1], -(len(ids) + 1))  # not a local pid: one series per node
+        out.append(CpuSample(t, pid, f"worker {parts[1]} (self-reported)", ratio))
+    return out
+
+
 def generator_cpu(samples: list[CpuSample], start: float, end: float, window: int = 3) -> dict:
     """Highest moving average (over ``window`` samples) of any process's CPU share during [start, end]."""
     by: dict[int, list[CpuSample]] = {}
@@ -136,7 +155,7 @@ def generator_cpu(samples: list[CpuSample], start: float, end: float, window: in
         count += len(vals)
         w = max(1, min(window, len(vals)))
         best = max(sum(vals[i:i + w]) / w for i in range(len(vals) - w + 1))
-        per_process[f"{rows[0].name} (pid {pid})"] = {"max": round(best, 3), "mean": round(sum(vals) / len(vals), 3)}
+        per_process[rows[0].name if pid < 0 else f"{rows[0].name} (pid {pid})"] = {"max": round(best, 3), "mean": round(sum(vals) / len(vals), 3)}
         if best > peak:
             peak, peak_name = best, rows[0].name
     return {"max_ratio": round(peak, 3), "busiest": peak_name, "mean_ratio": round(total / count, 3) if count else None,

@@ -29,6 +29,8 @@ from procops.loadtests.scenario import ENV_OUT
 SAMPLES_FILE = "samples.tsv"
 STAGES_FILE = "stages.jsonl"
 REPORT_KEY = "procops_samples"
+CPU_KEY = "procops_cpu"
+WORKER_CPU_FILE = "worker_cpu.tsv"
 
 
 def sample_line(start_time: float, name: str, response_time: float, ok: bool, status: int, length: int,
@@ -79,6 +81,8 @@ class Recorder:
     def on_report_to_master(self, client_id: str, data: dict) -> None:
         data[REPORT_KEY] = "".join(self.buffer)
         self.buffer = []
+        # the worker's own CPU share (Locust's monitor, psutil), for workers on other hosts
+        data[CPU_KEY] = (time.time(), getattr(self.runner, "current_cpu_usage", None))
 
     # -- master
     def on_worker_report(self, client_id: str, data: dict) -> None:
@@ -86,6 +90,10 @@ class Recorder:
         if text and self.file is not None:
             self.file.write(text)
             self.file.flush()
+        cpu = data.get(CPU_KEY)
+        if cpu and cpu[1] is not None and self.file is not None:
+            with open(os.path.join(os.path.dirname(self.file.name), WORKER_CPU_FILE), "a") as f:
+                f.write(f"{cpu[0]:.3f}\t{client_id}\t{float(cpu[1]) / 100.0:.4f}\n")
 
     def flush(self) -> None:
         if self.file is not None and not self.file.closed:

@@ -7,6 +7,14 @@ def _ms(v) -> str:
     return "-" if v is None else f"{v:.0f}"
 
 
+def _gen(s: dict) -> str:
+    if not s.get("expect_workers"):
+        return "one Locust process"
+    nodes = s.get("requests_per_node") or {}
+    return (f"master + {s['expect_workers']} workers ({s.get('workers', 0)} local): "
+            + ", ".join(f"{n}={c}" for n, c in nodes.items()))
+
+
 def human(s: dict) -> str:
     verdict = s.get("verdict", "?").upper()
     out = [f"loadtest {s.get('scenario')}: {verdict}  target {s.get('target')}"
@@ -14,7 +22,7 @@ def human(s: dict) -> str:
     if s.get("invalid_reason"):
         out.append(f"  INVALID: {s['invalid_reason']}")
     out.append(f"  {s.get('users')} users, {s.get('duration_s', 0):.0f}s, {s.get('requests')} requests "
-               f"({s.get('rps', 0):.1f}/s), {s.get('failures')} failures; workers: {s.get('workers') or 'none'}")
+               f"({s.get('rps', 0):.1f}/s), {s.get('failures')} failures; " + _gen(s))
     cpu = s.get("generator_cpu") or {}
     if cpu:
         out.append(f"  generator CPU: peak {cpu.get('max_ratio', 0):.0%} of a core "

@@ -32,7 +32,7 @@ from typing import Any
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
 from procops.loadtests import locustproc as lp
 from procops.loadtests import slo
-from procops.loadtests.recorder import SAMPLES_FILE, STAGES_FILE
+from procops.loadtests.recorder import SAMPLES_FILE, STAGES_FILE, WORKER_CPU_FILE
 from procops.loadtests.scenario import (ENV_OUT, ENV_SCENARIO, ENV_STAGES, Scenario, Stage, capacity_multiples,
                                         capacity_stages, peak_stages, stages_to_json, total_duration)
 from procops.timeutil import iso, utcnow
@@ -249,7 +249,8 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
     test_start = stage_rows[0]["test_start"]
     end_rows = [r for r in stage_rows if r["event"] == "end"]
     test_end = end_rows[-1]["time"] if end_rows else test_start + total_duration(stages)
-    cpu = lp.generator_cpu(sampler.samples, test_start + 1.0, test_end)
+    cpu = lp.generator_cpu(sampler.samples + lp.read_worker_cpu(report_dir / WORKER_CPU_FILE),
+                           test_start + 1.0, test_end)
     cpu["threshold"] = lt.max_generator_cpu
     cpu["ok"] = cpu["max_ratio"] <= lt.max_generator_cpu
     samples = slo.read_samples(report_dir / SAMPLES_FILE)
