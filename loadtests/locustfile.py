@@ -78,7 +78,8 @@ class SupplierUser(_PlatformUser):
     abstract = SCENARIO.supplier_weight == 0
 
     def on_start(self) -> None:
-        self.number = random.randint(1, max(1, SCENARIO.suppliers))
+        self.number = random.randint(1, SCENARIO.suppliers) if SCENARIO.suppliers else 0
+        self.credentials: dict | None = None
         self.token: str | None = None
         self.announcement_ids: list[int] = []
         self.titles: list[str] = []
@@ -86,7 +87,14 @@ class SupplierUser(_PlatformUser):
         self.login()
 
     def login(self) -> None:
-        creds = {"email": f"supplier-{self.number}@example.test", "password": f"password-{self.number}"}
+        if self.number:
+            creds = {"email": f"supplier-{self.number}@example.test", "password": f"password-{self.number}"}
+        else:  # no seeded accounts on this platform: register one first
+            if self.credentials is None:
+                self.credentials = self.register()
+                if self.credentials is None:
+                    return
+            creds = self.credentials
         with self.client.post("/api/suppliers/login", json=creds, name="suppliers.login",
                               catch_response=True) as resp:
             body = _json(resp) if resp.status_code == 200 else None
@@ -98,8 +106,8 @@ class SupplierUser(_PlatformUser):
                 resp.failure(f"login failed: HTTP {resp.status_code}")
 
     # ---------------------------------------------------------------- tasks
-    def register(self) -> None:
-        """A new supplier registers (the account is not used further)."""
+    def register(self) -> dict | None:
+        """A new supplier registers; returns its login when the platform accepted it."""
         tag = os.urandom(6).hex()
         code = "".join(random.choice(CREDIT_ALPHABET) for _ in range(18))
         data = {"name": f"压力测试供应商{tag}有限公司", "email": f"new-{tag}@example.test",
@@ -108,8 +116,9 @@ class SupplierUser(_PlatformUser):
                               catch_response=True) as resp:
             if resp.status_code == 201:
                 resp.success()
-            else:
-                resp.failure(f"HTTP {resp.status_code}")
+                return {"email": data["email"], "password": data["password"]}
+            resp.failure(f"HTTP {resp.status_code}")
+            return None
 
     def browse(self) -> None:
         pages = max(1, -(-SCENARIO.announcements // PAGE_SIZE))

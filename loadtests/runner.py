@@ -145,11 +145,15 @@ def preflight(url: str, config: Any, timeout: float = PREFLIGHT_TIMEOUT) -> Targ
                 if d.status_code == 200:
                     body = d.json()
                     t.announcements = int(body.get("announcements", t.announcements))
+                    t.suppliers = int(body.get("suppliers", t.suppliers))
                     t.version = body.get("version", t.version)
                 else:
                     t.notes.append(f"/api/dashboard answered {d.status_code}: using the seed's counts")
             except (httpx.HTTPError, ValueError) as e:
                 t.notes.append(f"/api/dashboard: {type(e).__name__}: using the seed's counts")
+            t.suppliers = seeded_logins(lambda i: _login_ok(c, i), t.suppliers)
+            if not t.suppliers:
+                t.notes.append("no seeded supplier login works: suppliers register their own accounts")
             try:
                 s = c.get("/api/announcements/search", params={"q": "采购", "size": 1})
                 t.search = s.status_code == 200
@@ -159,6 +163,26 @@ def preflight(url: str, config: Any, timeout: float = PREFLIGHT_TIMEOUT) -> Targ
     except httpx.HTTPError as e:
         raise EnvironmentFailure(f"{url} is unreachable: {type(e).__name__}: {e}",
                                  hint="check the URL, or start the sandbox with 'procops sandbox up'") from None
+
+
+def _login_ok(client: Any, i: int) -> bool:
+    r = client.post("/api/suppliers/login", json={"email": f"supplier-{i}@example.test",
+                                                  "password": f"password-{i}"})
+    return r.status_code == 200
+
+
+def seeded_logins(login_ok: Any, upper: int) -> int:
+    """The highest i in 1..upper whose seeded login works (seeded accounts are 1..k): a binary search."""
+    if upper < 1 or not login_ok(1):
+        return 0
+    lo, hi = 1, upper  # login_ok(lo) holds
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if login_ok(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 # --------------------------------------------------------------------------- validation
@@ -198,7 +222,7 @@ def default_report_dir(scenario: str) -> Path:
 
 
 def _prepare_dir(report_dir: Path | None, scenario: str) -> Path:
-    d = Path(report_dir) if report_dir else default_report_dir(scenario)
+    d = (Path(report_dir) if report_dir else default_report_dir(scenario)).expanduser().resolve()
     if d.exists() and any(d.iterdir()):
         raise BadInput(f"report folder {d} is not empty")
     d.mkdir(parents=True, exist_ok=True)

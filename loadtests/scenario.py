@@ -71,7 +71,7 @@ class Scenario:
         return cls.from_json(text) if text else cls()
 
     def uploads_expected(self) -> bool:
-        return self.supplier_weight > 0 and self.supplier_tasks.get("bid", 0) > 0 and self.suppliers > 0
+        return self.supplier_weight > 0 and self.supplier_tasks.get("bid", 0) > 0
 
 
 @dataclass(frozen=True)

@@ -115,3 +115,17 @@ def test_generator_cpu_uses_moving_average_in_window():
     got = lp.generator_cpu(samples, 1, 2)
     assert got["max_ratio"] == 0.5 and got["busiest"] == "worker-1"
     assert lp.generator_cpu([], 0, 1)["max_ratio"] == 0.0
+
+
+@pytest.mark.parametrize("seeded,upper", [(5, 50), (50, 50), (0, 10), (1, 1), (7, 8), (3, 0)])
+def test_seeded_logins_binary_search(seeded, upper):
+    from procops.loadtests.runner import seeded_logins
+
+    tried = []
+
+    def ok(i):
+        tried.append(i)
+        return i <= seeded
+
+    assert seeded_logins(ok, upper) == min(seeded, upper)
+    assert len(tried) <= 8

@@ -159,3 +159,14 @@ def test_per_second_series():
     rows = list(slo.per_second(samples, 100.0, 103.0))
     assert [r[1] for r in rows] == [2, 2, 2]
     assert rows[0][3] == 20
+
+
+def test_step_without_uploads_is_not_failed_for_it():
+    from procops.loadtests.scenario import Stage
+
+    windows = slo.stage_windows(0.0, [Stage(1, 1, 10, "1x", 1.0), Stage(2, 1, 10, "2x", 2.0)])
+    samples = [_s("dashboard", 5, start=1.0), _s("dashboard", 5, start=11.0),
+               _s("bids.upload", 5, ok=False, status=500, start=12.0)]
+    steps = slo.evaluate_steps(samples, windows, SloPolicy())
+    assert steps[0].ok and "upload success" not in {r.name for r in steps[0].slos}
+    assert not steps[1].ok
