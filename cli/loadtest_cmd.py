@@ -22,6 +22,8 @@ MasterBindOpt = Annotated[Optional[str], typer.Option("--master-bind", metavar="
                                                       "workers: playbooks/loadgen.yml).")]
 ExpectOpt = Annotated[Optional[int], typer.Option("--expect-workers", help="Workers to wait for, local and "
                                                   "remote (default: --workers).")]
+LocustfileOpt = Annotated[Optional[Path], typer.Option("--locustfile", help="A custom locustfile instead of "
+                                                      "the procurement personas (recorded the same way).")]
 SpawnOpt = Annotated[Optional[float], typer.Option("--spawn-rate", "-r", help="Users started per second.")]
 
 
@@ -57,6 +59,7 @@ def peak(
     report_dir: ReportDirOpt = None,
     master_bind: MasterBindOpt = None,
     expect_workers: ExpectOpt = None,
+    locustfile: LocustfileOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Ramp to the peak users, hold, give an SLO verdict (exit 0 pass, 1 fail, 3 invalid/unreachable)."""
@@ -66,7 +69,7 @@ def peak(
         STATE.json = True
     opts = runner.PeakOptions(users=users, spawn_rate=spawn_rate, duration=_duration("--duration", duration),
                               host=host, workers=workers, report_dir=report_dir, master_bind=master_bind,
-                              expect_workers=expect_workers)
+                              expect_workers=expect_workers, locustfile=locustfile)
     _finish(runner.run_peak(STATE.config, opts))
 
 
@@ -86,6 +89,7 @@ def capacity(
     report_dir: ReportDirOpt = None,
     master_bind: MasterBindOpt = None,
     expect_workers: ExpectOpt = None,
+    locustfile: LocustfileOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Step load upward (1x, 1.5x, 2x, 3x ...); report the highest step that held every SLO."""
@@ -96,7 +100,8 @@ def capacity(
     opts = runner.CapacityOptions(baseline_users=baseline_users, multiple=multiple, max_multiple=max_multiple,
                                   step_duration=_duration("--step-duration", step_duration),
                                   spawn_rate=spawn_rate, host=host, workers=workers, report_dir=report_dir,
-                                  master_bind=master_bind, expect_workers=expect_workers)
+                                  master_bind=master_bind, expect_workers=expect_workers,
+                                  locustfile=locustfile)
     _finish(runner.run_capacity(STATE.config, opts))
 
 

@@ -1,7 +1,7 @@
 """Procurement-platform personas for Locust: suppliers at an announcement peak, and regulators.
 
-Run by ``procops loadtest`` (which adds :mod:`procops.loadtests.shape` for the
-stages), or by hand::
+Run by ``procops loadtest`` (which adds :mod:`procops.loadtests.plugin`, the raw-sample
+recorder, and :mod:`procops.loadtests.shape`, the stages), or by hand::
 
     locust -f loadtests/locustfile.py --headless -u 20 -r 5 -t 60s --host http://127.0.0.1:18080
 
@@ -18,9 +18,8 @@ import hashlib
 import os
 import random
 
-from locust import FastHttpUser, between, events
+from locust import FastHttpUser, between
 
-from procops.loadtests import recorder
 from procops.loadtests.scenario import Scenario, multipart_body, upload_size
 
 SCENARIO = Scenario.from_env()
@@ -37,11 +36,6 @@ def _payload() -> bytes:
     if _PAYLOAD is None:
         _PAYLOAD = os.urandom(SCENARIO.upload_size_max)
     return _PAYLOAD
-
-
-@events.init.add_listener
-def _on_init(environment, **_kwargs):
-    recorder.install(environment)
 
 
 def _json(resp):

@@ -14,7 +14,7 @@ them. Instead every ``request`` event is kept as one raw sample::
   other hosts need no shared disk;
 * the master (``MasterRunner``) appends what its workers report to the same file.
 
-Installed from the locustfile with :func:`install`. Only this module and the
+Installed by :mod:`procops.loadtests.plugin` with :func:`install`. Only this module and the
 shape write into the output folder; nothing here runs outside Locust.
 """
 
@@ -114,7 +114,10 @@ def install(environment: Any) -> Recorder | None:
     """
     from locust.runners import WorkerRunner
 
+    if getattr(environment, "_procops_recorder", None) is not None:
+        return environment._procops_recorder  # installed once per process
     out = os.environ.get(ENV_OUT)
     if not out and not isinstance(environment.runner, WorkerRunner):
         return None
-    return Recorder(environment, out)
+    environment._procops_recorder = Recorder(environment, out)
+    return environment._procops_recorder

@@ -26,7 +26,7 @@ def human(s: dict) -> str:
     cpu = s.get("generator_cpu") or {}
     if cpu:
         out.append(f"  generator CPU: peak {cpu.get('max_ratio', 0):.0%} of a core "
-                   f"(limit {cpu.get('threshold', 0.9):.0%})")
+                   f"(limit {cpu.get('threshold', 0.9):.0%}); waited for a core {cpu.get('max_mean_wait_ratio') or 0:.0%}")
     cap = s.get("capacity")
     if cap:
         out.append(f"  capacity: held {cap['multiple']:g}x of {cap['baseline_users']} users = {cap['users']} users, "

@@ -52,6 +52,7 @@ class PeakOptions:
     master_bind: str | None = None
     expect_workers: int | None = None  # local workers + remote ones (playbooks/loadgen.yml)
     scenario_name: str = "peak"
+    locustfile: Path | None = None  # a custom locustfile instead of the procurement personas
 
 
 @dataclass
@@ -66,6 +67,7 @@ class CapacityOptions:
     report_dir: Path | None = None
     master_bind: str | None = None
     expect_workers: int | None = None
+    locustfile: Path | None = None
 
 
 @dataclass
@@ -213,6 +215,15 @@ def _workers(config: Any, workers: int | None, master_bind: str | None,
     return w, bind, total
 
 
+def _locustfile(path: Path | None) -> Path | None:
+    if path is None:
+        return None
+    p = Path(path).expanduser().resolve()
+    if not p.is_file() or p.suffix != ".py":
+        raise BadInput(f"--locustfile {path}: not a Python file")
+    return p
+
+
 # --------------------------------------------------------------------------- running
 
 def default_report_dir(scenario: str) -> Path:
@@ -230,7 +241,7 @@ def _prepare_dir(report_dir: Path | None, scenario: str) -> Path:
 
 
 def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: list[Stage], report_dir: Path,
-             workers: int, bind: tuple[str, int] | None, expect: int) -> dict:
+             workers: int, bind: tuple[str, int] | None, expect: int, locustfile: Path | None = None) -> dict:
     """Run Locust with the stages; return the raw facts (samples, test start, CPU, exit code)."""
     lt = config.loadtest
     scenario = Scenario.from_config(lt, suppliers=target.suppliers, announcements=target.announcements,
@@ -243,7 +254,7 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
     atomic_write(report_dir / "scenario.json", json.dumps(
         {"scenario": json.loads(scenario.to_json()), "stages": [s.as_dict() for s in stages]}, indent=2,
         ensure_ascii=False))
-    files = (lp.LOCUSTFILE, lp.SHAPEFILE)
+    files = (locustfile or lp.LOCUSTFILE, lp.PLUGINFILE, lp.SHAPEFILE)
     py = lp.python()
     if workers or expect:
         host, port = bind or ("127.0.0.1", lp.free_port())
@@ -276,6 +287,9 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
     cpu = lp.generator_cpu(sampler.samples + lp.read_worker_cpu(report_dir / WORKER_CPU_FILE),
                            test_start + 1.0, test_end)
     cpu["threshold"] = lt.max_generator_cpu
+    if cpu["max_mean_wait_ratio"] > 0.2:
+        target.notes.append(f"a load generator process waited for a CPU core {cpu['max_mean_wait_ratio']:.0%} "
+                            "of the time (other load on this machine): response times may read high")
     cpu["ok"] = cpu["max_ratio"] <= lt.max_generator_cpu
     samples = slo.read_samples(report_dir / SAMPLES_FILE)
     return {"scenario": scenario, "samples": samples, "test_start": test_start, "test_end": test_end,
@@ -403,6 +417,7 @@ def run_peak(config: Any, opts: PeakOptions) -> RunResult:
     _positive("--spawn-rate", rate)
     _positive("--duration", hold)
     workers, bind, expect = _workers(config, opts.workers, opts.master_bind, opts.expect_workers)
+    locustfile = _locustfile(opts.locustfile)
     url = resolve_host(config, opts.host)
     target = preflight(url, config)
     from procops.home import exclusive_lock
@@ -410,8 +425,10 @@ def run_peak(config: Any, opts: PeakOptions) -> RunResult:
     with exclusive_lock("loadtest"):
         report_dir = _prepare_dir(opts.report_dir, opts.scenario_name)
         stages = peak_stages(users, rate, hold)
-        facts = _execute(config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect)
-        policy = slo.SloPolicy.from_config(config, uploads_expected=facts["scenario"].uploads_expected())
+        facts = _execute(config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect,
+                         locustfile)
+        policy = slo.SloPolicy.from_config(
+            config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected())
         summary = _base_summary(opts.scenario_name, url, target, facts, policy, report_dir)
         stats = slo.endpoint_stats(facts["samples"], summary["duration_s"])
         rows = slo.evaluate(stats, policy)
@@ -436,6 +453,7 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
     if target_multiple > cap:
         raise BadInput(f"--multiple {target_multiple:g} is above --max-multiple {cap:g}: no step could show it")
     workers, bind, expect = _workers(config, opts.workers, opts.master_bind, opts.expect_workers)
+    locustfile = _locustfile(opts.locustfile)
     url = resolve_host(config, opts.host)
     target = preflight(url, config)
     from procops.home import exclusive_lock
@@ -443,8 +461,9 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
     with exclusive_lock("loadtest"):
         report_dir = _prepare_dir(opts.report_dir, "capacity")
         stages = capacity_stages(baseline, capacity_multiples(target_multiple, cap), rate, step)
-        facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect)
-        policy = slo.SloPolicy.from_config(config, uploads_expected=facts["scenario"].uploads_expected())
+        facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile)
+        policy = slo.SloPolicy.from_config(
+            config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected())
         summary = _base_summary("capacity", url, target, facts, policy, report_dir)
         windows = slo.stage_windows(facts["test_start"], stages)
         steps = slo.evaluate_steps(facts["samples"], windows, policy)
