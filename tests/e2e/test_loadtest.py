@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import PROCOPS, free_port_block  # noqa: E402
+from conftest import PROCOPS, free_port_block
 
 SMALL_SEED = ["--seed-announcements", "30", "--seed-suppliers", "5", "--seed-documents", "10",
               "--document-size", "20KB"]
