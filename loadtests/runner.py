@@ -22,12 +22,13 @@ generator passed its CPU limit, so the measurement cannot be trusted either way)
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
 from procops.loadtests import locustproc as lp
@@ -408,6 +409,18 @@ def _record(summary: dict) -> None:
         write_textfile(f"loadtest_{summary['scenario']}", reg)
 
 
+@contextlib.contextmanager
+def _journal_errors(scenario: str, url: str) -> Iterator[None]:
+    """A run that could not give a verdict (target unreachable, Locust failed, lock held) is journaled too."""
+    try:
+        yield
+    except EnvironmentFailure as e:
+        from procops.journal import record
+
+        record(f"loadtest.{scenario}", url, {"verdict": "error", "error": e.message})
+        raise
+
+
 def run_peak(config: Any, opts: PeakOptions) -> RunResult:
     lt = config.loadtest
     users = lt.normal_peak_users if opts.users is None else opts.users
@@ -419,10 +432,10 @@ def run_peak(config: Any, opts: PeakOptions) -> RunResult:
     workers, bind, expect = _workers(config, opts.workers, opts.master_bind, opts.expect_workers)
     locustfile = _locustfile(opts.locustfile)
     url = resolve_host(config, opts.host)
-    target = preflight(url, config)
     from procops.home import exclusive_lock
 
-    with exclusive_lock("loadtest"):
+    with _journal_errors(opts.scenario_name, url), exclusive_lock("loadtest"):
+        target = preflight(url, config)
         report_dir = _prepare_dir(opts.report_dir, opts.scenario_name)
         stages = peak_stages(users, rate, hold)
         facts = _execute(config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect,
@@ -455,10 +468,10 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
     workers, bind, expect = _workers(config, opts.workers, opts.master_bind, opts.expect_workers)
     locustfile = _locustfile(opts.locustfile)
     url = resolve_host(config, opts.host)
-    target = preflight(url, config)
     from procops.home import exclusive_lock
 
-    with exclusive_lock("loadtest"):
+    with _journal_errors("capacity", url), exclusive_lock("loadtest"):
+        target = preflight(url, config)
         report_dir = _prepare_dir(opts.report_dir, "capacity")
         stages = capacity_stages(baseline, capacity_multiples(target_multiple, cap), rate, step)
         facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile)

@@ -25,7 +25,7 @@ from typing import Iterable, Iterator
 UPLOAD_ENDPOINT = "bids.upload"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Sample:
     start: float  # epoch seconds at request start
     name: str

@@ -108,6 +108,7 @@ def test_short_peak_passes_with_a_full_report(sb, tmp_path):
     # requests in flight when the test stopped: one per user)
     assert s["requests"] > 20 and s["samples_complete"]
     assert 0 <= s["requests"] - s["locust_requests"] <= s["users"]
+    assert "announcements.search" not in s["endpoints"]  # version 1.0.0 has no search
     for name in ("announcements.list", "bids.upload", "suppliers.login"):
         e = s["endpoints"][name]
         assert e["requests"] > 0 and e["p50_ms"] <= e["p95_ms"] <= e["p99_ms"] <= e["max_ms"]
@@ -217,6 +218,8 @@ def test_unreachable_host_and_bad_arguments(sb, tmp_path):
                timeout=20)
     assert r.code == 3 and "unreachable" in r.err
     assert not (tmp_path / "x").exists()
+    ev = _journal(sb, "loadtest.peak")[-1]
+    assert ev["data"]["verdict"] == "error" and "unreachable" in ev["data"]["error"]
     assert sb.run("loadtest", "capacity", "--host", f"http://127.0.0.1:{port}", timeout=20).code == 3
     for args in (["peak", "--users", "0"], ["peak", "--duration", "soon"], ["peak", "--host", "ftp://x"],
                  ["peak", "--workers", "-1"], ["peak", "--master-bind", "nowhere"],
@@ -277,6 +280,23 @@ def test_readiness_step_runs_a_short_peak(sb, tmp_path, monkeypatch):
     assert evidence["verdict"] == "pass" and evidence["users"] == 10
     assert "every SLO held" in detail
     assert (tmp_path / "loadtest-peak" / "summary.json").is_file()
+
+
+def test_search_is_exercised_on_a_version_that_has_it(sb, tmp_path):
+    port = free_port_block(4)
+    up = sb.run("sandbox", "up", "--instance", "v110", "--version", "1.1.0", "--replicas", "1", "--port", str(port),
+                *SMALL_SEED, "--json")
+    assert up.code == 0, up.err
+    try:
+        r = sb.run("loadtest", "peak", "--host", up.json()["url"], "--users", "4", "--spawn-rate", "4",
+                   "--duration", "8s", "--report-dir", str(tmp_path / "v110"), "--json")
+    finally:
+        sb.run("sandbox", "down", "--instance", "v110")
+    assert r.code == 0, r.out + r.err
+    s = r.json()
+    assert s["platform_version"] == "1.1.0"
+    assert s["endpoints"]["announcements.search"]["requests"] > 0
+    assert "p95 announcements.search" in {x["name"] for x in s["slos"]}
 
 
 def test_loadgen_playbook_syntax():
