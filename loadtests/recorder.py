@@ -50,9 +50,11 @@ class Recorder:
         self.node = str(getattr(self.runner, "client_id", "local")) if self.is_worker else "local"
         self.buffer: list[str] = []
         self.file: TextIO | None = None
+        self.path = os.path.join(out_dir, SAMPLES_FILE) if out_dir else None
         if out_dir and not self.is_worker:
             os.makedirs(out_dir, exist_ok=True)
-            self.file = open(os.path.join(out_dir, SAMPLES_FILE), "a", buffering=1 << 16, encoding="utf-8")
+        if self.path and not self.is_worker and not self.is_master:
+            self.file = open(self.path, "a", buffering=1 << 16, encoding="utf-8")
         ev = environment.events
         if not self.is_master:
             ev.request.add_listener(self.on_request)
@@ -73,7 +75,8 @@ class Recorder:
         line = sample_line(start_time, name, response_time or 0.0, exception is None, int(status),
                            int(response_length or 0), self.node)
         if self.file is not None:
-            self.file.write(line)
+            if not self.file.closed:
+                self.file.write(line)
         else:
             self.buffer.append(line)
 
@@ -86,13 +89,17 @@ class Recorder:
 
     # -- master
     def on_worker_report(self, client_id: str, data: dict) -> None:
+        # opened per report (every few seconds per worker): the workers' final reports arrive
+        # while the master quits, after its ``quitting`` event
+        if not self.path:
+            return
         text = data.get(REPORT_KEY)
-        if text and self.file is not None:
-            self.file.write(text)
-            self.file.flush()
+        if text:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(text)
         cpu = data.get(CPU_KEY)
-        if cpu and cpu[1] is not None and self.file is not None:
-            with open(os.path.join(os.path.dirname(self.file.name), WORKER_CPU_FILE), "a") as f:
+        if cpu and cpu[1] is not None:
+            with open(os.path.join(os.path.dirname(self.path), WORKER_CPU_FILE), "a") as f:
                 f.write(f"{cpu[0]:.3f}\t{client_id}\t{float(cpu[1]) / 100.0:.4f}\n")
 
     def flush(self) -> None:
