@@ -19,19 +19,28 @@ def draw(report_dir: Path, samples: list[slo.Sample], start: float, end: float, 
     files = []
     title = f"{summary['scenario']} - {summary['target']}"
 
-    # latency percentiles of page endpoints per second, with the SLO line and the users
+    # top: latency percentiles of all page requests per second, with the SLO line and the users;
+    # bottom: p95 of each page endpoint per 5 s, so the slow endpoint is named on the chart
     rows = list(slo.per_second(samples, start, end, pages))
     xs = [r[0] for r in rows]
-    fig, ax = plt.subplots(figsize=(10, 4.5), dpi=100)
+    fig, (ax, axe) = plt.subplots(2, 1, figsize=(10, 7.5), dpi=100, sharex=True)
     for idx, label in ((2, "p50"), (3, "p95"), (4, "p99")):
-        ax.plot(xs, [(r[idx] / 1000.0) if r[idx] is not None else float("nan") for r in rows], label=label)
+        ax.plot(xs, [_s(r[idx]) for r in rows], label=f"{label} (all pages)")
     ax.axhline(limit_s, color="red", linestyle="--", label=f"SLO p95 <= {limit_s:g} s")
-    ax.set_xlabel("seconds since start")
     ax.set_ylabel("page response time (s)")
     ax.set_title(f"Page latency per second - {title}")
     _users_axis(ax, windows, start)
-    ax.legend(loc="upper left")
+    ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
+    names = sorted({s.name for s in samples if s.name in pages})
+    for name in names:
+        er = list(slo.per_second(samples, start, end, {name}, bucket=5.0))
+        axe.plot([min(r[0] + 2.5, end - start) for r in er], [_s(r[3]) for r in er], marker=".", label=name)
+    axe.axhline(limit_s, color="red", linestyle="--", label=f"SLO p95 <= {limit_s:g} s")
+    axe.set_ylabel("p95 per 5 s (s)")
+    axe.set_xlabel("seconds since start")
+    axe.legend(loc="upper left", fontsize=7, ncol=2)
+    axe.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(report_dir / "latency.png")
     plt.close(fig)
@@ -79,6 +88,10 @@ def draw(report_dir: Path, samples: list[slo.Sample], start: float, end: float, 
         plt.close(fig)
         files.append("capacity.png")
     return files
+
+
+def _s(ms: float | None) -> float:
+    return ms / 1000.0 if ms is not None else float("nan")
 
 
 def _users_axis(ax, windows: list[slo.Window], start: float) -> None:

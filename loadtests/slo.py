@@ -252,16 +252,18 @@ def highest_held(steps: list[StepResult]) -> StepResult | None:
     return best
 
 
-def per_second(samples: list[Sample], start: float, end: float,
-               names: set[str] | None = None) -> Iterator[tuple[float, int, float | None, float | None,
-                                                                 float | None]]:
-    """(second since start, requests, p50, p95, p99) per whole second; ``names`` filters the endpoints."""
+def per_second(samples: list[Sample], start: float, end: float, names: set[str] | None = None,
+               bucket: float = 1.0) -> Iterator[tuple[float, int, float | None, float | None, float | None]]:
+    """(bucket start in seconds since ``start``, requests, p50, p95, p99) per ``bucket`` seconds.
+
+    ``names`` filters the endpoints; requests is the count in the bucket (per second when bucket=1).
+    """
     buckets: dict[int, list[float]] = {}
     for s in samples:
         if names is not None and s.name not in names:
             continue
         if start <= s.start < end:
-            buckets.setdefault(int(s.start - start), []).append(s.ms)
-    for sec in range(0, max(0, math.ceil(end - start))):
-        vals = sorted(buckets.get(sec, []))
-        yield (float(sec), len(vals), percentile(vals, 50), percentile(vals, 95), percentile(vals, 99))
+            buckets.setdefault(int((s.start - start) // bucket), []).append(s.ms)
+    for i in range(0, max(0, math.ceil((end - start) / bucket))):
+        vals = sorted(buckets.get(i, []))
+        yield (i * bucket, len(vals), percentile(vals, 50), percentile(vals, 95), percentile(vals, 99))

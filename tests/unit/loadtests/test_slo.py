@@ -170,3 +170,9 @@ def test_step_without_uploads_is_not_failed_for_it():
     steps = slo.evaluate_steps(samples, windows, SloPolicy())
     assert steps[0].ok and "upload success" not in {r.name for r in steps[0].slos}
     assert not steps[1].ok
+
+
+def test_per_bucket_series():
+    samples = [_s("dashboard", float(i), start=100.0 + i) for i in range(10)]
+    rows = list(slo.per_second(samples, 100.0, 110.0, bucket=5.0))
+    assert [(r[0], r[1], r[4]) for r in rows] == [(0.0, 5, 4.0), (5.0, 5, 9.0)]
