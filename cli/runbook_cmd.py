@@ -1,8 +1,49 @@
 """procops runbook: Runbooks in Chinese and English."""
 
-from procops.cli.common import stub_group
+from __future__ import annotations
 
-app = stub_group("runbook", "Runbooks in Chinese and English.", {
-    "list": "List runbooks.",
-    "show": "Show a runbook.",
-})
+from typing import Annotated, Optional
+
+import typer
+
+from procops.cli.common import STATE, JsonOpt, emit, say
+
+app = typer.Typer(help="Runbooks in Chinese and English.", no_args_is_help=True)
+LangOpt = Annotated[Optional[str], typer.Option("--lang", help="zh or en (default: the global --lang).")]
+
+
+def _lang(lang: str | None) -> str:
+    from procops.errors import BadInput
+
+    lang = lang or STATE.lang
+    if lang not in ("zh", "en"):
+        raise BadInput(f"unknown language {lang!r}: use zh or en")
+    return lang
+
+
+@app.command("list")
+def list_(lang: LangOpt = None, as_json: JsonOpt = False) -> None:
+    """List runbooks (id, fault types, milestone, title)."""
+    from procops.drills import runbooks
+
+    books = runbooks.load_all(_lang(lang))
+
+    def human(_):
+        for rb in books:
+            say(f"{rb.id:<20} {','.join(rb.fault_types) or '-':<18} {rb.milestone:<9} {rb.title}")
+
+    emit(books, as_json, human)
+
+
+@app.command("show")
+def show(
+    runbook_id: Annotated[str, typer.Argument(metavar="ID", help="Runbook id (see 'procops runbook list').")],
+    lang: LangOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a runbook (Markdown) with the contacts table from the configuration."""
+    from procops.drills import runbooks
+
+    rb = runbooks.get(runbook_id, _lang(lang))
+    text = runbooks.render(rb, STATE.config)
+    emit({**rb.as_dict(), "markdown": text}, as_json, lambda _: typer.echo(text))

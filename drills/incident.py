@@ -1,0 +1,682 @@
+"""Incidents on the three clocks of R7: fault type within 15 min, standby within 1 h, report within 24 h.
+
+An incident is a typed record (:class:`Incident`) kept in ``$PROCOPS_HOME/procops.db``
+(SQLite, WAL). Every write is one ``BEGIN IMMEDIATE`` transaction that reads the
+row, changes it and writes it back, so several processes (the alert webhook, cron's
+``incident escalate``, a responder at the CLI) can work on the same incidents.
+Every change is also appended to the evidence journal (``incident.*`` events).
+
+Deadlines are fixed when the incident opens: T0 + the policy's
+``classify_deadline`` / ``standby_deadline`` / ``report_deadline``. A milestone
+reached after its deadline is recorded as late; the command still succeeds.
+
+Opening is idempotent per ``dedupe_key`` (e.g. an alert fingerprint): while an
+incident with that key is open, ``open`` returns it instead of a second one. A
+partial unique index makes that hold even for concurrent callers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from procops.errors import BadInput, EnvironmentFailure
+from procops.timeutil import format_duration, iso, parse_iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import PolicyConfig
+
+MILESTONES = ("classify", "standby", "report")
+MILESTONE_TITLES = {
+    "en": {"classify": "Fault type confirmed", "standby": "Standby system started",
+           "report": "Fault analysis report submitted"},
+    "zh": {"classify": "确认故障类型", "standby": "启动备用系统", "report": "提交故障分析报告"},
+}
+FAULT_TYPES = ("app-crash", "database-failure", "disk-full", "network", "backup-failure", "capacity",
+               "bad-release", "security", "other")
+SEVERITIES = ("critical", "major", "minor", "warning", "info")
+STATUSES = ("open", "resolved")
+ACTION_STATUSES = ("open", "rectified", "accepted")
+ROLES = ("commander", "operations", "scribe")
+# allowed rectification transitions: found -> rectified -> accepted; a rejected acceptance goes back to open
+ACTION_TRANSITIONS = {"open": {"rectified"}, "rectified": {"accepted", "open"}, "accepted": {"open"}}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS incidents (
+    id         TEXT PRIMARY KEY,
+    day        TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    dedupe_key TEXT,
+    t0         TEXT NOT NULL,
+    doc        TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_dedupe ON incidents(dedupe_key)
+    WHERE status = 'open' AND dedupe_key IS NOT NULL;
+CREATE TABLE IF NOT EXISTS incident_timeline (
+    id          INTEGER PRIMARY KEY,
+    incident_id TEXT NOT NULL,
+    time        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    data        TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS incident_timeline_incident ON incident_timeline(incident_id, id);
+CREATE TABLE IF NOT EXISTS incident_escalations (
+    incident_id     TEXT NOT NULL,
+    milestone       TEXT NOT NULL,
+    level           TEXT NOT NULL,
+    receiver        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    next_attempt_at TEXT,
+    claimed_at      TEXT,
+    sent_at         TEXT,
+    PRIMARY KEY (incident_id, milestone, level, receiver)
+);
+"""
+
+
+def default_db_path() -> Path:
+    from procops.home import state_home
+
+    return state_home() / "procops.db"
+
+
+# --------------------------------------------------------------------------- records
+
+@dataclass
+class Milestone:
+    name: str
+    deadline: str
+    reached_at: str | None = None
+    by: str | None = None
+    evidence: dict = field(default_factory=dict)
+    late: bool | None = None
+    waived: str | None = None  # why the milestone was not needed (standby of an incident resolved in time)
+
+    @property
+    def done(self) -> bool:
+        return self.reached_at is not None or self.waived is not None
+
+    def remaining(self, now: dt.datetime) -> float:
+        """Seconds to the deadline (negative: overdue)."""
+        return (parse_iso(self.deadline) - now).total_seconds()
+
+    def state(self, now: dt.datetime, lead: float = 0.0) -> str:
+        """met | late | waived | pending | near | missed."""
+        if self.reached_at:
+            return "late" if self.late else "met"
+        if self.waived:
+            return "waived"
+        left = self.remaining(now)
+        if left < 0:
+            return "missed"
+        if left <= lead:
+            return "near"
+        return "pending"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Action:
+    """A rectification item: problem found -> rectified -> accepted (R12)."""
+
+    n: int
+    problem: str
+    owner: str
+    due: str | None
+    status: str = "open"
+    created_at: str = ""
+    updated_at: str = ""
+    history: list[dict] = field(default_factory=list)
+
+    def overdue(self, now: dt.datetime) -> bool:
+        return self.status != "accepted" and self.due is not None and parse_iso(self.due) < now
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TimelineEntry:
+    time: str
+    kind: str
+    actor: str
+    data: dict
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Incident:
+    id: str
+    title: str
+    severity: str
+    status: str
+    t0: str
+    opened_at: str
+    opened_by: str
+    source: dict
+    dedupe_key: str | None
+    milestones: dict[str, Milestone]
+    fault_type: str | None = None
+    roles: dict[str, str | None] = field(default_factory=lambda: {r: None for r in ROLES})
+    summary: str | None = None
+    impact: str | None = None
+    detection: str | None = None
+    root_cause: str | None = None
+    resolution: dict | None = None  # {"at", "by", "summary"}
+    report: dict | None = None  # {"lang": {"markdown", "html", "sha256"}, "submitted_at", "submitted_lang"}
+    standby: dict | None = None  # result of the failover
+    actions: list[Action] = field(default_factory=list)
+    timeline: list[TimelineEntry] = field(default_factory=list)
+
+    # -- derived
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def milestone(self, name: str) -> Milestone:
+        if name not in self.milestones:
+            raise BadInput(f"unknown milestone {name!r} (one of {', '.join(MILESTONES)})")
+        return self.milestones[name]
+
+    def clocks(self, now: dt.datetime | None = None, lead: float = 0.0) -> list[dict]:
+        """Each clock: deadline, reached, state and the seconds remaining (negative: overdue)."""
+        now = now or utcnow()
+        out = []
+        for name in MILESTONES:
+            m = self.milestones[name]
+            left = m.remaining(now)
+            out.append({"milestone": name, "deadline": m.deadline, "reached_at": m.reached_at, "by": m.by,
+                        "late": m.late, "waived": m.waived, "state": m.state(now, lead),
+                        "remaining_seconds": None if m.done else round(left, 3)})
+        return out
+
+    def compliance(self) -> list[dict]:
+        """The deadline-compliance table of the report: deadline, reached at, met (True/False/None pending)."""
+        rows = []
+        t0 = parse_iso(self.t0)
+        for name in MILESTONES:
+            m = self.milestones[name]
+            took = (parse_iso(m.reached_at) - t0).total_seconds() if m.reached_at else None
+            met: bool | None
+            if m.reached_at:
+                met = not m.late
+            elif m.waived:
+                met = True
+            else:
+                met = None
+            rows.append({"milestone": name, "limit_seconds": (parse_iso(m.deadline) - t0).total_seconds(),
+                         "deadline": m.deadline, "reached_at": m.reached_at, "took_seconds": took,
+                         "waived": m.waived, "met": met})
+        return rows
+
+    def closed_loop(self) -> bool:
+        """Resolved, report submitted, and every rectification item accepted."""
+        return (self.status == "resolved" and self.milestones["report"].reached_at is not None
+                and all(a.status == "accepted" for a in self.actions))
+
+    def as_dict(self, now: dt.datetime | None = None) -> dict:
+        d = asdict(self)
+        d["clocks"] = self.clocks(now)
+        d["closed_loop"] = self.closed_loop()
+        return d
+
+    # -- (de)serialisation of the stored document (the timeline lives in its own table)
+    def to_doc(self) -> str:
+        d = asdict(self)
+        d.pop("timeline")
+        return json.dumps(d, ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_doc(cls, doc: str, timeline: list[TimelineEntry] | None = None) -> "Incident":
+        d = json.loads(doc)
+        d["milestones"] = {k: Milestone(**v) for k, v in d["milestones"].items()}
+        d["actions"] = [Action(**a) for a in d.get("actions", [])]
+        d["timeline"] = timeline or []
+        return cls(**d)
+
+
+def make_id(day: str, seq: int) -> str:
+    return f"INC-{day}-{seq:03d}"
+
+
+def deadlines(t0: dt.datetime, policy: "PolicyConfig") -> dict[str, dt.datetime]:
+    return {"classify": t0 + dt.timedelta(seconds=policy.classify_deadline),
+            "standby": t0 + dt.timedelta(seconds=policy.standby_deadline),
+            "report": t0 + dt.timedelta(seconds=policy.report_deadline)}
+
+
+def escalation_level(m: Milestone, now: dt.datetime, lead: float) -> str | None:
+    """'near' within ``lead`` before the deadline, 'missed' after it, None otherwise or when done."""
+    if m.done:
+        return None
+    left = m.remaining(now)
+    if left < 0:
+        return "missed"
+    if left <= lead:
+        return "near"
+    return None
+
+
+def _utc(t: dt.datetime) -> dt.datetime:
+    if t.tzinfo is None:
+        raise BadInput("times must carry a time zone (e.g. 2026-11-25T08:00:00Z)")
+    return t.astimezone(dt.timezone.utc)
+
+
+def parse_time(text: str) -> dt.datetime:
+    """An ISO 8601 time from the command line (no zone: UTC)."""
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise BadInput(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-25T08:00:00Z)") from None
+
+
+# --------------------------------------------------------------------------- the store
+
+class IncidentStore:
+    """Incidents in SQLite. ``clock`` and ``policy`` can be injected (tests, drills)."""
+
+    def __init__(self, path: Path | None = None, *, clock: Callable[[], dt.datetime] | None = None,
+                 policy: "PolicyConfig | None" = None, journal: bool = True, timeout: float = 60.0) -> None:
+        self.path = Path(path) if path else default_db_path()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.clock = clock or utcnow
+        self._policy = policy
+        self._journal = journal
+        try:
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(f"cannot open the incident database {self.path}: {e}") from None
+
+    # -- plumbing
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "IncidentStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def policy(self) -> "PolicyConfig":
+        if self._policy is None:
+            from procops import config
+
+            self._policy = config.load().config.policy
+        return self._policy
+
+    def now(self) -> dt.datetime:
+        return _utc(self.clock())
+
+    class _Tx:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.db.execute("BEGIN IMMEDIATE")
+            return self.db
+
+        def __exit__(self, exc_type, exc, tb) -> None:
+            if exc_type is None:
+                self.db.execute("COMMIT")
+            else:
+                self.db.execute("ROLLBACK")
+
+    def _tx(self) -> "IncidentStore._Tx":
+        return IncidentStore._Tx(self._db)
+
+    def _journal_append(self, kind: str, subject: str, data: dict, actor: str | None) -> None:
+        if not self._journal:
+            return
+        from procops.journal import open_journal
+
+        with open_journal() as j:
+            j.append(kind, subject, data, actor=actor)
+
+    @staticmethod
+    def _actor(actor: str | None) -> str:
+        if actor:
+            return actor
+        from procops.journal import default_actor
+
+        return default_actor()
+
+    def _insert_timeline(self, db: sqlite3.Connection, incident_id: str, kind: str, data: dict, actor: str,
+                         when: dt.datetime) -> None:
+        from procops.journal import scrub
+
+        db.execute("INSERT INTO incident_timeline (incident_id, time, kind, actor, data) VALUES (?, ?, ?, ?, ?)",
+                   (incident_id, iso(when), kind, actor, json.dumps(scrub(data), ensure_ascii=False)))
+
+    def _load(self, db: sqlite3.Connection, incident_id: str, *, timeline: bool = True) -> Incident:
+        row = db.execute("SELECT doc FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"unknown incident {incident_id!r}", hint="list them with: procops incident list")
+        entries = None
+        if timeline:
+            entries = [TimelineEntry(t, k, a, json.loads(d)) for t, k, a, d in db.execute(
+                "SELECT time, kind, actor, data FROM incident_timeline WHERE incident_id = ? ORDER BY id",
+                (incident_id,))]
+        return Incident.from_doc(row[0], entries)
+
+    def _save(self, db: sqlite3.Connection, inc: Incident) -> None:
+        db.execute("UPDATE incidents SET status = ?, doc = ? WHERE id = ?", (inc.status, inc.to_doc(), inc.id))
+
+    def _change(self, incident_id: str, kind: str, change: Callable[[Incident, dt.datetime, str], dict],
+                actor: str | None, journal_kind: str | None = None) -> Incident:
+        """Read, change and write one incident in one transaction; timeline + journal event."""
+        actor = self._actor(actor)
+        now = self.now()
+        try:
+            with self._tx() as db:
+                inc = self._load(db, incident_id, timeline=False)
+                data = change(inc, now, actor)
+                self._save(db, inc)
+                self._insert_timeline(db, inc.id, kind, data, actor, now)
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(f"cannot update incident {incident_id} in {self.path}: {e}") from None
+        self._journal_append(journal_kind or f"incident.{kind}", incident_id, data, actor)
+        return self.get(incident_id)
+
+    # -- the public API
+    def open(self, title: str, *, severity: str = "critical", t0: dt.datetime | None = None,
+             source: dict | None = None, dedupe_key: str | None = None, actor: str | None = None,
+             roles: dict[str, str | None] | None = None) -> tuple[Incident, bool]:
+        """Open an incident (starts the clocks); with an open one of the same ``dedupe_key``, return it."""
+        title = (title or "").strip()
+        if not title:
+            raise BadInput("an incident needs a title")
+        if severity not in SEVERITIES:
+            raise BadInput(f"unknown severity {severity!r} (one of {', '.join(SEVERITIES)})")
+        for r in roles or {}:
+            if r not in ROLES:
+                raise BadInput(f"unknown role {r!r} (one of {', '.join(ROLES)})")
+        now = self.now()
+        t0 = _utc(t0) if t0 else now
+        if t0 > now + dt.timedelta(minutes=5):
+            raise BadInput(f"T0 {iso(t0)} is in the future")
+        source = dict(source or {"kind": "manual"})
+        actor = self._actor(actor)
+        dl = deadlines(t0, self.policy)
+        day = now.strftime("%Y%m%d")
+        try:
+            with self._tx() as db:
+                if dedupe_key is not None:
+                    row = db.execute("SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'",
+                                     (dedupe_key,)).fetchone()
+                    if row:
+                        return self._load(db, row[0]), False
+                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents WHERE day = ?",
+                                 (day,)).fetchone()[0]
+                inc = Incident(
+                    id=make_id(day, seq), title=title, severity=severity, status="open", t0=iso(t0),
+                    opened_at=iso(now), opened_by=actor, source=source, dedupe_key=dedupe_key,
+                    milestones={m: Milestone(m, iso(dl[m])) for m in MILESTONES},
+                    roles={r: (roles or {}).get(r) for r in ROLES},
+                )
+                db.execute("INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                           (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc()))
+                data = {"title": title, "severity": severity, "t0": inc.t0, "source": source,
+                        "dedupe_key": dedupe_key, "deadlines": {m: iso(dl[m]) for m in MILESTONES}}
+                self._insert_timeline(db, inc.id, "open", data, actor, now)
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(f"cannot open an incident in {self.path}: {e}") from None
+        self._journal_append("incident.open", inc.id, data, actor)
+        return self.get(inc.id), True
+
+    def get(self, incident_id: str) -> Incident:
+        return self._load(self._db, incident_id)
+
+    def find_open(self, dedupe_key: str) -> Incident | None:
+        row = self._db.execute("SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'",
+                               (dedupe_key,)).fetchone()
+        return self.get(row[0]) if row else None
+
+    def list(self, open_only: bool = False) -> list[Incident]:
+        sql = "SELECT id FROM incidents"
+        if open_only:
+            sql += " WHERE status = 'open'"
+        sql += " ORDER BY day, seq"
+        return [self.get(r[0]) for r in self._db.execute(sql).fetchall()]
+
+    def add_timeline(self, incident_id: str, kind: str, data: dict | None = None, *,
+                     actor: str | None = None) -> None:
+        """A note on the incident's timeline (alert repeated, alert resolved, escalation sent ...)."""
+        actor = self._actor(actor)
+        data = dict(data or {})
+        try:
+            with self._tx() as db:
+                if db.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
+                    raise BadInput(f"unknown incident {incident_id!r}")
+                self._insert_timeline(db, incident_id, kind, data, actor, self.now())
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(f"cannot write the timeline of {incident_id}: {e}") from None
+        self._journal_append("incident.timeline", incident_id, {"kind": kind, **data}, actor)
+
+    # -- milestones
+    def _reach(self, inc: Incident, name: str, now: dt.datetime, actor: str, evidence: dict) -> dict:
+        m = inc.milestones[name]
+        if m.reached_at is not None:
+            return {"milestone": name, "already_reached_at": m.reached_at, "evidence": evidence}
+        m.reached_at, m.by, m.evidence = iso(now), actor, evidence
+        m.late = now > parse_iso(m.deadline)
+        m.waived = None
+        took = (now - parse_iso(inc.t0)).total_seconds()
+        return {"milestone": name, "reached_at": m.reached_at, "deadline": m.deadline, "late": m.late,
+                "took_seconds": round(took, 3), "evidence": evidence}
+
+    def classify(self, incident_id: str, fault_type: str, *, note: str | None = None,
+                 actor: str | None = None) -> Incident:
+        """Milestone 1: the fault type is confirmed."""
+        if fault_type not in FAULT_TYPES:
+            raise BadInput(f"unknown fault type {fault_type!r} (one of {', '.join(FAULT_TYPES)})")
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            previous = inc.fault_type
+            inc.fault_type = fault_type
+            data = self._reach(inc, "classify", now, who, {"type": fault_type, "note": note})
+            data["type"] = fault_type
+            if previous and previous != fault_type:
+                data["previous_type"] = previous
+            return data
+
+        return self._change(incident_id, "classify", change, actor, "incident.milestone")
+
+    def standby(self, incident_id: str, *, evidence: dict | None = None, actor: str | None = None) -> Incident:
+        """Milestone 2: the standby system is started (``evidence``: what was started, where)."""
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            if evidence and evidence.get("url"):
+                inc.standby = dict(evidence)
+            return self._reach(inc, "standby", now, who, dict(evidence or {}))
+
+        return self._change(incident_id, "standby", change, actor, "incident.milestone")
+
+    def submit_report(self, incident_id: str, lang: str, *, actor: str | None = None) -> Incident:
+        """Milestone 3: the fault analysis report is submitted (its files are attached by record_report)."""
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            rep = dict(inc.report or {})
+            if not rep.get("submitted_at"):
+                rep["submitted_at"], rep["submitted_lang"] = iso(now), lang
+            inc.report = rep
+            return self._reach(inc, "report", now, who, {"lang": lang})
+
+        return self._change(incident_id, "report.submit", change, actor, "incident.milestone")
+
+    def record_report(self, incident_id: str, lang: str, files: dict, *, actor: str | None = None) -> Incident:
+        """A report was written (``files``: markdown, html, sha256); attached to milestone 3 when submitted."""
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            rep = dict(inc.report or {})
+            rep[lang] = dict(files, written_at=iso(now))
+            inc.report = rep
+            m = inc.milestones["report"]
+            if m.reached_at and m.evidence.get("lang") == lang and "sha256" not in m.evidence:
+                m.evidence.update(files)
+            return {"lang": lang, **files}
+
+        return self._change(incident_id, "report.write", change, actor, "incident.report")
+
+    def update_fields(self, incident_id: str, *, actor: str | None = None, **fields: str | None) -> Incident:
+        """Narrative fields of the report (summary, impact, detection, root_cause) and roles (commander ...)."""
+        allowed = {"summary", "impact", "detection", "root_cause", "title", *ROLES}
+        bad = set(fields) - allowed
+        if bad:
+            raise BadInput(f"unknown incident field(s): {', '.join(sorted(bad))}")
+        given = {k: v for k, v in fields.items() if v is not None}
+        if not given:
+            return self.get(incident_id)
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            for k, v in given.items():
+                if k in ROLES:
+                    inc.roles[k] = v
+                else:
+                    setattr(inc, k, v)
+            return {"fields": given}
+
+        return self._change(incident_id, "update", change, actor)
+
+    def resolve(self, incident_id: str, *, summary: str | None = None, actor: str | None = None) -> Incident:
+        """The service is restored. A standby not needed before its deadline is waived, not missed."""
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            if inc.status == "resolved":
+                raise BadInput(f"incident {inc.id} was already resolved at {inc.resolution['at']}")
+            inc.status = "resolved"
+            inc.resolution = {"at": iso(now), "by": who, "summary": summary}
+            data: dict[str, Any] = {"resolved_at": iso(now), "summary": summary,
+                                    "took_seconds": round((now - parse_iso(inc.t0)).total_seconds(), 3)}
+            sb = inc.milestones["standby"]
+            if sb.reached_at is None and now <= parse_iso(sb.deadline):
+                sb.waived = f"resolved at {iso(now)} before the standby deadline"
+                data["standby_waived"] = True
+            return data
+
+        return self._change(incident_id, "resolve", change, actor)
+
+    # -- rectification (R12)
+    def add_action(self, incident_id: str, problem: str, owner: str, due: dt.datetime | None = None, *,
+                   actor: str | None = None) -> tuple[Incident, Action]:
+        if not problem.strip() or not owner.strip():
+            raise BadInput("a rectification item needs a problem and an owner")
+        made: dict[str, Action] = {}
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            a = Action(n=len(inc.actions) + 1, problem=problem.strip(), owner=owner.strip(),
+                       due=iso(_utc(due)) if due else None, created_at=iso(now), updated_at=iso(now),
+                       history=[{"at": iso(now), "by": who, "status": "open"}])
+            inc.actions.append(a)
+            made["a"] = a
+            return {"action": a.n, "problem": a.problem, "owner": a.owner, "due": a.due}
+
+        inc = self._change(incident_id, "action.add", change, actor)
+        return inc, made["a"]
+
+    def update_action(self, incident_id: str, n: int, *, status: str | None = None, note: str | None = None,
+                      owner: str | None = None, due: dt.datetime | None = None,
+                      actor: str | None = None) -> tuple[Incident, Action]:
+        if status is not None and status not in ACTION_STATUSES:
+            raise BadInput(f"unknown status {status!r} (one of {', '.join(ACTION_STATUSES)})")
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            if not 1 <= n <= len(inc.actions):
+                raise BadInput(f"incident {inc.id} has no rectification item {n}"
+                               f" (it has {len(inc.actions)})")
+            a = inc.actions[n - 1]
+            data: dict[str, Any] = {"action": n}
+            if status is not None and status != a.status:
+                if status not in ACTION_TRANSITIONS[a.status]:
+                    raise BadInput(f"item {n} is {a.status}: it can go to "
+                                   f"{' or '.join(sorted(ACTION_TRANSITIONS[a.status]))}, not {status}")
+                data["from"], data["status"] = a.status, status
+                a.status = status
+            if owner:
+                a.owner = data["owner"] = owner
+            if due:
+                a.due = data["due"] = iso(_utc(due))
+            if note:
+                data["note"] = note
+            a.updated_at = iso(now)
+            a.history.append({"at": iso(now), "by": who, **{k: v for k, v in data.items() if k != "action"}})
+            return data
+
+        inc = self._change(incident_id, "action.update", change, actor)
+        return inc, inc.actions[n - 1]
+
+    # -- escalation bookkeeping (used by procops.drills.escalation)
+    def escalation_claim(self, incident_id: str, milestone: str, level: str, receiver: str,
+                         now: dt.datetime, claim_timeout: float = 60.0) -> int | None:
+        """Claim a delivery; returns the attempt number, or None when sent, claimed or not due yet."""
+        with self._tx() as db:
+            row = db.execute("SELECT status, attempts, next_attempt_at, claimed_at FROM incident_escalations "
+                             "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                             (incident_id, milestone, level, receiver)).fetchone()
+            if row is None:
+                db.execute("INSERT INTO incident_escalations (incident_id, milestone, level, receiver, status, "
+                           "attempts, claimed_at) VALUES (?, ?, ?, ?, 'sending', 1, ?)",
+                           (incident_id, milestone, level, receiver, iso(now)))
+                return 1
+            status, attempts, next_at, claimed_at = row
+            if status == "sent":
+                return None
+            if status == "sending" and claimed_at and (now - parse_iso(claimed_at)).total_seconds() < claim_timeout:
+                return None
+            if status == "failed" and next_at and parse_iso(next_at) > now:
+                return None
+            db.execute("UPDATE incident_escalations SET status = 'sending', attempts = ?, claimed_at = ? "
+                       "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                       (attempts + 1, iso(now), incident_id, milestone, level, receiver))
+            return attempts + 1
+
+    def escalation_done(self, incident_id: str, milestone: str, level: str, receiver: str, now: dt.datetime,
+                        *, error: str | None = None, retry_after: float = 0.0) -> None:
+        with self._tx() as db:
+            if error is None:
+                db.execute("UPDATE incident_escalations SET status = 'sent', sent_at = ?, last_error = NULL "
+                           "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                           (iso(now), incident_id, milestone, level, receiver))
+            else:
+                db.execute("UPDATE incident_escalations SET status = 'failed', last_error = ?, next_attempt_at = ? "
+                           "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                           (error, iso(now + dt.timedelta(seconds=retry_after)), incident_id, milestone, level,
+                            receiver))
+
+    def escalations(self, incident_id: str | None = None) -> list[dict]:
+        sql = ("SELECT incident_id, milestone, level, receiver, status, attempts, last_error, next_attempt_at, "
+               "sent_at FROM incident_escalations")
+        args: tuple = ()
+        if incident_id:
+            sql += " WHERE incident_id = ?"
+            args = (incident_id,)
+        cols = ("incident", "milestone", "level", "receiver", "status", "attempts", "last_error",
+                "next_attempt_at", "sent_at")
+        return [dict(zip(cols, r)) for r in self._db.execute(sql + " ORDER BY rowid", args)]
+
+    def iter_active(self) -> Iterator[Incident]:
+        """Incidents with a clock still running: open ones, and resolved ones whose report is not submitted."""
+        for inc in self.list():
+            if any(not m.done for m in inc.milestones.values()):
+                yield inc
+
+
+def describe_remaining(seconds: float) -> str:
+    return f"{format_duration(seconds)} left" if seconds >= 0 else f"overdue by {format_duration(-seconds)}"
