@@ -35,3 +35,35 @@ def rules(
     emit(res.as_dict(), json_, human)
     if not res.ok:
         raise typer.Exit(1)
+
+
+PortOpt = Annotated[Optional[int], typer.Option("--port", min=1, max=65535,
+                                                help="Port on 127.0.0.1 (default from the config).")]
+
+
+@app.command()
+def exporter(port: PortOpt = None) -> None:
+    """Serve the procops_* metrics from the journal and the textfiles (runs until stopped)."""
+    from procops.monitoring import exporter as ex
+    from procops.monitoring.webhook import wait_for_signal
+
+    cfg = STATE.config
+    p = port or cfg.monitoring.exporter_port
+    server, _thread = ex.serve(cfg, p)
+    say(f"procops exporter: http://127.0.0.1:{p}/metrics", err=True)
+    try:
+        wait_for_signal()
+    finally:
+        server.shutdown()
+
+
+@app.command()
+def webhook(port: PortOpt = None) -> None:
+    """Receive Alertmanager notifications and open incidents (runs until stopped)."""
+    from procops.monitoring import webhook as wh
+
+    cfg = STATE.config
+    service = wh.start(cfg, port)
+    say(f"procops webhook: http://127.0.0.1:{service.port}{wh.INCIDENT_PATH} "
+        f"(escalation: {wh.ESCALATION_PATH}; bearer token in {wh.token_file(cfg)})", err=True)
+    wh.run_forever(service)
