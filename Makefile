@@ -14,7 +14,7 @@ test-unit: bootstrap
 	.venv/bin/python -m pytest tests/unit
 
 bench: bootstrap
-	.venv/bin/python -m bench
+	for b in bench/*.py; do case $$b in */_*) ;; *) echo "== $$b"; .venv/bin/python $$b;; esac; done
 
 # Re-pin requirements.lock from pyproject.toml in a throwaway venv.
 lock:
