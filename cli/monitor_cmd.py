@@ -67,3 +67,81 @@ def webhook(port: PortOpt = None) -> None:
     say(f"procops webhook: http://127.0.0.1:{service.port}{wh.INCIDENT_PATH} "
         f"(escalation: {wh.ESCALATION_PATH}; bearer token in {wh.token_file(cfg)})", err=True)
     wh.run_forever(service)
+
+
+@app.command()
+def up(json_: JsonOpt = False) -> None:
+    """Start Prometheus, Alertmanager, exporters and the webhook on loopback (idempotent)."""
+    from procops.monitoring import stack
+
+    loaded = STATE.loaded()
+    state, started = stack.up(loaded.config, loaded.source)
+    st = stack.status()
+    data = {"started": started, **st}
+
+    def human(d: dict) -> None:
+        say(f"monitoring stack {'started' if started else 'already running (targets refreshed)'}; "
+            f"watching {d['target'].get('url')}")
+        _print_components(d)
+
+    emit(data, json_, human)
+
+
+def _print_components(d: dict) -> None:
+    for c in d["components"]:
+        say(f"  {c['name']:<18} pid {c['pid']:<8} {c['url']:<28} {'healthy' if c['healthy'] else 'UNHEALTHY'}")
+
+
+@app.command()
+def down(json_: JsonOpt = False) -> None:
+    """Stop what `monitor up` started (and nothing else)."""
+    from procops.monitoring import stack
+
+    stopped = stack.down()
+    emit({"stopped": stopped}, json_,
+         lambda d: say(f"stopped: {', '.join(stopped)}" if stopped else "the monitoring stack was not running"))
+
+
+@app.command()
+def status(json_: JsonOpt = False) -> None:
+    """List each monitoring component with its URL, pid and health."""
+    from procops.monitoring import stack
+
+    st = stack.status()
+
+    def human(d: dict) -> None:
+        if not d["running"]:
+            say(f"monitoring stack: not running (configs in {d['config_dir']})")
+            return
+        say(f"monitoring stack: {'healthy' if d['healthy'] else 'UNHEALTHY'} since {d['started_at']}; "
+            f"watching {d['target'].get('url')}")
+        _print_components(d)
+
+    emit(st, json_, human)
+
+
+@app.command()
+def check(json_: JsonOpt = False) -> None:
+    """Ask Prometheus and Alertmanager what is firing now (exit 1 when a critical alert fires)."""
+    from procops.monitoring import stack
+
+    res = stack.check(STATE.config)
+    data = res.as_dict()
+
+    def human(d: dict) -> None:
+        if not d["firing"] and not d["pending"]:
+            say("nothing is firing")
+        for a in d["firing"] + d["pending"]:
+            say(f"  {a['state']:<8} {a['severity']:<9} {a['alertname']:<24} {a['summary']}")
+        if d["alertmanager"] is not None:
+            say(f"Alertmanager holds {len(d['alertmanager'])} active alert(s)")
+        elif d["alertmanager_error"]:
+            say(d["alertmanager_error"])
+
+    emit(data, json_, human)
+    from procops.journal import record
+
+    record("monitor.check", "stack", {"verdict": "fail" if res.critical else "pass", "critical": len(res.critical),
+                                      "firing": [a["alertname"] for a in data["firing"]]})
+    if res.critical:
+        raise typer.Exit(1)
