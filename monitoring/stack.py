@@ -346,15 +346,24 @@ def validate(paths: StackPaths) -> None:
 
 # --------------------------------------------------------------------------- API
 
-def _env(config_source: Path | None) -> dict[str, str]:
+def effective_config_file(config: Any, paths: StackPaths) -> Path:
+    """The exact config the stack runs with, for its procops children (0600: it may name secret sources)."""
+    from procops.home import atomic_write
+
+    path = paths.run / "procops.yaml"
+    atomic_write(path, "# the effective config of 'procops monitor up'\n"
+                 + yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False), mode=0o600)
+    return path
+
+
+def _env(config_file: Path) -> dict[str, str]:
     import os
 
     from procops.home import state_home
 
     env = {k: v for k, v in os.environ.items() if k not in ("PROCOPS_CONFIG", "DATA_SOURCE_NAME")}
     env["PROCOPS_HOME"] = str(state_home())
-    if config_source is not None:
-        env["PROCOPS_CONFIG"] = str(Path(config_source).resolve())
+    env["PROCOPS_CONFIG"] = str(config_file)
     return env
 
 
@@ -368,7 +377,11 @@ def _reload_prometheus(port: int) -> None:
 
 
 def up(config: Any, config_source: Path | None = None, *, journal: bool = True) -> tuple[StackState, bool]:
-    """Start the stack (idempotent). Returns (state, started)."""
+    """Start the stack (idempotent). Returns (state, started).
+
+    The procops children (exporter, webhook) run with the effective ``config`` written to a file, so they
+    see what the caller sees (``config_source`` is only recorded).
+    """
     from procops.home import exclusive_lock
 
     paths = StackPaths.of()
@@ -394,8 +407,9 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
             if not port_free(p):
                 raise EnvironmentFailure(f"port {p} on 127.0.0.1 ({n}) is already in use; set another in the "
                                          f"monitoring section of the config or stop what uses it")
-        env = _env(config_source)
-        state = StackState(iso(utcnow()), {"url": target.url, "replicas": list(target.replicas)})
+        env = _env(effective_config_file(config, paths))
+        state = StackState(iso(utcnow()), {"url": target.url, "replicas": list(target.replicas),
+                                           "config": str(config_source) if config_source else None})
         try:
             for n in names:
                 e = dict(env)
@@ -531,3 +545,55 @@ def check(config: Any) -> CheckResult:
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
         am_err = f"Alertmanager unreachable: {e}"
     return CheckResult(prom, am, am_err)
+
+
+# --------------------------------------------------------------------------- end-to-end delivery test
+
+def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
+    """Send one synthetic critical alert into Alertmanager and wait until the webhook has journaled it.
+
+    The alert carries the ``procops_synthetic`` label, so the webhook records the delivery and opens
+    no incident. Raises VerdictFailed when it does not arrive within ``timeout``.
+    """
+    import uuid
+
+    import httpx
+
+    from procops.errors import VerdictFailed
+    from procops.journal import open_journal
+    from procops.monitoring.webhook import SYNTHETIC_LABEL
+
+    mon = config.monitoring
+    tag = uuid.uuid4().hex[:12]
+    labels = {"alertname": "ProcopsSyntheticAlert", "severity": "critical", SYNTHETIC_LABEL: tag}
+    with open_journal() as j:
+        last = j.last("monitor.webhook")
+    since = last.id if last else 0
+    now = utcnow()
+    t0 = time.monotonic()
+    body = [{"labels": labels, "annotations": {"summary": "synthetic alert: delivery test of procops readiness"},
+             "startsAt": iso(now)}]
+    try:
+        r = httpx.post(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", json=body, timeout=10)
+        r.raise_for_status()
+    except httpx.HTTPError as e:
+        raise EnvironmentFailure(f"Alertmanager on 127.0.0.1:{mon.alertmanager_port} refused the alert: {e}") from None
+    found = None
+    while time.monotonic() - t0 < timeout and found is None:
+        with open_journal() as j:
+            for ev in j.events("monitor.webhook", since_id=since):
+                if tag in (ev.data.get("synthetic") or []):
+                    found = ev
+                    break
+        if found is None:
+            time.sleep(0.25)
+    latency = time.monotonic() - t0
+    # resolve it again so Alertmanager does not keep repeating it
+    body[0]["endsAt"] = iso(utcnow())
+    try:
+        httpx.post(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", json=body, timeout=10)
+    except httpx.HTTPError:
+        pass
+    if found is None:
+        raise VerdictFailed(f"the synthetic alert {tag} did not reach the webhook within {timeout:g}s")
+    return {"tag": tag, "seconds": round(latency, 3), "journal_event": found.id}

@@ -91,3 +91,22 @@ def test_status_and_down_stop_only_what_up_started(cli, stack):
     assert all(psutil.pid_exists(p) for p in sandbox_pids)  # the platform is not ours to stop
     assert cli("monitor", "check", env=env).code == 3
     assert cli("monitor", "status", "--json", env=env, check=0).json()["running"] is False
+
+
+def test_readiness_steps_rules_stack_and_synthetic_alert(cli, stack, tmp_path):
+    from procops.config import load
+    from procops.journal import open_journal
+    from procops.monitoring import steps
+    from procops.readiness import Context
+
+    cfg = load(stack["env"]["PROCOPS_CONFIG"]).config
+    ctx = Context(config=cfg, lang="en", report_dir=tmp_path)
+    detail, ev = steps.rules_tested(ctx)
+    assert "promtool" in detail and len(ev["alerts"]) >= 17
+    detail, ev = steps.stack_up(ctx)
+    assert "already running" in detail and all(t["health"] == "up" for t in ev["targets"])
+    detail, ev = steps.synthetic_alert(ctx)
+    with open_journal() as j:
+        row = [e for e in j.events("monitor.webhook") if ev["tag"] in (e.data.get("synthetic") or [])]
+    assert len(row) >= 1
+    assert _incidents(cli, stack["env"]) == []  # a synthetic alert opens no incident
