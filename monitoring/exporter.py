@@ -11,7 +11,9 @@ Exported series:
 
 - ``procops_backup_last_success_timestamp_seconds{repository,offsite}``
 - ``procops_backup_last_check_success_timestamp_seconds{repository}`` and
-  ``procops_backup_check_ok{repository}`` (1 when the last check passed)
+  ``procops_backup_last_check_success{repository}`` (1 when the last check passed)
+  (the backup job's own textfile gives the site in ``procops_backup_repository_offsite``;
+  it is turned into the ``offsite`` label the rules use)
 - ``procops_integrity_problems{repository}``
 - ``procops_drill_last_success_timestamp_seconds{scenario}``
 - ``procops_loadtest_last_pass_timestamp_seconds{scenario}``
@@ -48,7 +50,7 @@ _CLOSE_KINDS = {"incident.close", "incident.closed", "incident.cancel", "inciden
 HELP = {
     "procops_backup_last_success_timestamp_seconds": "Time of the last successful backup, per repository.",
     "procops_backup_last_check_success_timestamp_seconds": "Time of the last successful repository check.",
-    "procops_backup_check_ok": "1 when the last repository check passed, 0 when it failed.",
+    "procops_backup_last_check_success": "1 when the last repository check passed, 0 when it failed.",
     "procops_integrity_problems": "Missing or altered files found by the last integrity verification.",
     "procops_drill_last_success_timestamp_seconds": "Time of the last successful emergency drill, per scenario.",
     "procops_loadtest_last_pass_timestamp_seconds": "Time of the last load test that met the SLOs, per scenario.",
@@ -114,6 +116,7 @@ class JournalState:
     """The journal folded into the latest value of every procops_* series."""
 
     deadlines: dict[str, float]  # milestone -> seconds after T0 (policy)
+    offsite_repos: frozenset[str] = frozenset({"offsite"})  # repositories on another site (config)
     last_id: int = 0
     backup_success: dict[tuple[str, str], float] = field(default_factory=dict)  # (repo, offsite)
     check_success: dict[str, float] = field(default_factory=dict)
@@ -138,16 +141,24 @@ class JournalState:
         if kind == "backup.run":
             repo = str(d.get("repository") or subject or "default")
             repos = d.get("repositories")
-            if isinstance(repos, dict):  # one event for several repositories: {name: {ok, offsite}}
+            if isinstance(repos, dict):  # one event for several repositories: {name: {status, ...}}
                 for name, r in repos.items():
                     if isinstance(r, dict) and succeeded(r):
-                        off = "true" if r.get("offsite") else "false"
+                        off = "true" if r.get("offsite") or str(name) in self.offsite_repos else "false"
                         self.backup_success[(str(name), off)] = _ts(t, r, "finished_at", "time")
                 return
             if succeeded(d):
-                off = "true" if d.get("offsite") in (True, "true", "yes", 1) else "false"
+                off = "true" if d.get("offsite") in (True, "true", "yes", 1) or repo in self.offsite_repos \
+                    else "false"
                 self.backup_success[(repo, off)] = _ts(t, d, "finished_at", "ended_at", "time")
         elif kind == "backup.check":
+            repos = d.get("repositories")
+            if isinstance(repos, dict):  # {name: {ok, ...}}
+                for name, r in repos.items():
+                    if isinstance(r, dict):
+                        self._apply("backup.check", str(name), {k: v for k, v in r.items() if k != "repositories"},
+                                    t)
+                return
             repo = str(d.get("repository") or subject or "default")
             if succeeded(d):
                 self.check_ok[repo] = 1
@@ -157,7 +168,12 @@ class JournalState:
         elif kind in ("backup.verify", "integrity.verify", "backup.integrity"):
             repo = str(d.get("repository") or subject or "default")
             n = None
-            for key in ("problems", "integrity_problems", "missing_or_altered"):
+            counts = d.get("problem_counts")
+            if isinstance(counts, dict):
+                n = sum(int(v) for v in counts.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
+            for key in ("integrity_problems", "problems", "missing_or_altered"):
+                if n is not None:
+                    break
                 n = _count(d.get(key))
                 if n is not None:
                     break
@@ -175,7 +191,7 @@ class JournalState:
                 self.drill_success[scenario] = _ts(t, d, "ended_at", "finished_at")
         elif area == "loadtest":
             if succeeded(d) and kind not in ("loadtest.report",):
-                scenario = str(d.get("scenario") or subject or kind.split(".", 1)[1])
+                scenario = str(d.get("scenario") or kind.split(".", 1)[1] or subject)  # loadtest.<scenario>
                 self.loadtest_pass[scenario] = _ts(t, d, "ended_at", "finished_at")
         elif kind in ("scan.run", "scan"):
             if succeeded(d):
@@ -243,7 +259,7 @@ class JournalState:
         for repo, v in self.check_success.items():
             put("procops_backup_last_check_success_timestamp_seconds", {"repository": repo}, v)
         for repo, v in self.check_ok.items():
-            put("procops_backup_check_ok", {"repository": repo}, v)
+            put("procops_backup_last_check_success", {"repository": repo}, v)
         for repo, v in self.integrity.items():
             put("procops_integrity_problems", {"repository": repo}, v)
         for sc, v in self.drill_success.items():
@@ -260,6 +276,14 @@ class JournalState:
                 put("procops_incident_deadline_remaining_seconds", {"incident": inc.id, "milestone": m},
                     round(inc.deadlines[m] - now, 3))
         return out
+
+
+def offsite_repositories(config: Any) -> frozenset[str]:
+    """Names of the off-site repositories (the embedded default has 'local' and 'offsite')."""
+    repos = config.backup.repositories
+    if not repos:
+        return frozenset({"offsite"})
+    return frozenset(r.name for r in repos if r.offsite)
 
 
 def policy_deadlines(config: Any) -> dict[str, float]:
@@ -285,16 +309,28 @@ def read_textfiles(directory: Path) -> list[Any]:
 LIVE = frozenset({"procops_incident_deadline_remaining_seconds", "procops_incidents_open"})
 
 
-def merge(journal: dict[str, dict], textfile_families: list[Any]) -> tuple[dict[str, dict], list[Any]]:
+def merge(journal: dict[str, dict], textfile_families: list[Any],
+          offsite_repos: frozenset[str] = frozenset({"offsite"})) -> tuple[dict[str, dict], list[Any]]:
     """Merge textfile samples into the journal's series. Returns (gauges, other families passed through).
 
     Series computed live at the scrape (:data:`LIVE`) are never taken from a textfile, which may be stale.
     """
     gauges = {name: dict(s) for name, s in journal.items()}
     passthrough = []
+    offsite_flag = {s.labels.get("repository"): s.value for fam in textfile_families
+                    if fam.name == "procops_backup_repository_offsite" for s in fam.samples}
     for fam in textfile_families:
         if fam.name in LIVE:
             continue
+        if fam.name == "procops_backup_last_success_timestamp_seconds":
+            # the backup job's textfile names the site in procops_backup_repository_offsite; the rules
+            # tell local from off-site repositories by an offsite label on this series
+            for s in fam.samples:
+                if "offsite" not in s.labels:
+                    repo = s.labels.get("repository", "")
+                    known = offsite_flag.get(repo)
+                    off = (known == 1) if known is not None else repo in offsite_repos
+                    s.labels["offsite"] = "true" if off else "false"
         if fam.type not in ("gauge", "untyped", "unknown"):
             passthrough.append(fam)
             continue
@@ -315,7 +351,8 @@ class ProcopsCollector:
         from procops.journal import journal_path as default_journal
         from procops.metrics import textfile_dir as default_textfiles
 
-        self.state = JournalState(policy_deadlines(config))
+        self.offsite_repos = offsite_repositories(config)
+        self.state = JournalState(policy_deadlines(config), self.offsite_repos)
         self.journal_path = journal_path or default_journal()
         self.textfile_dir = textfile_dir or default_textfiles()
         self._lock = threading.Lock()
@@ -346,7 +383,7 @@ class ProcopsCollector:
         live = incident_series(now)
         if live is not None:
             journal.update(live)
-        gauges, passthrough = merge(journal, read_textfiles(self.textfile_dir))
+        gauges, passthrough = merge(journal, read_textfiles(self.textfile_dir), self.offsite_repos)
         for name in sorted(gauges):
             samples = gauges[name]
             labelnames = sorted({k for key in samples for k, _ in key})

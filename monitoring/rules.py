@@ -419,20 +419,20 @@ def alerts(config: Any) -> list[Alert]:
     t_check = pol.backup_check_interval + grace
     out.append(Alert(
         "BackupCheckFailed", "procops-backup",
-        f"(min by (repository) (procops_backup_check_ok) == 0) or "
+        f"(min by (repository) (procops_backup_last_check_success) == 0) or "
         f"(time() - max by (repository) (procops_backup_last_check_success_timestamp_seconds) > {t_check:g})",
         0, "critical", "backup-failure",
         "Repository check of {{ $labels.repository }} failed or is overdue",
         f"The last integrity check of repository {{{{ $labels.repository }}}} failed, or none succeeded in "
         f"{human_days(pol.backup_check_interval)}. Backups in it may not be restorable: run "
         "'procops backup check' and follow the backup-failure runbook.",
-        (Case(((_series("procops_backup_check_ok", repo), _const(0, 10)),
+        (Case(((_series("procops_backup_last_check_success", repo), _const(0, 10)),
                (_series("procops_backup_last_check_success_timestamp_seconds", repo), _const(e - 60, 10))), e,
               ({"repository": "local"},), (0,)),
-         Case(((_series("procops_backup_check_ok", repo), _const(1, 10)),
+         Case(((_series("procops_backup_last_check_success", repo), _const(1, 10)),
                (_series("procops_backup_last_check_success_timestamp_seconds", repo),
                 _const(e - (t_check + 3600), 10))), e, ({"repository": "local"},), (t_check + 3600,)),
-         Case(((_series("procops_backup_check_ok", repo), _const(1, 10)),
+         Case(((_series("procops_backup_last_check_success", repo), _const(1, 10)),
                (_series("procops_backup_last_check_success_timestamp_seconds", repo), _const(e - 60, 10))), e)),
     ))
     out.append(Alert(

@@ -36,7 +36,7 @@ def test_backup_events_give_freshness_per_repository_and_site():
     fresh = series["procops_backup_last_success_timestamp_seconds"]
     assert fresh[(("offsite", "false"), ("repository", "local"))] == T  # the failed run did not move it
     assert fresh[(("offsite", "true"), ("repository", "offsite"))] == T
-    assert series["procops_backup_check_ok"][(("repository", "local"),)] == 0
+    assert series["procops_backup_last_check_success"][(("repository", "local"),)] == 0
     assert series["procops_integrity_problems"][(("repository", "local"),)] == 3
     assert s.last_id == 5
 
@@ -45,7 +45,7 @@ def test_cadence_events():
     s = JournalState(DL)
     s.fold([Ev(1, "drill.run", "app-crash", {"scenario": "app-crash", "verdict": "pass"}),
             Ev(2, "drill.run", "db", {"scenario": "db", "verdict": "fail"}),
-            Ev(3, "loadtest.peak", "peak", {"verdict": "pass"}),
+            Ev(3, "loadtest.peak", "http://127.0.0.1:18080", {"verdict": "pass"}),
             Ev(4, "scan.run", "host", {"ok": True}),
             Ev(5, "release.stage", "1.1.0", {"release": "1.1.0", "stage": 1}),
             Ev(6, "weird.kind", "", {"ok": "maybe"}),
@@ -90,3 +90,30 @@ def test_merge_textfile_wins_except_older_timestamps_and_live_series():
     assert gauges["procops_integrity_problems"][(("repository", "r"),)] == 4.0
     assert "procops_incident_deadline_remaining_seconds" not in gauges
     assert [f.name for f in passthrough] == ["procops_backup_duration_seconds"]
+
+
+def test_backup_area_event_shapes():
+    """The shapes `procops backup run/check/verify` journal: one event for all repositories."""
+    s = JournalState(DL, frozenset({"offsite"}))
+    s.fold([Ev(1, "backup.run", "all", {"ok": False, "repositories": {
+                "local": {"status": "ok"}, "offsite": {"status": "failed", "error": "unreachable"}}}),
+            Ev(2, "backup.check", "all", {"ok": False, "repositories": {
+                "local": {"repository": "local", "ok": True}, "offsite": {"repository": "offsite", "ok": False}}}),
+            Ev(3, "backup.verify", "live", {"ok": False, "problem_counts": {"missing": 2, "altered": 1},
+                                            "problems": [{}, {}, {}]})])
+    series = s.series(T)
+    assert list(series["procops_backup_last_success_timestamp_seconds"]) == [(("offsite", "false"),
+                                                                             ("repository", "local"))]
+    assert series["procops_backup_last_check_success"] == {(("repository", "local"),): 1,
+                                                           (("repository", "offsite"),): 0}
+    assert series["procops_integrity_problems"][(("repository", "live"),)] == 3
+
+
+def test_textfile_backup_series_get_the_offsite_label():
+    fams = [Fam("procops_backup_last_success_timestamp_seconds", "gauge",
+                [S({"repository": "local"}, 10.0), S({"repository": "dr"}, 20.0)]),
+            Fam("procops_backup_repository_offsite", "gauge",
+                [S({"repository": "local"}, 0.0), S({"repository": "dr"}, 1.0)])]
+    gauges, _ = merge({}, fams)
+    assert gauges["procops_backup_last_success_timestamp_seconds"] == {
+        (("offsite", "false"), ("repository", "local")): 10.0, (("offsite", "true"), ("repository", "dr")): 20.0}
