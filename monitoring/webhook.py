@@ -28,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable
 
+from procops.errors import BadInput
 from procops.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -227,6 +228,7 @@ class Receiver:
 
     def _handle(self, note: Notification, path: str) -> Outcome:
         opened, attached, resolved, refired, errors, synthetic = [], [], [], [], [], []
+        errors_ignored: list[str] = []
         duplicates = 0
         changed = False
         escalation = path == ESCALATION_PATH
@@ -265,6 +267,11 @@ class Receiver:
                     t.resolved = True
                     changed = True
                     resolved.append(t.incident)
+            except BadInput as e:  # the incident is gone (deleted store): nothing to retry
+                log.warning("alert %s (%s): %s", a.name, a.fingerprint, e.message)
+                self.tracked.pop(a.fingerprint, None)
+                changed = True
+                errors_ignored.append(f"{a.name}/{a.fingerprint}: {e.message}"[:300])
             except Exception as e:  # noqa: BLE001 - recorded, answered 500 so Alertmanager retries
                 log.error("alert %s (%s) not handled: %s", a.name, a.fingerprint, e)
                 errors.append(f"{a.name}/{a.fingerprint}: {type(e).__name__}: {e}"[:300])
@@ -281,7 +288,7 @@ class Receiver:
                 "alertnames": sorted({a.name for a in note.alerts})[:20],
                 "fingerprints": [a.fingerprint for a in note.alerts][:20],
                 "opened": opened, "attached": attached, "resolved": resolved, "refired": refired,
-                "duplicates": duplicates, "errors": errors}
+                "duplicates": duplicates, "errors": errors + errors_ignored}
         if synthetic:
             data["synthetic"] = synthetic
         self._journal("monitor.webhook", note.group_key[:200] or note.receiver, data)

@@ -129,3 +129,12 @@ def test_garbage_never_crashes_the_server(service):
         s.sendall(b"GARBAGE\r\n\r\n")
         s.recv(1024)
     assert httpx.get(_url(svc, "/healthz")).status_code == 200
+
+
+def test_resolution_of_an_incident_that_no_longer_exists_is_not_retried(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    svc.server.receiver.tracked["ghost"] = webhook.Tracked("INC-19700101-001")
+    r = httpx.post(_url(svc), json=_payload(_alert(fp="ghost", status="resolved"), status="resolved"), headers=h)
+    assert r.status_code == 200
+    assert "ghost" not in svc.server.receiver.tracked
