@@ -1,13 +1,184 @@
-"""procops backup: Hourly local + off-site restic backups, integrity verification, restore tests (R3, R4, R5)."""
+"""procops backup: hourly local + off-site restic backups, integrity verification, restore tests (R3, R4, R5)."""
 
-from procops.cli.common import stub_group
+from __future__ import annotations
 
-app = stub_group("backup", "Hourly local + off-site restic backups, integrity verification, restore tests (R3, R4, R5).", {
-    "init": "Initialise every repository.",
-    "run": "Back up the platform to every repository.",
-    "check": "Check repositories (rotating read-data subset).",
-    "verify": "Restore a snapshot to scratch and verify it against its manifest.",
-    "restore": "Restore a snapshot to a folder or a standby sandbox.",
-    "snapshots": "List snapshots per repository.",
-    "status": "Latest snapshot, age and RPO per repository.",
-})
+from typing import Annotated, Optional
+
+import typer
+
+from procops.cli.common import STATE, JsonOpt, emit, say
+
+app = typer.Typer(help="Hourly local + off-site restic backups, integrity verification, restore tests "
+                  "(R3, R4, R5).", no_args_is_help=True)
+
+RepoOpt = Annotated[Optional[str], typer.Option("--repo", help="Only this repository (default: every one).")]
+SnapshotOpt = Annotated[str, typer.Option("--snapshot", help="'latest', a run id or a snapshot id.")]
+
+
+def _setup_logging() -> None:
+    import logging
+    import os
+
+    level = os.environ.get("PROCOPS_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING), format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def init(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Initialise every repository (an already initialised one is fine)."""
+    from procops.backup import run
+
+    _setup_logging()
+    res = run.init(STATE.config, repo)
+
+    def human(d: dict) -> None:
+        for name, r in d["repositories"].items():
+            say(f"{name:<10} {r['status']:<8} {r['url']}" + (f"  {r['error']}" if r.get("error") else ""))
+
+    emit(res, json_, human)
+    if not res["ok"]:
+        raise typer.Exit(3)
+
+
+@app.command("run")
+def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """Back up the database and the documents store to every repository (one run at a time)."""
+    from procops.backup import run
+
+    _setup_logging()
+    res = run.backup(STATE.config, repo)
+
+    def human(d: dict) -> None:
+        tot = d.get("manifest_totals") or {}
+        say(f"run {d['run']}: {'ok' if d['ok'] else 'FAILED'}"
+            + (f"  ({tot.get('documents')} documents, {tot.get('bytes')} bytes in the manifest)" if tot else ""))
+        if d["dump_error"]:
+            say(f"  dump failed: {d['dump_error']}")
+        for name, r in d["repositories"].items():
+            if r["status"] == "ok":
+                snap = r["files_snapshot"] or "-"
+                extra = f"copied from {r['copied_from']}" if r["mode"] == "copy" else f"+{r['added_bytes']} bytes"
+                say(f"  {name:<10} ok      snapshot {snap}  {extra}  {r['seconds']:.1f}s  "
+                    f"forget {r['forget']}, prune {r['prune']}")
+            else:
+                say(f"  {name:<10} FAILED  {r['problem']}: {r['error']}")
+
+    emit(res.as_dict(), json_, human)
+    if not res.ok:
+        raise typer.Exit(3 if res.live_lock_only else 1)
+
+
+def _progress_bar():
+    """A rich progress bar on stderr for long restores (a no-op callback when stderr is not a terminal)."""
+    import sys
+
+    if not sys.stderr.isatty():
+        return None, None
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+                   transient=True, console=__import__("rich.console").console.Console(stderr=True))
+    task = bar.add_task("restoring", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total or None)
+
+    return bar, update
+
+
+@app.command()
+def restore(
+    target: Annotated[Optional[str], typer.Option("--target", help="Restore into this new or empty folder.")] = None,
+    to_sandbox: Annotated[bool, typer.Option("--to-sandbox", help="Restore into a sandbox instance and start it "
+                                             "serving the restored data (the standby system).")] = False,
+    instance: Annotated[str, typer.Option("--instance", help="Sandbox instance for --to-sandbox.")] = "standby",
+    repo: RepoOpt = None,
+    snapshot: SnapshotOpt = "latest",
+    json_: JsonOpt = False,
+) -> None:
+    """Restore a backup run to a folder (--target DIR) or to a serving standby sandbox (--to-sandbox)."""
+    from procops.backup import restore as r
+    from procops.errors import BadInput
+
+    _setup_logging()
+    if bool(target) == bool(to_sandbox):
+        raise BadInput("give exactly one of --target DIR or --to-sandbox")
+    bar, update = _progress_bar()
+    if bar is not None:
+        bar.start()
+    try:
+        if to_sandbox:
+            res = r.restore_to_sandbox(STATE.config, repo=repo, snapshot=snapshot, instance=instance,
+                                       progress=update)
+        else:
+            res = r.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
+    finally:
+        if bar is not None:
+            bar.stop()
+    if to_sandbox:
+        emit(res, json_, lambda d: say(f"standby '{d['instance']}' serves run {d['run']} (snapshot {d['snapshot']} "
+                                       f"from {d['repository']}) at {d['url']}, {d['documents']} documents, "
+                                       f"in {d['seconds']:.1f}s"))
+    else:
+        emit(res, json_, lambda d: say(f"restored run {d['run']} (snapshot {d['files_snapshot']} from "
+                                       f"{d['repository']}) to {d['root']}: documents/, manifest.json, {d['dump']}"))
+
+
+@app.command()
+def check(
+    repo: RepoOpt = None,
+    read_data_subset: Annotated[Optional[str], typer.Option(
+        "--read-data-subset", help="Read this part of the packs instead of the next rotating n/t subset: "
+        "n/t, a percentage, a size (500M), or 'all'.")] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """`restic check` of every repository, reading the next n/t subset of its packs; exit 1 on any error."""
+    from procops.backup import check as c
+
+    _setup_logging()
+    res = c.check(STATE.config, repo=repo, read_data_subset=read_data_subset)
+
+    def human(d: dict) -> None:
+        for r in d["repositories"]:
+            say(f"{r['repository']:<10} {'ok' if r['ok'] else 'ERRORS'}  read {r['read']}  {r['seconds']:.1f}s")
+            for p in r["packs"]:
+                say(f"  damaged pack {p}")
+            for e in r["errors"][:10]:
+                say(f"  {e}")
+
+    ok = all(r.ok for r in res)
+    emit({"ok": ok, "repositories": [r.as_dict() for r in res]}, json_, human)
+    if not ok:
+        raise typer.Exit(3 if all(r.problem in ("live_lock", "unreachable", "not_initialised") for r in res
+                                  if not r.ok) else 1)
+
+
+@app.command()
+def verify(
+    repo: RepoOpt = None,
+    snapshot: SnapshotOpt = "latest",
+    live: Annotated[bool, typer.Option("--live", help="Check the live platform (database against the documents "
+                                       "store) instead of a backup.")] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Restore a backup run to scratch (files and database) and check it against its manifest; exit 1 on problems."""
+    from procops.backup import verify as v
+
+    _setup_logging()
+    results = [v.verify_live(STATE.config)] if live else v.verify_snapshot(STATE.config, repo=repo,
+                                                                              snapshot=snapshot)
+
+    def human(d: dict) -> None:
+        for r in d["results"]:
+            what = "live platform" if r["target"] == "live" else f"{r['target']} run {r['run']} ({r['snapshot']})"
+            say(f"{what}: {'ok' if r['ok'] else 'PROBLEMS'}  {r['documents']} documents, "
+                f"{r['bytes_hashed']} bytes hashed in {r['hash_seconds']:.2f}s")
+            for p in r["problems"][:100]:
+                say(f"  {p['kind']:<15} {p['subject']}: {p['detail']}")
+            if len(r["problems"]) > 100:
+                say(f"  ... and {len(r['problems']) - 100} more (use --json)")
+
+    ok = all(r.ok for r in results)
+    emit({"ok": ok, "results": [r.as_dict() for r in results]}, json_, human)
+    if not ok:
+        raise typer.Exit(1)

@@ -39,16 +39,26 @@ def _lang(lang: str | None) -> str:
     return lang
 
 
-def _clock_line(c: dict) -> str:
+def _clock_line(c: dict, lang: str = "en") -> str:
     from procops.drills.incident import MILESTONE_TITLES, describe_remaining
+    from procops.timeutil import format_duration
 
-    title = MILESTONE_TITLES["en"][c["milestone"]]
+    title = MILESTONE_TITLES[lang][c["milestone"]]
+    left = c["remaining_seconds"]
+    if lang == "zh":
+        if c["reached_at"]:
+            state = f"已完成 {c['reached_at']}" + ("（超时）" if c["late"] else "（按时）")
+        elif c["waived"]:
+            state = "无需执行"
+        else:
+            state = f"剩余 {format_duration(left)}" if left >= 0 else f"已超时 {format_duration(-left)}"
+        return f"  {c['milestone']:<9} {title}  截止 {c['deadline']}  {state}"
     if c["reached_at"]:
         state = f"reached {c['reached_at']}" + (" (LATE)" if c["late"] else " (in time)")
     elif c["waived"]:
         state = f"not needed: {c['waived']}"
     else:
-        state = describe_remaining(c["remaining_seconds"]) + (" (MISSED)" if c["remaining_seconds"] < 0 else "")
+        state = describe_remaining(left) + (" (MISSED)" if left < 0 else "")
     return f"  {c['milestone']:<9} {title:<33} due {c['deadline']}  {state}"
 
 
@@ -68,7 +78,7 @@ def _show_human(inc, lang: str) -> None:
             + (f": {inc.resolution['summary']}" if inc.resolution.get("summary") else ""))
     say("clocks:")
     for c in inc.clocks():
-        say(_clock_line(c))
+        say(_clock_line(c, lang))
     if inc.actions:
         say("rectification items:")
         for a in inc.actions:
@@ -223,6 +233,10 @@ def standby(
     m = inc.milestones["standby"]
     where = f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)" \
         if ev.get("url") else ""
+    sw = ev.get("switched")
+    if sw:
+        where += (f"; {sw['url']} switched to it" if sw.get("ok")
+                  else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL")
     _done(inc, as_json, f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)")
           + where)
 

@@ -468,7 +468,8 @@ class IncidentStore:
                 self._insert_timeline(db, incident_id, kind, data, actor, self.now())
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot write the timeline of {incident_id}: {e}") from None
-        self._journal_append("incident.timeline", incident_id, {"kind": kind, **data}, actor)
+        jkind = "incident.escalation" if kind.startswith("escalation.") else "incident.timeline"
+        self._journal_append(jkind, incident_id, {"kind": kind, **data}, actor)
 
     # -- milestones
     def _reach(self, inc: Incident, name: str, now: dt.datetime, actor: str, evidence: dict) -> dict:

@@ -51,7 +51,9 @@ def offsite_repository(config: "Config") -> str | None:
 
 
 def check_serving(url: str, timeout: float = 10.0) -> dict:
-    """The standby answers /healthz and serves announcements and a document."""
+    """The standby answers /healthz, lists announcements and serves an archived document intact."""
+    import hashlib as _h
+
     import httpx
 
     url = url.rstrip("/")
@@ -63,17 +65,75 @@ def check_serving(url: str, timeout: float = 10.0) -> dict:
             a = c.get(url + "/api/announcements", params={"page": 1, "size": 1})
             a.raise_for_status()
             total = a.json().get("total")
-            doc_ok = None
-            arch = c.get(url + "/api/archive")
+            doc: dict[str, Any] = {"document_served": None}
+            arch = c.get(url + "/api/archive", params={"page": 1, "size": 1})
             if arch.status_code == 200:
                 body = arch.json()
-                items = body.get("items", body) if isinstance(body, dict) else body
-                if isinstance(items, list) and items and isinstance(items[0], dict) and "id" in items[0]:
+                items = body.get("items", []) if isinstance(body, dict) else []
+                doc["archive_total"] = body.get("total") if isinstance(body, dict) else None
+                if items:
                     d = c.get(f"{url}/api/documents/{items[0]['id']}")
-                    doc_ok = d.status_code == 200
+                    ok = d.status_code == 200 and (not items[0].get("sha256")
+                                                   or _h.sha256(d.content).hexdigest() == items[0]["sha256"])
+                    if not ok:
+                        raise EnvironmentFailure(f"the standby at {url} does not serve archived document "
+                                                 f"{items[0]['id']} intact (HTTP {d.status_code})")
+                    doc["document_served"] = items[0]["id"]
     except httpx.HTTPError as e:
         raise EnvironmentFailure(f"the standby at {url} does not serve: {e}") from None
-    return {"healthz": True, "announcements_total": total, "document_served": doc_ok}
+    return {"healthz": True, "announcements_total": total, **doc}
+
+
+def switch_commands(servers: list[str], standby_ports: list[int], backend: str = "replicas") -> list[str]:
+    """HAProxy runtime API commands pointing the main frontend's servers at the standby's replicas."""
+    if not servers or not standby_ports:
+        raise ValueError("nothing to switch")
+    cmds = []
+    for i, name in enumerate(servers):
+        port = standby_ports[i % len(standby_ports)]
+        cmds.append(f"set server {backend}/{name} addr 127.0.0.1 port {port}")
+        cmds.append(f"set server {backend}/{name} state ready")
+    return cmds
+
+
+def haproxy_runtime(socket_path: Path, command: str, timeout: float = 5.0) -> str:
+    """One command on HAProxy's runtime API (unix socket); returns its answer."""
+    import socket
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(socket_path))
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while True:
+            data = s.recv(65536)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace").strip()
+
+
+def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
+    """Point the main sandbox's HAProxy at the standby's replicas, so users keep the usual URL.
+
+    Returns what was switched, or None when the main HAProxy is not running (users then go to
+    the standby URL). Never raises: a failed switch is reported in the result.
+    """
+    from procops.sandbox import platform
+
+    try:
+        main_paths = platform.SandboxPaths.of("main")
+        main = platform.load_state(main_paths)
+        standby = platform.load_state(platform.SandboxPaths.of(instance))
+        if main is None or main.haproxy is None or not main.haproxy.alive() or standby is None:
+            return None
+        cmds = switch_commands([r.name for r in main.replicas], [r.port for r in standby.replicas if r.port])
+        answers = [haproxy_runtime(main_paths.haproxy_socket, c) for c in cmds]
+        bad = [f"{c}: {a}" for c, a in zip(cmds, answers) if a and "changed" not in a.lower()
+               and "no need" not in a.lower()]
+        return {"url": main.url, "commands": cmds, "ok": not bad, "errors": bad}
+    except Exception as e:  # noqa: BLE001 - the standby URL still serves; report, do not fail
+        return {"ok": False, "errors": [f"{type(e).__name__}: {e}"]}
 
 
 def failover(config: "Config", *, repo: str | None = None, snapshot: str = "latest",
@@ -92,6 +152,20 @@ def failover(config: "Config", *, repo: str | None = None, snapshot: str = "late
                                                      snapshot=snapshot, instance=instance))
     result["serving"] = check_serving(result["url"])
     result["instance"] = instance
+    switched = switch_main_haproxy(instance)
+    if switched is not None:
+        if switched.get("ok"):
+            deadline = time.monotonic() + 15  # health checks bring the re-pointed servers up (inter 1s)
+            while True:
+                try:
+                    switched["serving"] = check_serving(switched["url"])
+                    break
+                except EnvironmentFailure as e:
+                    if time.monotonic() > deadline:
+                        switched.update(ok=False, errors=[e.message])
+                        break
+                    time.sleep(0.5)
+        result["switched"] = switched
     result["failover_seconds"] = round(time.monotonic() - started, 3)
     return result
 

@@ -223,10 +223,18 @@ class RepositoryConfig(Section):
 
 
 class RetentionConfig(Section):
-    keep_hourly: int = Field(24, ge=0)
-    keep_daily: int = Field(7, ge=0)
-    keep_weekly: int = Field(4, ge=0)
-    keep_monthly: int = Field(12, ge=0)
+    """How many snapshots `restic forget` keeps (per host and set of paths)."""
+
+    keep_hourly: int = Field(24, ge=0, description="Keep the last snapshot of each of this many hours.")
+    keep_daily: int = Field(7, ge=0, description="Keep the last snapshot of each of this many days.")
+    keep_weekly: int = Field(4, ge=0, description="Keep the last snapshot of each of this many weeks.")
+    keep_monthly: int = Field(12, ge=0, description="Keep the last snapshot of each of this many months.")
+
+    @model_validator(mode="after")
+    def _keeps_something(self) -> "RetentionConfig":
+        if not (self.keep_hourly or self.keep_daily or self.keep_weekly or self.keep_monthly):
+            raise ValueError("a retention that keeps nothing would forget every snapshot")
+        return self
 
 
 class BackupConfig(Section):
@@ -237,9 +245,34 @@ class BackupConfig(Section):
         description="restic repositories; empty: 'local' and 'offsite' under $PROCOPS_HOME "
         "(the second a stand-in for a remote host).",
     )
+    database: str | None = Field(None, description="Database to dump: a SQLite file path or an SQLAlchemy URL "
+                                 "(postgresql://..., mysql+pymysql://...); empty: the platform's (the running "
+                                 "sandbox's). May hold a password: masked in 'config show'.",
+                                 examples=["postgresql://backup@127.0.0.1:5432/procurement"])
+    documents_dir: Path | None = Field(None, description="The documents store to back up "
+                                       "(empty: the platform's / the sandbox's).")
     paths: list[Path] = Field(default_factory=list, description="Extra file paths (the documents store is included).")
     excludes: list[str] = Field(default_factory=list, description="restic --exclude patterns.")
+    key_tables: list[str] = Field(default_factory=lambda: ["announcements", "suppliers", "sessions",
+                                                           "archive_documents", "bids"],
+                                  description="Tables whose row counts go into the manifest and are compared "
+                                  "after a restore.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    check_subsets: int = Field(8, ge=1, le=256, description="`backup check` reads subset n/t of the packs, "
+                               "rotating: t consecutive checks read every pack. Must divide 256.")
+    command_timeout: Duration = Field(6 * 3600.0, description="Longest a single restic or dump command may run.")
+    hash_workers: int = Field(0, ge=0, description="Parallel hashing threads of verify (0: one per CPU).")
+    restic_binary: str = Field("restic", description="The restic program.")
+
+    @model_validator(mode="after")
+    def _check(self) -> "BackupConfig":
+        if 256 % self.check_subsets:
+            raise ValueError(f"check_subsets must divide 256 (1, 2, 4, ... 256), not {self.check_subsets}")
+        names = [r.name for r in self.repositories]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ValueError(f"repository names must be unique: {', '.join(sorted(dup))}")
+        return self
 
 
 class ReleaseConfig(Section):
@@ -277,6 +310,15 @@ class DrillsConfig(Section):
     scenarios_dir: Path | None = Field(None, description="Extra drill scenarios (YAML).")
 
 
+class ScanConfig(Section):
+    """The weekly host security scan with lynis (R3)."""
+
+    groups: list[str] = Field(default_factory=list, description="lynis test groups to run (empty: all).",
+                              examples=[["authentication", "ssh", "firewalls"]])
+    max_warnings: int = Field(0, ge=0, description="Warnings tolerated before the scan fails.")
+    min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
+
+
 class Config(Section):
     """procops configuration file."""
 
@@ -289,6 +331,7 @@ class Config(Section):
     release: ReleaseConfig = Field(default_factory=ReleaseConfig)
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    scan: ScanConfig = Field(default_factory=ScanConfig)
 
 
 # --------------------------------------------------------------------------- loading
@@ -407,6 +450,7 @@ def load(explicit: str | Path | None = None) -> LoadedConfig:
 
 _MASK = "********"
 _SECRET_KEYS = {"password", "token", "webhook_token"}
+_URL_KEYS = {"database"}
 
 
 def _mask_url(url: str) -> str:
@@ -433,7 +477,7 @@ def masked(config: Config) -> dict:
             return {k: walk(x, k) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x) for x in v]
-        if isinstance(v, str) and key and key.endswith("url"):
+        if isinstance(v, str) and key and (key.endswith("url") or key in _URL_KEYS):
             return _mask_url(v)
         return v
 

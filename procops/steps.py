@@ -79,4 +79,4 @@ def journal_intact(ctx: Context) -> tuple[str, dict]:
         v = j.verify()
     if not v.ok:
         raise StepFailed(f"journal tampered at row {v.first_bad_id}: {v.problem}", v.as_dict())
-    return f"{v.rows} rows, chain intact", v.as_dict()
+    return f"{v.rows} events, chain intact", v.as_dict()

@@ -34,6 +34,7 @@ from procops.timeutil import iso, utcnow
 
 ADMIN_TOKEN_SECRET = "sandbox-admin-token"
 HEALTH_TIMEOUT = 45.0
+MAX_SOCKET_PATH = 96
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,17 @@ class SandboxPaths:
 
     @property
     def haproxy_socket(self) -> Path:
-        return self.run / "haproxy.sock"
+        """The runtime API socket: in run/, or in a short private folder when that path is too long
+        for a unix socket (sun_path holds 108 bytes; HAProxy accepts fewer)."""
+        path = self.run / "haproxy.sock"
+        if len(str(path)) <= MAX_SOCKET_PATH:
+            return path
+        import hashlib
+
+        short = Path("/tmp") / f"procops-{os.getuid()}-{hashlib.sha256(str(self.base).encode()).hexdigest()[:12]}"
+        short.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(short, 0o700)
+        return short / "haproxy.sock"
 
     def sqlite_url(self) -> str:
         return f"sqlite:///{self.database}"
@@ -206,8 +217,8 @@ def ensure_database(url: str) -> None:
     backend = u.get_backend_name()
     if backend == "sqlite" or not u.database:
         return
-    admin_db = {"postgresql": "postgres", "mysql": None, "mariadb": None}.get(backend, None)
-    admin_url = u.set(database=admin_db)
+    # the server's maintenance database (MySQL/MariaDB: none); URL.set(database=None) would keep the name
+    admin_url = u._replace(database="postgres" if backend == "postgresql" else None)
     try:
         eng = create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with eng.connect() as c:
@@ -316,13 +327,12 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
 
 def prepare_data(paths: SandboxPaths, database_url: str, opts: UpOptions) -> dict:
     """Create the schema and seed the data (once: an already seeded database is kept)."""
-    from sqlalchemy import create_engine
-
+    from procops.sandbox.db import make_engine
     from procops.sandbox.models import create_schema
     from procops.sandbox.seed import seed
 
     ensure_database(database_url)
-    engine = create_engine(database_url)
+    engine = make_engine(database_url)
     try:
         create_schema(engine)
         return seed(engine, paths.documents, announcements=opts.seed_announcements,
@@ -349,11 +359,22 @@ def _wait_healthy(state: SandboxState, paths: SandboxPaths) -> None:
                 del pending[name]
         if state.haproxy and not state.haproxy.alive():
             raise EnvironmentFailure("haproxy exited during start:\n" + _log_tail(paths.logs / "haproxy.log"))
-        if not pending and _http_ok(state.url + "/healthz")[0]:
+        if not pending and _haproxy_all_up(paths) and _http_ok(state.url + "/healthz")[0]:
             return
         time.sleep(0.2)
     raise EnvironmentFailure(f"the sandbox did not become healthy within {HEALTH_TIMEOUT:.0f}s "
                              f"(still waiting for: {', '.join(pending) or 'haproxy'}); logs in {paths.logs}")
+
+
+def _haproxy_all_up(paths: SandboxPaths) -> bool:
+    """True when HAProxy's own health checks see every replica UP (not only the first)."""
+    from procops.haproxy import RuntimeAPI
+
+    try:
+        servers = RuntimeAPI(paths.haproxy_socket).servers("replicas")
+    except EnvironmentFailure:
+        return False
+    return bool(servers) and all(s.up for s in servers)
 
 
 def down(instance: str = "main", *, journal: bool = True) -> list[str]:

@@ -88,3 +88,23 @@ def test_metrics_textfile(setup, procops_home):
     text = (procops_home / "textfile" / "incident.prom").read_text()
     assert f'procops_incident_deadline_remaining_seconds{{incident="{inc.id}",milestone="classify"}} -300.0' in text
     assert f'milestone="standby"}} 2400.0' in text
+
+
+def test_receiver_token_is_sent_as_bearer(setup, port_block, tmp_path):
+    from procops.drills.receiver import RecordingReceiver
+
+    port = port_block(1)
+    secret = tmp_path / "hook-token"
+    secret.write_text("s3cret-token\n")
+    secret.chmod(0o600)
+    cfg = Config.model_validate({"notifications": {"escalation_receivers": [
+        {"name": "leader", "url": f"http://127.0.0.1:{port}/", "token": {"file": str(secret)}},
+        {"name": "wrong", "url": f"http://127.0.0.1:{port}/"}]}})
+    _, store, inc = setup
+    with RecordingReceiver(port=port, token="s3cret-token") as rcv:
+        got = {r["receiver"]: (r["status"], r["error"]) for r in
+               escalation.escalate_due(cfg, at(minutes=16), store=store)}
+        assert got == {"leader": ("sent", None), "wrong": ("failed", "HTTP 401")}
+        assert len(rcv.received()) == 1
+    text = json.dumps([t.as_dict() for t in store.get(inc.id).timeline])
+    assert "s3cret" not in text

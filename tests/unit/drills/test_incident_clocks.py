@@ -198,3 +198,13 @@ def test_every_change_is_a_journal_event_and_on_the_timeline(store, clock):
 def test_naive_t0_is_refused(store):
     with pytest.raises(BadInput):
         store.open("x", t0=dt.datetime(2026, 11, 25, 8, 0))
+
+
+def test_t0_with_another_zone_is_converted_to_utc(store):
+    from procops.drills.incident import parse_time
+
+    inc, _ = store.open("x", t0=parse_time("2026-11-25T15:50:00+08:00"))
+    assert inc.t0 == "2026-11-25T07:50:00Z"
+    assert inc.milestones["classify"].deadline == "2026-11-25T08:05:00Z"
+    with pytest.raises(BadInput):
+        store.open("future", t0=T0 + dt.timedelta(hours=1))

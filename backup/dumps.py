@@ -1,0 +1,264 @@
+"""Consistent database dumps, their restore into a scratch database, and the manifest.
+
+* SQLite: the online backup API copies the live database (WAL-safe) to a staging
+  file; the manifest is read from that copy, so both describe the same instant.
+* PostgreSQL: the manifest is read in a REPEATABLE READ transaction that exports
+  its snapshot, and ``pg_dump --snapshot`` dumps that very snapshot (plain SQL,
+  no owners or privileges, so it restores into any scratch database).
+* MariaDB/MySQL: ``mysqldump --single-transaction``; the manifest is read just
+  before in a consistent-snapshot transaction (concurrent writes between the two
+  can make row counts differ: verify reports it).
+
+Passwords go to the dump programs through their environment (``PGPASSWORD``,
+``MYSQL_PWD``), never argv. argv builders are pure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from procops.backup.sources import Database
+from procops.errors import EnvironmentFailure
+
+MANIFEST_FORMAT = 1
+Query = Callable[[str], list[tuple]]
+
+# --------------------------------------------------------------------------- argv builders (pure)
+
+
+def pg_dump_argv(db: Database, *, snapshot: str | None = None) -> list[str]:
+    a = ["pg_dump", "--no-owner", "--no-privileges", "--format=plain", "--encoding=UTF8",
+         "--host", str(db.host), "--port", str(db.port), "--username", str(db.user), "--no-password"]
+    if snapshot:
+        a.append(f"--snapshot={snapshot}")
+    return [*a, "--dbname", str(db.name)]
+
+
+def psql_restore_argv(db: Database) -> list[str]:
+    return ["psql", "--quiet", "--no-psqlrc", "--set", "ON_ERROR_STOP=1", "--host", str(db.host),
+            "--port", str(db.port), "--username", str(db.user), "--no-password", "--dbname", str(db.name)]
+
+
+def mysqldump_argv(db: Database) -> list[str]:
+    return ["mysqldump", "--single-transaction", "--quick", "--routines", "--triggers", "--hex-blob",
+            "--default-character-set=utf8mb4", "--no-tablespaces", "--host", str(db.host), "--port", str(db.port),
+            "--user", str(db.user), "--protocol=TCP", str(db.name)]
+
+
+def mysql_restore_argv(db: Database) -> list[str]:
+    return ["mysql", "--default-character-set=utf8mb4", "--host", str(db.host), "--port", str(db.port),
+            "--user", str(db.user), "--protocol=TCP", str(db.name)]
+
+
+def dump_env(db: Database) -> dict[str, str]:
+    """The dump program's environment: the password (if any) and a connect timeout."""
+    from procops.backup.restic import base_env
+
+    extra: dict[str, str] = {}
+    pw = db.password
+    if db.kind == "postgresql":
+        extra["PGCONNECT_TIMEOUT"] = "10"
+        if pw:
+            extra["PGPASSWORD"] = pw
+    elif db.kind == "mysql" and pw:
+        extra["MYSQL_PWD"] = pw
+    return base_env(extra)
+
+
+# --------------------------------------------------------------------------- manifest
+
+
+def build_manifest(query: Query, tables: Sequence[str]) -> dict:
+    """Row counts of the key tables and every archived document as the database records it."""
+    counts: dict[str, int | None] = {}
+    for t in tables:
+        if not t.replace("_", "").isalnum():
+            raise ValueError(f"bad table name {t!r}")
+        try:
+            counts[t] = int(query(f"SELECT COUNT(*) FROM {t}")[0][0])
+        except Exception:  # noqa: BLE001 - a missing table is recorded as such
+            counts[t] = None
+    docs = [{"id": int(r[0]), "storage_path": str(r[1]), "size": int(r[2]), "sha256": str(r[3]).strip().lower()}
+            for r in query("SELECT id, storage_path, size, sha256 FROM archive_documents ORDER BY id")]
+    return {"format": MANIFEST_FORMAT, "tables": counts, "documents": docs,
+            "totals": {"documents": len(docs), "bytes": sum(d["size"] for d in docs)}}
+
+
+def sqlite_query(path: Path) -> Iterator[Query]:
+    return _sqlite_ctx(path)
+
+
+@contextlib.contextmanager
+def _sqlite_ctx(path: Path) -> Iterator[Query]:
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)
+    try:
+        yield lambda sql: con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def sqlalchemy_query(db: Database, *, repeatable_read: bool = False) -> Iterator[tuple[Query, Any]]:
+    """A read-only query function on a server database; yields (query, connection)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        eng = create_engine(db.sqlalchemy_url(), pool_pre_ping=False,
+                            connect_args={"connect_timeout": 10})
+        conn = eng.connect()
+    except SQLAlchemyError as e:
+        raise EnvironmentFailure(f"cannot connect to {db.masked_url}: {_first_line(e)}") from None
+    try:
+        if repeatable_read:
+            conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.begin()
+        yield (lambda sql: [tuple(r) for r in conn.execute(text(sql)).fetchall()]), conn
+    finally:
+        with contextlib.suppress(Exception):
+            conn.rollback()
+        conn.close()
+        eng.dispose()
+
+
+def live_manifest(db: Database, tables: Sequence[str]) -> dict:
+    if db.kind == "sqlite":
+        if not db.path or not db.path.is_file():
+            raise EnvironmentFailure(f"the SQLite database {db.path} does not exist")
+        with _sqlite_ctx(db.path) as q:
+            return build_manifest(q, tables)
+    with sqlalchemy_query(db) as (q, _):
+        return build_manifest(q, tables)
+
+
+def _first_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None)
+    return (str(orig or e).strip().splitlines() or [type(e).__name__])[0]
+
+
+# --------------------------------------------------------------------------- producers
+
+
+@dataclass
+class Producer:
+    """Where a dump's bytes come from: a staging file (SQLite) or a program writing to stdout."""
+
+    label: str
+    file: Path | None = None
+    argv: list[str] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def sqlite_online_backup(src: Path, dst: Path) -> None:
+    """Copy a live SQLite database with the online backup API (consistent, WAL-safe)."""
+    if not src.is_file():
+        raise EnvironmentFailure(f"the SQLite database {src} does not exist")
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.unlink(missing_ok=True)
+    try:
+        s = sqlite3.connect(f"file:{src}?mode=ro", uri=True, timeout=60)
+        try:
+            d = sqlite3.connect(dst)
+            try:
+                s.backup(d, pages=4096)
+                d.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                d.close()
+        finally:
+            s.close()
+    except sqlite3.Error as e:
+        dst.unlink(missing_ok=True)
+        raise EnvironmentFailure(f"SQLite online backup of {src} failed: {e}") from None
+
+
+@contextlib.contextmanager
+def prepare_dump(db: Database, staging: Path, tables: Sequence[str]) -> Iterator[tuple[Producer, dict]]:
+    """Yield (producer, manifest) describing one consistent state of the database.
+
+    For PostgreSQL the manifest's transaction (and its exported snapshot) stays
+    open while the caller streams the dump.
+    """
+    if db.kind == "sqlite":
+        copy = staging / "platform.sqlite3"
+        sqlite_online_backup(db.path, copy)  # type: ignore[arg-type]
+        try:
+            with _sqlite_ctx(copy) as q:
+                manifest = build_manifest(q, tables)
+            yield Producer("sqlite online backup", file=copy), manifest
+        finally:
+            copy.unlink(missing_ok=True)
+        return
+    if db.kind == "postgresql":
+        with sqlalchemy_query(db, repeatable_read=True) as (q, conn):
+            snap = q("SELECT pg_export_snapshot()")[0][0]
+            manifest = build_manifest(q, tables)
+            yield Producer("pg_dump", argv=pg_dump_argv(db, snapshot=snap), env=dump_env(db)), manifest
+        return
+    with sqlalchemy_query(db, repeatable_read=True) as (q, _):
+        manifest = build_manifest(q, tables)
+    yield Producer("mysqldump", argv=mysqldump_argv(db), env=dump_env(db)), manifest
+
+
+# --------------------------------------------------------------------------- scratch databases (verify, restore)
+
+
+def scratch_name(prefix: str = "procops_verify") -> str:
+    import secrets
+
+    return f"{prefix}_{secrets.token_hex(4)}"
+
+
+def create_server_database(db: Database, name: str) -> Database:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import SQLAlchemyError
+
+    admin = db.with_database("postgres" if db.kind == "postgresql" else "mysql")
+    try:
+        eng = create_engine(admin.sqlalchemy_url(), isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            if db.kind == "postgresql":
+                c.execute(text(f'CREATE DATABASE "{name}"'))
+            else:
+                c.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+        eng.dispose()
+    except SQLAlchemyError as e:
+        raise EnvironmentFailure(f"cannot create the scratch database {name} on {db.masked_url}: "
+                                 f"{_first_line(e)}") from None
+    return db.with_database(name)
+
+
+def drop_server_database(db: Database) -> None:
+    from sqlalchemy import create_engine, text
+
+    admin = db.with_database("postgres" if db.kind == "postgresql" else "mysql")
+    with contextlib.suppress(Exception):
+        eng = create_engine(admin.sqlalchemy_url(), isolation_level="AUTOCOMMIT")
+        with eng.connect() as c:
+            if db.kind == "postgresql":
+                c.execute(text(f'DROP DATABASE IF EXISTS "{db.name}" WITH (FORCE)'))
+            else:
+                c.execute(text(f"DROP DATABASE IF EXISTS `{db.name}`"))
+        eng.dispose()
+
+
+def load_dump(target: Database, dump_file: Path, timeout: float) -> None:
+    """Load a plain SQL dump into a (new, empty) server database."""
+    argv = psql_restore_argv(target) if target.kind == "postgresql" else mysql_restore_argv(target)
+    with open(dump_file, "rb") as f:
+        try:
+            p = subprocess.run(argv, stdin=f, capture_output=True, env=dump_env(target), timeout=timeout)
+        except FileNotFoundError:
+            raise EnvironmentFailure(f"{argv[0]} is not installed (run scripts/bootstrap)") from None
+        except subprocess.TimeoutExpired:
+            raise EnvironmentFailure(f"loading the dump into {target.masked_url} took longer than "
+                                     f"{timeout:.0f}s") from None
+    if p.returncode != 0:
+        from procops.backup.restic import tail
+
+        raise EnvironmentFailure(f"{argv[0]} could not load the dump into {target.masked_url}: "
+                                 f"{tail(p.stderr.decode(errors='replace'))}")

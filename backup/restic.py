@@ -1,0 +1,525 @@
+"""restic, in one place: pure argv builders, a version feature table, one runner.
+
+* Every command line is built by a pure function returning a tuple of
+  arguments (unit-tested without starting anything); the caller hands it to
+  :meth:`Restic.run` (or :meth:`Restic.popen` for a streamed ``--stdin`` backup).
+* Flags that only some restic versions know are gated through :data:`FEATURES`
+  (Debian 12 ships 0.14.0: no ``--stdin-from-command``, no ``--retry-lock``,
+  no ``check --json``, exit codes 0/1/3 only).
+* Secrets reach restic only through the child's environment
+  (``RESTIC_PASSWORD_FILE`` / ``RESTIC_PASSWORD_COMMAND``; the repository URL,
+  which may hold credentials, through ``RESTIC_REPOSITORY``). The environment is
+  explicit (inherited ``RESTIC_*`` variables are dropped), logged with secrets
+  masked, and never in argv.
+* Exit codes are mapped to :class:`ResticExit`; errors carry the tail of
+  restic's stderr and a classification (locked, not initialised, unreachable,
+  wrong password, no space) read from the exit code where the version has
+  specific codes, from the message otherwise.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import logging
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from procops.errors import BadInput, EnvironmentFailure
+
+log = logging.getLogger(__name__)
+
+Version = tuple[int, int, int]
+
+# feature -> first restic version that has it
+FEATURES: dict[str, Version] = {
+    "copy_from_repo": (0, 14, 0),  # copy --from-repo (before: --repo2)
+    "compression": (0, 14, 0),  # repository format v2
+    "read_data_subset_size": (0, 14, 0),  # --read-data-subset 100M
+    "retry_lock": (0, 16, 0),  # --retry-lock DURATION
+    "stdin_from_command": (0, 17, 0),  # backup --stdin-from-command
+    "specific_exit_codes": (0, 17, 0),  # 10 no repository, 11 lock failed, 12 wrong password
+    "check_json": (0, 18, 0),
+}
+
+
+def available(feature: str, version: Version) -> bool:
+    return version >= FEATURES[feature]
+
+
+def parse_version(text: str) -> Version:
+    """'restic 0.14.0 compiled with go1.19.8 on linux/amd64' -> (0, 14, 0)."""
+    m = re.search(r"restic (\d+)\.(\d+)\.(\d+)", text)
+    if not m:
+        raise ValueError(f"not a restic version line: {text!r}")
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+class ResticExit(enum.IntEnum):
+    OK = 0
+    FATAL = 1
+    INCOMPLETE = 3  # backup: snapshot saved but some source files were unreadable
+    NO_REPOSITORY = 10  # 0.17+
+    LOCK_FAILED = 11  # 0.17+
+    WRONG_PASSWORD = 12  # 0.17+
+    INTERRUPTED = 130
+
+
+class Problem(str, enum.Enum):
+    LOCKED = "locked"
+    NOT_INITIALISED = "not_initialised"
+    UNREACHABLE = "unreachable"
+    WRONG_PASSWORD = "wrong_password"
+    NO_SPACE = "no_space"
+    INCOMPLETE = "incomplete"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    OTHER = "other"
+
+
+def classify(rc: int, stderr: str, version: Version = (0, 14, 0)) -> Problem:
+    """Why a restic command failed, from its exit code and its messages."""
+    if available("specific_exit_codes", version):
+        if rc == ResticExit.NO_REPOSITORY:
+            return Problem.NOT_INITIALISED
+        if rc == ResticExit.LOCK_FAILED:
+            return Problem.LOCKED
+        if rc == ResticExit.WRONG_PASSWORD:
+            return Problem.WRONG_PASSWORD
+    if rc == ResticExit.INCOMPLETE:
+        return Problem.INCOMPLETE
+    if rc == ResticExit.INTERRUPTED or rc == -signal.SIGINT:
+        return Problem.INTERRUPTED
+    low = stderr.lower()
+    if "no space left on device" in low or "disk quota exceeded" in low:
+        return Problem.NO_SPACE
+    if "repository is already locked" in low or "unable to create lock" in low:
+        return Problem.LOCKED
+    if "wrong password" in low or "no key found" in low:
+        return Problem.WRONG_PASSWORD
+    if "is there a repository at the following location" in low:
+        if ("permission denied" in low or "connection" in low or "no route" in low or "timeout" in low
+                or "ssh" in low or "transport endpoint" in low):
+            return Problem.UNREACHABLE
+        return Problem.NOT_INITIALISED
+    if any(s in low for s in ("permission denied", "connection refused", "no route to host", "i/o timeout",
+                              "connection reset", "ssh command exited", "unable to start the sftp session",
+                              "no such host", "network is unreachable", "transport endpoint")):
+        return Problem.UNREACHABLE
+    return Problem.OTHER
+
+
+# --------------------------------------------------------------------------- repositories
+
+BACKENDS = ("local", "sftp", "rest", "s3", "swift", "b2", "azure", "gs", "rclone")
+
+
+def backend_of(url: str) -> str:
+    """restic's backend of a repository URL: '/srv/repo' -> local, 'sftp:u@h:/p' -> sftp."""
+    head, sep, _ = url.partition(":")
+    if sep and head in BACKENDS:
+        return head
+    return "local"
+
+@dataclass(frozen=True)
+class Repo:
+    """A repository as restic is told about it (the password stays where it is)."""
+
+    name: str
+    url: str
+    password_file: Path | None = None
+    password_command: tuple[str, ...] | None = None
+    offsite: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.password_file is None) == (self.password_command is None):
+            raise BadInput(f"repository {self.name}: give exactly one of a password file or a password command")
+
+    @property
+    def backend(self) -> str:
+        return backend_of(self.url)
+
+    @property
+    def local_path(self) -> Path | None:
+        if self.backend != "local":
+            return None
+        return Path(self.url[len("local:"):] if self.url.startswith("local:") else self.url)
+
+    def check_password_source(self) -> None:
+        """A password file must exist and be private (exit 2 otherwise)."""
+        from procops.home import check_secret_file
+
+        if self.password_file is not None:
+            check_secret_file(self.password_file)
+
+    def env(self, prefix: str = "RESTIC_") -> dict[str, str]:
+        """The variables that tell restic about this repository (``RESTIC_FROM_`` for a copy's source)."""
+        e = {f"{prefix}REPOSITORY": self.url}
+        if self.password_file is not None:
+            e[f"{prefix}PASSWORD_FILE"] = str(self.password_file)
+        else:
+            e[f"{prefix}PASSWORD_COMMAND"] = shlex.join(self.password_command or ())
+        return e
+
+
+# --------------------------------------------------------------------------- argv builders (pure)
+
+Argv = tuple[str, ...]
+
+
+def global_args(*, cache_dir: Path | None = None, json_output: bool = False, no_lock: bool = False,
+                retry_lock: str | None = None, version: Version = (0, 14, 0)) -> Argv:
+    a: list[str] = []
+    if cache_dir is not None:
+        a += ["--cache-dir", str(cache_dir)]
+    if json_output:
+        a.append("--json")
+    if no_lock:
+        a.append("--no-lock")
+    if retry_lock and available("retry_lock", version):
+        a += ["--retry-lock", retry_lock]
+    return tuple(a)
+
+
+def tag_args(tags: Iterable[str]) -> Argv:
+    out: list[str] = []
+    for t in tags:
+        if "," in t:
+            raise ValueError(f"a restic tag cannot contain a comma: {t!r}")
+        out += ["--tag", t]
+    return tuple(out)
+
+
+def init_args(*, copy_chunker_params: bool = False) -> Argv:
+    return ("init", "--copy-chunker-params") if copy_chunker_params else ("init",)
+
+
+def backup_args(paths: Sequence[str | Path], *, tags: Iterable[str] = (), excludes: Iterable[str] = (),
+                host: str | None = None) -> Argv:
+    if not paths:
+        raise ValueError("a file backup needs at least one path")
+    a = ["backup"]
+    for x in excludes:
+        a += ["--exclude", str(x)]
+    if host:
+        a += ["--host", host]
+    return (*a, *tag_args(tags), "--", *map(str, paths))
+
+
+def backup_stdin_args(filename: str, *, tags: Iterable[str] = (), host: str | None = None) -> Argv:
+    if not filename or filename.startswith("-"):
+        raise ValueError(f"bad --stdin-filename {filename!r}")
+    a = ["backup", "--stdin", "--stdin-filename", filename]
+    if host:
+        a += ["--host", host]
+    return (*a, *tag_args(tags))
+
+
+def snapshots_args(*, tags: Iterable[str] = ()) -> Argv:
+    return ("snapshots", *tag_args(tags))
+
+
+def forget_args(*, keep_hourly: int, keep_daily: int, keep_weekly: int, keep_monthly: int,
+                tags: Iterable[str] = (), group_by: str = "host,paths", prune: bool = False,
+                snapshot_ids: Sequence[str] = ()) -> Argv:
+    if snapshot_ids:
+        return ("forget", *snapshot_ids)
+    a = ["forget", "--group-by", group_by]
+    for flag, n in (("--keep-hourly", keep_hourly), ("--keep-daily", keep_daily),
+                    ("--keep-weekly", keep_weekly), ("--keep-monthly", keep_monthly)):
+        if n:
+            a += [flag, str(n)]
+    if len(a) == 3:
+        raise ValueError("a retention policy that keeps nothing would forget every snapshot")
+    if prune:
+        a.append("--prune")
+    return (*a, *tag_args(tags))
+
+
+def prune_args() -> Argv:
+    return ("prune",)
+
+
+def check_args(read_data_subset: str | None = None, *, read_all: bool = False) -> Argv:
+    if read_all:
+        return ("check", "--read-data")
+    if read_data_subset:
+        return ("check", "--read-data-subset", read_data_subset)
+    return ("check",)
+
+
+def restore_args(snapshot: str, target: Path, *, includes: Iterable[str] = ()) -> Argv:
+    a = ["restore", snapshot, "--target", str(target)]
+    for i in includes:
+        a += ["--include", i]
+    return tuple(a)
+
+
+def dump_args(snapshot: str, path: str) -> Argv:
+    return ("dump", snapshot, path)
+
+
+def copy_args(*, tags: Iterable[str] = (), snapshot_ids: Sequence[str] = ()) -> Argv:
+    return ("copy", *tag_args(tags), *snapshot_ids)
+
+
+def unlock_args() -> Argv:
+    # never --remove-all: restic removes only stale locks (older than 30 min, or of a dead pid on this host)
+    return ("unlock",)
+
+
+def cat_config_args() -> Argv:
+    return ("cat", "config")
+
+
+# --------------------------------------------------------------------------- subset rotation (pure)
+
+def valid_subset_count(t: int) -> bool:
+    return 1 <= t <= 256 and 256 % t == 0
+
+
+def subset_spec(n: int, t: int) -> str:
+    """'n/t' of the rotating check; n is 1-based."""
+    if not valid_subset_count(t):
+        raise ValueError(f"the number of check subsets must divide 256, not {t}")
+    if not 1 <= n <= t:
+        raise ValueError(f"subset {n} is not in 1..{t}")
+    return f"{n}/{t}"
+
+
+def next_subset(last: int | None, t: int) -> int:
+    """The subset after ``last`` (1..t, wrapping); the first run reads subset 1."""
+    if last is None or not 1 <= last <= t:
+        return 1
+    return last % t + 1
+
+
+def parse_subset_option(text: str) -> tuple[str | None, bool]:
+    """``--read-data-subset``: 'all' / '100%' -> full read; 'n/t', 'x%', '500M' as restic takes them."""
+    t = text.strip()
+    if t.lower() in ("all", "100%"):
+        return None, True
+    if re.fullmatch(r"\d+/\d+", t):
+        n, d = map(int, t.split("/"))
+        if not (d >= 1 and 1 <= n <= d):
+            raise BadInput(f"--read-data-subset {text}: n/t needs 1 <= n <= t")
+        return t, False
+    if re.fullmatch(r"\d+(\.\d+)?%", t):
+        p = float(t[:-1])
+        if not 0 < p <= 100:
+            raise BadInput(f"--read-data-subset {text}: a percentage is in (0, 100]")
+        return t, False
+    if re.fullmatch(r"\d+[KMGT]", t, re.IGNORECASE):
+        return t.upper(), False
+    raise BadInput(f"--read-data-subset {text}: use n/t, a percentage, a size like 500M, or 'all'")
+
+
+# --------------------------------------------------------------------------- masking (pure)
+
+_SECRET_FLAG = re.compile(r"^--?(password|pass|passwd|token|secret|key)([-_a-z]*)$", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|KEY|PWD|CREDENTIAL)", re.IGNORECASE)
+_URL_PASS = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
+MASK = "********"
+
+
+def mask_argv(argv: Sequence[str]) -> list[str]:
+    """Mask ``--password value``, ``--password=value`` and passwords inside URLs."""
+    out: list[str] = []
+    hide_next = False
+    for a in argv:
+        if hide_next:
+            out.append(MASK)
+            hide_next = False
+            continue
+        if a.startswith("-") and "=" in a:
+            flag, _, _v = a.partition("=")
+            if _SECRET_FLAG.match(flag) and not flag.endswith(("-file", "_file")):
+                out.append(f"{flag}={MASK}")
+                continue
+        elif _SECRET_FLAG.match(a) and not a.endswith(("-file", "_file", "-hint")):
+            out.append(a)
+            hide_next = True
+            continue
+        out.append(_URL_PASS.sub(rf"\g<1>{MASK}\g<3>", a))
+    return out
+
+
+def mask_env(env: dict[str, str]) -> dict[str, str]:
+    out = {}
+    for k, v in env.items():
+        if _SECRET_ENV.search(k) and not k.endswith("_FILE"):
+            out[k] = MASK
+        else:
+            out[k] = _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", v)
+    return out
+
+
+# --------------------------------------------------------------------------- runner
+
+@dataclass
+class Completed:
+    argv: list[str]
+    rc: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def json(self) -> Any:
+        return json.loads(self.stdout) if self.stdout.strip() else None
+
+    def json_lines(self) -> list[dict]:
+        out = []
+        for line in self.stdout.splitlines():
+            line = line.strip()
+            if line.startswith("{"):
+                try:
+                    out.append(json.loads(line))
+                except ValueError:
+                    pass
+        return out
+
+
+class ResticError(EnvironmentFailure):
+    """A restic command failed (exit 3 of procops unless the caller decides otherwise)."""
+
+    def __init__(self, repo: str, command: str, rc: int, stderr: str, problem: Problem, *, output: str = "") -> None:
+        self.repo, self.command, self.rc, self.problem = repo, command, rc, problem
+        self.output = output or stderr
+        self.tail = tail(stderr)
+        super().__init__(f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
+                         + (f": {self.tail}" if self.tail else ""))
+
+
+def tail(text: str, lines: int = 6) -> str:
+    keep = [ln for ln in text.strip().splitlines() if ln.strip() and not ln.startswith(("using temporary cache",
+                                                                                          "Using temporary cache"))]
+    return " | ".join(keep[-lines:])
+
+
+def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The child's environment: ours without inherited restic/database secrets, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RESTIC_", "PGPASSWORD", "MYSQL_PWD", "AWS_SECRET", "B2_ACCOUNT_KEY"))}
+    env.setdefault("LC_ALL", "C.UTF-8")
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Restic:
+    binary: str = "restic"
+    cache_dir: Path | None = None
+    timeout: float = 6 * 3600.0
+    version: Version = field(default=(0, 0, 0))
+
+    def __post_init__(self) -> None:
+        if self.version == (0, 0, 0):
+            self.version = detect_version(self.binary)
+
+    def has(self, feature: str) -> bool:
+        return available(feature, self.version)
+
+    def argv(self, args: Argv, *, json_output: bool = False, no_lock: bool = False) -> list[str]:
+        return [self.binary, *global_args(cache_dir=self.cache_dir, json_output=json_output, no_lock=no_lock,
+                                          retry_lock="1m", version=self.version), *args]
+
+    def env(self, repo: Repo, *, source: Repo | None = None) -> dict[str, str]:
+        repo.check_password_source()
+        extra = repo.env()
+        if source is not None:
+            source.check_password_source()
+            extra.update(source.env("RESTIC_FROM_"))
+        return base_env(extra)
+
+    def run(self, repo: Repo, args: Argv, *, json_output: bool = False, no_lock: bool = False,
+            source: Repo | None = None, timeout: float | None = None, check: bool = True,
+            input: bytes | None = None, cwd: Path | None = None) -> Completed:
+        argv = self.argv(args, json_output=json_output, no_lock=no_lock)
+        env = self.env(repo, source=source)
+        log.info("run %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
+        log.debug("env %s", mask_env({k: v for k, v in env.items() if k.startswith("RESTIC_")}))
+        t0 = time.monotonic()
+        try:
+            p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None
+                                 else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise EnvironmentFailure(f"{self.binary} is not installed (run scripts/bootstrap)") from None
+        try:
+            out, err = p.communicate(input=input, timeout=timeout or self.timeout)
+        except subprocess.TimeoutExpired:
+            out, err = interrupt(p)
+            c = Completed(argv, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                          time.monotonic() - t0)
+            raise ResticError(repo.name, args[0], c.rc, f"timed out after {timeout or self.timeout:.0f}s; "
+                              + c.stderr, Problem.TIMEOUT) from None
+        except BaseException:
+            interrupt(p)
+            raise
+        c = Completed(mask_argv(argv), p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
+                      time.monotonic() - t0)
+        log.info("restic %s on %s: exit %d in %.1fs", args[0], repo.name, c.rc, c.seconds)
+        if check and c.rc != 0:
+            raise ResticError(repo.name, args[0], c.rc, c.stderr, classify(c.rc, c.stderr, self.version),
+                              output=c.stdout + "\n" + c.stderr)
+        return c
+
+    def popen(self, repo: Repo, args: Argv, *, json_output: bool = False, cwd: Path | None = None,
+              stdin: Any = subprocess.PIPE, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
+        argv = self.argv(args, json_output=json_output)
+        env = self.env(repo)
+        log.info("start %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
+        try:
+            return subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
+        except FileNotFoundError:
+            raise EnvironmentFailure(f"{self.binary} is not installed (run scripts/bootstrap)") from None
+
+    def error(self, repo: Repo, command: str, rc: int, stderr: str) -> ResticError:
+        return ResticError(repo.name, command, rc, stderr, classify(rc, stderr, self.version))
+
+
+def interrupt(p: subprocess.Popen, grace: float = 30.0) -> tuple[bytes, bytes]:
+    """SIGINT (restic then saves nothing and removes its lock), SIGKILL after ``grace`` seconds."""
+    if p.poll() is None:
+        try:
+            p.send_signal(signal.SIGINT)
+        except ProcessLookupError:
+            pass
+    try:
+        out, err = p.communicate(timeout=grace)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    except ValueError:  # streams already consumed elsewhere
+        p.wait()
+        out, err = b"", b""
+    return out or b"", err or b""
+
+
+_VERSION_CACHE: dict[str, Version] = {}
+
+
+def detect_version(binary: str = "restic") -> Version:
+    if binary in _VERSION_CACHE:
+        return _VERSION_CACHE[binary]
+    try:
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
+                             env=base_env()).stdout
+    except FileNotFoundError:
+        raise EnvironmentFailure(f"{binary} is not installed (run scripts/bootstrap)") from None
+    except subprocess.TimeoutExpired:
+        raise EnvironmentFailure(f"'{binary} version' did not answer within 30s") from None
+    try:
+        v = parse_version(out)
+    except ValueError:
+        raise EnvironmentFailure(f"cannot read the restic version from {out.strip()!r}") from None
+    if v < (0, 14, 0):
+        raise EnvironmentFailure(f"restic {'.'.join(map(str, v))} is too old: procops needs 0.14.0 or newer")
+    _VERSION_CACHE[binary] = v
+    return v

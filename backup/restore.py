@@ -1,0 +1,261 @@
+"""`procops backup restore`: a backup run back to a folder, or to a standby sandbox serving it.
+
+Layout of ``restore --target DIR``::
+
+    DIR/documents/          the documents store (content-addressed, as live)
+    DIR/manifest.json       the run's manifest (row counts, every document's path, size, sha256)
+    DIR/database/<dump>     the database dump (SQLite file or plain SQL)
+    DIR/files/...           extra paths of the backup, under their absolute paths
+
+``restore_to_sandbox`` restores the same into a sandbox instance's data paths
+(``sandbox.platform.SandboxPaths.of(instance)``) and starts it: the standby
+system of R7. It is the API ``incident standby --execute`` calls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from procops.backup import dumps
+from procops.backup.ops import RunSet, make_restic, resolve, run_sets, snapshots, with_stale_unlock
+from procops.backup.restic import Repo, Restic, ResticError, dump_args, restore_args
+from procops.backup.sources import Database, select
+from procops.errors import BadInput, EnvironmentFailure
+from procops.timeutil import iso, utcnow
+
+Progress = Callable[[int, int], None]  # (bytes done, bytes total)
+
+
+@dataclass
+class Restored:
+    repository: str
+    run: RunSet
+    root: Path
+    documents: Path
+    manifest: dict
+    dump: Path | None
+
+    def as_dict(self) -> dict:
+        return {"repository": self.repository, **self.run.as_dict(), "root": str(self.root),
+                "documents": str(self.documents), "dump": str(self.dump) if self.dump else None,
+                "manifest_totals": self.manifest.get("totals")}
+
+
+def find_run(restic: Restic, repos: list[Repo], snapshot: str) -> tuple[Repo, RunSet]:
+    """The first repository (in order) that has the run; the errors of the others if none has."""
+    errors = []
+    for r in repos:
+        try:
+            return r, resolve(run_sets(snapshots(restic, r)), snapshot, r.name)
+        except (EnvironmentFailure, BadInput) as e:
+            errors.append(f"{r.name}: {e.message}")
+    if len(repos) == 1 and errors:
+        raise BadInput(errors[0]) if "no backup run or snapshot" in errors[0] else EnvironmentFailure(errors[0])
+    raise EnvironmentFailure("no repository can provide the backup: " + "; ".join(errors))
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    stack = [path]
+    while stack:
+        p = stack.pop()
+        try:
+            with os.scandir(p) as it:
+                for e in it:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(Path(e.path))
+                        elif e.is_file(follow_symlinks=False):
+                            total += e.stat(follow_symlinks=False).st_size
+                    except OSError:
+                        pass
+        except OSError:
+            pass
+    return total
+
+
+@contextlib.contextmanager
+def _watch(path: Path, total: int, progress: Progress | None):
+    """Report the bytes under ``path`` twice a second (restic 0.14's restore prints no progress)."""
+    if progress is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(0.5):
+            done = _tree_bytes(path)
+            progress(min(done, total) if total else done, total)
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(2)
+        done = total or _tree_bytes(path)
+        progress(done, total or done)
+
+
+def restore_files(restic: Restic, repo: Repo, run: RunSet, target: Path, *, timeout: float,
+                  progress: Progress | None = None, expected_bytes: int = 0) -> tuple[Path, dict]:
+    """Restore the run's files snapshot under ``target``; returns (documents dir, manifest)."""
+    target.mkdir(parents=True, exist_ok=True)
+    with _watch(target, expected_bytes, progress):
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, restore_args(run.files.id, target), timeout=timeout))
+    manifest_src = next((p for p in run.files.paths if p.endswith("/manifest.json")), None)
+    if manifest_src is None:
+        raise EnvironmentFailure(f"snapshot {run.files.short_id} in '{repo.name}' has no manifest")
+    mpath = target / manifest_src.lstrip("/")
+    try:
+        manifest = json.loads(mpath.read_text())
+    except (OSError, ValueError) as e:
+        raise EnvironmentFailure(f"the manifest of snapshot {run.files.short_id} is unreadable: {e}") from None
+    docs = target / manifest["documents_dir"].lstrip("/")
+    return docs, manifest
+
+
+def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest: Path, *, timeout: float) -> Path:
+    """`restic dump` of the run's database snapshot to ``dest`` (written to a temporary name, then renamed)."""
+    if run.database is None:
+        raise EnvironmentFailure(f"run {run.run_id} in '{repo.name}' has no database snapshot")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.partial")
+    with open(tmp, "wb") as out:
+        p = restic.popen(repo, dump_args(run.database.id, "/" + dump_file.lstrip("/")), stdout=out,
+                         stdin=subprocess.DEVNULL)
+        try:
+            _, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            tmp.unlink(missing_ok=True)
+            raise EnvironmentFailure(f"restic dump of the database took longer than {timeout:.0f}s") from None
+    if p.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise restic.error(repo, "dump", p.returncode, err.decode(errors="replace"))
+    os.replace(tmp, dest)
+    return dest
+
+
+def restore_to_dir(config: Any, target: Path, *, repo: str | None = None, snapshot: str = "latest",
+                   progress: Progress | None = None) -> Restored:
+    """`procops backup restore --target DIR`."""
+    target = Path(target).expanduser().resolve()
+    if target.exists() and any(target.iterdir()):
+        raise BadInput(f"the target {target} is not empty: restore into a new or empty folder")
+    restic = make_restic(config)
+    t0 = time.monotonic()
+    r, run = find_run(restic, select(config, repo), snapshot)
+    tmp = target / ".restore"
+    docs, manifest = restore_files(restic, r, run, tmp, timeout=config.backup.command_timeout, progress=progress,
+                                   expected_bytes=_expected_bytes(r.name))
+    os.replace(docs, target / "documents")
+    mpath = tmp / next(p for p in run.files.paths if p.endswith("/manifest.json")).lstrip("/")
+    os.replace(mpath, target / "manifest.json")
+    if any(tmp.rglob("*")):
+        leftovers = [p for p in tmp.rglob("*") if p.is_file()]
+        if leftovers:
+            os.replace(tmp, target / "files")
+    shutil.rmtree(tmp, ignore_errors=True)
+    dump = dump_database(restic, r, run, manifest["database"]["dump_file"],
+                         target / manifest["database"]["dump_file"], timeout=config.backup.command_timeout)
+    out = Restored(r.name, run, target, target / "documents", manifest, dump)
+    from procops.journal import record
+
+    record("backup.restore", str(target), {"repository": r.name, **run.as_dict(),
+                                           "seconds": round(time.monotonic() - t0, 3),
+                                           "documents": (manifest.get("totals") or {}).get("documents")})
+    return out
+
+
+def _expected_bytes(repo: str) -> int:
+    """Roughly how much a restore writes (the last run's manifest), for the progress bar; 0: unknown."""
+    try:
+        from procops.backup.run import manifest_path
+
+        return int(json.loads(manifest_path().read_text())["totals"]["bytes"])
+    except Exception:  # noqa: BLE001
+        return 0
+
+
+def _free_port_block(start: int, n: int) -> int:
+    from procops.sandbox.platform import port_free
+
+    for first in list(range(start, min(start + 500, 65000 - n), 10)) + list(range(20000, 60000, 10)):
+        if all(port_free(p) for p in range(first, first + n)):
+            return first
+    raise EnvironmentFailure("no free loopback port block for the standby sandbox")
+
+
+def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = "latest",
+                       instance: str = "standby", progress: Progress | None = None) -> dict:
+    """Restore a backup run into the sandbox instance ``instance`` and start it serving the restored data.
+
+    Returns ``{"url", "snapshot", "repository", "seconds", "run", "instance", "port", "database",
+    "documents"}``. A running instance of that name is stopped first (its data is replaced).
+    """
+    from procops.sandbox import platform
+
+    if instance == "main":
+        raise BadInput("restore --to-sandbox never overwrites the main sandbox: use another instance name")
+    t0 = time.monotonic()
+    restic = make_restic(config)
+    r, run = find_run(restic, select(config, repo), snapshot)
+    paths = platform.SandboxPaths.of(instance)
+    platform.down(instance, journal=False)
+    work = paths.base / ".restore"
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        docs, manifest = restore_files(restic, r, run, work / "files", timeout=config.backup.command_timeout,
+                                       progress=progress, expected_bytes=_expected_bytes(r.name))
+        dump_file = manifest["database"]["dump_file"]
+        dump = dump_database(restic, r, run, dump_file, work / dump_file, timeout=config.backup.command_timeout)
+        if paths.documents.exists():
+            shutil.rmtree(paths.documents)
+        os.replace(docs, paths.documents)
+        kind = manifest["database"]["kind"]
+        if kind == "sqlite":
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                Path(str(paths.database) + suffix).unlink(missing_ok=True)
+            os.replace(dump, paths.database)
+            database_url = paths.sqlite_url()
+        else:
+            from procops.backup.sources import sources
+
+            live = sources(config).database
+            if live.kind != kind:
+                raise EnvironmentFailure(f"the backup holds a {kind} dump but the configured database is "
+                                         f"{live.kind}: no server to restore it into")
+            name = f"{live.name}_{instance}".replace("-", "_")
+            target = live.with_database(name)
+            dumps.drop_server_database(target)
+            dumps.create_server_database(live, name)
+            dumps.load_dump(target, dump, config.backup.command_timeout)
+            database_url = target.sqlalchemy_url()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    port = _free_port_block(config.sandbox.port + 100, config.sandbox.replicas + 1)
+    opts = platform.UpOptions.from_config(config.sandbox, port=port, database_url=database_url,
+                                          seed_announcements=0, seed_suppliers=0, seed_documents=0)
+    state, _ = platform.up(opts, instance)
+    seconds = round(time.monotonic() - t0, 3)
+    result = {"url": state.url, "snapshot": run.files.short_id, "database_snapshot":
+              run.database.short_id if run.database else None, "run": run.run_id, "repository": r.name,
+              "seconds": seconds, "instance": instance, "port": port,
+              "database": Database.parse(database_url).masked_url if "://" in database_url else database_url,
+              "documents": (manifest.get("totals") or {}).get("documents"), "restored_at": iso(utcnow())}
+    from procops.journal import record
+
+    record("backup.restore", f"sandbox:{instance}", result)
+    return result

@@ -1,0 +1,489 @@
+"""`procops backup init` and `procops backup run`.
+
+A run (one at a time: a second run exits 3 naming the holder's pid):
+
+1. dumps the database consistently and reads the manifest from the same state
+   (see :mod:`procops.backup.dumps`);
+2. for every non-off-site repository (or the one asked for): streams the dump to
+   ``restic backup --stdin`` (the producer's exit status is checked before
+   restic sees the end of its input; on failure restic gets SIGINT and saves
+   nothing), then backs up the documents store with the manifest; restic's exit
+   3 (files unreadable) is a failure and the run's snapshots are forgotten;
+3. for every off-site repository: ``restic copy`` from a repository that got
+   this run (which also catches up every run missing there), or a direct backup
+   when no local repository succeeded;
+4. ``forget`` per retention on each repository that succeeded, ``prune`` when
+   its cadence is due.
+
+Each repository is handled independently; the run exits 1 when any failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from procops.backup import dumps, state
+from procops.backup.ops import TAG, TAG_DB, TAG_FILES, LiveLock, make_restic, run_sets, snapshots, \
+    with_stale_unlock
+from procops.backup.restic import (
+    Problem,
+    Repo,
+    Restic,
+    ResticError,
+    backup_args,
+    backup_stdin_args,
+    copy_args,
+    forget_args,
+    init_args,
+    interrupt,
+    prune_args,
+    tail,
+)
+from procops.backup.sources import Sources, backup_dir, select, sources
+from procops.errors import EnvironmentFailure
+from procops.home import atomic_write, exclusive_lock
+from procops.timeutil import iso, parse_iso, utcnow
+
+log = logging.getLogger(__name__)
+CHUNK = 1024 * 1024
+
+
+# --------------------------------------------------------------------------- init
+
+def init(config: Any, repo_name: str | None = None) -> dict:
+    """Initialise every repository; already initialised is fine. Off-site ones copy the chunker
+    parameters of the first local one so copies deduplicate."""
+    restic = make_restic(config)
+    repos = select(config, repo_name)
+    results: dict[str, dict] = {}
+    first_local: Repo | None = None
+    for r in repos:
+        try:
+            if _initialised(restic, r):
+                results[r.name] = {"status": "exists", "url": _masked(r.url)}
+            else:
+                if r.local_path is not None:
+                    r.local_path.parent.mkdir(parents=True, exist_ok=True)
+                src = first_local if (r.offsite and first_local is not None) else None
+                restic.run(r, init_args(copy_chunker_params=src is not None), source=src, timeout=600)
+                results[r.name] = {"status": "created", "url": _masked(r.url)}
+            if not r.offsite and first_local is None:
+                first_local = r
+        except ResticError as e:
+            results[r.name] = {"status": "failed", "url": _masked(r.url), "error": e.message}
+    from procops.journal import record
+
+    record("backup.init", repo_name or "all", {"repositories": results})
+    return {"ok": all(v["status"] != "failed" for v in results.values()), "repositories": results}
+
+
+def _initialised(restic: Restic, repo: Repo) -> bool:
+    from procops.backup.restic import cat_config_args
+
+    c = restic.run(repo, cat_config_args(), no_lock=True, check=False, timeout=300)
+    if c.rc == 0:
+        return True
+    err = restic.error(repo, "cat", c.rc, c.stderr)
+    if err.problem is Problem.NOT_INITIALISED:
+        return False
+    raise err
+
+
+def _masked(url: str) -> str:
+    from procops.config import _mask_url
+
+    return _mask_url(url)
+
+
+# --------------------------------------------------------------------------- streaming a dump to restic --stdin
+
+class DumpFailed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def _drain(stream: Any, sink: list[bytes]) -> threading.Thread:
+    def run() -> None:
+        for chunk in iter(lambda: stream.read(65536), b""):
+            sink.append(chunk)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t
+
+
+def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename: str, tags: list[str],
+                  timeout: float) -> dict:
+    """Feed the producer's bytes to ``restic backup --stdin``; return restic's JSON summary.
+
+    restic's input is closed only after the producer has exited 0: on a failed
+    producer restic is sent SIGINT while its input is still open, so it cannot
+    save a snapshot of a truncated dump.
+    """
+    args = backup_stdin_args(filename, tags=tags)
+    prod: subprocess.Popen | None = None
+    prod_err: list[bytes] = []
+    if producer.argv is not None:
+        try:
+            prod = subprocess.Popen(producer.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=producer.env)
+        except FileNotFoundError:
+            raise EnvironmentFailure(f"{producer.argv[0]} is not installed (run scripts/bootstrap)") from None
+        _drain(prod.stderr, prod_err)
+        src = prod.stdout
+    else:
+        src = open(producer.file, "rb")  # type: ignore[arg-type]
+    rp = restic.popen(repo, args, json_output=True)
+    out: list[bytes] = []
+    err: list[bytes] = []
+    t_out, t_err = _drain(rp.stdout, out), _drain(rp.stderr, err)
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        if prod is not None and prod.poll() is None:
+            prod.kill()
+        if rp.poll() is None:
+            rp.send_signal(2)
+
+    timer = threading.Timer(timeout, on_timeout)
+    timer.daemon = True
+    timer.start()
+    broken = False
+    try:
+        fd_in = rp.stdin.fileno()  # type: ignore[union-attr]
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                break
+            try:
+                view = memoryview(chunk)
+                while view:
+                    n = os.write(fd_in, view)
+                    view = view[n:]
+            except (BrokenPipeError, OSError):
+                broken = True
+                break
+        failure: str | None = None
+        if prod is not None:
+            if broken:
+                prod.kill()
+            try:
+                rc = prod.wait(timeout=max(1.0, timeout))
+            except subprocess.TimeoutExpired:
+                prod.kill()
+                rc = prod.wait()
+            if rc != 0 and not broken:
+                failure = (f"{producer.label} exited {rc}: "
+                           f"{tail(b''.join(prod_err).decode(errors='replace')) or 'no message'}")
+        if timed_out.is_set():
+            failure = f"the dump did not finish within {timeout:.0f}s"
+        if failure is not None:
+            interrupt(rp)  # SIGINT with restic's input still open: no snapshot is saved
+            t_out.join(5)
+            t_err.join(5)
+            raise DumpFailed(failure + "; restic was interrupted, no snapshot was saved")
+        try:
+            rp.stdin.close()  # type: ignore[union-attr]
+        except OSError:
+            pass
+        rc = rp.wait()
+        t_out.join(10)
+        t_err.join(10)
+    except BaseException:
+        if prod is not None and prod.poll() is None:
+            prod.kill()
+        if rp.poll() is None:
+            interrupt(rp)
+        raise
+    finally:
+        timer.cancel()
+        if producer.argv is None:
+            src.close()
+    stderr = b"".join(err).decode(errors="replace")
+    if rc != 0:
+        raise restic.error(repo, "backup", rc, stderr)
+    return _summary(b"".join(out).decode(errors="replace"))
+
+
+def _summary(stdout: str) -> dict:
+    for line in reversed(stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if d.get("message_type") == "summary":
+                return d
+    return {}
+
+
+# --------------------------------------------------------------------------- run
+
+@dataclass
+class RepoResult:
+    name: str
+    offsite: bool
+    mode: str  # backup | copy
+    status: str = "failed"  # ok | failed
+    problem: str | None = None
+    error: str | None = None
+    database_snapshot: str | None = None
+    files_snapshot: str | None = None
+    added_bytes: int = 0
+    seconds: float = 0.0
+    copied_from: str | None = None
+    forget: str | None = None
+    prune: str | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    started_at: str
+    ended_at: str = ""
+    repositories: list[RepoResult] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+    dump_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.repositories) and all(r.status == "ok" for r in self.repositories)
+
+    @property
+    def live_lock_only(self) -> bool:
+        bad = [r for r in self.repositories if r.status != "ok"]
+        return bool(bad) and all(r.problem == "live_lock" for r in bad)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "run": self.run_id, "started_at": self.started_at, "ended_at": self.ended_at,
+                "dump_error": self.dump_error, "manifest_totals": self.manifest.get("totals"),
+                "tables": self.manifest.get("tables"),
+                "repositories": {r.name: r.as_dict() for r in self.repositories}}
+
+
+def new_run_id() -> str:
+    return f"{utcnow().strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+
+
+def manifest_path() -> Path:
+    # a stable path: restic finds the previous snapshot of the same paths as parent (fast incrementals)
+    return backup_dir() / "staging" / "manifest.json"
+
+
+def backup(config: Any, repo_name: str | None = None) -> RunResult:
+    """`procops backup run`: one run at a time (LockHeld, exit 3, names the holder's pid)."""
+    with exclusive_lock("backup"):
+        return _backup_locked(config, repo_name)
+
+
+def _backup_locked(config: Any, repo_name: str | None) -> RunResult:
+    cfg = config.backup
+    restic = make_restic(config)
+    repos = select(config, repo_name)
+    for r in repos:
+        r.check_password_source()
+    src = sources(config)
+    result = RunResult(new_run_id(), iso(utcnow()))
+    tags = [TAG, f"run={result.run_id}"]
+    direct = repos if repo_name is not None else [r for r in repos if not r.offsite] or repos
+    copies = [] if repo_name is not None else [r for r in repos if r.offsite and r not in direct]
+    staging = backup_dir() / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    t_all = time.monotonic()
+    try:
+        with dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
+            manifest.update({"run": result.run_id, "created_at": result.started_at,
+                             "database": {"kind": src.database.kind, "url": src.database.masked_url,
+                                          "dump_file": src.database.dump_filename},
+                             "documents_dir": str(src.documents)})
+            result.manifest = manifest
+            atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
+            for r in direct:
+                result.repositories.append(_direct(restic, r, producer, src, tags, cfg.command_timeout))
+            done = [r for r in direct if _ok(result, r.name)]
+            for r in copies:
+                if done:
+                    result.repositories.append(_copy(restic, r, done[0], cfg.command_timeout))
+                else:
+                    result.repositories.append(_direct(restic, r, producer, src, tags, cfg.command_timeout))
+    except (EnvironmentFailure, DumpFailed) as e:
+        # the dump could not even start (database unreachable, file missing): nothing was saved anywhere
+        msg = e.message
+        result.dump_error = msg
+        seen = {r.name for r in result.repositories}
+        for r in repos:
+            if r.name not in seen:
+                result.repositories.append(RepoResult(r.name, r.offsite, "backup", problem="dump_failed",
+                                                      error=msg))
+    for rr in result.repositories:
+        if rr.status == "ok":
+            repo = next(r for r in repos if r.name == rr.name)
+            _retention(restic, repo, rr, config)
+    result.ended_at = iso(utcnow())
+    _record(config, result, repos, time.monotonic() - t_all)
+    return result
+
+
+def _ok(result: RunResult, name: str) -> bool:
+    return any(r.name == name and r.status == "ok" for r in result.repositories)
+
+
+def _direct(restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, tags: list[str],
+            timeout: float) -> RepoResult:
+    rr = RepoResult(repo.name, repo.offsite, "backup")
+    t0 = time.monotonic()
+    try:
+        s_db = with_stale_unlock(restic, repo, lambda: stream_backup(
+            restic, repo, producer, src.database.dump_filename, [*tags, TAG_DB], timeout))
+        rr.database_snapshot = s_db.get("snapshot_id")
+        paths = [src.documents, manifest_path(), *src.paths]
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise EnvironmentFailure(f"paths to back up do not exist: {', '.join(missing)}")
+        excludes = [str(src.documents / ".incoming"), *src.excludes]
+        args = backup_args(paths, tags=[*tags, TAG_FILES], excludes=excludes)
+        try:
+            c = with_stale_unlock(restic, repo, lambda: restic.run(repo, args, json_output=True, timeout=timeout))
+        except ResticError as e:
+            if e.problem is Problem.INCOMPLETE:
+                # exit 3: a snapshot was saved without some unreadable files; it is not a backup we keep
+                _forget_run(restic, repo, tags[1])
+            raise
+        s_files = _summary(c.stdout)
+        rr.files_snapshot = s_files.get("snapshot_id")
+        rr.added_bytes = int(s_db.get("data_added", 0)) + int(s_files.get("data_added", 0))
+        rr.status = "ok"
+    except DumpFailed as e:
+        rr.problem, rr.error = "dump_failed", e.message
+    except LiveLock as e:
+        rr.problem, rr.error = "live_lock", e.message
+    except ResticError as e:
+        rr.problem, rr.error = e.problem.value, e.message
+        if rr.database_snapshot:
+            _forget_run(restic, repo, tags[1])
+            rr.database_snapshot = None
+    except EnvironmentFailure as e:
+        rr.problem, rr.error = "environment", e.message
+    rr.seconds = round(time.monotonic() - t0, 3)
+    return rr
+
+
+def _forget_run(restic: Restic, repo: Repo, run_tag: str) -> None:
+    """Forget the snapshots of a failed run (best effort: a later forget/prune cleans up otherwise)."""
+    try:
+        ids = [s.id for s in snapshots(restic, repo) if run_tag in s.tags]
+        if ids:
+            restic.run(repo, forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0,
+                                         snapshot_ids=ids), timeout=600)
+    except Exception:  # noqa: BLE001
+        log.warning("could not forget the snapshots of failed run %s in %s", run_tag, repo.name, exc_info=True)
+
+
+def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResult:
+    """Copy every run missing in ``repo`` from ``source`` (restic skips snapshots already copied)."""
+    rr = RepoResult(repo.name, repo.offsite, "copy", copied_from=source.name)
+    t0 = time.monotonic()
+    try:
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG]), source=source,
+                                                           timeout=timeout))
+        have = {s.run_id for s in run_sets(snapshots(restic, repo))}
+        want = run_sets(snapshots(restic, source))
+        missing = [s.run_id for s in want if s.run_id not in have]
+        if missing:
+            raise EnvironmentFailure(f"after the copy, runs {', '.join(missing[:5])} are still missing")
+        latest = want[-1] if want else None
+        mine = [s for s in run_sets(snapshots(restic, repo)) if latest and s.run_id == latest.run_id]
+        if mine:
+            rr.files_snapshot = mine[0].files.short_id
+            rr.database_snapshot = mine[0].database.short_id if mine[0].database else None
+        state.update(repo.name, offsite_missing_runs=0)
+        rr.status = "ok"
+    except LiveLock as e:
+        rr.problem, rr.error = "live_lock", e.message
+    except ResticError as e:
+        rr.problem, rr.error = e.problem.value, e.message
+    except EnvironmentFailure as e:
+        rr.problem, rr.error = "environment", e.message
+    rr.seconds = round(time.monotonic() - t0, 3)
+    return rr
+
+
+def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
+    ret = config.backup.retention
+    try:
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
+            keep_hourly=ret.keep_hourly, keep_daily=ret.keep_daily, keep_weekly=ret.keep_weekly,
+            keep_monthly=ret.keep_monthly, tags=[TAG]), timeout=config.backup.command_timeout))
+        rr.forget = "ok"
+    except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands
+        rr.forget = f"failed: {getattr(e, 'message', e)}"
+        return
+    last = state.repo_state(repo.name).get("last_prune")
+    due = last is None or (utcnow() - parse_iso(last)).total_seconds() >= config.policy.prune_interval
+    if not due:
+        rr.prune = "not due"
+        return
+    try:
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, prune_args(), timeout=config.backup.command_timeout))
+        rr.prune = "ok"
+        state.update(repo.name, last_prune=iso(utcnow()))
+    except Exception as e:  # noqa: BLE001
+        rr.prune = f"failed: {getattr(e, 'message', e)}"
+
+
+def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -> None:
+    from procops.journal import record
+
+    now = iso(utcnow())
+    for rr in result.repositories:
+        values: dict[str, Any] = {"last_run": now, "last_status": rr.status, "last_error": rr.error,
+                                  "last_duration_s": rr.seconds, "last_added_bytes": rr.added_bytes,
+                                  "last_run_id": result.run_id, "offsite": rr.offsite}
+        if rr.status == "ok":
+            values["last_success"] = now
+            values["last_snapshot"] = rr.files_snapshot
+        state.update(rr.name, **values)
+    # off-site lag: runs the first local repository has that an off-site one lacks (after this run)
+    local_ok = [rr.name for rr in result.repositories if rr.status == "ok" and not rr.offsite]
+    if local_ok:
+        try:
+            restic = make_restic(config)
+            src = next(r for r in repos if r.name == local_ok[0])
+            want = {s.run_id for s in run_sets(snapshots(restic, src))}
+            for rr in result.repositories:
+                if rr.offsite and rr.status != "ok":
+                    repo = next(r for r in repos if r.name == rr.name)
+                    try:
+                        have = {s.run_id for s in run_sets(snapshots(restic, repo))}
+                        state.update(rr.name, offsite_missing_runs=len(want - have))
+                    except Exception:  # noqa: BLE001 - unreachable: at least one more run is missing there
+                        prev = state.repo_state(rr.name).get("offsite_missing_runs") or 0
+                        state.update(rr.name, offsite_missing_runs=prev + 1)
+        except Exception:  # noqa: BLE001
+            log.warning("could not compute the off-site lag", exc_info=True)
+    state.write_metrics([r.name for r in repos], {r.name: r.offsite for r in repos},
+                        rpo_seconds=config.policy.backup_interval)
+    record("backup.run", "all" if len(result.repositories) > 1 else result.repositories[0].name
+           if result.repositories else "none",
+           {"ok": result.ok, "run": result.run_id, "seconds": round(seconds, 3), "dump_error": result.dump_error,
+            "documents": (result.manifest.get("totals") or {}).get("documents"),
+            "repositories": {rr.name: {"status": rr.status, "mode": rr.mode, "problem": rr.problem,
+                                       "error": rr.error, "files_snapshot": rr.files_snapshot,
+                                       "database_snapshot": rr.database_snapshot, "added_bytes": rr.added_bytes,
+                                       "forget": rr.forget, "prune": rr.prune}
+                             for rr in result.repositories}})

@@ -1,0 +1,140 @@
+"""The weekly host security scan (R3) with lynis.
+
+``procops scan`` runs ``lynis audit system`` non-interactively, keeps its report
+in ``$PROCOPS_HOME/reports/scan-<UTC time>/``, and gives a verdict from the
+policy: at most ``scan.max_warnings`` warnings and a hardening index of at least
+``scan.min_hardening_index``. Each run is a journal event; a passing run sets
+``procops_scan_last_success_timestamp_seconds`` (the ScanOverdue alert watches
+it).
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from procops.errors import EnvironmentFailure
+
+LYNIS = "lynis"
+
+
+def lynis_argv(report_file: Path, log_file: Path, groups: list[str] | None = None) -> list[str]:
+    """argv of a quick, non-interactive lynis audit of this host."""
+    argv = [LYNIS, "audit", "system", "--quick", "--no-colors", "--cronjob",
+            "--report-file", str(report_file), "--log-file", str(log_file)]
+    if groups:
+        argv += ["--tests-from-group", " ".join(groups)]
+    return argv
+
+
+@dataclass
+class Finding:
+    test: str
+    text: str
+
+    def as_dict(self) -> dict:
+        return {"test": self.test, "text": self.text}
+
+
+@dataclass
+class ScanReport:
+    lynis_version: str = ""
+    hardening_index: int | None = None
+    tests_executed: int = 0
+    warnings: list[Finding] = field(default_factory=list)
+    suggestions: list[Finding] = field(default_factory=list)
+
+
+def parse_report(text: str) -> ScanReport:
+    """Parse lynis' report file (``key=value`` lines, ``key[]=`` for lists, ``|``-separated fields)."""
+    r = ScanReport()
+    for line in text.splitlines():
+        if "=" not in line or line.startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        if key == "lynis_version":
+            r.lynis_version = value
+        elif key == "hardening_index":
+            r.hardening_index = int(value) if value.isdigit() else None
+        elif key == "tests_executed":
+            r.tests_executed = len([t for t in value.split("|") if t])
+        elif key in ("warning[]", "suggestion[]"):
+            parts = value.split("|")
+            f = Finding(parts[0], parts[1] if len(parts) > 1 else "")
+            (r.warnings if key == "warning[]" else r.suggestions).append(f)
+    return r
+
+
+@dataclass
+class ScanResult:
+    ok: bool
+    report: ScanReport
+    report_dir: Path
+    max_warnings: int
+    min_hardening_index: int
+    duration_s: float
+
+    def as_dict(self) -> dict:
+        r = self.report
+        return {"verdict": "pass" if self.ok else "fail", "ok": self.ok, "report_dir": str(self.report_dir),
+                "lynis_version": r.lynis_version, "hardening_index": r.hardening_index,
+                "min_hardening_index": self.min_hardening_index, "tests_executed": r.tests_executed,
+                "warnings": [w.as_dict() for w in r.warnings], "max_warnings": self.max_warnings,
+                "suggestions": len(r.suggestions), "duration_s": round(self.duration_s, 1)}
+
+
+def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, timeout: float = 1800) -> ScanResult:
+    import json
+
+    from procops.home import atomic_write
+    from procops.timeutil import utcnow
+
+    if shutil.which(LYNIS) is None:
+        raise EnvironmentFailure("lynis is not installed (run scripts/bootstrap)")
+    out_dir = report_root / f"scan-{utcnow().strftime('%Y%m%dT%H%M%SZ')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report_file, log_file = out_dir / "lynis-report.dat", out_dir / "lynis.log"
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(lynis_argv(report_file, log_file, groups or scan_cfg.groups or None),
+                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise EnvironmentFailure(f"lynis did not finish within {timeout:.0f}s") from None
+    duration = time.monotonic() - t0
+    (out_dir / "lynis.out").write_text(p.stdout)
+    if p.returncode != 0 or not report_file.exists():
+        tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-5:])
+        raise EnvironmentFailure(f"lynis failed (exit {p.returncode}): {tail}")
+    report = parse_report(report_file.read_text(errors="replace"))
+    ok = len(report.warnings) <= scan_cfg.max_warnings and (
+        report.hardening_index is None or report.hardening_index >= scan_cfg.min_hardening_index)
+    result = ScanResult(ok, report, out_dir, scan_cfg.max_warnings, scan_cfg.min_hardening_index, duration)
+    atomic_write(out_dir / "summary.json", json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    _record(result)
+    return result
+
+
+def _record(result: ScanResult) -> None:
+    from prometheus_client import Gauge
+
+    from procops.journal import record
+    from procops.metrics import new_registry, write_textfile
+
+    data = result.as_dict()
+    record("scan.run", "host", {k: data[k] for k in ("verdict", "hardening_index", "tests_executed",
+                                                      "suggestions", "report_dir", "duration_s")}
+           | {"warnings": len(result.report.warnings)})
+    reg = new_registry()
+    Gauge("procops_scan_warnings", "Warnings of the last host security scan", registry=reg).set(
+        len(result.report.warnings))
+    if result.report.hardening_index is not None:
+        Gauge("procops_scan_hardening_index", "lynis hardening index of the last scan", registry=reg).set(
+            result.report.hardening_index)
+    Gauge("procops_scan_last_run_timestamp_seconds", "Time of the last scan", registry=reg).set_to_current_time()
+    if result.ok:
+        Gauge("procops_scan_last_success_timestamp_seconds", "Time of the last passing scan",
+              registry=reg).set_to_current_time()
+    write_textfile("scan", reg)

@@ -1,0 +1,43 @@
+from pathlib import Path
+
+from procops.sandbox.platform import UpOptions, haproxy_config, replica_argv, replica_ports
+
+
+def test_replica_ports_follow_the_frontend():
+    assert replica_ports(18080, 3) == [18081, 18082, 18083]
+
+
+def test_haproxy_config_has_health_checks_admin_deny_and_socket():
+    cfg = haproxy_config(18080, [18081, 18082], Path("/run/x/haproxy.sock"), weights=[100, 0])
+    assert "bind 127.0.0.1:18080" in cfg
+    assert "server r1 127.0.0.1:18081 check weight 100" in cfg
+    assert "server r2 127.0.0.1:18082 check weight 0" in cfg
+    assert "option httpchk GET /healthz" in cfg
+    assert "stats socket /run/x/haproxy.sock mode 600 level admin" in cfg
+    assert "deny deny_status 403 if { path_beg /_admin }" in cfg
+
+
+def test_replica_argv_is_loopback_and_factory():
+    argv = replica_argv(18081)
+    assert argv[argv.index("--host") + 1] == "127.0.0.1"
+    assert "procops.sandbox.app:create_app" in argv and "--factory" in argv
+
+
+def test_up_options_overrides_only_given_values():
+    from procops.config import SandboxConfig
+
+    o = UpOptions.from_config(SandboxConfig(), replicas=3, version=None, seed_documents=0)
+    assert (o.replicas, o.version, o.seed_documents, o.port) == (3, "1.0.0", 0, 18080)
+
+
+def test_long_state_home_gets_a_short_socket_path(tmp_path, monkeypatch):
+    from procops.sandbox.platform import MAX_SOCKET_PATH, SandboxPaths
+
+    deep = tmp_path / ("x" * 60) / ("y" * 60)
+    monkeypatch.setenv("PROCOPS_HOME", str(deep))
+    sock = SandboxPaths.of("standby").haproxy_socket
+    assert len(str(sock)) <= MAX_SOCKET_PATH
+    assert sock.parent.stat().st_mode & 0o077 == 0
+    assert SandboxPaths.of("standby").haproxy_socket == sock  # stable
+    monkeypatch.setenv("PROCOPS_HOME", "/tmp/h")
+    assert SandboxPaths.of().haproxy_socket == SandboxPaths.of().run / "haproxy.sock"
