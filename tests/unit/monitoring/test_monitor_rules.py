@@ -89,3 +89,11 @@ def test_render_annotation():
 
 def test_promql_string_escapes():
     assert rules.promql_string('a"b\\c') == '"a\\"b\\\\c"'
+
+
+def test_every_runbook_url_points_at_an_existing_runbook():
+    from procops.home import project_path
+
+    for a in rules.alerts(Config()):
+        assert project_path("runbooks", "en", f"{a.runbook}.md").is_file(), a.runbook
+        assert project_path("runbooks", "zh", f"{a.runbook}.md").is_file(), a.runbook
