@@ -304,6 +304,8 @@ def _escalation_receivers(config: Any, paths: StackPaths) -> list[dict]:
 
     out = []
     for r in config.notifications.escalation_receivers:
+        if not r.url.startswith(("http://", "https://")):
+            continue  # e.g. "local:", the incident area's recording receiver: not an Alertmanager webhook
         cred = None
         if r.token is not None:
             if r.token.file is not None:

@@ -138,3 +138,22 @@ def test_resolution_of_an_incident_that_no_longer_exists_is_not_retried(service)
     r = httpx.post(_url(svc), json=_payload(_alert(fp="ghost", status="resolved"), status="resolved"), headers=h)
     assert r.status_code == 200
     assert "ghost" not in svc.server.receiver.tracked
+
+
+def test_the_webhook_service_runs_the_escalation_loop(procops_home, port_block):
+    import datetime as dt
+    import time
+
+    from procops.drills.escalation import local_log_path
+
+    cfg = Config.model_validate({"monitoring": {"escalation_every": "0.3s"}})
+    with IncidentStore(policy=cfg.policy) as s:
+        inc, _ = s.open("old fault", t0=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20))
+    svc = webhook.start(cfg, port_block(1), escalation=True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not local_log_path().exists():
+            time.sleep(0.2)
+    finally:
+        svc.stop()
+    assert inc.id in local_log_path().read_text()  # the overdue classify milestone was escalated

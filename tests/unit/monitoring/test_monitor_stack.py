@@ -60,3 +60,10 @@ def test_postgres_dsn_only_for_postgresql():
     assert stack._postgres_dsn("sqlite:////x.db") is None
     assert stack._postgres_dsn(None) is None
     assert stack._postgres_dsn("postgresql+psycopg://u:p@h:5432/d") == "postgresql://u:p@h:5432/d"
+
+
+def test_non_http_escalation_receivers_are_not_given_to_alertmanager(procops_home):
+    cfg = Config.model_validate({"notifications": {"escalation_receivers": [
+        {"name": "local", "url": "local:"}, {"name": "leader", "url": "https://pager.example/hook"}]}})
+    out = stack._escalation_receivers(cfg, stack.StackPaths.of())
+    assert [r["name"] for r in out] == ["leader"]
