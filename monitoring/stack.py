@@ -118,7 +118,11 @@ def _postgres_dsn(database_url: str | None) -> str | None:
         return None
     if u.get_backend_name() != "postgresql":
         return None
-    return u.set(drivername="postgresql").render_as_string(hide_password=False)
+    u = u.set(drivername="postgresql")
+    if "sslmode" not in u.query and (u.host or "localhost") in ("localhost", "127.0.0.1", "::1"):
+        # postgres_exporter's driver defaults to sslmode=require, libpq to prefer: on loopback say disable
+        u = u.update_query_dict({"sslmode": "disable"})
+    return u.render_as_string(hide_password=False)
 
 
 def discover_target(config: Any) -> Target:

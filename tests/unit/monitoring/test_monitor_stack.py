@@ -60,6 +60,8 @@ def test_postgres_dsn_only_for_postgresql():
     assert stack._postgres_dsn("sqlite:////x.db") is None
     assert stack._postgres_dsn(None) is None
     assert stack._postgres_dsn("postgresql+psycopg://u:p@h:5432/d") == "postgresql://u:p@h:5432/d"
+    assert stack._postgres_dsn("postgresql://u@127.0.0.1/d") == "postgresql://u@127.0.0.1/d?sslmode=disable"
+    assert stack._postgres_dsn("postgresql://u@127.0.0.1/d?sslmode=require").endswith("sslmode=require")
 
 
 def test_non_http_escalation_receivers_are_not_given_to_alertmanager(procops_home):
