@@ -20,7 +20,8 @@ def stack(cli, port_block, tmp_path):
         "monitoring": {"prometheus_port": mon, "alertmanager_port": mon + 1, "node_exporter_port": mon + 2,
                        "blackbox_exporter_port": mon + 3, "postgres_exporter_port": mon + 4,
                        "exporter_port": mon + 5, "webhook_port": mon + 6,
-                       "scrape_interval": "2s", "evaluation_interval": "2s", "group_wait": "1s"},
+                       "scrape_interval": "2s", "evaluation_interval": "2s", "group_wait": "1s",
+                       "platform_down_for": "5s"},
     }
     path = tmp_path / "procops.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -110,3 +111,21 @@ def test_readiness_steps_rules_stack_and_synthetic_alert(cli, stack, tmp_path):
         row = [e for e in j.events("monitor.webhook") if ev["tag"] in (e.data.get("synthetic") or [])]
     assert len(row) >= 1
     assert _incidents(cli, stack["env"]) == []  # a synthetic alert opens no incident
+
+
+def test_a_killed_replica_opens_one_platform_down_incident(cli, stack):
+    env = stack["env"]
+    replica = cli("sandbox", "status", "--json", env=env, check=0).json()["replicas"][0]
+    psutil.Process(replica["pid"]).kill()  # kill -9: the replica is gone, HAProxy still serves
+    deadline = time.monotonic() + 90
+    incs = []
+    while time.monotonic() < deadline:
+        incs = _incidents(cli, env)
+        if incs:
+            break
+        time.sleep(1)
+    assert len(incs) == 1, "no incident within 90 s"
+    assert incs[0]["source"]["alertname"] == "PlatformDown"
+    assert incs[0]["source"]["labels"]["instance"] == f"127.0.0.1:{replica['port']}"
+    time.sleep(8)
+    assert len(_incidents(cli, env)) == 1
