@@ -224,16 +224,38 @@ class LoadtestConfig(Section):
 class MonitoringConfig(Section):
     """The monitoring stack on loopback (R2)."""
 
-    prometheus_port: Port = 19090
-    alertmanager_port: Port = 19093
-    node_exporter_port: Port = 19100
-    blackbox_exporter_port: Port = 19115
-    postgres_exporter_port: Port = 19187
+    prometheus_port: Port = Field(19090, description="Prometheus (rules, queries, its web UI).")
+    alertmanager_port: Port = Field(19093, description="Alertmanager (routes alerts to the webhook).")
+    node_exporter_port: Port = Field(19100, description="node_exporter (host CPU, memory, disk).")
+    blackbox_exporter_port: Port = Field(19115, description="blackbox_exporter (synthetic probes of the platform).")
+    postgres_exporter_port: Port = Field(19187, description="postgres_exporter (only when the database is "
+                                         "PostgreSQL).")
     exporter_port: Port = Field(19200, description="procops exporter (procops_* metrics).")
     webhook_port: Port = Field(19201, description="Alert webhook that opens incidents.")
     scrape_interval: Duration = Field(5.0, description="Prometheus scrape interval.")
     evaluation_interval: Duration = Field(5.0, description="Prometheus rule evaluation interval.")
+    group_wait: Duration = Field(2.0, description="Alertmanager group_wait: how long the first notification "
+                                 "of a new alert group waits for more alerts.")
+    group_interval: Duration = Field(30.0, description="Alertmanager group_interval between updates of a group.")
+    repeat_interval: Duration = Field(3600.0, description="Alertmanager repeat_interval of a still-firing alert.")
+    platform_down_for: Duration = Field(15.0, description="How long the platform (or a replica) must fail its "
+                                        "probes before PlatformDown fires.")
+    staleness_grace: Duration = Field(600.0, description="Slack added to backup/check intervals before "
+                                      "BackupStale, OffsiteBackupStale and BackupCheckFailed fire (a job that "
+                                      "runs every hour takes a few minutes).")
+    page_handlers_exclude: str = Field("/healthz|/metrics|/_admin.*|other|.*/bids",
+                                       description="Regex of the handler labels that are not pages (excluded "
+                                       "from PageLoadSlow; uploads have their own alert).")
+    runbook_base_url: str | None = Field(None, description="Base URL of the runbooks in alert runbook_url "
+                                         "(empty: file:// URLs of runbooks/en/ in this installation).",
+                                         examples=["https://git.example.gov.cn/ops/procops/-/blob/main/runbooks/en/"])
+    severity_overrides: dict[str, Literal["critical", "warning"]] = Field(
+        default_factory=dict, description="Change the severity of an alert by name (critical alerts open "
+        "incidents).", examples=[{"PageLoadSlow": "critical"}])
     webhook_token: SecretRef | None = Field(None, description="Bearer token of the webhook (empty: generated).")
+    webhook_max_body: Size = Field(1024 * 1024, description="Largest accepted webhook payload.")
+    escalation_every: Duration = Field(30.0, description="How often the webhook service runs the escalation "
+                                       "loop (R11).")
 
 
 class RepositoryConfig(Section):
