@@ -42,7 +42,7 @@ def _duration(name: str, value: Optional[str]) -> Optional[float]:
 def _finish(result) -> None:
     from procops.loadtests import report
 
-    emit(result.summary, False, lambda d: say(report.human(d)))
+    emit(result.summary, False, lambda d: say(report.human(d, STATE.lang)))
     if result.exit_code:
         raise typer.Exit(int(result.exit_code))
 
@@ -115,4 +115,4 @@ def report(
     from procops.loadtests import runner
 
     data = runner.load_summary(directory)
-    emit(data, json_, lambda d: say(rep.human(d)))
+    emit(data, json_, lambda d: say(rep.human(d, STATE.lang)))

@@ -39,3 +39,10 @@ def test_invalid_and_distributed_and_capacity():
     assert "INVALID: generator at 97% CPU" in text
     assert "master + 2 workers (2 local): w1=150, w2=150" in text
     assert "held 2x of 2 users = 4 users" in text and "FAILED: no 5xx" in text
+
+
+def test_chinese_summary_keeps_endpoint_names():
+    text = human(_summary(), "zh")
+    assert text.startswith("压力测试 peak：未通过")
+    assert "[未满足] p95 announcements.list: 2524.09ms (阈值 2000ms)" in text
+    assert "无数据" in text and "报告：/r" in text
