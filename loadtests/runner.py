@@ -213,6 +213,9 @@ def _workers(config: Any, workers: int | None, master_bind: str | None,
         raise BadInput(f"--expect-workers {expect} is fewer than the {w} local workers")
     if (bind or expect) and total < 1:
         raise BadInput("--master-bind/--expect-workers need at least one worker")
+    if total > w and bind is None:
+        raise BadInput(f"--expect-workers {total} counts {total - w} remote workers: give --master-bind HOST:PORT "
+                       "for them to connect to")
     return w, bind, total
 
 

@@ -223,6 +223,7 @@ def test_unreachable_host_and_bad_arguments(sb, tmp_path):
     assert sb.run("loadtest", "capacity", "--host", f"http://127.0.0.1:{port}", timeout=20).code == 3
     for args in (["peak", "--users", "0"], ["peak", "--duration", "soon"], ["peak", "--host", "ftp://x"],
                  ["peak", "--workers", "-1"], ["peak", "--master-bind", "nowhere"],
+                 ["peak", "--workers", "1", "--expect-workers", "3"],
                  ["capacity", "--multiple", "6", "--max-multiple", "4"], ["peak", "--bogus"]):
         assert sb.run("loadtest", *args, timeout=20).code == 2, args
     assert sb.run("loadtest", "report", str(tmp_path)).code == 2
