@@ -161,6 +161,24 @@ class SandboxConfig(Section):
     seed: SeedConfig = Field(default_factory=SeedConfig)
 
 
+class SupplierTasks(Section):
+    """Relative weights of the supplier persona's tasks."""
+
+    browse: int = Field(4, ge=0, description="Open a page of the announcements list.")
+    detail: int = Field(3, ge=0, description="Open an announcement with its tender documents.")
+    search: int = Field(2, ge=0, description="Search announcements (only on versions that have search).")
+    download: int = Field(2, ge=0, description="Download a tender document.")
+    bid: int = Field(2, ge=0, description="Read an announcement, download its document, upload a bid file.")
+    registration: int = Field(1, ge=0, description="A new supplier registers.")
+
+
+class RegulatorTasks(Section):
+    """Relative weights of the regulator/purchaser persona's tasks."""
+
+    dashboard: int = Field(3, ge=0, description="Read the supervision dashboard.")
+    archive: int = Field(2, ge=0, description="Page through the historical archive.")
+
+
 class LoadtestConfig(Section):
     """Peak-load and capacity tests (R1)."""
 
@@ -171,24 +189,73 @@ class LoadtestConfig(Section):
     max_multiple: float = Field(5.0, gt=0, description="Capacity steps stop at this multiple.")
     upload_size_min: Size = Field(512 * 1024, description="Smallest bid file uploaded.")
     upload_size_max: Size = Field(5 * 1024 * 1024, description="Largest bid file uploaded.")
+    upload_size_distribution: Literal["uniform", "loguniform"] = Field(
+        "loguniform", description="How bid file sizes spread between min and max (loguniform: most files "
+        "small, a few large, as real bids).")
     supplier_weight: int = Field(10, ge=0, description="Weight of the supplier persona.")
     regulator_weight: int = Field(1, ge=0, description="Weight of the regulator/purchaser persona.")
-    max_generator_cpu: Ratio = Field(0.90, description="Above this generator CPU a run is invalid.")
+    supplier_tasks: SupplierTasks = Field(default_factory=SupplierTasks)
+    regulator_tasks: RegulatorTasks = Field(default_factory=RegulatorTasks)
+    think_time_min: Duration = Field(1.0, description="Shortest pause of a user between two tasks.")
+    think_time_max: Duration = Field(5.0, description="Longest pause of a user between two tasks.")
+    page_endpoints: list[str] = Field(
+        default_factory=lambda: ["announcements.list", "announcements.detail", "announcements.search",
+                                 "suppliers.login", "suppliers.register", "archive.list", "dashboard"],
+        description="Endpoints held to the page-load p95 SLO (downloads and uploads are judged by "
+        "success, not by a page time).")
+    request_timeout: Duration = Field(60.0, description="A request taking longer than this fails.")
+    max_generator_cpu: Ratio = Field(0.90, description="Above this CPU share of one core in any load "
+                                     "generator process the run is invalid.")
+    workers: int = Field(0, ge=0, le=64, description="Local Locust worker processes (0: one process).")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "LoadtestConfig":
+        if self.upload_size_min > self.upload_size_max:
+            raise ValueError("upload_size_min is larger than upload_size_max")
+        if self.upload_size_min < 1:
+            raise ValueError("upload_size_min must be at least 1 byte")
+        if self.think_time_min > self.think_time_max:
+            raise ValueError("think_time_min is larger than think_time_max")
+        if self.supplier_weight + self.regulator_weight == 0:
+            raise ValueError("supplier_weight and regulator_weight are both 0")
+        return self
 
 
 class MonitoringConfig(Section):
     """The monitoring stack on loopback (R2)."""
 
-    prometheus_port: Port = 19090
-    alertmanager_port: Port = 19093
-    node_exporter_port: Port = 19100
-    blackbox_exporter_port: Port = 19115
-    postgres_exporter_port: Port = 19187
+    prometheus_port: Port = Field(19090, description="Prometheus (rules, queries, its web UI).")
+    alertmanager_port: Port = Field(19093, description="Alertmanager (routes alerts to the webhook).")
+    node_exporter_port: Port = Field(19100, description="node_exporter (host CPU, memory, disk).")
+    blackbox_exporter_port: Port = Field(19115, description="blackbox_exporter (synthetic probes of the platform).")
+    postgres_exporter_port: Port = Field(19187, description="postgres_exporter (only when the database is "
+                                         "PostgreSQL).")
     exporter_port: Port = Field(19200, description="procops exporter (procops_* metrics).")
     webhook_port: Port = Field(19201, description="Alert webhook that opens incidents.")
     scrape_interval: Duration = Field(5.0, description="Prometheus scrape interval.")
     evaluation_interval: Duration = Field(5.0, description="Prometheus rule evaluation interval.")
+    group_wait: Duration = Field(2.0, description="Alertmanager group_wait: how long the first notification "
+                                 "of a new alert group waits for more alerts.")
+    group_interval: Duration = Field(30.0, description="Alertmanager group_interval between updates of a group.")
+    repeat_interval: Duration = Field(3600.0, description="Alertmanager repeat_interval of a still-firing alert.")
+    platform_down_for: Duration = Field(15.0, description="How long the platform (or a replica) must fail its "
+                                        "probes before PlatformDown fires.")
+    staleness_grace: Duration = Field(600.0, description="Slack added to backup/check intervals before "
+                                      "BackupStale, OffsiteBackupStale and BackupCheckFailed fire (a job that "
+                                      "runs every hour takes a few minutes).")
+    page_handlers_exclude: str = Field("/healthz|/metrics|/_admin.*|other|.*/bids",
+                                       description="Regex of the handler labels that are not pages (excluded "
+                                       "from PageLoadSlow; uploads have their own alert).")
+    runbook_base_url: str | None = Field(None, description="Base URL of the runbooks in alert runbook_url "
+                                         "(empty: file:// URLs of runbooks/en/ in this installation).",
+                                         examples=["https://git.example.gov.cn/ops/procops/-/blob/main/runbooks/en/"])
+    severity_overrides: dict[str, Literal["critical", "warning"]] = Field(
+        default_factory=dict, description="Change the severity of an alert by name (critical alerts open "
+        "incidents).", examples=[{"PageLoadSlow": "critical"}])
     webhook_token: SecretRef | None = Field(None, description="Bearer token of the webhook (empty: generated).")
+    webhook_max_body: Size = Field(1024 * 1024, description="Largest accepted webhook payload.")
+    escalation_every: Duration = Field(30.0, description="How often the webhook service runs the escalation "
+                                       "loop (R11).")
 
 
 class RepositoryConfig(Section):

@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,11 @@ from typing import Any
 
 from procops.errors import BadInput, EnvironmentFailure
 from procops.home import area_dir, atomic_write, exclusive_lock, generated_secret, read_secret
+from procops.process import Proc, port_free
+from procops.process import http_ok as _http_ok
+from procops.process import log_tail as _log_tail
+from procops.process import spawn as _spawn
+from procops.process import terminate as _terminate
 from procops.timeutil import iso, utcnow
 
 ADMIN_TOKEN_SECRET = "sandbox-admin-token"
@@ -90,24 +93,6 @@ class SandboxPaths:
 
     def sqlite_url(self) -> str:
         return f"sqlite:///{self.database}"
-
-
-@dataclass
-class Proc:
-    name: str
-    pid: int
-    create_time: float
-    port: int | None = None
-    version: str | None = None
-
-    def alive(self) -> bool:
-        import psutil
-
-        try:
-            p = psutil.Process(self.pid)
-            return abs(p.create_time() - self.create_time) < 0.5 and p.status() != psutil.STATUS_ZOMBIE
-        except psutil.Error:
-            return False
 
 
 @dataclass
@@ -203,16 +188,6 @@ def replica_argv(port: int) -> list[str]:
             "--timeout-graceful-shutdown", "5"]
 
 
-def port_free(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
 # --------------------------------------------------------------------------- state
 
 def load_state(paths: SandboxPaths) -> SandboxState | None:
@@ -230,58 +205,6 @@ def save_state(paths: SandboxPaths, state: SandboxState) -> None:
 
 def admin_token() -> str:
     return read_secret(generated_secret(ADMIN_TOKEN_SECRET))
-
-
-def _spawn(argv: list[str], env: dict[str, str] | None, log: Path, name: str, **extra: Any) -> Proc:
-    import psutil
-
-    with open(log, "ab") as out:
-        try:
-            p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True, close_fds=True)
-        except FileNotFoundError:
-            raise EnvironmentFailure(f"{argv[0]} is not installed (run scripts/bootstrap)") from None
-    return Proc(name=name, pid=p.pid, create_time=psutil.Process(p.pid).create_time(), **extra)
-
-
-def _terminate(procs: list[Proc], timeout: float = 10.0) -> list[str]:
-    """SIGTERM what is still ours, then SIGKILL what is left. Returns the names stopped."""
-    import psutil
-
-    live: list[tuple[Proc, psutil.Process]] = []
-    for pr in procs:
-        if pr.alive():
-            with contextlib.suppress(psutil.Error):
-                p = psutil.Process(pr.pid)
-                p.send_signal(signal.SIGTERM)
-                live.append((pr, p))
-    _, still = psutil.wait_procs([p for _, p in live], timeout=timeout)
-    for p in still:
-        with contextlib.suppress(psutil.Error):
-            p.kill()
-    psutil.wait_procs(still, timeout=5)
-    return [pr.name for pr, _ in live]
-
-
-def _log_tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def _http_ok(url: str, timeout: float = 2.0) -> tuple[bool, dict | None]:
-    import httpx
-
-    try:
-        r = httpx.get(url, timeout=timeout)
-    except httpx.HTTPError:
-        return False, None
-    try:
-        body = r.json()
-    except ValueError:
-        body = None
-    return r.status_code == 200, body
 
 
 def ensure_database(url: str) -> None:

@@ -1,0 +1,605 @@
+"""The embedded monitoring stack on loopback: Prometheus, Alertmanager, exporters, our exporter and webhook.
+
+``up`` renders every config under ``$PROCOPS_HOME/monitoring`` (pure functions
+below), tests the rules with promtool, validates the configs with ``promtool
+check config`` and ``amtool check-config``, checks the ports, then starts each
+component, recording its pid and start time in ``state.json`` before waiting
+for it to be healthy; if one does not come up, what was started is stopped
+again. ``up`` on a running stack re-renders the scrape targets (a sandbox
+restarted since) and reloads Prometheus. ``down`` stops only the processes
+recorded there whose start time still matches.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from procops.errors import BadInput, EnvironmentFailure
+from procops.monitoring import rules as R
+from procops.monitoring import tools
+from procops.process import Proc, http_ok, log_tail, port_free, spawn, terminate
+from procops.timeutil import iso, utcnow
+
+HEALTH_TIMEOUT = 40.0
+COMPONENTS = ("exporter", "webhook", "node_exporter", "blackbox_exporter", "postgres_exporter", "alertmanager",
+              "prometheus")
+
+
+# --------------------------------------------------------------------------- paths and targets
+
+@dataclass(frozen=True)
+class StackPaths:
+    base: Path
+
+    @classmethod
+    def of(cls) -> "StackPaths":
+        from procops.home import area_dir
+
+        return cls(area_dir("monitoring"))
+
+    def _dir(self, name: str) -> Path:
+        d = self.base / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def run(self) -> Path:
+        return self._dir("run")
+
+    @property
+    def logs(self) -> Path:
+        return self._dir("logs")
+
+    @property
+    def rules_dir(self) -> Path:
+        return self._dir("rules")
+
+    @property
+    def state_file(self) -> Path:
+        return self.run / "state.json"
+
+    @property
+    def prometheus_yml(self) -> Path:
+        return self.base / "prometheus.yml"
+
+    @property
+    def alertmanager_yml(self) -> Path:
+        return self.base / "alertmanager.yml"
+
+    @property
+    def blackbox_yml(self) -> Path:
+        return self.base / "blackbox.yml"
+
+    @property
+    def platform_targets(self) -> Path:
+        return self.base / "platform-targets.json"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self._dir("prometheus-data")
+
+    @property
+    def alertmanager_data(self) -> Path:
+        return self._dir("alertmanager-data")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the stack watches."""
+
+    url: str  # platform base URL (HAProxy frontend or the configured platform)
+    replicas: tuple[str, ...]  # host:port of each replica's /metrics
+    postgres_dsn: str | None = None  # libpq URL when the platform DB is PostgreSQL
+
+    @property
+    def health_url(self) -> str:
+        return self.url.rstrip("/") + "/healthz"
+
+    @property
+    def page_url(self) -> str:
+        return self.url.rstrip("/") + "/api/announcements?page=1&size=20"
+
+
+def _postgres_dsn(database_url: str | None) -> str | None:
+    if not database_url:
+        return None
+    try:
+        from sqlalchemy.engine import make_url
+
+        u = make_url(database_url)
+    except Exception:  # noqa: BLE001 - not a URL we can read: no postgres_exporter
+        return None
+    if u.get_backend_name() != "postgresql":
+        return None
+    u = u.set(drivername="postgresql")
+    if "sslmode" not in u.query and (u.host or "localhost") in ("localhost", "127.0.0.1", "::1"):
+        # postgres_exporter's driver defaults to sslmode=require, libpq to prefer: on loopback say disable
+        u = u.update_query_dict({"sslmode": "disable"})
+    return u.render_as_string(hide_password=False)
+
+
+def discover_target(config: Any) -> Target:
+    """The platform to watch: the configured URL, or the running sandbox (its replicas' ports)."""
+    if config.platform.url:
+        from urllib.parse import urlsplit
+
+        u = urlsplit(config.platform.url)
+        return Target(config.platform.url, (u.netloc,), _postgres_dsn(config.platform.database_url))
+    from procops.sandbox.platform import SandboxPaths, load_state
+
+    state = load_state(SandboxPaths.of())
+    if state is None:
+        port = config.sandbox.port
+        from procops.sandbox.platform import replica_ports
+
+        return Target(f"http://127.0.0.1:{port}",
+                      tuple(f"127.0.0.1:{p}" for p in replica_ports(port, config.sandbox.replicas)),
+                      _postgres_dsn(config.sandbox.database_url))
+    return Target(state.url, tuple(f"127.0.0.1:{r.port}" for r in state.replicas),
+                  _postgres_dsn(state.database_url))
+
+
+# --------------------------------------------------------------------------- configs (pure)
+
+def _d(seconds: float) -> str:
+    return R.prom_duration(seconds)
+
+
+def prometheus_config(mon: Any, paths: StackPaths, target: Target, rules_file: Path) -> str:
+    def static(job: str, port: int, **extra: Any) -> dict:
+        return {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}], **extra}
+
+    def probe(job: str, url: str) -> dict:
+        return {"job_name": job, "metrics_path": "/probe", "params": {"module": ["http_2xx"]},
+                "static_configs": [{"targets": [url]}],
+                "relabel_configs": [
+                    {"source_labels": ["__address__"], "target_label": "__param_target"},
+                    {"source_labels": ["__param_target"], "target_label": "instance"},
+                    {"target_label": "__address__", "replacement": f"127.0.0.1:{mon.blackbox_exporter_port}"}]}
+
+    scrape = [
+        {"job_name": R.JOB_PLATFORM, "file_sd_configs": [{"files": [str(paths.platform_targets)],
+                                                          "refresh_interval": "5s"}]},
+        static(R.JOB_NODE, mon.node_exporter_port),
+        static(R.JOB_PROCOPS, mon.exporter_port),
+        probe(R.JOB_BLACKBOX_HEALTH, target.health_url),
+        probe(R.JOB_BLACKBOX_PAGE, target.page_url),
+        static("prometheus", mon.prometheus_port),
+        static("alertmanager", mon.alertmanager_port),
+    ]
+    if target.postgres_dsn:
+        scrape.append(static(R.JOB_POSTGRES, mon.postgres_exporter_port))
+    scrape_timeout = min(mon.scrape_interval, 10.0)
+    cfg = {
+        "global": {"scrape_interval": _d(mon.scrape_interval), "scrape_timeout": _d(scrape_timeout),
+                   "evaluation_interval": _d(mon.evaluation_interval),
+                   "external_labels": {"monitor": "procops"}},
+        "rule_files": [str(rules_file)],
+        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{mon.alertmanager_port}"]}]}]},
+        "scrape_configs": scrape,
+    }
+    return "# generated by 'procops monitor up'; do not edit\n" + yaml.safe_dump(cfg, sort_keys=False)
+
+
+def platform_targets(target: Target) -> str:
+    return json.dumps([{"targets": list(target.replicas), "labels": {"service": "procurement-platform"}}], indent=2)
+
+
+def alertmanager_config(mon: Any, webhook_token_file: Path, escalation: list[dict]) -> str:
+    """Routes: IncidentDeadline* to the escalation receiver(s); critical (and the rest) to the incident webhook.
+
+    ``escalation`` lists extra receivers: ``{"name", "url", "credentials_file" or None}``.
+    """
+    auth = {"authorization": {"type": "Bearer", "credentials_file": str(webhook_token_file)}}
+    hook = f"http://127.0.0.1:{mon.webhook_port}"
+    esc_configs = [{"url": f"{hook}/escalation", "send_resolved": True, "http_config": auth}]
+    for r in escalation:
+        c: dict[str, Any] = {"url": r["url"], "send_resolved": False}
+        if r.get("credentials_file"):
+            c["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": r["credentials_file"]}}
+        esc_configs.append(c)
+    timing = {"group_wait": _d(mon.group_wait), "group_interval": _d(mon.group_interval),
+              "repeat_interval": _d(mon.repeat_interval)}
+    cfg = {
+        "route": {"receiver": "procops-webhook", "group_by": ["..."], **timing,
+                  "routes": [{"receiver": "procops-escalation", "matchers": ['alertname=~"IncidentDeadline.*"'],
+                              "continue": False},
+                             {"receiver": "procops-webhook", "matchers": ['severity="critical"']}]},
+        "receivers": [
+            {"name": "procops-webhook", "webhook_configs": [{"url": f"{hook}/alerts", "send_resolved": True,
+                                                             "http_config": auth}]},
+            {"name": "procops-escalation", "webhook_configs": esc_configs},
+        ],
+    }
+    return "# generated by 'procops monitor up'; do not edit\n" + yaml.safe_dump(cfg, sort_keys=False)
+
+
+def blackbox_config() -> str:
+    cfg = {"modules": {"http_2xx": {"prober": "http", "timeout": "5s",
+                                    "http": {"preferred_ip_protocol": "ip4", "follow_redirects": False}}}}
+    return "# generated by 'procops monitor up'; do not edit\n" + yaml.safe_dump(cfg, sort_keys=False)
+
+
+def _listen(port: int) -> str:
+    return f"127.0.0.1:{port}"
+
+
+def component_argv(name: str, mon: Any, paths: StackPaths) -> list[str]:
+    """argv of one component (pure apart from locating the binary)."""
+    procops = [sys.executable, "-m", "procops.cli.main", "monitor"]
+    if name == "exporter":
+        return procops + ["exporter", "--port", str(mon.exporter_port)]
+    if name == "webhook":
+        return procops + ["webhook", "--port", str(mon.webhook_port)]
+    if name == "node_exporter":
+        return [tools.binary("node_exporter"), f"--web.listen-address={_listen(mon.node_exporter_port)}",
+                "--no-collector.textfile", "--no-collector.systemd"]
+    if name == "blackbox_exporter":
+        return [tools.binary("blackbox_exporter"), f"--config.file={paths.blackbox_yml}",
+                f"--web.listen-address={_listen(mon.blackbox_exporter_port)}"]
+    if name == "postgres_exporter":
+        return [tools.binary("postgres_exporter"), f"--web.listen-address={_listen(mon.postgres_exporter_port)}"]
+    if name == "alertmanager":
+        return [tools.binary("alertmanager"), f"--config.file={paths.alertmanager_yml}",
+                f"--storage.path={paths.alertmanager_data}", f"--web.listen-address={_listen(mon.alertmanager_port)}",
+                "--cluster.listen-address=", "--log.level=warn"]
+    if name == "prometheus":
+        return [tools.binary("prometheus"), f"--config.file={paths.prometheus_yml}",
+                f"--storage.tsdb.path={paths.prometheus_data}", f"--web.listen-address={_listen(mon.prometheus_port)}",
+                "--storage.tsdb.retention.time=15d", "--rules.alert.resend-delay=10s", "--web.enable-lifecycle",
+                "--log.level=warn"]
+    raise BadInput(f"unknown monitoring component {name!r}")
+
+
+def component_port(name: str, mon: Any) -> int:
+    return {"exporter": mon.exporter_port, "webhook": mon.webhook_port, "node_exporter": mon.node_exporter_port,
+            "blackbox_exporter": mon.blackbox_exporter_port, "postgres_exporter": mon.postgres_exporter_port,
+            "alertmanager": mon.alertmanager_port, "prometheus": mon.prometheus_port}[name]
+
+
+def health_url(name: str, port: int) -> str:
+    path = {"prometheus": "/-/ready", "alertmanager": "/-/ready", "webhook": "/healthz"}.get(name, "/metrics")
+    return f"http://127.0.0.1:{port}{path}"
+
+
+# --------------------------------------------------------------------------- state
+
+@dataclass
+class StackState:
+    started_at: str
+    target: dict
+    components: list[Proc] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"started_at": self.started_at, "target": self.target,
+                "components": [asdict(c) for c in self.components]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "StackState":
+        return cls(d["started_at"], d.get("target", {}), [Proc(**c) for c in d.get("components", [])])
+
+
+def load_state(paths: StackPaths) -> StackState | None:
+    try:
+        return StackState.from_dict(json.loads(paths.state_file.read_text()))
+    except FileNotFoundError:
+        return None
+    except (ValueError, TypeError, KeyError) as e:
+        raise EnvironmentFailure(f"monitoring state {paths.state_file} is unreadable: {e}") from None
+
+
+def save_state(paths: StackPaths, state: StackState) -> None:
+    from procops.home import atomic_write
+
+    atomic_write(paths.state_file, json.dumps(state.as_dict(), indent=2))
+
+
+# --------------------------------------------------------------------------- render + validate
+
+def _escalation_receivers(config: Any, paths: StackPaths) -> list[dict]:
+    from procops.home import atomic_write
+
+    out = []
+    for r in config.notifications.escalation_receivers:
+        if not r.url.startswith(("http://", "https://")):
+            continue  # e.g. "local:", the incident area's recording receiver: not an Alertmanager webhook
+        cred = None
+        if r.token is not None:
+            if r.token.file is not None:
+                cred = str(r.token.file.expanduser())
+            else:
+                p = paths.run / f"receiver-{r.name}.token"
+                atomic_write(p, r.token.reveal() + "\n", mode=0o600)
+                cred = str(p)
+        out.append({"name": r.name, "url": r.url, "credentials_file": cred})
+    return out
+
+
+def render_all(config: Any, paths: StackPaths, target: Target) -> dict[str, Path]:
+    """Write every config file of the stack (and the tested rules). Raises VerdictFailed if rules fail."""
+    from procops.errors import VerdictFailed
+    from procops.home import atomic_write
+    from procops.monitoring.webhook import token_file
+
+    res = R.write_and_test(config, paths.rules_dir, journal=False)
+    if not res.ok:
+        raise VerdictFailed("the alert rules failed promtool:\n" + res.output)
+    mon = config.monitoring
+    rules_file = Path(res.rules_path)
+    atomic_write(paths.platform_targets, platform_targets(target))
+    atomic_write(paths.prometheus_yml, prometheus_config(mon, paths, target, rules_file))
+    atomic_write(paths.alertmanager_yml, alertmanager_config(mon, token_file(config),
+                                                             _escalation_receivers(config, paths)))
+    atomic_write(paths.blackbox_yml, blackbox_config())
+    return {"prometheus": paths.prometheus_yml, "alertmanager": paths.alertmanager_yml,
+            "blackbox": paths.blackbox_yml, "rules": rules_file}
+
+
+def validate(paths: StackPaths) -> None:
+    for argv, what in ((tools.promtool_check_config(paths.prometheus_yml), "promtool check config"),
+                       (tools.amtool_check_config(paths.alertmanager_yml), "amtool check-config")):
+        out = tools.run(argv, timeout=60)
+        if not out.ok:
+            raise EnvironmentFailure(f"{what} rejected the generated config:\n{out.tail()}")
+
+
+# --------------------------------------------------------------------------- API
+
+def effective_config_file(config: Any, paths: StackPaths) -> Path:
+    """The exact config the stack runs with, for its procops children (0600: it may name secret sources)."""
+    from procops.home import atomic_write
+
+    path = paths.run / "procops.yaml"
+    atomic_write(path, "# the effective config of 'procops monitor up'\n"
+                 + yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False), mode=0o600)
+    return path
+
+
+def _env(config_file: Path) -> dict[str, str]:
+    import os
+
+    from procops.home import state_home
+
+    env = {k: v for k, v in os.environ.items() if k not in ("PROCOPS_CONFIG", "DATA_SOURCE_NAME")}
+    env["PROCOPS_HOME"] = str(state_home())
+    env["PROCOPS_CONFIG"] = str(config_file)
+    return env
+
+
+def _reload_prometheus(port: int) -> None:
+    import httpx
+
+    try:
+        httpx.post(f"http://127.0.0.1:{port}/-/reload", timeout=10)
+    except httpx.HTTPError:
+        pass
+
+
+def up(config: Any, config_source: Path | None = None, *, journal: bool = True) -> tuple[StackState, bool]:
+    """Start the stack (idempotent). Returns (state, started).
+
+    The procops children (exporter, webhook) run with the effective ``config`` written to a file, so they
+    see what the caller sees (``config_source`` is only recorded).
+    """
+    from procops.home import exclusive_lock
+
+    paths = StackPaths.of()
+    mon = config.monitoring
+    with exclusive_lock("monitoring", wait=True):
+        target = discover_target(config)
+        current = load_state(paths)
+        if current is not None and current.components and all(c.alive() for c in current.components):
+            render_all(config, paths, target)
+            validate(paths)
+            _reload_prometheus(mon.prometheus_port)
+            current.target = {"url": target.url, "replicas": list(target.replicas)}
+            save_state(paths, current)
+            return current, False
+        if current is not None:
+            terminate(current.components)
+            paths.state_file.unlink(missing_ok=True)
+        render_all(config, paths, target)
+        validate(paths)
+        names = [n for n in COMPONENTS if n != "postgres_exporter" or target.postgres_dsn]
+        for n in names:
+            p = component_port(n, mon)
+            if not port_free(p):
+                raise EnvironmentFailure(f"port {p} on 127.0.0.1 ({n}) is already in use; set another in the "
+                                         f"monitoring section of the config or stop what uses it")
+        env = _env(effective_config_file(config, paths))
+        state = StackState(iso(utcnow()), {"url": target.url, "replicas": list(target.replicas),
+                                           "config": str(config_source) if config_source else None})
+        try:
+            for n in names:
+                e = dict(env)
+                if n == "postgres_exporter":
+                    e["DATA_SOURCE_NAME"] = target.postgres_dsn or ""
+                state.components.append(spawn(component_argv(n, mon, paths), e, paths.logs / f"{n}.log", n,
+                                              cwd=paths.base, port=component_port(n, mon)))
+                save_state(paths, state)
+            _wait_healthy(state, paths)
+            _wait_first_scrapes(mon)
+        except BaseException:
+            terminate(state.components)
+            paths.state_file.unlink(missing_ok=True)
+            raise
+    if journal:
+        from procops.journal import record
+
+        record("monitor.up", "stack", {"components": [c.name for c in state.components], "target": state.target})
+    return state, True
+
+
+def _wait_healthy(state: StackState, paths: StackPaths) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT
+    pending = {c.name: c for c in state.components}
+    while time.monotonic() < deadline:
+        for name, c in list(pending.items()):
+            if not c.alive():
+                raise EnvironmentFailure(f"{name} exited during start:\n" + log_tail(paths.logs / f"{name}.log"))
+            if http_ok(health_url(name, c.port or 0), timeout=1.0)[0]:
+                del pending[name]
+        if not pending:
+            return
+        time.sleep(0.2)
+    raise EnvironmentFailure(f"the monitoring stack did not become healthy within {HEALTH_TIMEOUT:.0f}s "
+                             f"(still waiting for: {', '.join(pending)}); logs in {paths.logs}")
+
+
+def _wait_first_scrapes(mon: Any) -> None:
+    """Wait until Prometheus has scraped every target once, so a fault right after ``up`` is seen as a change."""
+    import httpx
+
+    deadline = time.monotonic() + 3 * mon.scrape_interval + 15
+    while time.monotonic() < deadline:
+        try:
+            targets = httpx.get(f"http://127.0.0.1:{mon.prometheus_port}/api/v1/targets", timeout=5,
+                                params={"state": "active"}).json()["data"]["activeTargets"]
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
+            targets = []
+        if targets and all(t.get("health") in ("up", "down") for t in targets):
+            return
+        time.sleep(0.5)
+    # not fatal: a slow target only delays its own alerts
+
+
+def down(*, journal: bool = True) -> list[str]:
+    from procops.home import exclusive_lock
+
+    paths = StackPaths.of()
+    with exclusive_lock("monitoring", wait=True):
+        state = load_state(paths)
+        if state is None:
+            return []
+        # stop Prometheus first so no alert is sent to a webhook that is going away
+        stopped = terminate(list(reversed(state.components)))
+        paths.state_file.unlink(missing_ok=True)
+    if journal:
+        from procops.journal import record
+
+        record("monitor.down", "stack", {"stopped": stopped})
+    return stopped
+
+
+def status() -> dict:
+    paths = StackPaths.of()
+    state = load_state(paths)
+    if state is None:
+        return {"running": False, "healthy": False, "components": [], "config_dir": str(paths.base)}
+    comps = []
+    for c in state.components:
+        alive = c.alive()
+        url = health_url(c.name, c.port or 0)
+        ok = alive and http_ok(url, timeout=2.0)[0]
+        comps.append({"name": c.name, "pid": c.pid, "port": c.port, "url": f"http://127.0.0.1:{c.port}/",
+                      "alive": alive, "healthy": ok, "log": str(paths.logs / f"{c.name}.log")})
+    return {"running": True, "healthy": all(c["healthy"] for c in comps), "started_at": state.started_at,
+            "target": state.target, "components": comps, "config_dir": str(paths.base)}
+
+
+# --------------------------------------------------------------------------- check
+
+@dataclass
+class CheckResult:
+    prometheus: list[dict]
+    alertmanager: list[dict] | None
+    alertmanager_error: str | None = None
+
+    @property
+    def critical(self) -> list[dict]:
+        return [a for a in self.prometheus if a["state"] == "firing" and a["severity"] == "critical"]
+
+    def as_dict(self) -> dict:
+        return {"ok": not self.critical, "critical": len(self.critical),
+                "firing": [a for a in self.prometheus if a["state"] == "firing"],
+                "pending": [a for a in self.prometheus if a["state"] == "pending"],
+                "alertmanager": self.alertmanager, "alertmanager_error": self.alertmanager_error}
+
+
+def check(config: Any) -> CheckResult:
+    """What Prometheus says is firing (and pending), and what Alertmanager holds. Prometheus down: exit 3."""
+    import httpx
+
+    mon = config.monitoring
+    try:
+        r = httpx.get(f"http://127.0.0.1:{mon.prometheus_port}/api/v1/alerts", timeout=10)
+        r.raise_for_status()
+        raw = r.json()["data"]["alerts"]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        raise EnvironmentFailure(f"Prometheus on 127.0.0.1:{mon.prometheus_port} is unreachable: {e}",
+                                 hint="start the stack with: procops monitor up") from None
+    prom = sorted(({"alertname": a["labels"].get("alertname", ""), "severity": a["labels"].get("severity", ""),
+                    "state": a.get("state", ""), "since": a.get("activeAt"), "value": a.get("value"),
+                    "labels": a["labels"], "summary": a.get("annotations", {}).get("summary", "")}
+                   for a in raw), key=lambda a: (a["state"] != "firing", a["severity"] != "critical", a["alertname"]))
+    am, am_err = None, None
+    try:
+        r = httpx.get(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", timeout=10,
+                      params={"active": "true", "silenced": "false", "inhibited": "false"})
+        r.raise_for_status()
+        am = [{"alertname": a["labels"].get("alertname", ""), "severity": a["labels"].get("severity", ""),
+               "fingerprint": a.get("fingerprint"), "state": a.get("status", {}).get("state"),
+               "receivers": [x.get("name") for x in a.get("receivers", [])], "starts_at": a.get("startsAt")}
+              for a in r.json()]
+    except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
+        am_err = f"Alertmanager unreachable: {e}"
+    return CheckResult(prom, am, am_err)
+
+
+# --------------------------------------------------------------------------- end-to-end delivery test
+
+def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
+    """Send one synthetic critical alert into Alertmanager and wait until the webhook has journaled it.
+
+    The alert carries the ``procops_synthetic`` label, so the webhook records the delivery and opens
+    no incident. Raises VerdictFailed when it does not arrive within ``timeout``.
+    """
+    import uuid
+
+    import httpx
+
+    from procops.errors import VerdictFailed
+    from procops.journal import open_journal
+    from procops.monitoring.webhook import SYNTHETIC_LABEL
+
+    mon = config.monitoring
+    tag = uuid.uuid4().hex[:12]
+    labels = {"alertname": "ProcopsSyntheticAlert", "severity": "critical", SYNTHETIC_LABEL: tag}
+    with open_journal() as j:
+        last = j.last("monitor.webhook")
+    since = last.id if last else 0
+    now = utcnow()
+    t0 = time.monotonic()
+    body = [{"labels": labels, "annotations": {"summary": "synthetic alert: delivery test of procops readiness"},
+             "startsAt": iso(now)}]
+    try:
+        r = httpx.post(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", json=body, timeout=10)
+        r.raise_for_status()
+    except httpx.HTTPError as e:
+        raise EnvironmentFailure(f"Alertmanager on 127.0.0.1:{mon.alertmanager_port} refused the alert: {e}") from None
+    found = None
+    while time.monotonic() - t0 < timeout and found is None:
+        with open_journal() as j:
+            for ev in j.events("monitor.webhook", since_id=since):
+                if tag in (ev.data.get("synthetic") or []):
+                    found = ev
+                    break
+        if found is None:
+            time.sleep(0.25)
+    latency = time.monotonic() - t0
+    # resolve it again so Alertmanager does not keep repeating it
+    body[0]["endsAt"] = iso(utcnow())
+    try:
+        httpx.post(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", json=body, timeout=10)
+    except httpx.HTTPError:
+        pass
+    if found is None:
+        raise VerdictFailed(f"the synthetic alert {tag} did not reach the webhook within {timeout:g}s")
+    return {"tag": tag, "seconds": round(latency, 3), "journal_event": found.id}

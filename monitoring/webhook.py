@@ -1,0 +1,503 @@
+"""The alert webhook: Alertmanager notifications (payload version 4) start the emergency plan.
+
+``POST /alerts`` (the incident receiver) and ``POST /escalation`` (the
+``IncidentDeadline*`` receiver) need ``Authorization: Bearer <token>``;
+missing or wrong is 401. A body that is not a JSON object of the webhook
+format, or is larger than ``monitoring.webhook_max_body``, is 400/413; the
+server never crashes on input, and unknown fields are ignored.
+
+A firing ``critical`` alert opens an incident (T0 = the alert's ``startsAt``,
+source = alert name, fingerprint, labels; dedupe key ``alert:<fingerprint>``),
+which starts the three response clocks. The same fingerprint again opens
+nothing new; its resolution is recorded once on the incident's timeline.
+Every delivery is one journal event (``monitor.webhook``) that counts its
+duplicates, so a storm of repeats costs one row each and no timeline rows.
+
+A background thread runs the escalation loop (R11) every
+``monitoring.escalation_every`` when the incident area provides it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Callable
+
+from procops.errors import BadInput
+from procops.timeutil import iso, parse_iso, utcnow
+
+log = logging.getLogger(__name__)
+
+TOKEN_SECRET = "monitoring-webhook-token"
+INCIDENT_PATH = "/alerts"
+SYNTHETIC_LABEL = "procops_synthetic"  # alerts with this label test the delivery path and open nothing
+ESCALATION_PATH = "/escalation"
+
+
+class PayloadError(ValueError):
+    pass
+
+
+# --------------------------------------------------------------------------- payload (pure)
+
+@dataclass(frozen=True)
+class AlertNote:
+    status: str  # firing | resolved
+    name: str
+    severity: str
+    fingerprint: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    starts_at: str  # ISO UTC
+    ends_at: str | None
+
+
+@dataclass(frozen=True)
+class Notification:
+    version: str
+    status: str
+    receiver: str
+    group_key: str
+    alerts: tuple[AlertNote, ...]
+
+
+def _str_map(v: Any, what: str) -> dict[str, str]:
+    if v is None:
+        return {}
+    if not isinstance(v, dict) or not all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()):
+        raise PayloadError(f"{what} must be an object of strings")
+    return dict(v)
+
+
+def _fingerprint(labels: dict[str, str]) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def parse_payload(body: bytes) -> Notification:
+    """Validate an Alertmanager webhook payload; raises :class:`PayloadError` with the reason."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise PayloadError(f"not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise PayloadError("the payload must be a JSON object")
+    alerts = doc.get("alerts")
+    if not isinstance(alerts, list):
+        raise PayloadError("'alerts' must be a list")
+    version = str(doc.get("version", "4"))
+    if version.split(".")[0] != "4":
+        raise PayloadError(f"unsupported payload version {version!r} (Alertmanager webhook version 4)")
+    notes = []
+    for i, a in enumerate(alerts):
+        if not isinstance(a, dict):
+            raise PayloadError(f"alerts[{i}] must be an object")
+        labels = _str_map(a.get("labels"), f"alerts[{i}].labels")
+        annotations = _str_map(a.get("annotations"), f"alerts[{i}].annotations")
+        status = a.get("status", doc.get("status"))
+        if status not in ("firing", "resolved"):
+            raise PayloadError(f"alerts[{i}].status must be firing or resolved")
+        name = labels.get("alertname")
+        if not name:
+            raise PayloadError(f"alerts[{i}] has no alertname label")
+        fp = a.get("fingerprint")
+        if fp is not None and not isinstance(fp, str):
+            raise PayloadError(f"alerts[{i}].fingerprint must be a string")
+        starts = a.get("startsAt")
+        try:
+            starts_at = iso(parse_iso(starts)) if isinstance(starts, str) and starts else iso(utcnow())
+        except ValueError:
+            raise PayloadError(f"alerts[{i}].startsAt is not a time") from None
+        ends = a.get("endsAt")
+        ends_at = None
+        if isinstance(ends, str) and ends and not ends.startswith("0001-"):
+            try:
+                ends_at = iso(parse_iso(ends))
+            except ValueError:
+                ends_at = None
+        notes.append(AlertNote(status, name, labels.get("severity", ""), fp or _fingerprint(labels), labels,
+                               annotations, starts_at, ends_at))
+    return Notification(version, str(doc.get("status", "")), str(doc.get("receiver", "")),
+                        str(doc.get("groupKey", "")), tuple(notes))
+
+
+def bearer_ok(header: str | None, token: str) -> bool:
+    if not header or not token:
+        return False
+    scheme, _, value = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def incident_title(a: AlertNote) -> str:
+    summary = a.annotations.get("summary")
+    return f"{a.name}: {summary}" if summary else a.name
+
+
+# --------------------------------------------------------------------------- token
+
+def token_file(config: Any) -> Path:
+    """The file holding the webhook token, for Alertmanager's ``credentials_file`` (0600)."""
+    from procops.home import area_dir, atomic_write, generated_secret
+
+    ref = config.monitoring.webhook_token
+    if ref is None:
+        return generated_secret(TOKEN_SECRET)
+    if ref.file is not None:
+        return ref.file.expanduser()
+    path = area_dir("monitoring") / "webhook-token"
+    atomic_write(path, ref.reveal() + "\n", mode=0o600)
+    return path
+
+
+def token(config: Any) -> str:
+    from procops.home import read_secret
+
+    ref = config.monitoring.webhook_token
+    if ref is not None:
+        return ref.reveal()
+    return read_secret(token_file(config))
+
+
+# --------------------------------------------------------------------------- processing
+
+@dataclass
+class Tracked:
+    incident: str
+    resolved: bool = False
+
+
+@dataclass
+class Outcome:
+    code: int
+    body: dict
+
+
+@dataclass
+class Receiver:
+    """What the webhook does with notifications; independent of HTTP (tested directly)."""
+
+    store_factory: Callable[[], Any]
+    journal: Any  # procops.journal.Journal, kept open
+    state_path: Path | None = None
+    tracked: dict[str, Tracked] = field(default_factory=dict)
+    stats: dict[str, int] = field(default_factory=lambda: {"deliveries": 0, "alerts": 0, "opened": 0,
+                                                           "duplicates": 0, "resolved": 0, "rejected": 0})
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _store: Any = None
+
+    def __post_init__(self) -> None:
+        if self.state_path and self.state_path.exists():
+            try:
+                raw = json.loads(self.state_path.read_text())
+                self.tracked = {fp: Tracked(**t) for fp, t in raw.items()}
+            except (ValueError, TypeError, OSError) as e:
+                log.warning("webhook state %s unreadable, starting empty: %s", self.state_path, e)
+
+    def store(self) -> Any:
+        if self._store is None:
+            self._store = self.store_factory()
+        return self._store
+
+    def _save(self) -> None:
+        if self.state_path:
+            from procops.home import atomic_write
+
+            atomic_write(self.state_path, json.dumps({fp: vars(t) for fp, t in self.tracked.items()}))
+
+    def reject(self, code: int, reason: str, path: str) -> Outcome:
+        with self._lock:
+            self.stats["rejected"] += 1
+            self._journal("monitor.webhook.rejected", path, {"code": code, "reason": reason[:200]})
+        return Outcome(code, {"error": reason})
+
+    def _journal(self, kind: str, subject: str, data: dict) -> None:
+        try:
+            self.journal.append(kind, subject, data)
+        except Exception as e:  # noqa: BLE001 - a notification is still handled
+            log.error("journal append failed: %s", e)
+
+    def handle(self, note: Notification, path: str = INCIDENT_PATH) -> Outcome:
+        with self._lock:
+            return self._handle(note, path)
+
+    def _handle(self, note: Notification, path: str) -> Outcome:
+        opened, attached, resolved, refired, errors, synthetic = [], [], [], [], [], []
+        errors_ignored: list[str] = []
+        duplicates = 0
+        changed = False
+        escalation = path == ESCALATION_PATH
+        for a in note.alerts:
+            t = self.tracked.get(a.fingerprint)
+            if a.labels.get(SYNTHETIC_LABEL):  # an end-to-end delivery test: recorded, never an incident
+                synthetic.append(a.labels[SYNTHETIC_LABEL][:64])
+                continue
+            try:
+                if escalation:
+                    changed |= self._escalation(a, resolved)
+                    continue
+                if a.status == "firing":
+                    if a.severity != "critical":
+                        continue
+                    if t is not None and not t.resolved:
+                        duplicates += 1  # the storm case: no database work at all
+                        continue
+                    inc, created = self.store().open(
+                        incident_title(a), severity="critical", t0=parse_iso(a.starts_at),
+                        source=_source(a), dedupe_key="alert:" + a.fingerprint)
+                    iid = str(getattr(inc, "id", inc))
+                    if t is not None and not created:  # resolved, then firing again: same open incident
+                        self.store().add_timeline(iid, "alert.refired", _source(a))
+                        refired.append(iid)
+                    else:
+                        (opened if created else attached).append(iid)
+                    self.tracked[a.fingerprint] = Tracked(iid)
+                    changed = True
+                else:
+                    if t is None or t.resolved:
+                        duplicates += t is not None
+                        continue
+                    self.store().add_timeline(t.incident, "alert.resolved",
+                                              _source(a) | {"ends_at": a.ends_at or iso(utcnow())})
+                    t.resolved = True
+                    changed = True
+                    resolved.append(t.incident)
+            except BadInput as e:  # the incident is gone (deleted store): nothing to retry
+                log.warning("alert %s (%s): %s", a.name, a.fingerprint, e.message)
+                self.tracked.pop(a.fingerprint, None)
+                changed = True
+                errors_ignored.append(f"{a.name}/{a.fingerprint}: {e.message}"[:300])
+            except Exception as e:  # noqa: BLE001 - recorded, answered 500 so Alertmanager retries
+                log.error("alert %s (%s) not handled: %s", a.name, a.fingerprint, e)
+                errors.append(f"{a.name}/{a.fingerprint}: {type(e).__name__}: {e}"[:300])
+        if changed:
+            self._save()
+        self.stats["deliveries"] += 1
+        self.stats["alerts"] += len(note.alerts)
+        self.stats["opened"] += len(opened)
+        self.stats["duplicates"] += duplicates
+        self.stats["resolved"] += len(resolved)
+        data = {"receiver": note.receiver, "status": note.status, "path": path, "alerts": len(note.alerts),
+                "firing": sum(a.status == "firing" for a in note.alerts),
+                "critical": sum(a.severity == "critical" for a in note.alerts),
+                "alertnames": sorted({a.name for a in note.alerts})[:20],
+                "fingerprints": [a.fingerprint for a in note.alerts][:20],
+                "opened": opened, "attached": attached, "resolved": resolved, "refired": refired,
+                "duplicates": duplicates, "errors": errors + errors_ignored}
+        if synthetic:
+            data["synthetic"] = synthetic
+        self._journal("monitor.webhook", note.group_key[:200] or note.receiver, data)
+        body = {"opened": opened, "attached": attached, "resolved": resolved, "duplicates": duplicates}
+        if errors:
+            return Outcome(500, body | {"errors": errors})
+        return Outcome(200, body)
+
+    def _escalation(self, a: AlertNote, resolved: list) -> bool:
+        """An IncidentDeadline* alert: recorded on the incident's timeline once per firing/resolution."""
+        iid = a.labels.get("incident")
+        key = "esc:" + a.fingerprint
+        t = self.tracked.get(key)
+        state_resolved = a.status == "resolved"
+        if t is not None and t.resolved == state_resolved:
+            return False
+        if iid:
+            self.store().add_timeline(iid, "alert.escalation" if not state_resolved else "alert.escalation.resolved",
+                                      _source(a))
+        self.tracked[key] = Tracked(iid or "", state_resolved)
+        if state_resolved:
+            resolved.append(iid)
+        return True
+
+
+def _source(a: AlertNote) -> dict:
+    return {"kind": "alert", "alertname": a.name, "fingerprint": a.fingerprint, "labels": a.labels,
+            "starts_at": a.starts_at, "summary": a.annotations.get("summary", "")}
+
+
+def default_store_factory() -> Any:
+    from procops.drills.incident import IncidentStore
+
+    return IncidentStore()
+
+
+# --------------------------------------------------------------------------- HTTP
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "procops-webhook"
+    protocol_version = "HTTP/1.1"
+    timeout = 15  # a client that stalls mid-body is dropped
+    wbufsize = 64 * 1024  # headers and body leave in one write (no Nagle/delayed-ACK stall per reply)
+
+    def setup(self) -> None:
+        super().setup()
+        import socket
+
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet; the journal is the record
+        log.debug("%s " + fmt, self.address_string(), *args)
+
+    def _reply(self, code: int, body: dict, extra: dict | None = None, close: bool = False) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+
+    def do_GET(self) -> None:  # noqa: N802
+        srv: WebhookServer = self.server  # type: ignore[assignment]
+        if self.path.split("?")[0] in ("/healthz", "/-/healthy"):
+            self._reply(200, {"ok": True, "stats": dict(srv.receiver.stats)})
+        else:
+            self._reply(404, {"error": "not found"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        srv: WebhookServer = self.server  # type: ignore[assignment]
+        path = self.path.split("?")[0].rstrip("/") or "/"
+        if path == "/":
+            path = INCIDENT_PATH
+        try:
+            if path not in (INCIDENT_PATH, ESCALATION_PATH):
+                self._reply(404, {"error": "not found"}, close=True)
+                return
+            if not bearer_ok(self.headers.get("Authorization"), srv.token):
+                out = srv.receiver.reject(401, "missing or wrong bearer token", path)
+                self._reply(401, out.body, {"WWW-Authenticate": 'Bearer realm="procops"'}, close=True)
+                return
+            length = self.headers.get("Content-Length")
+            if length is None or not length.isdigit():
+                out = srv.receiver.reject(411 if length is None else 400, "a Content-Length is required", path)
+                self._reply(out.code, out.body, close=True)
+                return
+            n = int(length)
+            if n > srv.max_body:
+                out = srv.receiver.reject(413, f"body of {n} bytes is larger than {srv.max_body}", path)
+                self._reply(413, out.body, close=True)
+                return
+            body = self.rfile.read(n)
+            if len(body) < n:
+                out = srv.receiver.reject(400, "truncated body", path)
+                self._reply(400, out.body, close=True)
+                return
+            try:
+                note = parse_payload(body)
+            except PayloadError as e:
+                out = srv.receiver.reject(400, str(e), path)
+                self._reply(400, out.body)
+                return
+            out = srv.receiver.handle(note, path)
+            self._reply(out.code, out.body)
+        except (ConnectionError, TimeoutError, OSError):
+            self.close_connection = True
+        except Exception as e:  # noqa: BLE001 - never crash the service on one request
+            log.exception("webhook request failed")
+            try:
+                self._reply(500, {"error": f"{type(e).__name__}"}, close=True)
+            except OSError:
+                self.close_connection = True
+
+
+class WebhookServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, addr: tuple[str, int], receiver: Receiver, token: str, max_body: int) -> None:
+        super().__init__(addr, _Handler)
+        self.receiver = receiver
+        self.token = token
+        self.max_body = max_body
+
+
+def escalation_loop(config: Any, stop: threading.Event, every: float) -> None:
+    """Call ``procops.drills.escalation.escalate_due(config)`` every ``every`` seconds (when it exists)."""
+    while not stop.wait(every):
+        try:
+            from procops.drills.escalation import escalate_due
+        except ImportError:
+            continue
+        try:
+            escalate_due(config)
+        except Exception as e:  # noqa: BLE001 - the loop keeps running
+            log.error("escalation run failed: %s", e)
+
+
+@dataclass
+class Service:
+    server: WebhookServer
+    threads: list[threading.Thread]
+    stop_event: threading.Event
+
+    @property
+    def port(self) -> int:
+        return self.server.server_address[1]
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.server.shutdown()
+        self.server.server_close()
+        self.server.receiver.journal.close()
+
+
+def start(config: Any, port: int | None = None, host: str = "127.0.0.1", *,
+          store_factory: Callable[[], Any] | None = None, escalation: bool = True) -> Service:
+    """Start the webhook (and the escalation loop) in background threads."""
+    from procops.errors import EnvironmentFailure
+    from procops.home import area_dir
+    from procops.journal import open_journal
+
+    mon = config.monitoring
+    receiver = Receiver(store_factory or default_store_factory, open_journal(),
+                        state_path=area_dir("monitoring") / "webhook-state.json")
+    try:
+        server = WebhookServer((host, port if port is not None else mon.webhook_port), receiver, token(config),
+                               mon.webhook_max_body)
+    except OSError as e:
+        receiver.journal.close()
+        raise EnvironmentFailure(f"the webhook cannot listen on {host}:{port}: {e.strerror}") from None
+    stop = threading.Event()
+    threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                                name="webhook", daemon=True)]
+    if escalation:
+        threads.append(threading.Thread(target=escalation_loop, args=(config, stop, mon.escalation_every),
+                                        name="escalation", daemon=True))
+    for t in threads:
+        t.start()
+    return Service(server, threads, stop)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT (the foreground services)."""
+    import signal
+
+    done = threading.Event()
+
+    def _stop(*_: Any) -> None:
+        done.set()
+
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not done.wait(1.0):
+            pass
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+def run_forever(service: Service) -> None:
+    try:
+        wait_for_signal()
+    finally:
+        service.stop()

@@ -1,0 +1,131 @@
+"""The monitoring stack as an operator runs it, on the real sandbox: a real fault opens exactly one incident."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import psutil
+import pytest
+import yaml
+
+
+@pytest.fixture
+def stack(cli, port_block, tmp_path):
+    sandbox_port = port_block(3)
+    mon = port_block(7)
+    cfg = {
+        "sandbox": {"port": sandbox_port, "replicas": 2,
+                    "seed": {"announcements": 10, "suppliers": 3, "documents": 3, "document_size": "10KB"}},
+        "monitoring": {"prometheus_port": mon, "alertmanager_port": mon + 1, "node_exporter_port": mon + 2,
+                       "blackbox_exporter_port": mon + 3, "postgres_exporter_port": mon + 4,
+                       "exporter_port": mon + 5, "webhook_port": mon + 6,
+                       "scrape_interval": "2s", "evaluation_interval": "2s", "group_wait": "1s",
+                       "platform_down_for": "5s"},
+    }
+    path = tmp_path / "procops.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {"PROCOPS_CONFIG": str(path)}
+    try:
+        cli("sandbox", "up", env=env, check=0)
+        r = cli("monitor", "up", "--json", env=env, check=0)
+        yield {"env": env, "up": r.json(), "sandbox_url": f"http://127.0.0.1:{sandbox_port}", "mon": mon}
+    finally:
+        cli("monitor", "down", env=env)
+        cli("sandbox", "down", env=env)
+
+
+def _incidents(cli, env):
+    return cli("incident", "list", "--json", env=env, check=0).json()
+
+
+def test_upload_fault_opens_exactly_one_incident(cli, stack):
+    env = stack["env"]
+    up = stack["up"]
+    names = {c["name"] for c in up["components"]}
+    assert names == {"exporter", "webhook", "node_exporter", "blackbox_exporter", "alertmanager", "prometheus"}
+    assert all(c["healthy"] for c in up["components"])
+    assert cli("monitor", "up", "--json", env=env, check=0).json()["started"] is False  # idempotent
+
+    cli("sandbox", "fault", "set", "errors=1.0", "--endpoint", "bids.upload", env=env, check=0)
+    with httpx.Client(base_url=stack["sandbox_url"], timeout=10) as c:
+        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
+                                                     "password": "password-1"}).json()["token"]
+        for _ in range(3):
+            r = c.post("/api/announcements/1/bids", files={"file": ("bid.pdf", b"%PDF" + b"x" * 2000)},
+                       headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code >= 500
+    deadline = time.monotonic() + 90
+    incs = []
+    while time.monotonic() < deadline:
+        incs = _incidents(cli, env)
+        if incs:
+            break
+        time.sleep(1)
+    assert len(incs) == 1, "no incident within 90 s"
+    inc = incs[0]
+    assert inc["source"]["alertname"] == "UploadFailures" and inc["source"]["kind"] == "alert"
+    assert inc["status"] == "open"
+    # more notifications of the same alert (Alertmanager repeats, Prometheus resends) open nothing new
+    time.sleep(12)
+    assert len(_incidents(cli, env)) == 1
+
+    chk = cli("monitor", "check", "--json", env=env)
+    assert chk.code == 1
+    assert "UploadFailures" in {a["alertname"] for a in chk.json()["firing"]}
+
+    # the procops exporter serves the incident's running clocks
+    m = httpx.get(f"http://127.0.0.1:{stack['mon'] + 5}/metrics").text
+    assert f'procops_incident_deadline_remaining_seconds{{incident="{inc["id"]}",milestone="classify"}}' in m
+
+
+def test_status_and_down_stop_only_what_up_started(cli, stack):
+    env = stack["env"]
+    st = cli("monitor", "status", "--json", env=env, check=0).json()
+    assert st["running"] and st["healthy"]
+    pids = [c["pid"] for c in st["components"]]
+    sandbox_pids = [r["pid"] for r in cli("sandbox", "status", "--json", env=env, check=0).json()["replicas"]]
+    assert cli("monitor", "check", "--json", env=env).code in (0, 1)
+    down = cli("monitor", "down", "--json", env=env, check=0).json()
+    assert set(down["stopped"]) == {c["name"] for c in st["components"]}
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    assert all(psutil.pid_exists(p) for p in sandbox_pids)  # the platform is not ours to stop
+    assert cli("monitor", "check", env=env).code == 3
+    assert cli("monitor", "status", "--json", env=env, check=0).json()["running"] is False
+
+
+def test_readiness_steps_rules_stack_and_synthetic_alert(cli, stack, tmp_path):
+    from procops.config import load
+    from procops.journal import open_journal
+    from procops.monitoring import steps
+    from procops.readiness import Context
+
+    cfg = load(stack["env"]["PROCOPS_CONFIG"]).config
+    ctx = Context(config=cfg, lang="en", report_dir=tmp_path)
+    detail, ev = steps.rules_tested(ctx)
+    assert "promtool" in detail and len(ev["alerts"]) >= 17
+    detail, ev = steps.stack_up(ctx)
+    assert "already running" in detail and all(t["health"] == "up" for t in ev["targets"])
+    detail, ev = steps.synthetic_alert(ctx)
+    with open_journal() as j:
+        row = [e for e in j.events("monitor.webhook") if ev["tag"] in (e.data.get("synthetic") or [])]
+    assert len(row) >= 1
+    assert _incidents(cli, stack["env"]) == []  # a synthetic alert opens no incident
+
+
+def test_a_killed_replica_opens_one_platform_down_incident(cli, stack):
+    env = stack["env"]
+    replica = cli("sandbox", "status", "--json", env=env, check=0).json()["replicas"][0]
+    psutil.Process(replica["pid"]).kill()  # kill -9: the replica is gone, HAProxy still serves
+    deadline = time.monotonic() + 90
+    incs = []
+    while time.monotonic() < deadline:
+        incs = _incidents(cli, env)
+        if incs:
+            break
+        time.sleep(1)
+    assert len(incs) == 1, "no incident within 90 s"
+    assert incs[0]["source"]["alertname"] == "PlatformDown"
+    assert incs[0]["source"]["labels"]["instance"] == f"127.0.0.1:{replica['port']}"
+    time.sleep(8)
+    assert len(_incidents(cli, env)) == 1

@@ -1,0 +1,159 @@
+"""The webhook over real HTTP with the real incident store, in a fresh $PROCOPS_HOME."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import httpx
+import pytest
+
+from procops.config import Config
+from procops.drills.incident import IncidentStore
+from procops.journal import open_journal
+from procops.monitoring import webhook
+
+
+def _alert(fp="fp-1", status="firing", severity="critical", name="UploadFailures"):
+    return {"status": status, "labels": {"alertname": name, "severity": severity, "version": "1.0.0"},
+            "annotations": {"summary": "uploads failing"}, "startsAt": "2026-11-25T09:00:00Z",
+            "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fp, "generatorURL": "http://x", "unknown": True}
+
+
+def _payload(*alerts, status="firing"):
+    return {"version": "4", "status": status, "receiver": "procops-incident", "groupKey": "{}:{alertname}",
+            "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
+            "externalURL": "http://am", "alerts": list(alerts), "somethingNew": 1}
+
+
+@pytest.fixture
+def service(procops_home, port_block):
+    cfg = Config.model_validate({"monitoring": {"webhook_max_body": "64KB"}})
+    svc = webhook.start(cfg, port_block(1), escalation=False)
+    try:
+        yield svc, webhook.token(cfg)
+    finally:
+        svc.stop()
+
+
+def _url(svc, path="/alerts"):
+    return f"http://127.0.0.1:{svc.port}{path}"
+
+
+def _incidents():
+    with IncidentStore(journal=False) as s:
+        return s.list()
+
+
+def test_no_token_and_wrong_token_are_401(service):
+    svc, tok = service
+    r = httpx.post(_url(svc), json=_payload(_alert()))
+    assert r.status_code == 401 and "Bearer" in r.headers["WWW-Authenticate"]
+    r = httpx.post(_url(svc), json=_payload(_alert()), headers={"Authorization": "Bearer " + tok + "x"})
+    assert r.status_code == 401
+    assert _incidents() == []
+
+
+def test_truncated_json_and_huge_body(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    body = json.dumps(_payload(_alert()))
+    r = httpx.post(_url(svc), content=body[: len(body) // 2], headers=h)
+    assert r.status_code == 400
+    r = httpx.post(_url(svc), content=b'{"alerts": [' + b'{"a": 1},' * 20000 + b"]}", headers=h)
+    assert r.status_code == 413
+    # a client that claims a huge body is refused before it sends it
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
+        s.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
+                  + b"\r\nContent-Length: 999999999\r\n\r\n")
+        assert b" 413 " in s.recv(4096).split(b"\r\n")[0] + b" "
+    # a body shorter than its Content-Length (client gives up) does not hurt the server
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
+        s.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
+                  + b"\r\nContent-Length: 100\r\n\r\n{\"alerts\"")
+    r = httpx.post(_url(svc), json=_payload(_alert()), headers=h)
+    assert r.status_code == 200 and len(r.json()["opened"]) == 1
+    assert httpx.get(_url(svc, "/healthz")).json()["ok"]
+
+
+def test_storm_of_duplicates_opens_one_incident_and_resolution_is_recorded_once(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    with httpx.Client(headers=h, timeout=10) as c:
+        codes = [c.post(_url(svc), json=_payload(_alert())).status_code for _ in range(1000)]
+        assert set(codes) == {200}
+        incs = _incidents()
+        assert len(incs) == 1
+        inc = incs[0]
+        assert inc.t0 == "2026-11-25T09:00:00Z"
+        assert inc.source["alertname"] == "UploadFailures" and inc.source["fingerprint"] == "fp-1"
+        assert inc.dedupe_key == "alert:fp-1"
+        for _ in range(3):
+            assert c.post(_url(svc), json=_payload(_alert(status="resolved"), status="resolved")).status_code == 200
+    with IncidentStore(journal=False) as s:
+        kinds = [e.kind for e in s.get(inc.id).timeline]
+    assert kinds.count("alert.resolved") == 1
+    assert len(kinds) < 10  # the storm wrote no timeline rows
+    with open_journal() as j:
+        deliveries = j.events("monitor.webhook")
+    assert len(deliveries) == 1003
+    assert sum(e.data["duplicates"] for e in deliveries) >= 999
+
+
+def test_warning_alerts_open_nothing_and_escalations_reach_the_timeline(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    r = httpx.post(_url(svc), json=_payload(_alert(severity="warning", name="DrillOverdue")), headers=h)
+    assert r.status_code == 200 and r.json()["opened"] == []
+    assert _incidents() == []
+    inc_id = httpx.post(_url(svc), json=_payload(_alert()), headers=h).json()["opened"][0]
+    esc = _alert(fp="fp-esc", name="IncidentDeadlineNear", severity="warning")
+    esc["labels"].update({"incident": inc_id, "milestone": "classify"})
+    for _ in range(2):
+        assert httpx.post(_url(svc, "/escalation"), json=_payload(esc), headers=h).status_code == 200
+    with IncidentStore(journal=False) as s:
+        kinds = [e.kind for e in s.get(inc_id).timeline]
+    assert kinds.count("alert.escalation") == 1
+    assert len(_incidents()) == 1
+
+
+def test_garbage_never_crashes_the_server(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}", "Content-Type": "application/json"}
+    for body in (b"", b"null", b"\x00\xff" * 100, b'{"alerts": [null]}', b'{"alerts": "x"}',
+                 b'{"version": 4, "alerts": [{"status": "firing", "labels": {"alertname": "A"}, '
+                 b'"annotations": {"x": {"nested": 1}}}]}'):
+        assert httpx.post(_url(svc), content=body, headers=h).status_code == 400
+    assert httpx.post(_url(svc, "/nope"), content=b"{}", headers=h).status_code == 404
+    with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
+        s.sendall(b"GARBAGE\r\n\r\n")
+        s.recv(1024)
+    assert httpx.get(_url(svc, "/healthz")).status_code == 200
+
+
+def test_resolution_of_an_incident_that_no_longer_exists_is_not_retried(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    svc.server.receiver.tracked["ghost"] = webhook.Tracked("INC-19700101-001")
+    r = httpx.post(_url(svc), json=_payload(_alert(fp="ghost", status="resolved"), status="resolved"), headers=h)
+    assert r.status_code == 200
+    assert "ghost" not in svc.server.receiver.tracked
+
+
+def test_the_webhook_service_runs_the_escalation_loop(procops_home, port_block):
+    import datetime as dt
+    import time
+
+    from procops.drills.escalation import local_log_path
+
+    cfg = Config.model_validate({"monitoring": {"escalation_every": "0.3s"}})
+    with IncidentStore(policy=cfg.policy) as s:
+        inc, _ = s.open("old fault", t0=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20))
+    svc = webhook.start(cfg, port_block(1), escalation=True)
+    try:
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not local_log_path().exists():
+            time.sleep(0.2)
+    finally:
+        svc.stop()
+    assert inc.id in local_log_path().read_text()  # the overdue classify milestone was escalated

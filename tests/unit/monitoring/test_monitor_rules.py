@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from procops.config import Config
+from procops.errors import BadInput
+from procops.monitoring import rules
+
+
+def _cfg(**policy) -> Config:
+    return Config.model_validate({"policy": policy, "monitoring": {"runbook_base_url": "https://rb.example/en/"}})
+
+
+def test_alerts_cover_the_issue_list():
+    names = [a.name for a in rules.alerts(_cfg())]
+    for required in ("HostCpuHigh", "HostMemoryHigh", "HostDiskFull", "DatabaseConnectionsHigh", "PlatformDown",
+                     "PageLoadSlow", "UploadFailures", "ErrorRatioHigh", "BackupStale", "OffsiteBackupStale",
+                     "BackupCheckFailed", "IntegrityProblems", "DrillOverdue", "LoadTestOverdue", "ScanOverdue",
+                     "IncidentDeadlineNear", "IncidentDeadlineMissed"):
+        assert required in names
+    assert tuple(names) == rules.ALERT_NAMES
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case_and_annotations():
+    for a in rules.alerts(_cfg()):
+        assert any(c.firing for c in a.cases), a.name
+        assert any(not c.firing for c in a.cases), a.name
+        rule = a.rule("https://rb.example/en/")
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
+        assert rule["labels"]["severity"] in ("critical", "warning")
+        assert a.runbook in rules.RUNBOOKS
+        assert rule["annotations"]["runbook_url"] == f"https://rb.example/en/{a.runbook}.md"
+
+
+def test_render_is_deterministic():
+    a, b = rules.render(_cfg()), rules.render(_cfg())
+    assert a.rules == b.rules and a.tests == b.tests
+
+
+def test_thresholds_come_from_the_policy():
+    doc = yaml.safe_load(rules.render(_cfg(thresholds={"cpu_ratio": 0.7}, backup_interval="4h")).rules)
+    by_name = {r["alert"]: r for g in doc["groups"] for r in g["rules"]}
+    assert by_name["HostCpuHigh"]["expr"].endswith("> 0.7")
+    assert by_name["BackupStale"]["expr"].endswith(f"> {4 * 3600 + 600}")
+    assert by_name["PageLoadSlow"]["expr"].count("> 2") == 2
+
+
+def test_tests_file_has_one_group_per_case_and_names_the_rules_file():
+    r = rules.render(_cfg())
+    doc = yaml.safe_load(r.tests)
+    assert doc["rule_files"] == [rules.RULES_FILE]
+    assert len(doc["tests"]) == sum(len(a.cases) for a in r.alerts)
+    quiet = [t for t in doc["tests"] if t["alert_rule_test"][0]["exp_alerts"] == []]
+    assert len({t["alert_rule_test"][0]["alertname"] for t in quiet}) == len(r.alerts)
+
+
+def test_severity_override_and_unknown_name():
+    cfg = Config.model_validate({"monitoring": {"severity_overrides": {"PageLoadSlow": "critical"}}})
+    assert {a.name: a.severity for a in rules.alerts(cfg)}["PageLoadSlow"] == "critical"
+    bad = Config.model_validate({"monitoring": {"severity_overrides": {"NoSuchAlert": "critical"}}})
+    with pytest.raises(BadInput):
+        rules.alerts(bad)
+
+
+def test_a_threshold_that_can_never_fire_is_bad_input():
+    with pytest.raises(BadInput):
+        rules.alerts(_cfg(thresholds={"cpu_ratio": 1.0}))
+
+
+@pytest.mark.parametrize("seconds,text", [(3600, "1h"), (900, "15m"), (90, "90s"), (1.5, "1500ms"),
+                                          (0, "0s"), (92 * 86400, "92d")])
+def test_prom_duration(seconds, text):
+    assert rules.prom_duration(seconds) == text
+
+
+@pytest.mark.parametrize("v,text", [(0, "0s"), (4200, "1h 10m 0s"), (90061, "1d 1h 1m 1s"), (42.5, "42.5s"),
+                                    (-120, "-2m 0s"), (0.25, "250ms")])
+def test_humanize_duration_matches_prometheus(v, text):
+    assert rules.humanize_duration(v) == text
+
+
+def test_render_annotation():
+    t = 'x {{ $labels.repository }} {{ $value | humanizePercentage }} {{ $value | printf "%.2f" }}'
+    assert rules.render_annotation(t, {"repository": "local"}, 0.925) == "x local 92.5% 0.93"
+    with pytest.raises(ValueError):
+        rules.render_annotation("{{ $value | title }}", {}, 1.0)
+
+
+def test_promql_string_escapes():
+    assert rules.promql_string('a"b\\c') == '"a\\"b\\\\c"'
+
+
+def test_every_runbook_url_points_at_an_existing_runbook():
+    from procops.home import project_path
+
+    for a in rules.alerts(Config()):
+        assert project_path("runbooks", "en", f"{a.runbook}.md").is_file(), a.runbook
+        assert project_path("runbooks", "zh", f"{a.runbook}.md").is_file(), a.runbook

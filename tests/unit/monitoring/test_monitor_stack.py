@@ -1,0 +1,71 @@
+from pathlib import Path
+
+import yaml
+
+from procops.config import Config
+from procops.monitoring import stack
+from procops.monitoring.rules import JOB_BLACKBOX_HEALTH, JOB_PLATFORM, JOB_POSTGRES
+
+
+def _mon(**kw):
+    return Config.model_validate({"monitoring": kw}).monitoring
+
+
+PATHS = stack.StackPaths(Path("/h/monitoring"))
+TARGET = stack.Target("http://127.0.0.1:18080", ("127.0.0.1:18081", "127.0.0.1:18082"))
+
+
+def test_prometheus_config_scrapes_replicas_probes_and_exporters():
+    cfg = yaml.safe_load(stack.prometheus_config(_mon(scrape_interval="2s"), PATHS, TARGET, Path("/r.yml")))
+    assert cfg["global"]["scrape_interval"] == "2s" and cfg["rule_files"] == ["/r.yml"]
+    jobs = {j["job_name"]: j for j in cfg["scrape_configs"]}
+    assert jobs[JOB_PLATFORM]["file_sd_configs"][0]["files"] == ["/h/monitoring/platform-targets.json"]
+    probe = jobs[JOB_BLACKBOX_HEALTH]
+    assert probe["static_configs"][0]["targets"] == ["http://127.0.0.1:18080/healthz"]
+    assert probe["relabel_configs"][-1]["replacement"] == "127.0.0.1:19115"
+    assert JOB_POSTGRES not in jobs
+    pg = stack.Target(TARGET.url, TARGET.replicas, "postgresql://u:p@127.0.0.1:5432/db")
+    cfg = yaml.safe_load(stack.prometheus_config(_mon(), PATHS, pg, Path("/r.yml")))
+    assert JOB_POSTGRES in {j["job_name"] for j in cfg["scrape_configs"]}
+
+
+def test_alertmanager_routes_critical_to_the_webhook_and_deadlines_to_escalation():
+    cfg = yaml.safe_load(stack.alertmanager_config(_mon(webhook_port=1234, group_wait="1s"), Path("/s/tok"),
+                                                   [{"name": "leader", "url": "https://x/y",
+                                                     "credentials_file": None}]))
+    routes = cfg["route"]["routes"]
+    assert routes[0]["receiver"] == "procops-escalation" and "IncidentDeadline" in routes[0]["matchers"][0]
+    assert routes[1] == {"receiver": "procops-webhook", "matchers": ['severity="critical"']}
+    assert cfg["route"]["group_wait"] == "1s"
+    rec = {r["name"]: r for r in cfg["receivers"]}
+    hook = rec["procops-webhook"]["webhook_configs"][0]
+    assert hook["url"] == "http://127.0.0.1:1234/alerts"
+    assert hook["http_config"]["authorization"] == {"type": "Bearer", "credentials_file": "/s/tok"}
+    assert [c["url"] for c in rec["procops-escalation"]["webhook_configs"]] == [
+        "http://127.0.0.1:1234/escalation", "https://x/y"]
+
+
+def test_component_argv_listens_on_loopback_only():
+    mon = _mon()
+    for name in stack.COMPONENTS:
+        argv = stack.component_argv(name, mon, PATHS)
+        joined = " ".join(argv)
+        assert f"127.0.0.1:{stack.component_port(name, mon)}" in joined or f"--port {stack.component_port(name, mon)}" in joined
+    am = stack.component_argv("alertmanager", mon, PATHS)
+    assert "--cluster.listen-address=" in am
+    assert not any("DATA_SOURCE" in a for a in stack.component_argv("postgres_exporter", mon, PATHS))
+
+
+def test_postgres_dsn_only_for_postgresql():
+    assert stack._postgres_dsn("sqlite:////x.db") is None
+    assert stack._postgres_dsn(None) is None
+    assert stack._postgres_dsn("postgresql+psycopg://u:p@h:5432/d") == "postgresql://u:p@h:5432/d"
+    assert stack._postgres_dsn("postgresql://u@127.0.0.1/d") == "postgresql://u@127.0.0.1/d?sslmode=disable"
+    assert stack._postgres_dsn("postgresql://u@127.0.0.1/d?sslmode=require").endswith("sslmode=require")
+
+
+def test_non_http_escalation_receivers_are_not_given_to_alertmanager(procops_home):
+    cfg = Config.model_validate({"notifications": {"escalation_receivers": [
+        {"name": "local", "url": "local:"}, {"name": "leader", "url": "https://pager.example/hook"}]}})
+    out = stack._escalation_receivers(cfg, stack.StackPaths.of())
+    assert [r["name"] for r in out] == ["leader"]
