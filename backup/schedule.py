@@ -2,7 +2,8 @@
 
 Jobs (cadences from ``policy``): hourly ``backup run`` (which also prunes on
 its own cadence), daily ``backup check``, daily ``backup verify --live``,
-weekly ``backup verify``, weekly ``scan``. Each job runs through
+weekly ``backup verify``, weekly ``scan``, the monthly stress test
+(``loadtest capacity``) and, every minute, ``incident escalate`` (R11). Each job runs through
 ``procops schedule run-job NAME``, which runs the command, records a
 ``schedule.job`` journal event with its exit code and writes
 ``procops_schedule_*`` metrics, so a failing timer is never silent.
@@ -58,6 +59,10 @@ def jobs(config: Any) -> list[Job]:
         Job("backup-verify", ("backup", "verify"), p.backup_verify_interval, 20,
             "restore the latest backup to scratch and verify it (R5)", timeout),
         Job("scan", ("scan",), p.scan_interval, 40, "weekly host security scan (R3)", 3600.0),
+        Job("loadtest-capacity", ("loadtest", "capacity"), p.loadtest_interval, 30,
+            "monthly performance stress test of the configured platform (R3)", 3 * 3600.0),
+        Job("incident-escalate", ("incident", "escalate"), 60.0, 0,
+            "send due incident escalations to the responsible leaders (R11)", 120.0),
     ]
 
 

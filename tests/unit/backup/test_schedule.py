@@ -34,6 +34,10 @@ def test_jobs_follow_the_policy():
     assert by["backup-run"].interval == 3600 and by["backup-run"].args == ("backup", "run")
     assert by["backup-check"].interval == 86400
     assert by["backup-verify"].interval == 7 * 86400
+    assert by["scan"].interval == 7 * 86400
+    assert by["loadtest-capacity"].args == ("loadtest", "capacity")
+    assert s.calendar(by["loadtest-capacity"].interval, 30)[1] == "30 5 1 * *"  # monthly
+    assert s.calendar(by["incident-escalate"].interval, 0)[1] == "0-59/1 * * * *"  # every minute
     c2 = Config.model_validate({"policy": {"backup_interval": "15m"}})
     assert s.calendar(s.find_job(c2, "backup-run").interval, 5)[1] == "5-59/15 * * * *"
 
