@@ -35,7 +35,7 @@ def temp_home() -> Path:
 
 def free_port(n: int = 1) -> int:
     sys.path.insert(0, str(ROOT / "tests"))
-    from conftest import free_port_block  # noqa: E402
+    from testsupport import free_port_block  # noqa: E402
 
     return free_port_block(n)
 

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-BIN = Path(sys.executable).parent
-PROCOPS = str(BIN / "procops")
+from testsupport import PROCOPS, free_port_block
 
 
 @pytest.fixture
@@ -50,29 +49,6 @@ def cli(procops_home):
         return r
 
     return run
-
-
-def free_port_block(n: int = 1, start: int = 20000, end: int = 60000) -> int:
-    """First port of ``n`` consecutive free loopback ports (randomised start, so parallel runs rarely clash)."""
-    import random
-    import socket
-
-    base = random.randrange(start, end - n, 10)
-    for first in range(base, end - n, 10):
-        socks = []
-        try:
-            for p in range(first, first + n):
-                s = socket.socket()
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                s.bind(("127.0.0.1", p))
-                socks.append(s)
-            return first
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-    raise RuntimeError("no free port block")
 
 
 @pytest.fixture

@@ -147,7 +147,7 @@ def test_receiver_command_records_escalations(cli, procops_home, port_block):
     import subprocess
     import time
 
-    from conftest import PROCOPS
+    from testsupport import PROCOPS
 
     port = port_block(1)
     out = procops_home / "received.jsonl"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PROCOPS, free_port_block
+from testsupport import PROCOPS, free_port_block
 
 SMALL_SEED = ["--seed-announcements", "30", "--seed-suppliers", "5", "--seed-documents", "10",
               "--document-size", "20KB"]

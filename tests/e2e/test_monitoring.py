@@ -8,6 +8,7 @@ import httpx
 import psutil
 import pytest
 import yaml
+from testsupport import monitoring_ports
 
 
 @pytest.fixture
@@ -17,9 +18,7 @@ def stack(cli, port_block, tmp_path):
     cfg = {
         "sandbox": {"port": sandbox_port, "replicas": 2,
                     "seed": {"announcements": 10, "suppliers": 3, "documents": 3, "document_size": "10KB"}},
-        "monitoring": {"prometheus_port": mon, "alertmanager_port": mon + 1, "node_exporter_port": mon + 2,
-                       "blackbox_exporter_port": mon + 3, "postgres_exporter_port": mon + 4,
-                       "exporter_port": mon + 5, "webhook_port": mon + 6,
+        "monitoring": {**monitoring_ports(mon),
                        "scrape_interval": "2s", "evaluation_interval": "2s", "group_wait": "1s",
                        "platform_down_for": "5s"},
     }

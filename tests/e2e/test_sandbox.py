@@ -124,9 +124,15 @@ def test_port_in_use_is_exit_3_naming_it(cli, port_block):
 
 
 def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tmp_path):
+    import yaml
+
+    from testsupport import monitoring_ports
+
     port = port_block(4)
-    (tmp_path / "procops.yaml").write_text(
-        f"sandbox:\n  port: {port}\n  seed: {{announcements: 30, suppliers: 5, documents: 10, document_size: 20KB}}\n")
+    cfg = {"sandbox": {"port": port, "seed": {"announcements": 30, "suppliers": 5, "documents": 10,
+                                              "document_size": "20KB"}},
+           "monitoring": monitoring_ports(port_block(7))}
+    (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
     try:
         r = cli("readiness", "--json")
         assert r.code == 0, r.err
@@ -139,6 +145,7 @@ def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tm
         zh = cli("--lang", "zh", "readiness", "--json", check=0).json()
         assert "平台就绪检查报告" in open(zh["report"], encoding="utf-8").read()
     finally:
+        cli("monitor", "down")
         cli("sandbox", "down")
 
 
