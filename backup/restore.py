@@ -189,21 +189,24 @@ def _expected_bytes(repo: str) -> int:
         return 0
 
 
-def _free_port_block(start: int, n: int) -> int:
+def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
     from procops.sandbox.platform import port_free
 
     for first in list(range(start, min(start + 500, 65000 - n), 10)) + list(range(20000, 60000, 10)):
-        if all(port_free(p) for p in range(first, first + n)):
+        if all(port_free(p, host) for p in range(first, first + n)):
             return first
     raise EnvironmentFailure("no free loopback port block for the standby sandbox")
 
 
 def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = "latest",
-                       instance: str = "standby", progress: Progress | None = None) -> dict:
+                       instance: str = "standby", progress: Progress | None = None,
+                       bind_address: str | None = None) -> dict:
     """Restore a backup run into the sandbox instance ``instance`` and start it serving the restored data.
 
     Returns ``{"url", "snapshot", "repository", "seconds", "run", "instance", "port", "database",
-    "documents"}``. A running instance of that name is stopped first (its data is replaced).
+    "documents", "bind_address", "replica_ports"}``. A running instance of that name is stopped first
+    (its data is replaced). ``bind_address`` (default: ``sandbox.bind_address``) is where it listens: a
+    standby that another host's load balancer reaches binds this host's address.
     """
     from procops.sandbox import platform
 
@@ -245,14 +248,17 @@ def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = 
             database_url = target.sqlalchemy_url()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    port = _free_port_block(config.sandbox.port + 100, config.sandbox.replicas + 1)
+    bind = bind_address or config.sandbox.bind_address
+    port = _free_port_block(config.sandbox.port + 100, config.sandbox.replicas + 1, bind)
     opts = platform.UpOptions.from_config(config.sandbox, port=port, database_url=database_url,
-                                          seed_announcements=0, seed_suppliers=0, seed_documents=0)
+                                          seed_announcements=0, seed_suppliers=0, seed_documents=0,
+                                          bind_address=bind)
     state, _ = platform.up(opts, instance)
     seconds = round(time.monotonic() - t0, 3)
     result = {"url": state.url, "snapshot": run.files.short_id, "database_snapshot":
               run.database.short_id if run.database else None, "run": run.run_id, "repository": r.name,
-              "seconds": seconds, "instance": instance, "port": port,
+              "seconds": seconds, "instance": instance, "port": port, "bind_address": bind,
+              "replica_ports": [r.port for r in state.replicas],
               "database": Database.parse(database_url).masked_url if "://" in database_url else database_url,
               "documents": (manifest.get("totals") or {}).get("documents"), "restored_at": iso(utcnow())}
     from procops.journal import record

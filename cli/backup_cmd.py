@@ -92,6 +92,8 @@ def restore(
     to_sandbox: Annotated[bool, typer.Option("--to-sandbox", help="Restore into a sandbox instance and start it "
                                              "serving the restored data (the standby system).")] = False,
     instance: Annotated[str, typer.Option("--instance", help="Sandbox instance for --to-sandbox.")] = "standby",
+    bind_address: Annotated[Optional[str], typer.Option("--bind-address", help="With --to-sandbox: the address "
+                                                        "it listens on (default: sandbox.bind_address).")] = None,
     repo: RepoOpt = None,
     snapshot: SnapshotOpt = "latest",
     json_: JsonOpt = False,
@@ -109,7 +111,7 @@ def restore(
     try:
         if to_sandbox:
             res = r.restore_to_sandbox(STATE.config, repo=repo, snapshot=snapshot, instance=instance,
-                                       progress=update)
+                                       progress=update, bind_address=bind_address)
         else:
             res = r.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
     finally:

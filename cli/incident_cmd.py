@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -199,7 +200,9 @@ def classify(
 def standby(
     incident_id: IdArg,
     execute: Annotated[bool, typer.Option("--execute", help="Run the configured failover: restore the latest "
-                                          "off-site backup into the standby sandbox and serve it.")] = False,
+                                          "off-site backup into the standby sandbox and serve it; with "
+                                          "platform.url set, playbooks/failover.yml on drills.failover_inventory."
+                                          )] = False,
     evidence: Annotated[Optional[str], typer.Option("--evidence", help="Without --execute: what was started "
                                                     "and where.")] = None,
     repo: Annotated[Optional[str], typer.Option("--repo", help="Repository to restore from (default: the "
@@ -210,7 +213,7 @@ def standby(
 ) -> None:
     """Record that the standby system is started (milestone 2, within 1 h of T0)."""
     from procops.drills import response
-    from procops.errors import BadInput, ProcopsError
+    from procops.errors import BadInput, EnvironmentFailure, ProcopsError
 
     if not execute and not evidence:
         raise BadInput("say what was started with --evidence TEXT, or run the failover with --execute")
@@ -219,7 +222,28 @@ def standby(
         if inc.milestones["standby"].reached_at:
             raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
         ev: dict = {"note": evidence} if evidence else {}
-        if execute:
+        if execute and STATE.config.platform.url:
+            argv = response.failover_playbook_argv(STATE.config, Path("playbooks/failover.yml"),
+                                                   repo=repo, snapshot=snapshot)
+            say(f"{inc.id}: running playbooks/failover.yml on {argv[2]} ...", err=True)
+            store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot,
+                                                           "playbook": "playbooks/failover.yml",
+                                                           "inventory": argv[2]}, actor=by)
+            result = response.failover_on_hosts(STATE.config, repo=repo, snapshot=snapshot)
+            store.add_timeline(inc.id, "standby.playbook", {
+                "ok": result["ok"], "rc": result["rc"], "recap": result.get("recap"),
+                "seconds": result["seconds"], "standby": result.get("standby"),
+                **({"error": result["error"]} if not result["ok"] else {})}, actor=by)
+            if not result["ok"]:
+                store.add_timeline(inc.id, "standby.failed", {"error": result["error"]}, actor=by)
+                for line in result.get("output_tail", []):
+                    say(line, err=True)
+                raise EnvironmentFailure(f"{inc.id}: the failover playbook failed: {result['error']}",
+                                         hint="the standby milestone is not reached; fix and run it again")
+            ev.update({"playbook": "playbooks/failover.yml", "inventory": argv[2], "recap": result["recap"],
+                       "failover_seconds": result["seconds"], "standby": result.get("standby"),
+                       "url": STATE.config.platform.url})
+        elif execute:
             say(f"{inc.id}: restoring the latest off-site backup into the standby instance ...", err=True)
             store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot}, actor=by)
             try:
@@ -231,8 +255,12 @@ def standby(
         inc = store.standby(inc.id, evidence=ev, actor=by)
         _metrics(store)
     m = inc.milestones["standby"]
-    where = f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)" \
-        if ev.get("url") else ""
+    if ev.get("playbook"):
+        where = (f"; playbooks/failover.yml switched {ev['url']} to the standby "
+                 f"{(ev.get('standby') or {}).get('url') or ''} in {ev.get('failover_seconds')} s")
+    else:
+        where = f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)" \
+            if ev.get("url") else ""
     sw = ev.get("switched")
     if sw:
         where += (f"; {sw['url']} switched to it" if sw.get("ok")

@@ -40,6 +40,8 @@ def up(
     seed_documents: Annotated[Optional[int], typer.Option(min=0, help="Archived documents to seed.")] = None,
     document_size: Annotated[Optional[str], typer.Option(help="Size of each seeded document, e.g. 200KB.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed of the data.")] = None,
+    bind_address: Annotated[Optional[str], typer.Option("--bind-address", help="Address to listen on "
+                                                        "(default: sandbox.bind_address, loopback).")] = None,
     instance: InstanceOpt = "main",
     json_: JsonOpt = False,
 ) -> None:
@@ -49,7 +51,7 @@ def up(
     opts = platform.UpOptions.from_config(
         STATE.config.sandbox, replicas=replicas, version=version, port=port, database_url=database_url,
         seed_announcements=seed_announcements, seed_suppliers=seed_suppliers, seed_documents=seed_documents,
-        document_size=_size(document_size), seed=seed)
+        document_size=_size(document_size), seed=seed, bind_address=bind_address)
     state, started = platform.up(opts, instance)
     data = {"url": state.url, "started": started, "replicas": len(state.replicas),
             "version": state.replicas[0].version if state.replicas else None}

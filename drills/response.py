@@ -3,6 +3,8 @@
 * :func:`failover` starts the standby system: the latest off-site backup restored
   into the ``standby`` sandbox instance (``procops.backup.restore.restore_to_sandbox``),
   then checked to serve (``/healthz`` and the restored announcements and documents).
+  With ``platform.url`` set (real hosts) it runs ``playbooks/failover.yml`` instead
+  (:func:`failover_on_hosts`): restore on the ``standby`` host, switch HAProxy on ``lb``.
 * :func:`write_report` renders the fault analysis report (故障分析报告) in zh or en,
   Markdown and HTML, with the deadline-compliance table.
 """
@@ -11,6 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
+import os
+import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,14 +91,15 @@ def check_serving(url: str, timeout: float = 10.0) -> dict:
     return {"healthz": True, "announcements_total": total, **doc}
 
 
-def switch_commands(servers: list[str], standby_ports: list[int], backend: str = "replicas") -> list[str]:
+def switch_commands(servers: list[str], standby_ports: list[int], backend: str = "replicas",
+                    host: str = "127.0.0.1") -> list[str]:
     """HAProxy runtime API commands pointing the main frontend's servers at the standby's replicas."""
     if not servers or not standby_ports:
         raise ValueError("nothing to switch")
     cmds = []
     for i, name in enumerate(servers):
         port = standby_ports[i % len(standby_ports)]
-        cmds.append(f"set server {backend}/{name} addr 127.0.0.1 port {port}")
+        cmds.append(f"set server {backend}/{name} addr {host} port {port}")
         cmds.append(f"set server {backend}/{name} state ready")
     return cmds
 
@@ -127,7 +135,8 @@ def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
         standby = platform.load_state(platform.SandboxPaths.of(instance))
         if main is None or main.haproxy is None or not main.haproxy.alive() or standby is None:
             return None
-        cmds = switch_commands([r.name for r in main.replicas], [r.port for r in standby.replicas if r.port])
+        cmds = switch_commands([r.name for r in main.replicas], [r.port for r in standby.replicas if r.port],
+                               host=standby.host)
         answers = [haproxy_runtime(main_paths.haproxy_socket, c) for c in cmds]
         bad = [f"{c}: {a}" for c, a in zip(cmds, answers) if a and "changed" not in a.lower()
                and "no need" not in a.lower()]
@@ -136,12 +145,107 @@ def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
         return {"ok": False, "errors": [f"{type(e).__name__}: {e}"]}
 
 
+PLAYBOOK_TIMEOUT = 3600.0  # the standby clock itself
+_RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+                    r"(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?", re.M)
+_SERVES = re.compile(r"standby '([^']+)' serves run (\S+) from\s+(\S+) at (http://\S+)")
+
+
+def failover_playbook_argv(config: "Config", playbook: Path, *, ansible_playbook: str = "ansible-playbook",
+                           repo: str | None = None, snapshot: str | None = None) -> list[str]:
+    """``ansible-playbook -i INVENTORY playbooks/failover.yml -e JSON`` for real hosts.
+
+    The extra variables are ``drills.failover_extra_vars`` with ``--repo`` and ``--snapshot``
+    on top (as ``procops_offsite_repo`` and ``procops_snapshot``), passed as one JSON object so
+    values with spaces or ``=`` survive.
+    """
+    inventory = config.drills.failover_inventory
+    if inventory is None:
+        raise BadInput("platform.url is set, so standby --execute runs playbooks/failover.yml on the real hosts: "
+                       "set drills.failover_inventory (groups 'standby' and 'lb') in the config",
+                       hint="or start the standby by hand and record it with --evidence TEXT")
+    extra: dict[str, str] = dict(config.drills.failover_extra_vars)
+    if repo:
+        extra["procops_offsite_repo"] = repo
+    if snapshot and snapshot != "latest":
+        extra["procops_snapshot"] = snapshot
+    argv = [ansible_playbook, "-i", str(inventory), str(playbook)]
+    if extra:
+        argv += ["-e", json.dumps(extra, sort_keys=True, ensure_ascii=False)]
+    return argv
+
+
+def parse_playbook_output(text: str) -> dict:
+    """The PLAY RECAP per host, and what the standby serves (from the playbook's report line)."""
+    recap = {}
+    for m in _RECAP.finditer(text):
+        recap[m.group(1)] = {k: int(v or 0) for k, v in zip(
+            ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"), m.groups()[1:])}
+    out: dict[str, Any] = {"recap": recap}
+    serves = _SERVES.findall(" ".join(text.split()))
+    if serves:
+        inst, run, repo, url = serves[-1]
+        out["standby"] = {"instance": inst, "run": run, "repository": repo, "url": url.rstrip("\"',)")}
+    failed = [ln.strip() for ln in text.splitlines() if ln.startswith(("fatal:", "failed:"))]
+    if failed:
+        out["errors"] = [f[:500] for f in failed[-5:]]
+    return out
+
+
+def _ansible_playbook() -> str:
+    here = Path(sys.executable).parent / "ansible-playbook"
+    return str(here) if here.exists() else "ansible-playbook"
+
+
+def failover_on_hosts(config: "Config", *, repo: str | None = None, snapshot: str = "latest",
+                      timeout: float = PLAYBOOK_TIMEOUT) -> dict:
+    """Run playbooks/failover.yml; returns {"ok", "rc", "argv", "recap", "standby", "seconds", ...}.
+
+    Never raises for a failed playbook (``ok`` is False and the output's tail says why), so the
+    caller can record the result before it fails.
+    """
+    from procops.home import project_path
+
+    playbook = project_path("playbooks", "failover.yml")
+    argv = failover_playbook_argv(config, playbook, ansible_playbook=_ansible_playbook(), repo=repo,
+                                  snapshot=snapshot)
+    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_RETRY_FILES_ENABLED": "0",
+           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    started = time.monotonic()
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
+                           cwd=project_path(), stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise EnvironmentFailure("ansible-playbook is not installed", hint="install ansible-core next to "
+                                 "procops") from None
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        return {"ok": False, "rc": None, "argv": argv, **parse_playbook_output(out),
+                "error": f"the failover playbook took longer than {timeout:.0f}s",
+                "seconds": round(time.monotonic() - started, 3), "output_tail": out.splitlines()[-30:]}
+    parsed = parse_playbook_output(p.stdout)
+    ok = p.returncode == 0 and bool(parsed["recap"]) and not any(
+        h["failed"] or h["unreachable"] for h in parsed["recap"].values())
+    result: dict[str, Any] = {"ok": ok, "rc": p.returncode, "argv": argv, "playbook": str(playbook),
+                              "inventory": str(config.drills.failover_inventory), **parsed,
+                              "url": config.platform.url, "seconds": round(time.monotonic() - started, 3)}
+    if not ok:
+        result["output_tail"] = (p.stdout + p.stderr).splitlines()[-30:]
+        result.setdefault("error", "; ".join(parsed.get("errors", [])) or f"ansible-playbook exited {p.returncode}")
+    return result
+
+
 def failover(config: "Config", *, repo: str | None = None, snapshot: str = "latest",
              instance: str = STANDBY_INSTANCE) -> dict:
-    """Restore the latest off-site backup into the standby instance and check that it serves."""
+    """Restore the latest off-site backup into the standby instance and check that it serves.
+
+    With ``platform.url`` set: :func:`failover_on_hosts`, an unsuccessful playbook being exit 3.
+    """
     if config.platform.url:
-        raise BadInput("standby --execute restores into the local standby sandbox; for real hosts run "
-                       "playbooks/failover.yml and record it with: procops incident standby ID --evidence TEXT")
+        result = failover_on_hosts(config, repo=repo, snapshot=snapshot)
+        if not result["ok"]:
+            raise EnvironmentFailure(f"the failover playbook failed: {result['error']}")
+        return result
     try:
         from procops.backup.restore import restore_to_sandbox
     except ImportError:
@@ -248,6 +352,12 @@ def _timeline_text(kind: str, data: dict, lang: str) -> str:
         return ("更新：" if lang == "zh" else "updated: ") + ", ".join(sorted(fields))
     if kind == "standby.execute":
         return "开始切换到备用系统（从异地备份恢复）" if lang == "zh" else "failover started (restore from the off-site backup)"
+    if kind == "standby.playbook":
+        hosts = ", ".join(f"{h} ok={r.get('ok')} failed={r.get('failed')} unreachable={r.get('unreachable')}"
+                          for h, r in (data.get("recap") or {}).items())
+        word = ("备用系统切换剧本" if lang == "zh" else "failover playbook") + " playbooks/failover.yml"
+        state = ("成功" if lang == "zh" else "succeeded") if data.get("ok") else ("失败" if lang == "zh" else "failed")
+        return f"{word}: {state} (rc={data.get('rc')}; {hosts})"
     if kind == "standby.failed":
         return (("切换失败：" if lang == "zh" else "failover failed: ") + str(data.get("error", "")))
     detail = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, "", {}, []))

@@ -158,6 +158,10 @@ class SandboxConfig(Section):
     database_url: str | None = Field(None, description="SQLAlchemy URL; empty: SQLite (WAL) in $PROCOPS_HOME.",
                                      examples=["postgresql+psycopg://postgres@127.0.0.1:5432/procurement"])
     max_upload_size: Size = Field(20 * 1024 * 1024, description="Largest accepted bid file.")
+    bind_address: str = Field("127.0.0.1", description="Address the replicas and the HAProxy frontend listen on. "
+                              "Keep loopback; a standby that another host's load balancer reaches "
+                              "(playbooks/failover.yml) binds that host's address.",
+                              examples=["10.0.0.12"])
     seed: SeedConfig = Field(default_factory=SeedConfig)
 
 
@@ -358,6 +362,13 @@ class DrillsConfig(Section):
     """Quarterly emergency drills (R8)."""
 
     scenarios_dir: Path | None = Field(None, description="Extra drill scenarios (YAML).")
+    failover_inventory: Path | None = Field(None, description="Ansible inventory for playbooks/failover.yml "
+                                            "(groups 'standby' and 'lb'); used by `incident standby --execute` "
+                                            "when platform.url is set.")
+    failover_extra_vars: dict[str, str] = Field(default_factory=dict, description="Variables passed to "
+                                                "playbooks/failover.yml with -e (no secrets: they are on argv).",
+                                                examples=[{"failover_backend": "replicas",
+                                                           "standby_address": "10.0.0.12"}])
 
 
 class ScanConfig(Section):

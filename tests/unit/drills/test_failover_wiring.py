@@ -111,9 +111,9 @@ def test_failover_uses_the_configured_offsite_repository(procops_home, fake_rest
     assert calls == [{"repo": "city-dc", "snapshot": "s1", "instance": "standby"}]
 
 
-def test_failover_on_real_hosts_points_at_the_playbook(procops_home):
+def test_failover_on_real_hosts_without_an_inventory_is_bad_input(procops_home):
     cfg = Config.model_validate({"platform": {"url": "https://bid.example.gov.cn"}})
-    with pytest.raises(BadInput, match="failover.yml"):
+    with pytest.raises(BadInput, match="failover_inventory"):
         response.failover(cfg)
 
 

@@ -41,3 +41,30 @@ def test_long_state_home_gets_a_short_socket_path(tmp_path, monkeypatch):
     assert SandboxPaths.of("standby").haproxy_socket == sock  # stable
     monkeypatch.setenv("PROCOPS_HOME", "/tmp/h")
     assert SandboxPaths.of().haproxy_socket == SandboxPaths.of().run / "haproxy.sock"
+
+
+def test_bind_address_defaults_to_loopback():
+    from procops.config import SandboxConfig
+
+    assert SandboxConfig().bind_address == "127.0.0.1"
+    assert UpOptions.from_config(SandboxConfig()).bind_address == "127.0.0.1"
+
+
+def test_a_standby_for_another_host_binds_that_address():
+    from procops.config import SandboxConfig
+
+    o = UpOptions.from_config(SandboxConfig(bind_address="10.0.0.12"), bind_address=None)
+    assert o.bind_address == "10.0.0.12"
+    argv = replica_argv(18081, "10.0.0.12")
+    assert argv[argv.index("--host") + 1] == "10.0.0.12"
+    cfg = haproxy_config(18080, [18081], Path("/run/x/haproxy.sock"), bind_address="10.0.0.12")
+    assert "bind 10.0.0.12:18080" in cfg
+    assert "server r1 10.0.0.12:18081 check" in cfg
+
+
+def test_a_wildcard_bind_is_reached_on_loopback():
+    from procops.sandbox.platform import connect_host
+
+    cfg = haproxy_config(18080, [18081], Path("/run/x/haproxy.sock"), bind_address="0.0.0.0")
+    assert "bind 0.0.0.0:18080" in cfg and "server r1 127.0.0.1:18081" in cfg
+    assert connect_host("0.0.0.0") == "127.0.0.1" and connect_host("10.0.0.12") == "10.0.0.12"
