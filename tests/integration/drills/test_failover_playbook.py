@@ -1,0 +1,233 @@
+"""playbooks/failover.yml for real: syntax, lint, a failing run that reaches nothing, and a failover to a
+standby host (a network namespace with its own sshd) with the main sandbox's HAProxy switched to it.
+
+The standby host shares this machine's filesystem (a network namespace isolates only the network), so
+it runs this worktree's procops with its own $PROCOPS_HOME and restores from the main home's off-site
+repository, a stand-in for the remote one. Its sandbox binds the namespace's veth address, which the
+main HAProxy (in the root namespace, the `lb` host, connection local) reaches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+PLAYBOOK = ROOT / "playbooks" / "failover.yml"
+BIN = Path(sys.executable).parent
+PROCOPS = BIN / "procops"
+SMALL_SEED = ["--seed-announcements", "20", "--seed-suppliers", "5", "--seed-documents", "8",
+              "--document-size", "16KB"]
+
+
+def _run(argv, **kw):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=kw.pop("timeout", 120), **kw)
+
+
+def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
+
+
+@pytest.fixture
+def procops_home(tmp_path, monkeypatch):
+    """A short $PROCOPS_HOME (HAProxy's stats socket path limit)."""
+    home = Path(tempfile.mkdtemp(prefix="pf-", dir="/tmp"))
+    monkeypatch.setenv("PROCOPS_HOME", str(home))
+    monkeypatch.delenv("PROCOPS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def test_syntax_check(tmp_path):
+    inv = tmp_path / "inv.ini"
+    inv.write_text("[standby]\ns1 ansible_connection=local\n[lb]\nlocalhost ansible_connection=local\n")
+    p = _run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv), str(PLAYBOOK)], cwd=ROOT)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_ansible_lint():
+    p = _run([str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT))], cwd=ROOT, timeout=300,
+             env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+def _config(path: Path, data: dict) -> Path:
+    path.write_text(json.dumps(data))  # JSON is YAML
+    return path
+
+
+def test_a_failed_playbook_is_exit_3_on_the_timeline_and_reaches_nothing(cli, procops_home, tmp_path):
+    inv = tmp_path / "inv.ini"
+    inv.write_text(f"[standby]\ns1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+                   f"[lb]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    cfg = _config(tmp_path / "procops.yaml", {
+        "platform": {"url": "http://127.0.0.1:9"},
+        "drills": {"failover_inventory": str(inv), "failover_extra_vars": {"procops_bin": "/bin/false"}}})
+    iid = cli("incident", "open", "--title", "database lost", check=0).out.strip()
+    r = cli("--config", str(cfg), "incident", "standby", iid, "--execute", timeout=180)
+    assert r.code == 3, r.out + r.err
+    assert "failover playbook failed" in r.err
+    inc = cli("incident", "show", iid, "--json", check=0).json()
+    assert inc["milestones"]["standby"]["reached_at"] is None
+    kinds = [e["kind"] for e in inc["timeline"]]
+    assert "standby.execute" in kinds and "standby.failed" in kinds
+    pb = next(e for e in inc["timeline"] if e["kind"] == "standby.playbook")
+    assert pb["data"]["ok"] is False and pb["data"]["recap"]["s1"]["failed"] == 1
+
+
+# --------------------------------------------------------------------------- the real failover
+
+@pytest.fixture
+def standby_host(tmp_path):
+    """A test host: network namespace + veth pair + its own sshd (root only); everything in it is
+    stopped and the namespace removed afterwards."""
+    if os.geteuid() != 0 or not shutil.which("ip") or not Path("/usr/sbin/sshd").exists():
+        pytest.skip("needs root, iproute2 and openssh-server")
+    tag = secrets.token_hex(3)
+    ns, host_if, peer_if = f"pfo{tag}", f"pfo{tag}a", f"pfo{tag}b"
+    net = f"10.{secrets.choice(range(100, 250))}.{secrets.choice(range(0, 250))}"
+    host_ip, ns_ip = f"{net}.1", f"{net}.2"
+    d = Path(tempfile.mkdtemp(prefix="pfs-", dir="/tmp"))  # also the standby's short $PROCOPS_HOME parent
+    try:
+        _sh("ip", "netns", "add", ns)
+    except subprocess.CalledProcessError as e:
+        shutil.rmtree(d, ignore_errors=True)
+        pytest.skip(f"cannot create a network namespace: {e.stderr[:200]}")
+    try:
+        _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+        _sh("ip", "link", "set", peer_if, "netns", ns)
+        _sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+        _sh("ip", "link", "set", host_if, "up")
+        _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", peer_if)
+        _sh("ip", "netns", "exec", ns, "ip", "link", "set", peer_if, "up")
+        _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+        _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "key"))
+        _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "hostkey"))
+        shutil.copy(d / "key.pub", d / "authorized_keys")
+        (d / "sshd_config").write_text(
+            f"ListenAddress {ns_ip}\nPort 22\nHostKey {d / 'hostkey'}\nPidFile {d / 'sshd.pid'}\n"
+            f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n")
+        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+        _sh("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", str(d / "sshd_config"))
+        for _ in range(50):
+            if (d / "sshd.pid").exists():
+                break
+            time.sleep(0.1)
+        home = d / "h"
+        home.mkdir()
+        yield {"ip": ns_ip, "ns": ns, "key": d / "key", "home": home, "dir": d}
+    finally:
+        # the standby sandbox (detached processes in the namespace) by its own state, then the rest there
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            _run([str(PROCOPS), "sandbox", "down", "--instance", "standby"], timeout=60,
+                 env={**os.environ, "PROCOPS_HOME": str(d / "h")})
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            pids = _run(["ip", "netns", "pids", ns], timeout=10).stdout.split()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), 15)
+            if pids:
+                time.sleep(0.5)
+            for pid in _run(["ip", "netns", "pids", ns], timeout=10).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), 9)
+        _sh("ip", "link", "del", host_if, check=False)
+        _sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def main_sandbox(cli, port_block):
+    port = port_block(4)
+    cli("sandbox", "up", "--port", str(port), "--replicas", "2", *SMALL_SEED, "--json", check=0)
+    try:
+        yield cli("sandbox", "status", "--json", check=0).json()
+    finally:
+        cli("sandbox", "down")
+
+
+@pytest.mark.root
+def test_incident_standby_execute_fails_over_to_a_standby_host(cli, procops_home, tmp_path, standby_host,
+                                                               main_sandbox):
+    from procops.backup.sources import repositories
+    from procops.config import Config
+
+    main_url = main_sandbox["url"]
+    cli("backup", "init", timeout=120, check=0)
+    cli("backup", "run", timeout=300, check=0)
+    offsite = next(r for r in repositories(Config()) if r.offsite)
+
+    with httpx.Client(base_url=main_url, timeout=30) as c:
+        seeded = c.get("/api/archive", params={"page": 1, "size": 3}).json()["items"]
+        assert seeded
+        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
+                                                     "password": "password-1"}).json()["token"]
+        ann = c.get("/api/announcements", params={"page": 1, "size": 1}).json()["items"][0]["id"]
+        late = c.post(f"/api/announcements/{ann}/bids", files={"file": ("late.pdf", b"after the backup")},
+                      headers={"Authorization": f"Bearer {token}"})
+        assert late.status_code in (200, 201), late.text
+        late_id = late.json()["document_id"]
+        assert c.get(f"/api/documents/{late_id}").status_code == 200
+
+    h = standby_host
+    standby_cfg = _config(h["dir"] / "standby.yaml", {"backup": {"repositories": [
+        {"name": "offsite", "url": offsite.url, "offsite": True, "password": {"file": str(offsite.password_file)}}]}})
+    inv = tmp_path / "inventory.ini"
+    inv.write_text(
+        f"[standby]\ns1 ansible_host={h['ip']} ansible_user=root ansible_ssh_private_key_file={h['key']} "
+        "ansible_python_interpreter=/usr/bin/python3 "
+        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
+        f"[lb]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+    sock = main_sandbox["haproxy"]["runtime_api"]
+    cfg = _config(tmp_path / "procops.yaml", {
+        "platform": {"url": main_url},
+        "drills": {"failover_inventory": str(inv), "failover_extra_vars": {
+            "procops_bin": str(PROCOPS), "procops_config": str(standby_cfg), "procops_home": str(h["home"]),
+            "haproxy_socket": sock, "failover_backend": "replicas", "haproxy_switch_python": sys.executable}}})
+
+    iid = cli("incident", "open", "--title", "database server lost", check=0).out.strip()
+    cli("incident", "classify", iid, "--type", "database-failure", check=0)
+    env = {"ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_SSH_ARGS": "-o ControlMaster=no"}
+    r = cli("--config", str(cfg), "incident", "standby", iid, "--execute", "--json", timeout=400, env=env)
+    assert r.code == 0, r.out[-3000:] + r.err[-3000:]
+    inc = r.json()
+    m = inc["milestones"]["standby"]
+    assert m["reached_at"]
+    ev = m["evidence"]
+    assert ev["playbook"] == "playbooks/failover.yml" and ev["url"] == main_url
+    assert ev["recap"]["s1"]["failed"] == 0 and ev["recap"]["localhost"]["failed"] == 0
+    assert ev["standby"]["url"].startswith(f"http://{h['ip']}:")
+    pb = next(e for e in inc["timeline"] if e["kind"] == "standby.playbook")
+    assert pb["data"]["ok"] is True and pb["data"]["rc"] == 0
+
+    # the main HAProxy's servers now point at the standby host ...
+    from procops.drills.response import haproxy_runtime
+
+    stat = haproxy_runtime(Path(sock), "show stat")
+    lines = stat.splitlines()
+    header = lines[0][2:].split(",")
+    servers = [dict(zip(header, ln.split(","))) for ln in lines[1:] if ln.startswith(("replicas,r1,", "replicas,r2,"))]
+    assert len(servers) == 2
+    assert {s["addr"].rsplit(":", 1)[0] for s in servers} == {h["ip"]}
+    assert all(s["status"].startswith("UP") for s in servers)
+    # ... so the main URL serves the restored data: seeded documents intact, the late bid gone
+    with httpx.Client(base_url=main_url, timeout=30) as c:
+        for d in seeded:
+            got = c.get(f"/api/documents/{d['id']}")
+            assert got.status_code == 200 and hashlib.sha256(got.content).hexdigest() == d["sha256"]
+        assert c.get(f"/api/documents/{late_id}").status_code == 404
+        assert c.get("/healthz").status_code == 200
