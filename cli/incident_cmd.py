@@ -242,7 +242,9 @@ def standby(
                                          hint="the standby milestone is not reached; fix and run it again")
             ev.update({"playbook": "playbooks/failover.yml", "inventory": argv[2], "recap": result["recap"],
                        "failover_seconds": result["seconds"], "standby": result.get("standby"),
-                       "url": STATE.config.platform.url})
+                       "url": STATE.config.platform.url,
+                       "snapshot": (result.get("standby") or {}).get("run"),
+                       "repository": (result.get("standby") or {}).get("repository")})
         elif execute:
             say(f"{inc.id}: restoring the latest off-site backup into the standby instance ...", err=True)
             store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot}, actor=by)
