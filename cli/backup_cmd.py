@@ -216,9 +216,9 @@ def status(json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
-            latest = (f"latest {r['latest_snapshot']} ({format_duration(r['age_seconds'])} ago"
+            latest = (f"latest {r['latest_snapshot']} ({format_duration(r['age_seconds'])} ago, "
                       if r["age_seconds"] is not None else "no backup yet (")
-            line = (f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  {latest}, "
+            line = (f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  {latest}"
                     f"limit {format_duration(r['rpo_seconds'])})  {r['runs']} runs")
             if r["offsite"] and r.get("offsite_missing_runs") is not None:
                 line += f"  missing off-site: {r['offsite_missing_runs']}"
