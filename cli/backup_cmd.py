@@ -218,11 +218,12 @@ def status(json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
-            age = format_duration(r["age_seconds"]) if r["age_seconds"] is not None else "never"
-            line = (f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  latest {r['latest_snapshot'] or '-'} "
-                    f"({age} ago, limit {format_duration(r['rpo_seconds'])})  {r['runs']} runs")
-            if r["offsite"]:
-                line += f"  missing off-site: {r.get('offsite_missing_runs')}"
+            latest = (f"latest {r['latest_snapshot']} ({format_duration(r['age_seconds'])} ago, "
+                      if r["age_seconds"] is not None else "no backup yet (")
+            line = (f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  {latest}"
+                    f"limit {format_duration(r['rpo_seconds'])})  {r['runs']} runs")
+            if r["offsite"] and r.get("offsite_missing_runs") is not None:
+                line += f"  missing off-site: {r['offsite_missing_runs']}"
             say(line)
             if not r["reachable"]:
                 say(f"  unreachable: {r['error']}")
