@@ -88,6 +88,18 @@ def test_a_failed_playbook_is_exit_3_on_the_timeline_and_reaches_nothing(cli, pr
     assert pb["data"]["ok"] is False and pb["data"]["recap"]["s1"]["failed"] == 1
 
 
+def test_an_inventory_without_hosts_is_not_a_failover(procops_home, tmp_path):
+    """ansible-playbook exits 0 when no host matches: that reaches nothing either."""
+    from procops.config import Config
+    from procops.drills import response
+
+    cfg = Config.model_validate({"platform": {"url": "http://127.0.0.1:9"},
+                                 "drills": {"failover_inventory": str(tmp_path / "missing.ini")}})
+    res = response.failover_on_hosts(cfg, timeout=120)
+    assert res["ok"] is False and res["recap"] == {}
+    assert res["error"]
+
+
 # --------------------------------------------------------------------------- the real failover
 
 @pytest.fixture

@@ -80,14 +80,6 @@ def test_output_of_a_failed_run_names_the_failure():
     assert "standby" not in out
 
 
-def test_failover_on_hosts_without_ansible_output_is_not_ok(procops_home, tmp_path, monkeypatch):
-    """An inventory that does not exist: ansible-playbook fails, nothing is reached."""
-    cfg = _cfg(failover_inventory=str(tmp_path / "missing.ini"))
-    res = response.failover_on_hosts(cfg, timeout=120)
-    assert res["ok"] is False
-    assert res["error"]
-
-
 # --------------------------------------------------------------------------- haproxy_switch.py
 
 def _switch():
