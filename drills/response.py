@@ -104,29 +104,13 @@ def switch_commands(servers: list[str], standby_ports: list[int], backend: str =
     return cmds
 
 
-def haproxy_runtime(socket_path: Path, command: str, timeout: float = 5.0) -> str:
-    """One command on HAProxy's runtime API (unix socket); returns its answer."""
-    import socket
-
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(timeout)
-        s.connect(str(socket_path))
-        s.sendall(command.encode() + b"\n")
-        chunks = []
-        while True:
-            data = s.recv(65536)
-            if not data:
-                break
-            chunks.append(data)
-    return b"".join(chunks).decode(errors="replace").strip()
-
-
 def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
     """Point the main sandbox's HAProxy at the standby's replicas, so users keep the usual URL.
 
     Returns what was switched, or None when the main HAProxy is not running (users then go to
     the standby URL). Never raises: a failed switch is reported in the result.
     """
+    from procops.haproxy import RuntimeAPI
     from procops.sandbox import platform
 
     try:
@@ -137,7 +121,8 @@ def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
             return None
         cmds = switch_commands([r.name for r in main.replicas], [r.port for r in standby.replicas if r.port],
                                host=standby.host)
-        answers = [haproxy_runtime(main_paths.haproxy_socket, c) for c in cmds]
+        api = RuntimeAPI(main_paths.haproxy_socket)
+        answers = [api.command(c).strip() for c in cmds]
         bad = [f"{c}: {a}" for c, a in zip(cmds, answers) if a and "changed" not in a.lower()
                and "no need" not in a.lower()]
         return {"url": main.url, "commands": cmds, "ok": not bad, "errors": bad}

@@ -227,9 +227,9 @@ def test_incident_standby_execute_fails_over_to_a_standby_host(cli, procops_home
     assert pb["data"]["ok"] is True and pb["data"]["rc"] == 0
 
     # the main HAProxy's servers now point at the standby host ...
-    from procops.drills.response import haproxy_runtime
+    from procops.haproxy import RuntimeAPI
 
-    stat = haproxy_runtime(Path(sock), "show stat")
+    stat = RuntimeAPI(Path(sock)).command("show stat").strip()
     lines = stat.splitlines()
     header = lines[0][2:].split(",")
     servers = [dict(zip(header, ln.split(","))) for ln in lines[1:] if ln.startswith(("replicas,r1,", "replicas,r2,"))]
