@@ -37,3 +37,96 @@ def monitoring_ports(first: int) -> dict:
     names = ("prometheus_port", "alertmanager_port", "node_exporter_port", "blackbox_exporter_port",
              "postgres_exporter_port", "exporter_port", "webhook_port")
     return {name: first + i for i, name in enumerate(names)}
+
+
+def _sh(*argv: str, check: bool = True):
+    import subprocess
+
+    return subprocess.run(argv, capture_output=True, text=True, check=check, timeout=30)
+
+
+def _kill_namespace_processes(ns: str) -> None:
+    import contextlib
+    import os
+    import subprocess
+    import time
+
+    for sig in (15, 9):
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            pids = _sh("ip", "netns", "pids", ns, check=False).stdout.split()
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), sig)
+            if not pids:
+                return
+            time.sleep(0.5)
+
+
+def netns_host(directory: Path, prefix: str = "pt", before_teardown=None):
+    """A test host of our own: a network namespace with a veth pair and its own sshd (root only).
+
+    A context manager yielding ``{"ns", "ip", "host_ip", "host_if", "dir", "key", "ssh"}``: ``ip`` is the
+    host's address, ``key`` the client key root may log in with, ``ssh`` an ssh command line for it.
+    The namespace shares this machine's filesystem: give the host its own folder. On exit,
+    ``before_teardown()`` runs (if given), every process in the namespace is stopped, and the
+    namespace and the veth pair are removed.
+    """
+    import contextlib
+    import os
+    import secrets
+    import shutil
+    import subprocess
+    import time
+
+    import pytest
+
+    @contextlib.contextmanager
+    def host():
+        if os.geteuid() != 0 or not shutil.which("ip") or not Path("/usr/sbin/sshd").exists():
+            pytest.skip("needs root, iproute2 and openssh-server")
+        tag = secrets.token_hex(3)
+        ns, host_if, peer_if = f"{prefix}{tag}", f"{prefix}{tag}a", f"{prefix}{tag}b"
+        net = f"10.{secrets.choice(range(100, 250))}.{secrets.choice(range(0, 250))}"
+        host_ip, ns_ip = f"{net}.1", f"{net}.2"
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        try:
+            _sh("ip", "netns", "add", ns)
+        except subprocess.CalledProcessError as e:
+            pytest.skip(f"cannot create a network namespace: {e.stderr[:200]}")
+        try:
+            _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
+            _sh("ip", "link", "set", peer_if, "netns", ns)
+            _sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
+            _sh("ip", "link", "set", host_if, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", peer_if)
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", peer_if, "up")
+            _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
+            _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "key"))
+            _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "hostkey"))
+            shutil.copy(d / "key.pub", d / "authorized_keys")
+            pidfile = d / "sshd.pid"
+            (d / "sshd_config").write_text(
+                f"ListenAddress {ns_ip}\nPort 22\nHostKey {d / 'hostkey'}\nPidFile {pidfile}\n"
+                f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
+                "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
+                "Subsystem sftp internal-sftp\n")
+            Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+            _sh("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", str(d / "sshd_config"))
+            for _ in range(50):
+                if pidfile.exists():
+                    break
+                time.sleep(0.1)
+            ssh = (f"ssh -i {d / 'key'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                   f"-o BatchMode=yes -o ConnectTimeout=3 -o LogLevel=ERROR root@{ns_ip}")
+            yield {"ns": ns, "ip": ns_ip, "host_ip": host_ip, "host_if": host_if, "dir": d, "key": d / "key",
+                   "ssh": ssh}
+        finally:
+            if before_teardown is not None:
+                with contextlib.suppress(Exception):
+                    before_teardown()
+            _kill_namespace_processes(ns)
+            _sh("ip", "link", "del", host_if, check=False)
+            _sh("ip", "netns", "del", ns, check=False)
+
+    return host()

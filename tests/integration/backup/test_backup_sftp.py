@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import random
-import secrets
-import shutil
 import subprocess
-import time
 
 import pytest
 from platform_data import config_yaml
+from testsupport import netns_host
 
 pytestmark = pytest.mark.root
 
@@ -21,53 +17,8 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 @pytest.fixture
 def sftp_host(tmp_path):
-    if os.geteuid() != 0 or not shutil.which("ip") or not os.path.exists("/usr/sbin/sshd"):
-        pytest.skip("needs root, iproute2 and openssh-server")
-    tag = secrets.token_hex(3)
-    ns, host_if, peer_if = f"pbk{tag}", f"pbk{tag}a", f"pbk{tag}b"
-    net = f"10.{random.randrange(100, 250)}.{random.randrange(0, 250)}"
-    host_ip, peer_ip = f"{net}.1", f"{net}.2"
-    d = tmp_path / "sftp-host"
-    d.mkdir()
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "host_key"))
-    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "client_key"))
-    shutil.copy(d / "client_key.pub", d / "authorized_keys")
-    (d / "sshd_config").write_text(f"""ListenAddress {peer_ip}
-Port 22
-HostKey {d / 'host_key'}
-PidFile {d / 'sshd.pid'}
-AuthorizedKeysFile {d / 'authorized_keys'}
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-Subsystem sftp internal-sftp
-""")
-    os.makedirs("/run/sshd", exist_ok=True)
-    sh("ip", "netns", "add", ns)
-    try:
-        sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-        sh("ip", "link", "set", peer_if, "netns", ns)
-        sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        sh("ip", "link", "set", host_if, "up")
-        sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{peer_ip}/30", "dev", peer_if)
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", peer_if, "up")
-        sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        sh("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", str(d / "sshd_config"))
-        for _ in range(50):
-            if (d / "sshd.pid").exists():
-                break
-            time.sleep(0.1)
-        ssh = (f"ssh -i {d / 'client_key'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-               f"-o BatchMode=yes -o ConnectTimeout=3 -o LogLevel=ERROR root@{peer_ip} -s sftp")
-        yield {"ip": peer_ip, "dir": d, "ssh": ssh, "host_if": host_if, "remote": tmp_path / "remote-repo"}
-    finally:
-        pid = (d / "sshd.pid").read_text().strip() if (d / "sshd.pid").exists() else None
-        if pid:
-            sh("kill", pid, check=False)
-        sh("ip", "link", "del", host_if, check=False)
-        sh("ip", "netns", "del", ns, check=False)
+    with netns_host(tmp_path / "sftp-host", prefix="pbk") as h:
+        yield h | {"ssh": h["ssh"] + " -s sftp", "remote": tmp_path / "remote-repo"}
 
 
 def test_offsite_over_sftp_down_then_caught_up(cli, procops_home, tmp_path, sftp_host, platform):

@@ -9,20 +9,18 @@ main HAProxy (in the root namespace, the `lb` host, connection local) reaches.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from testsupport import netns_host
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = ROOT / "playbooks" / "failover.yml"
@@ -104,61 +102,20 @@ def test_an_inventory_without_hosts_is_not_a_failover(procops_home, tmp_path):
 
 @pytest.fixture
 def standby_host(tmp_path):
-    """A test host: network namespace + veth pair + its own sshd (root only); everything in it is
-    stopped and the namespace removed afterwards."""
-    if os.geteuid() != 0 or not shutil.which("ip") or not Path("/usr/sbin/sshd").exists():
-        pytest.skip("needs root, iproute2 and openssh-server")
-    tag = secrets.token_hex(3)
-    ns, host_if, peer_if = f"pfo{tag}", f"pfo{tag}a", f"pfo{tag}b"
-    net = f"10.{secrets.choice(range(100, 250))}.{secrets.choice(range(0, 250))}"
-    host_ip, ns_ip = f"{net}.1", f"{net}.2"
+    """A test host: network namespace + veth pair + its own sshd (root only); the standby sandbox in it
+    is stopped, everything else there too, and the namespace removed afterwards."""
     d = Path(tempfile.mkdtemp(prefix="pfs-", dir="/tmp"))  # also the standby's short $PROCOPS_HOME parent
+    home = d / "h"
+    home.mkdir()
+
+    def stop_standby() -> None:
+        _run([str(PROCOPS), "sandbox", "down", "--instance", "standby"], timeout=60,
+             env={**os.environ, "PROCOPS_HOME": str(home)})
+
     try:
-        _sh("ip", "netns", "add", ns)
-    except subprocess.CalledProcessError as e:
-        shutil.rmtree(d, ignore_errors=True)
-        pytest.skip(f"cannot create a network namespace: {e.stderr[:200]}")
-    try:
-        _sh("ip", "link", "add", host_if, "type", "veth", "peer", "name", peer_if)
-        _sh("ip", "link", "set", peer_if, "netns", ns)
-        _sh("ip", "addr", "add", f"{host_ip}/30", "dev", host_if)
-        _sh("ip", "link", "set", host_if, "up")
-        _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/30", "dev", peer_if)
-        _sh("ip", "netns", "exec", ns, "ip", "link", "set", peer_if, "up")
-        _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "key"))
-        _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "hostkey"))
-        shutil.copy(d / "key.pub", d / "authorized_keys")
-        (d / "sshd_config").write_text(
-            f"ListenAddress {ns_ip}\nPort 22\nHostKey {d / 'hostkey'}\nPidFile {d / 'sshd.pid'}\n"
-            f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-            "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n")
-        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-        _sh("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", str(d / "sshd_config"))
-        for _ in range(50):
-            if (d / "sshd.pid").exists():
-                break
-            time.sleep(0.1)
-        home = d / "h"
-        home.mkdir()
-        yield {"ip": ns_ip, "ns": ns, "key": d / "key", "home": home, "dir": d}
+        with netns_host(d, prefix="pfo", before_teardown=stop_standby) as h:
+            yield h | {"home": home}
     finally:
-        # the standby sandbox (detached processes in the namespace) by its own state, then the rest there
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            _run([str(PROCOPS), "sandbox", "down", "--instance", "standby"], timeout=60,
-                 env={**os.environ, "PROCOPS_HOME": str(d / "h")})
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            pids = _run(["ip", "netns", "pids", ns], timeout=10).stdout.split()
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 15)
-            if pids:
-                time.sleep(0.5)
-            for pid in _run(["ip", "netns", "pids", ns], timeout=10).stdout.split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 9)
-        _sh("ip", "link", "del", host_if, check=False)
-        _sh("ip", "netns", "del", ns, check=False)
         shutil.rmtree(d, ignore_errors=True)
 
 

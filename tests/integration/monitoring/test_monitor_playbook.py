@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
-import random
-import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+import testsupport
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = ROOT / "playbooks" / "monitoring.yml"
@@ -42,53 +39,8 @@ def _sh(*argv: str) -> None:
 @pytest.fixture
 def netns_host(tmp_path):
     """A test host: network namespace + veth pair + its own sshd (root only)."""
-    if os.geteuid() != 0 or not shutil.which("ip") or not Path("/usr/sbin/sshd").exists():
-        pytest.skip("needs root, iproute2 and openssh-server")
-    tag = f"{os.getpid() % 10000}{random.randrange(100)}"
-    ns, veth, peer = f"pm{tag}", f"vpm{tag}", f"vpn{tag}"
-    octet = random.randrange(10, 250)
-    host_ip, ns_ip = f"10.231.{octet}.1", f"10.231.{octet}.2"
-    d = tmp_path / "host"
-    d.mkdir()
-    try:
-        _sh("ip", "netns", "add", ns)
-    except subprocess.CalledProcessError as e:
-        pytest.skip(f"cannot create a network namespace: {e.stderr.decode()[:200]}")
-    pidfile = d / "sshd.pid"
-    try:
-        _sh("ip", "link", "add", veth, "type", "veth", "peer", "name", peer)
-        _sh("ip", "link", "set", peer, "netns", ns)
-        _sh("ip", "addr", "add", f"{host_ip}/24", "dev", veth)
-        _sh("ip", "link", "set", veth, "up")
-        _sh("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ns_ip}/24", "dev", peer)
-        _sh("ip", "netns", "exec", ns, "ip", "link", "set", peer, "up")
-        _sh("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
-        _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "key"))
-        _sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / "hostkey"))
-        (d / "authorized_keys").write_text((d / "key.pub").read_text())
-        (d / "sshd_config").write_text(
-            f"ListenAddress {ns_ip}\nPort 22\nHostKey {d / 'hostkey'}\nPidFile {pidfile}\n"
-            f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
-            "PasswordAuthentication no\nPermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n")
-        Path("/run/sshd").mkdir(parents=True, exist_ok=True)
-        _sh("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", str(d / "sshd_config"))
-        for _ in range(50):
-            if pidfile.exists():
-                break
-            time.sleep(0.1)
-        yield {"ip": ns_ip, "key": d / "key", "dir": d, "ns": ns}
-    finally:
-        # stop what runs in the namespace (the sshd and what the playbook started), then remove it
-        with contextlib.suppress(subprocess.SubprocessError, OSError):
-            pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10).stdout
-            for pid in pids.split():
-                with contextlib.suppress(ProcessLookupError, ValueError):
-                    os.kill(int(pid), 15)
-        time.sleep(0.5)
-        with contextlib.suppress(subprocess.SubprocessError):
-            subprocess.run(["ip", "netns", "delete", ns], capture_output=True, timeout=10)
-        with contextlib.suppress(subprocess.SubprocessError):
-            subprocess.run(["ip", "link", "delete", veth], capture_output=True, timeout=10)
+    with testsupport.netns_host(tmp_path / "host", prefix="pm") as h:
+        yield h
 
 
 @pytest.mark.root
