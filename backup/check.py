@@ -53,9 +53,20 @@ def error_lines(output: str) -> list[str]:
     keep = []
     for ln in output.splitlines():
         s = ln.strip()
-        if not s or s.startswith(("using temporary cache", "create exclusive lock", "load indexes", "check all packs",
-                                  "check snapshots, trees and blobs", "read ", "[", "no errors were found",
-                                  "load snapshots", "using cache")):
+        if not s or s.startswith(
+            (
+                "using temporary cache",
+                "create exclusive lock",
+                "load indexes",
+                "check all packs",
+                "check snapshots, trees and blobs",
+                "read ",
+                "[",
+                "no errors were found",
+                "load snapshots",
+                "using cache",
+            )
+        ):
             continue
         keep.append(s)
     return keep[:40]
@@ -77,8 +88,13 @@ def check(config: Any, *, repo: str | None = None, read_data_subset: str | None 
             label = "all" if read_all else subset or "structure only"
             t0 = time.monotonic()
             try:
-                with_stale_unlock(restic, r, lambda: restic.run(r, check_args(subset, read_all=read_all),
-                                                                timeout=config.backup.command_timeout))
+                with_stale_unlock(
+                    restic,
+                    r,
+                    lambda r=r, subset=subset, read_all=read_all: restic.run(
+                        r, check_args(subset, read_all=read_all), timeout=config.backup.command_timeout
+                    ),
+                )
                 res = CheckResult(r.name, True, label, 0.0)
             except LiveLock as e:
                 res = CheckResult(r.name, False, label, 0.0, [e.message], problem="live_lock")
@@ -92,8 +108,13 @@ def check(config: Any, *, repo: str | None = None, read_data_subset: str | None 
                     res.errors = [text]
             res.seconds = round(time.monotonic() - t0, 3)
             now = iso(utcnow())
-            values: dict[str, Any] = {"time": now, "ok": res.ok, "read": label, "errors": res.errors[:10],
-                                      "packs": res.packs[:20]}
+            values: dict[str, Any] = {
+                "time": now,
+                "ok": res.ok,
+                "read": label,
+                "errors": res.errors[:10],
+                "packs": res.packs[:20],
+            }
             if n is not None:
                 values["subset"] = n if res.ok else st.get("subset")
             else:
@@ -102,12 +123,16 @@ def check(config: Any, *, repo: str | None = None, read_data_subset: str | None 
             state.update(r.name, check=values)
             out.append(res)
         repos = select(config, None)
-        state.write_metrics([x.name for x in repos], {x.name: x.offsite for x in repos},
-                            rpo_seconds=config.policy.backup_interval)
+        state.write_metrics(
+            [x.name for x in repos], {x.name: x.offsite for x in repos}, rpo_seconds=config.policy.backup_interval
+        )
         from procops.journal import record
 
-        record("backup.check", repo or "all", {"ok": all(c.ok for c in out),
-                                               "repositories": {c.repository: c.as_dict() for c in out}})
+        record(
+            "backup.check",
+            repo or "all",
+            {"ok": all(c.ok for c in out), "repositories": {c.repository: c.as_dict() for c in out}},
+        )
         return out
 
 

@@ -20,7 +20,8 @@ import sqlite3
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 from procops.backup.sources import Database
 from procops.errors import EnvironmentFailure
@@ -32,27 +33,78 @@ Query = Callable[[str], list[tuple]]
 
 
 def pg_dump_argv(db: Database, *, snapshot: str | None = None) -> list[str]:
-    a = ["pg_dump", "--no-owner", "--no-privileges", "--format=plain", "--encoding=UTF8",
-         "--host", str(db.host), "--port", str(db.port), "--username", str(db.user), "--no-password"]
+    a = [
+        "pg_dump",
+        "--no-owner",
+        "--no-privileges",
+        "--format=plain",
+        "--encoding=UTF8",
+        "--host",
+        str(db.host),
+        "--port",
+        str(db.port),
+        "--username",
+        str(db.user),
+        "--no-password",
+    ]
     if snapshot:
         a.append(f"--snapshot={snapshot}")
     return [*a, "--dbname", str(db.name)]
 
 
 def psql_restore_argv(db: Database) -> list[str]:
-    return ["psql", "--quiet", "--no-psqlrc", "--set", "ON_ERROR_STOP=1", "--host", str(db.host),
-            "--port", str(db.port), "--username", str(db.user), "--no-password", "--dbname", str(db.name)]
+    return [
+        "psql",
+        "--quiet",
+        "--no-psqlrc",
+        "--set",
+        "ON_ERROR_STOP=1",
+        "--host",
+        str(db.host),
+        "--port",
+        str(db.port),
+        "--username",
+        str(db.user),
+        "--no-password",
+        "--dbname",
+        str(db.name),
+    ]
 
 
 def mysqldump_argv(db: Database) -> list[str]:
-    return ["mysqldump", "--single-transaction", "--quick", "--routines", "--triggers", "--hex-blob",
-            "--default-character-set=utf8mb4", "--no-tablespaces", "--host", str(db.host), "--port", str(db.port),
-            "--user", str(db.user), "--protocol=TCP", str(db.name)]
+    return [
+        "mysqldump",
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        "--hex-blob",
+        "--default-character-set=utf8mb4",
+        "--no-tablespaces",
+        "--host",
+        str(db.host),
+        "--port",
+        str(db.port),
+        "--user",
+        str(db.user),
+        "--protocol=TCP",
+        str(db.name),
+    ]
 
 
 def mysql_restore_argv(db: Database) -> list[str]:
-    return ["mysql", "--default-character-set=utf8mb4", "--host", str(db.host), "--port", str(db.port),
-            "--user", str(db.user), "--protocol=TCP", str(db.name)]
+    return [
+        "mysql",
+        "--default-character-set=utf8mb4",
+        "--host",
+        str(db.host),
+        "--port",
+        str(db.port),
+        "--user",
+        str(db.user),
+        "--protocol=TCP",
+        str(db.name),
+    ]
 
 
 def dump_env(db: Database) -> dict[str, str]:
@@ -83,10 +135,16 @@ def build_manifest(query: Query, tables: Sequence[str]) -> dict:
             counts[t] = int(query(f"SELECT COUNT(*) FROM {t}")[0][0])
         except Exception:  # noqa: BLE001 - a missing table is recorded as such
             counts[t] = None
-    docs = [{"id": int(r[0]), "storage_path": str(r[1]), "size": int(r[2]), "sha256": str(r[3]).strip().lower()}
-            for r in query("SELECT id, storage_path, size, sha256 FROM archive_documents ORDER BY id")]
-    return {"format": MANIFEST_FORMAT, "tables": counts, "documents": docs,
-            "totals": {"documents": len(docs), "bytes": sum(d["size"] for d in docs)}}
+    docs = [
+        {"id": int(r[0]), "storage_path": str(r[1]), "size": int(r[2]), "sha256": str(r[3]).strip().lower()}
+        for r in query("SELECT id, storage_path, size, sha256 FROM archive_documents ORDER BY id")
+    ]
+    return {
+        "format": MANIFEST_FORMAT,
+        "tables": counts,
+        "documents": docs,
+        "totals": {"documents": len(docs), "bytes": sum(d["size"] for d in docs)},
+    }
 
 
 def sqlite_query(path: Path) -> Iterator[Query]:
@@ -109,8 +167,7 @@ def sqlalchemy_query(db: Database, *, repeatable_read: bool = False) -> Iterator
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
-        eng = create_engine(db.sqlalchemy_url(), pool_pre_ping=False,
-                            connect_args={"connect_timeout": 10})
+        eng = create_engine(db.sqlalchemy_url(), pool_pre_ping=False, connect_args={"connect_timeout": 10})
         conn = eng.connect()
     except SQLAlchemyError as e:
         raise EnvironmentFailure(f"cannot connect to {db.masked_url}: {_first_line(e)}") from None
@@ -227,8 +284,9 @@ def create_server_database(db: Database, name: str) -> Database:
                 c.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
         eng.dispose()
     except SQLAlchemyError as e:
-        raise EnvironmentFailure(f"cannot create the scratch database {name} on {db.masked_url}: "
-                                 f"{_first_line(e)}") from None
+        raise EnvironmentFailure(
+            f"cannot create the scratch database {name} on {db.masked_url}: {_first_line(e)}"
+        ) from None
     return db.with_database(name)
 
 
@@ -255,10 +313,12 @@ def load_dump(target: Database, dump_file: Path, timeout: float) -> None:
         except FileNotFoundError:
             raise EnvironmentFailure(f"{argv[0]} is not installed (run scripts/bootstrap)") from None
         except subprocess.TimeoutExpired:
-            raise EnvironmentFailure(f"loading the dump into {target.masked_url} took longer than "
-                                     f"{timeout:.0f}s") from None
+            raise EnvironmentFailure(
+                f"loading the dump into {target.masked_url} took longer than {timeout:.0f}s"
+            ) from None
     if p.returncode != 0:
         from procops.backup.restic import tail
 
-        raise EnvironmentFailure(f"{argv[0]} could not load the dump into {target.masked_url}: "
-                                 f"{tail(p.stderr.decode(errors='replace'))}")
+        raise EnvironmentFailure(
+            f"{argv[0]} could not load the dump into {target.masked_url}: {tail(p.stderr.decode(errors='replace'))}"
+        )

@@ -11,7 +11,8 @@ repository even though snapshot ids differ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
+from collections.abc import Callable
 
 from procops.backup.restic import Problem, Repo, Restic, ResticError, unlock_args
 from procops.errors import BadInput, EnvironmentFailure
@@ -49,9 +50,10 @@ def with_stale_unlock(restic: Restic, repo: Repo, fn: Callable[[], T]) -> T:
             return fn()
         except ResticError as e2:
             if e2.problem is Problem.LOCKED:
-                raise LiveLock(f"repository '{repo.name}' is locked by a live restic process: {e2.tail}",
-                               hint="wait for it to finish; a lock of a dead process is removed "
-                               "automatically") from None
+                raise LiveLock(
+                    f"repository '{repo.name}' is locked by a live restic process: {e2.tail}",
+                    hint="wait for it to finish; a lock of a dead process is removed automatically",
+                ) from None
             raise
 
 
@@ -76,9 +78,15 @@ class Snapshot:
         return TAG_DB if TAG_DB in self.tags else TAG_FILES if TAG_FILES in self.tags else None
 
     @classmethod
-    def from_json(cls, d: dict) -> "Snapshot":
-        return cls(d["id"], d.get("short_id", d["id"][:8]), d["time"], tuple(d.get("paths") or ()),
-                   tuple(d.get("tags") or ()), d.get("hostname", ""))
+    def from_json(cls, d: dict) -> Snapshot:
+        return cls(
+            d["id"],
+            d.get("short_id", d["id"][:8]),
+            d["time"],
+            tuple(d.get("paths") or ()),
+            tuple(d.get("tags") or ()),
+            d.get("hostname", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -94,15 +102,20 @@ class RunSet:
         return self.files.time
 
     def as_dict(self) -> dict:
-        return {"run": self.run_id, "time": self.time, "files_snapshot": self.files.short_id,
-                "database_snapshot": self.database.short_id if self.database else None}
+        return {
+            "run": self.run_id,
+            "time": self.time,
+            "files_snapshot": self.files.short_id,
+            "database_snapshot": self.database.short_id if self.database else None,
+        }
 
 
 def snapshots(restic: Restic, repo: Repo) -> list[Snapshot]:
     from procops.backup.restic import snapshots_args
 
-    c = with_stale_unlock(restic, repo, lambda: restic.run(repo, snapshots_args(tags=[TAG]), json_output=True,
-                                                           no_lock=True, timeout=600))
+    c = with_stale_unlock(
+        restic, repo, lambda: restic.run(repo, snapshots_args(tags=[TAG]), json_output=True, no_lock=True, timeout=600)
+    )
     return sorted((Snapshot.from_json(d) for d in (c.json() or [])), key=lambda s: s.time)
 
 
@@ -120,7 +133,7 @@ def resolve(sets: list[RunSet], spec: str, repo: str) -> RunSet:
     if spec == "latest":
         return sets[-1]
     for r in sets:
-        ids = [r.files.id, *( [r.database.id] if r.database else [])]
+        ids = [r.files.id, *([r.database.id] if r.database else [])]
         if spec == r.run_id or any(i.startswith(spec) for i in ids):
             return r
     raise BadInput(f"no backup run or snapshot {spec!r} in repository '{repo}'")

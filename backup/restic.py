@@ -30,7 +30,8 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
+from collections.abc import Iterable, Sequence
 
 from procops.errors import BadInput, EnvironmentFailure
 
@@ -105,13 +106,31 @@ def classify(rc: int, stderr: str, version: Version = (0, 14, 0)) -> Problem:
     if "wrong password" in low or "no key found" in low:
         return Problem.WRONG_PASSWORD
     if "is there a repository at the following location" in low:
-        if ("permission denied" in low or "connection" in low or "no route" in low or "timeout" in low
-                or "ssh" in low or "transport endpoint" in low):
+        if (
+            "permission denied" in low
+            or "connection" in low
+            or "no route" in low
+            or "timeout" in low
+            or "ssh" in low
+            or "transport endpoint" in low
+        ):
             return Problem.UNREACHABLE
         return Problem.NOT_INITIALISED
-    if any(s in low for s in ("permission denied", "connection refused", "no route to host", "i/o timeout",
-                              "connection reset", "ssh command exited", "unable to start the sftp session",
-                              "no such host", "network is unreachable", "transport endpoint")):
+    if any(
+        s in low
+        for s in (
+            "permission denied",
+            "connection refused",
+            "no route to host",
+            "i/o timeout",
+            "connection reset",
+            "ssh command exited",
+            "unable to start the sftp session",
+            "no such host",
+            "network is unreachable",
+            "transport endpoint",
+        )
+    ):
         return Problem.UNREACHABLE
     return Problem.OTHER
 
@@ -127,6 +146,7 @@ def backend_of(url: str) -> str:
     if sep and head in BACKENDS:
         return head
     return "local"
+
 
 @dataclass(frozen=True)
 class Repo:
@@ -151,7 +171,7 @@ class Repo:
     def local_path(self) -> Path | None:
         if self.backend != "local":
             return None
-        return Path(self.url[len("local:"):] if self.url.startswith("local:") else self.url)
+        return Path(self.url[len("local:") :] if self.url.startswith("local:") else self.url)
 
     def check_password_source(self) -> None:
         """A password file must exist and be private (exit 2 otherwise)."""
@@ -175,9 +195,15 @@ class Repo:
 Argv = tuple[str, ...]
 
 
-def global_args(*, cache_dir: Path | None = None, json_output: bool = False, no_lock: bool = False,
-                retry_lock: str | None = None, version: Version = (0, 14, 0),
-                options: Iterable[tuple[str, str]] = ()) -> Argv:
+def global_args(
+    *,
+    cache_dir: Path | None = None,
+    json_output: bool = False,
+    no_lock: bool = False,
+    retry_lock: str | None = None,
+    version: Version = (0, 14, 0),
+    options: Iterable[tuple[str, str]] = (),
+) -> Argv:
     a: list[str] = []
     for k, v in options:
         a += ["-o", f"{k}={v}"]
@@ -205,8 +231,9 @@ def init_args(*, copy_chunker_params: bool = False) -> Argv:
     return ("init", "--copy-chunker-params") if copy_chunker_params else ("init",)
 
 
-def backup_args(paths: Sequence[str | Path], *, tags: Iterable[str] = (), excludes: Iterable[str] = (),
-                host: str | None = None) -> Argv:
+def backup_args(
+    paths: Sequence[str | Path], *, tags: Iterable[str] = (), excludes: Iterable[str] = (), host: str | None = None
+) -> Argv:
     if not paths:
         raise ValueError("a file backup needs at least one path")
     a = ["backup"]
@@ -230,14 +257,28 @@ def snapshots_args(*, tags: Iterable[str] = ()) -> Argv:
     return ("snapshots", *tag_args(tags))
 
 
-def forget_args(*, keep_hourly: int, keep_daily: int, keep_weekly: int, keep_monthly: int, keep_last: int = 0,
-                tags: Iterable[str] = (), group_by: str = "host,paths", prune: bool = False,
-                snapshot_ids: Sequence[str] = ()) -> Argv:
+def forget_args(
+    *,
+    keep_hourly: int,
+    keep_daily: int,
+    keep_weekly: int,
+    keep_monthly: int,
+    keep_last: int = 0,
+    tags: Iterable[str] = (),
+    group_by: str = "host,paths",
+    prune: bool = False,
+    snapshot_ids: Sequence[str] = (),
+) -> Argv:
     if snapshot_ids:
         return ("forget", *snapshot_ids)
     a = ["forget", "--group-by", group_by]
-    for flag, n in (("--keep-last", keep_last), ("--keep-hourly", keep_hourly), ("--keep-daily", keep_daily),
-                    ("--keep-weekly", keep_weekly), ("--keep-monthly", keep_monthly)):
+    for flag, n in (
+        ("--keep-last", keep_last),
+        ("--keep-hourly", keep_hourly),
+        ("--keep-daily", keep_daily),
+        ("--keep-weekly", keep_weekly),
+        ("--keep-monthly", keep_monthly),
+    ):
         if n:
             a += [flag, str(n)]
     if len(a) == 3:
@@ -284,6 +325,7 @@ def cat_config_args() -> Argv:
 
 
 # --------------------------------------------------------------------------- subset rotation (pure)
+
 
 def valid_subset_count(t: int) -> bool:
     return 1 <= t <= 256 and 256 % t == 0
@@ -367,6 +409,7 @@ def mask_env(env: dict[str, str]) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- runner
 
+
 @dataclass
 class Completed:
     argv: list[str]
@@ -397,21 +440,29 @@ class ResticError(EnvironmentFailure):
         self.repo, self.command, self.rc, self.problem = repo, command, rc, problem
         self.output = _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", output or stderr)
         self.tail = tail(stderr)
-        super().__init__(f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
-                         + (f": {self.tail}" if self.tail else ""))
+        super().__init__(
+            f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
+            + (f": {self.tail}" if self.tail else "")
+        )
 
 
 def tail(text: str, lines: int = 6) -> str:
     """The last lines of a program's messages, on one line, passwords inside URLs masked."""
-    keep = [ln for ln in text.strip().splitlines() if ln.strip() and not ln.startswith(("using temporary cache",
-                                                                                          "Using temporary cache"))]
+    keep = [
+        ln
+        for ln in text.strip().splitlines()
+        if ln.strip() and not ln.startswith(("using temporary cache", "Using temporary cache"))
+    ]
     return _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", " | ".join(keep[-lines:]))
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The child's environment: ours without inherited restic/database secrets, plus ``extra``."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RESTIC_", "PGPASSWORD", "MYSQL_PWD", "AWS_SECRET", "B2_ACCOUNT_KEY"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RESTIC_", "PGPASSWORD", "MYSQL_PWD", "AWS_SECRET", "B2_ACCOUNT_KEY"))
+    }
     env.setdefault("LC_ALL", "C.UTF-8")
     env.update(extra or {})
     return env
@@ -431,10 +482,21 @@ class Restic:
     def has(self, feature: str) -> bool:
         return available(feature, self.version)
 
-    def argv(self, args: Argv, *, json_output: bool = False, no_lock: bool = False,
-             options: Iterable[tuple[str, str]] = ()) -> list[str]:
-        return [self.binary, *global_args(cache_dir=self.cache_dir, json_output=json_output, no_lock=no_lock,
-                                          retry_lock="1m", version=self.version, options=options), *args]
+    def argv(
+        self, args: Argv, *, json_output: bool = False, no_lock: bool = False, options: Iterable[tuple[str, str]] = ()
+    ) -> list[str]:
+        return [
+            self.binary,
+            *global_args(
+                cache_dir=self.cache_dir,
+                json_output=json_output,
+                no_lock=no_lock,
+                retry_lock="1m",
+                version=self.version,
+                options=options,
+            ),
+            *args,
+        ]
 
     def env(self, repo: Repo, *, source: Repo | None = None) -> dict[str, str]:
         repo.check_password_source()
@@ -444,9 +506,19 @@ class Restic:
             extra.update(source.env("RESTIC_FROM_"))
         return base_env(extra)
 
-    def run(self, repo: Repo, args: Argv, *, json_output: bool = False, no_lock: bool = False,
-            source: Repo | None = None, timeout: float | None = None, check: bool = True,
-            input: bytes | None = None, cwd: Path | None = None) -> Completed:
+    def run(
+        self,
+        repo: Repo,
+        args: Argv,
+        *,
+        json_output: bool = False,
+        no_lock: bool = False,
+        source: Repo | None = None,
+        timeout: float | None = None,
+        check: bool = True,
+        input: bytes | None = None,
+        cwd: Path | None = None,
+    ) -> Completed:
         opts = (*repo.options, *(source.options if source is not None else ()))
         argv = self.argv(args, json_output=json_output, no_lock=no_lock, options=opts)
         env = self.env(repo, source=source)
@@ -454,31 +526,62 @@ class Restic:
         log.debug("env %s", mask_env({k: v for k, v in env.items() if k.startswith("RESTIC_")}))
         t0 = time.monotonic()
         try:
-            p = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.PIPE if input is not None
-                                 else subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            p = subprocess.Popen(
+                argv,
+                env=env,
+                cwd=cwd,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
         except FileNotFoundError:
             raise EnvironmentFailure(f"{self.binary} is not installed (run scripts/bootstrap)") from None
         try:
             out, err = p.communicate(input=input, timeout=timeout or self.timeout)
         except subprocess.TimeoutExpired:
             out, err = interrupt(p)
-            c = Completed(argv, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
-                          time.monotonic() - t0)
-            raise ResticError(repo.name, args[0], c.rc, f"timed out after {timeout or self.timeout:.0f}s; "
-                              + c.stderr, Problem.TIMEOUT) from None
+            c = Completed(
+                argv, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"), time.monotonic() - t0
+            )
+            raise ResticError(
+                repo.name,
+                args[0],
+                c.rc,
+                f"timed out after {timeout or self.timeout:.0f}s; " + c.stderr,
+                Problem.TIMEOUT,
+            ) from None
         except BaseException:
             interrupt(p)
             raise
-        c = Completed(mask_argv(argv), p.returncode, out.decode(errors="replace"), err.decode(errors="replace"),
-                      time.monotonic() - t0)
+        c = Completed(
+            mask_argv(argv),
+            p.returncode,
+            out.decode(errors="replace"),
+            err.decode(errors="replace"),
+            time.monotonic() - t0,
+        )
         log.info("restic %s on %s: exit %d in %.1fs", args[0], repo.name, c.rc, c.seconds)
         if check and c.rc != 0:
-            raise ResticError(repo.name, args[0], c.rc, c.stderr, classify(c.rc, c.stderr, self.version),
-                              output=c.stdout + "\n" + c.stderr)
+            raise ResticError(
+                repo.name,
+                args[0],
+                c.rc,
+                c.stderr,
+                classify(c.rc, c.stderr, self.version),
+                output=c.stdout + "\n" + c.stderr,
+            )
         return c
 
-    def popen(self, repo: Repo, args: Argv, *, json_output: bool = False, cwd: Path | None = None,
-              stdin: Any = subprocess.PIPE, stdout: Any = subprocess.PIPE) -> subprocess.Popen:
+    def popen(
+        self,
+        repo: Repo,
+        args: Argv,
+        *,
+        json_output: bool = False,
+        cwd: Path | None = None,
+        stdin: Any = subprocess.PIPE,
+        stdout: Any = subprocess.PIPE,
+    ) -> subprocess.Popen:
         argv = self.argv(args, json_output=json_output, options=repo.options)
         env = self.env(repo)
         log.info("start %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
@@ -516,8 +619,7 @@ def detect_version(binary: str = "restic") -> Version:
     if binary in _VERSION_CACHE:
         return _VERSION_CACHE[binary]
     try:
-        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30,
-                             env=base_env()).stdout
+        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30, env=base_env()).stdout
     except FileNotFoundError:
         raise EnvironmentFailure(f"{binary} is not installed (run scripts/bootstrap)") from None
     except subprocess.TimeoutExpired:

@@ -23,11 +23,12 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from procops.backup import dumps
 from procops.backup.ops import RunSet, make_restic, resolve, run_sets, snapshots, with_stale_unlock
-from procops.backup.restic import Repo, Restic, ResticError, dump_args, restore_args
+from procops.backup.restic import Repo, Restic, dump_args, restore_args
 from procops.backup.sources import Database, select
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import iso, utcnow
@@ -45,9 +46,14 @@ class Restored:
     dump: Path | None
 
     def as_dict(self) -> dict:
-        return {"repository": self.repository, **self.run.as_dict(), "root": str(self.root),
-                "documents": str(self.documents), "dump": str(self.dump) if self.dump else None,
-                "manifest_totals": self.manifest.get("totals")}
+        return {
+            "repository": self.repository,
+            **self.run.as_dict(),
+            "root": str(self.root),
+            "documents": str(self.documents),
+            "dump": str(self.dump) if self.dump else None,
+            "manifest_totals": self.manifest.get("totals"),
+        }
 
 
 def find_run(restic: Restic, repos: list[Repo], snapshot: str) -> tuple[Repo, RunSet]:
@@ -107,8 +113,16 @@ def _watch(path: Path, total: int, progress: Progress | None):
         progress(done, total or done)
 
 
-def restore_files(restic: Restic, repo: Repo, run: RunSet, target: Path, *, timeout: float,
-                  progress: Progress | None = None, expected_bytes: int = 0) -> tuple[Path, dict]:
+def restore_files(
+    restic: Restic,
+    repo: Repo,
+    run: RunSet,
+    target: Path,
+    *,
+    timeout: float,
+    progress: Progress | None = None,
+    expected_bytes: int = 0,
+) -> tuple[Path, dict]:
     """Restore the run's files snapshot under ``target``; returns (documents dir, manifest)."""
     target.mkdir(parents=True, exist_ok=True)
     with _watch(target, expected_bytes, progress):
@@ -132,8 +146,9 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     with open(tmp, "wb") as out:
-        p = restic.popen(repo, dump_args(run.database.id, "/" + dump_file.lstrip("/")), stdout=out,
-                         stdin=subprocess.DEVNULL)
+        p = restic.popen(
+            repo, dump_args(run.database.id, "/" + dump_file.lstrip("/")), stdout=out, stdin=subprocess.DEVNULL
+        )
         try:
             _, err = p.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -148,8 +163,9 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
     return dest
 
 
-def restore_to_dir(config: Any, target: Path, *, repo: str | None = None, snapshot: str = "latest",
-                   progress: Progress | None = None) -> Restored:
+def restore_to_dir(
+    config: Any, target: Path, *, repo: str | None = None, snapshot: str = "latest", progress: Progress | None = None
+) -> Restored:
     """`procops backup restore --target DIR`."""
     target = Path(target).expanduser().resolve()
     if target.exists() and any(target.iterdir()):
@@ -158,8 +174,15 @@ def restore_to_dir(config: Any, target: Path, *, repo: str | None = None, snapsh
     t0 = time.monotonic()
     r, run = find_run(restic, select(config, repo), snapshot)
     tmp = target / ".restore"
-    docs, manifest = restore_files(restic, r, run, tmp, timeout=config.backup.command_timeout, progress=progress,
-                                   expected_bytes=_expected_bytes(r.name))
+    docs, manifest = restore_files(
+        restic,
+        r,
+        run,
+        tmp,
+        timeout=config.backup.command_timeout,
+        progress=progress,
+        expected_bytes=_expected_bytes(r.name),
+    )
     os.replace(docs, target / "documents")
     mpath = tmp / next(p for p in run.files.paths if p.endswith("/manifest.json")).lstrip("/")
     os.replace(mpath, target / "manifest.json")
@@ -168,14 +191,27 @@ def restore_to_dir(config: Any, target: Path, *, repo: str | None = None, snapsh
         if leftovers:
             os.replace(tmp, target / "files")
     shutil.rmtree(tmp, ignore_errors=True)
-    dump = dump_database(restic, r, run, manifest["database"]["dump_file"],
-                         target / manifest["database"]["dump_file"], timeout=config.backup.command_timeout)
+    dump = dump_database(
+        restic,
+        r,
+        run,
+        manifest["database"]["dump_file"],
+        target / manifest["database"]["dump_file"],
+        timeout=config.backup.command_timeout,
+    )
     out = Restored(r.name, run, target, target / "documents", manifest, dump)
     from procops.journal import record
 
-    record("backup.restore", str(target), {"repository": r.name, **run.as_dict(),
-                                           "seconds": round(time.monotonic() - t0, 3),
-                                           "documents": (manifest.get("totals") or {}).get("documents")})
+    record(
+        "backup.restore",
+        str(target),
+        {
+            "repository": r.name,
+            **run.as_dict(),
+            "seconds": round(time.monotonic() - t0, 3),
+            "documents": (manifest.get("totals") or {}).get("documents"),
+        },
+    )
     return out
 
 
@@ -198,9 +234,15 @@ def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
     raise EnvironmentFailure("no free loopback port block for the standby sandbox")
 
 
-def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = "latest",
-                       instance: str = "standby", progress: Progress | None = None,
-                       bind_address: str | None = None) -> dict:
+def restore_to_sandbox(
+    config: Any,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    instance: str = "standby",
+    progress: Progress | None = None,
+    bind_address: str | None = None,
+) -> dict:
     """Restore a backup run into the sandbox instance ``instance`` and start it serving the restored data.
 
     Returns ``{"url", "snapshot", "repository", "seconds", "run", "instance", "port", "database",
@@ -220,8 +262,15 @@ def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = 
     work = paths.base / ".restore"
     shutil.rmtree(work, ignore_errors=True)
     try:
-        docs, manifest = restore_files(restic, r, run, work / "files", timeout=config.backup.command_timeout,
-                                       progress=progress, expected_bytes=_expected_bytes(r.name))
+        docs, manifest = restore_files(
+            restic,
+            r,
+            run,
+            work / "files",
+            timeout=config.backup.command_timeout,
+            progress=progress,
+            expected_bytes=_expected_bytes(r.name),
+        )
         dump_file = manifest["database"]["dump_file"]
         dump = dump_database(restic, r, run, dump_file, work / dump_file, timeout=config.backup.command_timeout)
         if paths.documents.exists():
@@ -238,8 +287,10 @@ def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = 
 
             live = sources(config).database
             if live.kind != kind:
-                raise EnvironmentFailure(f"the backup holds a {kind} dump but the configured database is "
-                                         f"{live.kind}: no server to restore it into")
+                raise EnvironmentFailure(
+                    f"the backup holds a {kind} dump but the configured database is "
+                    f"{live.kind}: no server to restore it into"
+                )
             name = f"{live.name}_{instance}".replace("-", "_")
             target = live.with_database(name)
             dumps.drop_server_database(target)
@@ -250,17 +301,32 @@ def restore_to_sandbox(config: Any, *, repo: str | None = None, snapshot: str = 
         shutil.rmtree(work, ignore_errors=True)
     bind = bind_address or config.sandbox.bind_address
     port = _free_port_block(config.sandbox.port + 100, config.sandbox.replicas + 1, bind)
-    opts = platform.UpOptions.from_config(config.sandbox, port=port, database_url=database_url,
-                                          seed_announcements=0, seed_suppliers=0, seed_documents=0,
-                                          bind_address=bind)
+    opts = platform.UpOptions.from_config(
+        config.sandbox,
+        port=port,
+        database_url=database_url,
+        seed_announcements=0,
+        seed_suppliers=0,
+        seed_documents=0,
+        bind_address=bind,
+    )
     state, _ = platform.up(opts, instance)
     seconds = round(time.monotonic() - t0, 3)
-    result = {"url": state.url, "snapshot": run.files.short_id, "database_snapshot":
-              run.database.short_id if run.database else None, "run": run.run_id, "repository": r.name,
-              "seconds": seconds, "instance": instance, "port": port, "bind_address": bind,
-              "replica_ports": [r.port for r in state.replicas],
-              "database": Database.parse(database_url).masked_url if "://" in database_url else database_url,
-              "documents": (manifest.get("totals") or {}).get("documents"), "restored_at": iso(utcnow())}
+    result = {
+        "url": state.url,
+        "snapshot": run.files.short_id,
+        "database_snapshot": run.database.short_id if run.database else None,
+        "run": run.run_id,
+        "repository": r.name,
+        "seconds": seconds,
+        "instance": instance,
+        "port": port,
+        "bind_address": bind,
+        "replica_ports": [r.port for r in state.replicas],
+        "database": Database.parse(database_url).masked_url if "://" in database_url else database_url,
+        "documents": (manifest.get("totals") or {}).get("documents"),
+        "restored_at": iso(utcnow()),
+    }
     from procops.journal import record
 
     record("backup.restore", f"sandbox:{instance}", result)

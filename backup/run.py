@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from procops.backup import dumps, state
-from procops.backup.ops import TAG, TAG_DB, TAG_FILES, LiveLock, make_restic, run_sets, snapshots, \
-    with_stale_unlock
+from procops.backup.ops import TAG, TAG_DB, TAG_FILES, LiveLock, make_restic, run_sets, snapshots, with_stale_unlock
 from procops.backup.restic import (
     Problem,
     Repo,
@@ -58,6 +57,7 @@ CHUNK = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- init
+
 
 def init(config: Any, repo_name: str | None = None) -> dict:
     """Initialise every repository; already initialised is fine. Off-site ones copy the chunker
@@ -107,6 +107,7 @@ def _masked(url: str) -> str:
 
 # --------------------------------------------------------------------------- streaming a dump to restic --stdin
 
+
 class DumpFailed(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -123,8 +124,9 @@ def _drain(stream: Any, sink: list[bytes]) -> threading.Thread:
     return t
 
 
-def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename: str, tags: list[str],
-                  timeout: float) -> dict:
+def stream_backup(
+    restic: Restic, repo: Repo, producer: dumps.Producer, filename: str, tags: list[str], timeout: float
+) -> dict:
     """Feed the producer's bytes to ``restic backup --stdin``; return restic's JSON summary.
 
     restic's input is closed only after the producer has exited 0: on a failed
@@ -137,8 +139,13 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
     t_prod_err: threading.Thread | None = None
     if producer.argv is not None:
         try:
-            prod = subprocess.Popen(producer.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, env=producer.env)
+            prod = subprocess.Popen(
+                producer.argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=producer.env,
+            )
         except FileNotFoundError:
             raise EnvironmentFailure(f"{producer.argv[0]} is not installed (run scripts/bootstrap)") from None
         t_prod_err = _drain(prod.stderr, prod_err)
@@ -188,8 +195,9 @@ def stream_backup(restic: Restic, repo: Repo, producer: dumps.Producer, filename
             if t_prod_err is not None:
                 t_prod_err.join(10)
             if rc != 0 and not broken:
-                failure = (f"{producer.label} exited {rc}: "
-                           f"{tail(b''.join(prod_err).decode(errors='replace')) or 'no message'}")
+                failure = (
+                    f"{producer.label} exited {rc}: {tail(b''.join(prod_err).decode(errors='replace')) or 'no message'}"
+                )
         if timed_out.is_set():
             failure = f"the dump did not finish within {timeout:.0f}s"
         if failure is not None:
@@ -255,6 +263,7 @@ def _summary(stdout: str) -> dict:
 
 # --------------------------------------------------------------------------- run
 
+
 @dataclass
 class RepoResult:
     name: str
@@ -294,10 +303,16 @@ class RunResult:
         return bool(bad) and all(r.problem == "live_lock" for r in bad)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "run": self.run_id, "started_at": self.started_at, "ended_at": self.ended_at,
-                "dump_error": self.dump_error, "manifest_totals": self.manifest.get("totals"),
-                "tables": self.manifest.get("tables"),
-                "repositories": {r.name: r.as_dict() for r in self.repositories}}
+        return {
+            "ok": self.ok,
+            "run": self.run_id,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "dump_error": self.dump_error,
+            "manifest_totals": self.manifest.get("totals"),
+            "tables": self.manifest.get("tables"),
+            "repositories": {r.name: r.as_dict() for r in self.repositories},
+        }
 
 
 def new_run_id() -> str:
@@ -332,10 +347,18 @@ def _backup_locked(config: Any, repo_name: str | None) -> RunResult:
     done: list[Repo] = []
     try:
         with dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
-            manifest.update({"run": result.run_id, "created_at": result.started_at,
-                             "database": {"kind": src.database.kind, "url": src.database.masked_url,
-                                          "dump_file": src.database.dump_filename},
-                             "documents_dir": str(src.documents)})
+            manifest.update(
+                {
+                    "run": result.run_id,
+                    "created_at": result.started_at,
+                    "database": {
+                        "kind": src.database.kind,
+                        "url": src.database.masked_url,
+                        "dump_file": src.database.dump_filename,
+                    },
+                    "documents_dir": str(src.documents),
+                }
+            )
             result.manifest = manifest
             atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
             for r in direct:
@@ -355,8 +378,7 @@ def _backup_locked(config: Any, repo_name: str | None) -> RunResult:
         seen = {r.name for r in result.repositories}
         for r in repos:
             if r.name not in seen:
-                result.repositories.append(RepoResult(r.name, r.offsite, "backup", problem="dump_failed",
-                                                      error=msg))
+                result.repositories.append(RepoResult(r.name, r.offsite, "backup", problem="dump_failed", error=msg))
     for rr in result.repositories:
         if rr.status == "ok":
             repo = next(r for r in repos if r.name == rr.name)
@@ -370,8 +392,9 @@ def _ok(result: RunResult, name: str) -> bool:
     return any(r.name == name and r.status == "ok" for r in result.repositories)
 
 
-def _direct(restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, tags: list[str],
-            timeout: float) -> RepoResult:
+def _direct(
+    restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, tags: list[str], timeout: float
+) -> RepoResult:
     """The database dump (streamed to --stdin) and the files, as two restic processes running side by side
     (both take restic's shared lock). A run keeps its snapshots only when both succeeded."""
     from concurrent.futures import ThreadPoolExecutor
@@ -387,10 +410,18 @@ def _direct(restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, 
             raise EnvironmentFailure(f"paths to back up do not exist: {', '.join(missing)}")
         args = backup_args(paths, tags=[*tags, TAG_FILES], excludes=excludes)
         with ThreadPoolExecutor(max_workers=2) as ex:
-            f_files = ex.submit(lambda: with_stale_unlock(restic, repo, lambda: restic.run(
-                repo, args, json_output=True, timeout=timeout)))
-            f_db = ex.submit(lambda: with_stale_unlock(restic, repo, lambda: stream_backup(
-                restic, repo, producer, src.database.dump_filename, [*tags, TAG_DB], timeout)))
+            f_files = ex.submit(
+                lambda: with_stale_unlock(
+                    restic, repo, lambda: restic.run(repo, args, json_output=True, timeout=timeout)
+                )
+            )
+            f_db = ex.submit(
+                lambda: with_stale_unlock(
+                    restic,
+                    repo,
+                    lambda: stream_backup(restic, repo, producer, src.database.dump_filename, [*tags, TAG_DB], timeout),
+                )
+            )
             errors: list[BaseException] = []
             s_db: dict = {}
             s_files: dict = {}
@@ -434,8 +465,15 @@ def _forget_run(restic: Restic, repo: Repo, run_tag: str) -> None:
     try:
         ids = [s.id for s in snapshots(restic, repo) if run_tag in s.tags]
         if ids:
-            with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
-                keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=ids), timeout=600))
+            with_stale_unlock(
+                restic,
+                repo,
+                lambda: restic.run(
+                    repo,
+                    forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=ids),
+                    timeout=600,
+                ),
+            )
     except Exception:  # noqa: BLE001
         log.warning("could not forget the snapshots of failed run %s in %s", run_tag, repo.name, exc_info=True)
 
@@ -445,8 +483,7 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
     rr = RepoResult(repo.name, repo.offsite, "copy", copied_from=source.name)
     t0 = time.monotonic()
     try:
-        with_stale_unlock(restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG]), source=source,
-                                                           timeout=timeout))
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG]), source=source, timeout=timeout))
         mine = run_sets(snapshots(restic, repo))
         have = {s.run_id for s in mine}
         want = run_sets(snapshots(restic, source))
@@ -479,10 +516,23 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
         rr.forget = rr.prune = "not due"
         return
     try:
-        with_stale_unlock(restic, repo, lambda: restic.run(repo, forget_args(
-            keep_last=ret.keep_last, keep_hourly=ret.keep_hourly, keep_daily=ret.keep_daily,
-            keep_weekly=ret.keep_weekly, keep_monthly=ret.keep_monthly, tags=[TAG], prune=True),
-            timeout=config.backup.command_timeout))
+        with_stale_unlock(
+            restic,
+            repo,
+            lambda: restic.run(
+                repo,
+                forget_args(
+                    keep_last=ret.keep_last,
+                    keep_hourly=ret.keep_hourly,
+                    keep_daily=ret.keep_daily,
+                    keep_weekly=ret.keep_weekly,
+                    keep_monthly=ret.keep_monthly,
+                    tags=[TAG],
+                    prune=True,
+                ),
+                timeout=config.backup.command_timeout,
+            ),
+        )
         rr.forget = rr.prune = "ok"
         state.update(repo.name, last_prune=iso(utcnow()))
     except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands
@@ -494,9 +544,15 @@ def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -
 
     now = iso(utcnow())
     for rr in result.repositories:
-        values: dict[str, Any] = {"last_run": now, "last_status": rr.status, "last_error": rr.error,
-                                  "last_duration_s": rr.seconds, "last_added_bytes": rr.added_bytes,
-                                  "last_run_id": result.run_id, "offsite": rr.offsite}
+        values: dict[str, Any] = {
+            "last_run": now,
+            "last_status": rr.status,
+            "last_error": rr.error,
+            "last_duration_s": rr.seconds,
+            "last_added_bytes": rr.added_bytes,
+            "last_run_id": result.run_id,
+            "offsite": rr.offsite,
+        }
         if rr.status == "ok":
             values["last_success"] = now
             values["last_snapshot"] = rr.files_snapshot
@@ -520,14 +576,31 @@ def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -
                         state.update(rr.name, offsite_missing_runs=prev + 1)
         except Exception:  # noqa: BLE001
             log.warning("could not compute the off-site lag", exc_info=True)
-    state.write_metrics([r.name for r in repos], {r.name: r.offsite for r in repos},
-                        rpo_seconds=config.policy.backup_interval)
-    record("backup.run", "all" if len(result.repositories) > 1 else result.repositories[0].name
-           if result.repositories else "none",
-           {"ok": result.ok, "run": result.run_id, "seconds": round(seconds, 3), "dump_error": result.dump_error,
+    state.write_metrics(
+        [r.name for r in repos], {r.name: r.offsite for r in repos}, rpo_seconds=config.policy.backup_interval
+    )
+    record(
+        "backup.run",
+        "all" if len(result.repositories) > 1 else result.repositories[0].name if result.repositories else "none",
+        {
+            "ok": result.ok,
+            "run": result.run_id,
+            "seconds": round(seconds, 3),
+            "dump_error": result.dump_error,
             "documents": (result.manifest.get("totals") or {}).get("documents"),
-            "repositories": {rr.name: {"status": rr.status, "mode": rr.mode, "problem": rr.problem,
-                                       "error": rr.error, "files_snapshot": rr.files_snapshot,
-                                       "database_snapshot": rr.database_snapshot, "added_bytes": rr.added_bytes,
-                                       "forget": rr.forget, "prune": rr.prune}
-                             for rr in result.repositories}})
+            "repositories": {
+                rr.name: {
+                    "status": rr.status,
+                    "mode": rr.mode,
+                    "problem": rr.problem,
+                    "error": rr.error,
+                    "files_snapshot": rr.files_snapshot,
+                    "database_snapshot": rr.database_snapshot,
+                    "added_bytes": rr.added_bytes,
+                    "forget": rr.forget,
+                    "prune": rr.prune,
+                }
+                for rr in result.repositories
+            },
+        },
+    )

@@ -52,17 +52,47 @@ def jobs(config: Any) -> list[Job]:
     timeout = config.backup.command_timeout
     return [
         Job("backup-run", ("backup", "run"), p.backup_interval, 5, "backup to every repository (R4)", timeout),
-        Job("backup-check", ("backup", "check"), p.backup_check_interval, 35, "check repositories, rotating subset",
-            timeout),
-        Job("backup-verify-live", ("backup", "verify", "--live"), p.backup_check_interval, 50,
-            "verify the live documents against the archive records (R5)", timeout),
-        Job("backup-verify", ("backup", "verify"), p.backup_verify_interval, 20,
-            "restore the latest backup to scratch and verify it (R5)", timeout),
+        Job(
+            "backup-check",
+            ("backup", "check"),
+            p.backup_check_interval,
+            35,
+            "check repositories, rotating subset",
+            timeout,
+        ),
+        Job(
+            "backup-verify-live",
+            ("backup", "verify", "--live"),
+            p.backup_check_interval,
+            50,
+            "verify the live documents against the archive records (R5)",
+            timeout,
+        ),
+        Job(
+            "backup-verify",
+            ("backup", "verify"),
+            p.backup_verify_interval,
+            20,
+            "restore the latest backup to scratch and verify it (R5)",
+            timeout,
+        ),
         Job("scan", ("scan",), p.scan_interval, 40, "weekly host security scan (R3)", 3600.0),
-        Job("loadtest-capacity", ("loadtest", "capacity"), p.loadtest_interval, 30,
-            "monthly performance stress test of the configured platform (R3)", 3 * 3600.0),
-        Job("incident-escalate", ("incident", "escalate"), 60.0, 0,
-            "send due incident escalations to the responsible leaders (R11)", 120.0),
+        Job(
+            "loadtest-capacity",
+            ("loadtest", "capacity"),
+            p.loadtest_interval,
+            30,
+            "monthly performance stress test of the configured platform (R3)",
+            3 * 3600.0,
+        ),
+        Job(
+            "incident-escalate",
+            ("incident", "escalate"),
+            60.0,
+            0,
+            "send due incident escalations to the responsible leaders (R11)",
+            120.0,
+        ),
     ]
 
 
@@ -74,6 +104,7 @@ def find_job(config: Any, name: str) -> Job:
 
 
 # --------------------------------------------------------------------------- calendars (pure)
+
 
 def calendar(interval: float, minute: int) -> tuple[str, str]:
     """(systemd OnCalendar, cron schedule) of an interval: minutes dividing 60, hours dividing 24, 1 day,
@@ -92,19 +123,25 @@ def calendar(interval: float, minute: int) -> tuple[str, str]:
         hours = mins // 60
         if 24 % hours:
             raise BadInput(f"cannot schedule every {hours} hours: use a divisor of 24")
-        return (f"*-*-* 00/{hours}:{m:02d}:00", f"{m} */{hours} * * *") if hours > 1 else \
-            (f"*-*-* *:{m:02d}:00", f"{m} * * * *")
+        return (
+            (f"*-*-* 00/{hours}:{m:02d}:00", f"{m} */{hours} * * *")
+            if hours > 1
+            else (f"*-*-* *:{m:02d}:00", f"{m} * * * *")
+        )
     if s == 86400:
         return f"*-*-* 03:{m:02d}:00", f"{m} 3 * * *"
     if s == 7 * 86400:
         return f"Sun *-*-* 04:{m:02d}:00", f"{m} 4 * * 0"
     if s in range(28 * 86400, 32 * 86400):
         return f"*-*-01 05:{m:02d}:00", f"{m} 5 1 * *"
-    raise BadInput(f"cannot schedule an interval of {interval:g}s: use minutes dividing 60, hours dividing 24, "
-                   "1 day, 7 days or a month")
+    raise BadInput(
+        f"cannot schedule an interval of {interval:g}s: use minutes dividing 60, hours dividing 24, "
+        "1 day, 7 days or a month"
+    )
 
 
 # --------------------------------------------------------------------------- rendering (pure)
+
 
 @dataclass(frozen=True)
 class Context:
@@ -160,8 +197,13 @@ WantedBy=timers.target
 
 
 def cron_file(ctx: Context, job_list: list[Job], lock_dir: str) -> str:
-    lines = [MARKER, "SHELL=/bin/sh", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-             f"PROCOPS_HOME={ctx.home}", ""]
+    lines = [
+        MARKER,
+        "SHELL=/bin/sh",
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        f"PROCOPS_HOME={ctx.home}",
+        "",
+    ]
     for j in job_list:
         _, cron = calendar(j.interval, j.minute)
         cmd = shlex.join(["flock", "-n", f"{lock_dir}/cron-{j.name}.lock", *job_argv(ctx, j)])
@@ -185,6 +227,7 @@ def render(config: Any, ctx: Context, kind: str) -> dict[str, str]:
 
 # --------------------------------------------------------------------------- install / show / remove
 
+
 def default_kind() -> str:
     return "systemd" if Path("/run/systemd/system").is_dir() else "cron"
 
@@ -194,7 +237,9 @@ def context(config_source: Path | None) -> Context:
 
     from procops.home import state_home
 
-    exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "procops" else Path(sys.executable).parent / "procops"
+    exe = (
+        Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "procops" else Path(sys.executable).parent / "procops"
+    )
     try:
         user = getpass.getuser()
     except Exception:  # noqa: BLE001
@@ -215,18 +260,35 @@ def _systemctl(*args: str) -> None:
         raise EnvironmentFailure(f"systemctl {' '.join(args)} failed: {p.stderr.strip()}")
 
 
-def install(config: Any, config_source: Path | None, *, kind: str | None = None, target_dir: Path | None = None,
-            dry_run: bool = False) -> dict:
+def install(
+    config: Any,
+    config_source: Path | None,
+    *,
+    kind: str | None = None,
+    target_dir: Path | None = None,
+    dry_run: bool = False,
+) -> dict:
     from procops.home import atomic_write
 
     kind = kind or default_kind()
     ctx = context(config_source)
     files = render(config, ctx, kind)
     target = _target(kind, target_dir)
-    result = {"kind": kind, "target": str(target), "dry_run": dry_run, "files": files,
-              "jobs": [{"name": j.name, "command": " ".join(j.args), "every_seconds": j.interval,
-                        "calendar": calendar(j.interval, j.minute)[0 if kind == "systemd" else 1]}
-                       for j in jobs(config)]}
+    result = {
+        "kind": kind,
+        "target": str(target),
+        "dry_run": dry_run,
+        "files": files,
+        "jobs": [
+            {
+                "name": j.name,
+                "command": " ".join(j.args),
+                "every_seconds": j.interval,
+                "calendar": calendar(j.interval, j.minute)[0 if kind == "systemd" else 1],
+            }
+            for j in jobs(config)
+        ],
+    }
     if dry_run:
         return result
     target.mkdir(parents=True, exist_ok=True)
@@ -237,8 +299,11 @@ def install(config: Any, config_source: Path | None, *, kind: str | None = None,
         _systemctl("enable", "--now", *[n for n in files if n.endswith(".timer")])
     from procops.journal import record
 
-    record("schedule.install", kind, {"target": str(target), "files": sorted(files),
-                                      "jobs": [j["name"] for j in result["jobs"]]})
+    record(
+        "schedule.install",
+        kind,
+        {"target": str(target), "files": sorted(files), "jobs": [j["name"] for j in result["jobs"]]},
+    )
     return result
 
 
@@ -250,8 +315,9 @@ def installed(target_dir: Path | None = None) -> dict:
         names = []
         if t.is_dir():
             for p in sorted(t.iterdir()):
-                if (kind == "systemd" and p.name.startswith(UNIT_PREFIX) and p.suffix in (".service", ".timer")) or \
-                        (kind == "cron" and p.name == CRON_FILE):
+                if (kind == "systemd" and p.name.startswith(UNIT_PREFIX) and p.suffix in (".service", ".timer")) or (
+                    kind == "cron" and p.name == CRON_FILE
+                ):
                     try:
                         if MARKER in p.read_text():
                             names.append(p.name)
@@ -263,10 +329,20 @@ def installed(target_dir: Path | None = None) -> dict:
 
 def show(config: Any, config_source: Path | None, target_dir: Path | None = None) -> dict:
     st = job_status()
-    return {"installed": installed(target_dir),
-            "jobs": [{"name": j.name, "command": " ".join(j.args), "every_seconds": j.interval,
-                      "systemd": calendar(j.interval, j.minute)[0], "cron": calendar(j.interval, j.minute)[1],
-                      "last": st.get(j.name)} for j in jobs(config)]}
+    return {
+        "installed": installed(target_dir),
+        "jobs": [
+            {
+                "name": j.name,
+                "command": " ".join(j.args),
+                "every_seconds": j.interval,
+                "systemd": calendar(j.interval, j.minute)[0],
+                "cron": calendar(j.interval, j.minute)[1],
+                "last": st.get(j.name),
+            }
+            for j in jobs(config)
+        ],
+    }
 
 
 def remove(target_dir: Path | None = None, *, kind: str | None = None) -> dict:
@@ -300,6 +376,7 @@ def remove(target_dir: Path | None = None, *, kind: str | None = None) -> dict:
 
 # --------------------------------------------------------------------------- the job wrapper
 
+
 def _status_file() -> Path:
     from procops.home import area_dir
 
@@ -329,8 +406,7 @@ def run_job(config: Any, name: str, config_source: Path | None) -> int:
     started = utcnow()
     t0 = time.monotonic()
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=job.timeout + 60,
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=job.timeout + 60, stdin=subprocess.DEVNULL)
         code, err = p.returncode, p.stderr
     except subprocess.TimeoutExpired as e:
         code, err = 124, f"timed out after {job.timeout + 60:.0f}s: {(e.stderr or b'')[-500:]!r}"
@@ -341,12 +417,24 @@ def run_job(config: Any, name: str, config_source: Path | None) -> int:
     with exclusive_lock("schedule-state", wait=True):
         st = job_status()
         prev = st.get(name, {})
-        st[name] = {"last_run": iso(started), "exit_code": code, "seconds": round(seconds, 3),
-                    "last_success": iso(started) if code == 0 else prev.get("last_success"),
-                    "error": tail if code else None}
+        st[name] = {
+            "last_run": iso(started),
+            "exit_code": code,
+            "seconds": round(seconds, 3),
+            "last_success": iso(started) if code == 0 else prev.get("last_success"),
+            "error": tail if code else None,
+        }
         atomic_write(_status_file(), json.dumps(st, indent=2, sort_keys=True))
-    record("schedule.job", name, {"command": " ".join(job.args), "exit_code": code, "seconds": round(seconds, 3),
-                                  "error": tail if code else None})
+    record(
+        "schedule.job",
+        name,
+        {
+            "command": " ".join(job.args),
+            "exit_code": code,
+            "seconds": round(seconds, 3),
+            "error": tail if code else None,
+        },
+    )
     _write_metrics(st)
     return code
 
@@ -359,12 +447,21 @@ def _write_metrics(st: dict) -> None:
         from prometheus_client import Gauge
 
         reg = new_registry()
-        code = Gauge("procops_schedule_last_exit_code", "Exit code of the last run of a scheduled job.", ["job"],
-                     registry=reg)
-        last = Gauge("procops_schedule_last_run_timestamp_seconds", "Start of the last run of a scheduled job.",
-                     ["job"], registry=reg)
-        ok = Gauge("procops_schedule_last_success_timestamp_seconds", "Start of the last successful run.", ["job"],
-                   registry=reg)
+        code = Gauge(
+            "procops_schedule_last_exit_code", "Exit code of the last run of a scheduled job.", ["job"], registry=reg
+        )
+        last = Gauge(
+            "procops_schedule_last_run_timestamp_seconds",
+            "Start of the last run of a scheduled job.",
+            ["job"],
+            registry=reg,
+        )
+        ok = Gauge(
+            "procops_schedule_last_success_timestamp_seconds",
+            "Start of the last successful run.",
+            ["job"],
+            registry=reg,
+        )
         for name, v in st.items():
             code.labels(name).set(v["exit_code"])
             last.labels(name).set(parse_iso(v["last_run"]).timestamp())

@@ -36,8 +36,14 @@ def repositories(config: Any) -> list[Repo]:
     repos: list[Repo] = []
     if not cfg.repositories:
         for name, offsite in DEFAULT_REPOSITORIES:
-            repos.append(Repo(name=name, url=str(backup_dir() / "repos" / name),
-                              password_file=generated_secret(f"restic-{name}"), offsite=offsite))
+            repos.append(
+                Repo(
+                    name=name,
+                    url=str(backup_dir() / "repos" / name),
+                    password_file=generated_secret(f"restic-{name}"),
+                    offsite=offsite,
+                )
+            )
     else:
         for r in cfg.repositories:
             if r.password is None:
@@ -49,8 +55,16 @@ def repositories(config: Any) -> list[Repo]:
             url = r.url
             if backend_of(url) == "local" and not url.startswith("local:"):
                 url = str(Path(url).expanduser().resolve())
-            repos.append(Repo(name=r.name, url=url, password_file=pw_file, password_command=pw_cmd,
-                              offsite=r.offsite, options=tuple(sorted(r.options.items()))))
+            repos.append(
+                Repo(
+                    name=r.name,
+                    url=url,
+                    password_file=pw_file,
+                    password_command=pw_cmd,
+                    offsite=r.offsite,
+                    options=tuple(sorted(r.options.items())),
+                )
+            )
     return sorted(repos, key=lambda r: r.offsite)
 
 
@@ -99,7 +113,7 @@ class Database:
         return f"database/{self.name}.{self.kind}.sql"
 
     @classmethod
-    def parse(cls, text: str) -> "Database":
+    def parse(cls, text: str) -> Database:
         text = text.strip()
         if "://" not in text:
             p = Path(text).expanduser().resolve()
@@ -125,8 +139,14 @@ class Database:
             raise BadInput(f"cannot back up a {backend} database: use SQLite, PostgreSQL or MariaDB/MySQL")
         if not u.database:
             raise BadInput("the database URL names no database")
-        return cls(kind, text, host=u.host or "127.0.0.1", port=u.port or default_port,
-                   user=u.username or default_user, name=u.database)
+        return cls(
+            kind,
+            text,
+            host=u.host or "127.0.0.1",
+            port=u.port or default_port,
+            user=u.username or default_user,
+            name=u.database,
+        )
 
     def sqlalchemy_url(self) -> str:
         """A URL SQLAlchemy can open with the installed drivers (psycopg 3, PyMySQL)."""
@@ -139,12 +159,18 @@ class Database:
             u = u.set(drivername="mysql+pymysql")
         return u.render_as_string(hide_password=False)
 
-    def with_database(self, name: str) -> "Database":
+    def with_database(self, name: str) -> Database:
         from sqlalchemy.engine import make_url
 
         u = make_url(self.url).set(database=name)
-        return Database(self.kind, u.render_as_string(hide_password=False), host=self.host, port=self.port,
-                        user=self.user, name=name)
+        return Database(
+            self.kind,
+            u.render_as_string(hide_password=False),
+            host=self.host,
+            port=self.port,
+            user=self.user,
+            name=name,
+        )
 
 
 @dataclass(frozen=True)
@@ -172,11 +198,18 @@ def sources(config: Any) -> Sources:
     db_text = cfg.database or config.platform.database_url
     if not db_text:
         state = _running_sandbox()
-        db_text = (state.database_url if state else None) or config.sandbox.database_url \
+        db_text = (
+            (state.database_url if state else None)
+            or config.sandbox.database_url
             or SandboxPaths.of("main").sqlite_url()
+        )
     docs = cfg.documents_dir or config.platform.documents_dir
     if docs is None:
         state = state or _running_sandbox()
         docs = Path(state.documents_dir) if state else SandboxPaths.of("main").documents
-    return Sources(Database.parse(db_text), Path(docs).expanduser().resolve(),
-                   tuple(Path(p).expanduser().resolve() for p in cfg.paths), tuple(cfg.excludes))
+    return Sources(
+        Database.parse(db_text),
+        Path(docs).expanduser().resolve(),
+        tuple(Path(p).expanduser().resolve() for p in cfg.paths),
+        tuple(cfg.excludes),
+    )

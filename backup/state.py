@@ -53,36 +53,59 @@ def write_metrics(repo_names: list[str], offsite: dict[str, bool], *, rpo_second
         reg = new_registry()
         lbl = ["repository"]
         g = {
-            "last_success": Gauge("procops_backup_last_success_timestamp_seconds",
-                                  "Time of the last successful backup to the repository.", lbl, registry=reg),
-            "last_run": Gauge("procops_backup_last_run_timestamp_seconds",
-                              "Time of the last backup attempt.", lbl, registry=reg),
-            "last_ok": Gauge("procops_backup_last_run_success",
-                             "1 when the last backup attempt to the repository succeeded.", lbl, registry=reg),
-            "duration": Gauge("procops_backup_duration_seconds", "Duration of the last backup attempt.", lbl,
-                              registry=reg),
-            "added": Gauge("procops_backup_added_bytes", "Bytes added to the repository by the last backup.",
-                           lbl, registry=reg),
-            "check": Gauge("procops_backup_last_check_success_timestamp_seconds",
-                           "Time of the last clean repository check.", lbl, registry=reg),
-            "check_ok": Gauge("procops_backup_last_check_success", "1 when the last check was clean.", lbl,
-                              registry=reg),
-            "verify": Gauge("procops_backup_last_verify_success_timestamp_seconds",
-                            "Time of the last clean restore-and-verify.", lbl, registry=reg),
-            "problems": Gauge("procops_integrity_problems", "Integrity problems found by the last verify.",
-                              lbl, registry=reg),
-            "offsite": Gauge("procops_backup_repository_offsite", "1 for an off-site repository.", lbl,
-                             registry=reg),
-            "lag": Gauge("procops_backup_offsite_missing_runs",
-                         "Backup runs present locally but missing in this off-site repository.", lbl, registry=reg),
+            "last_success": Gauge(
+                "procops_backup_last_success_timestamp_seconds",
+                "Time of the last successful backup to the repository.",
+                lbl,
+                registry=reg,
+            ),
+            "last_run": Gauge(
+                "procops_backup_last_run_timestamp_seconds", "Time of the last backup attempt.", lbl, registry=reg
+            ),
+            "last_ok": Gauge(
+                "procops_backup_last_run_success",
+                "1 when the last backup attempt to the repository succeeded.",
+                lbl,
+                registry=reg,
+            ),
+            "duration": Gauge(
+                "procops_backup_duration_seconds", "Duration of the last backup attempt.", lbl, registry=reg
+            ),
+            "added": Gauge(
+                "procops_backup_added_bytes", "Bytes added to the repository by the last backup.", lbl, registry=reg
+            ),
+            "check": Gauge(
+                "procops_backup_last_check_success_timestamp_seconds",
+                "Time of the last clean repository check.",
+                lbl,
+                registry=reg,
+            ),
+            "check_ok": Gauge(
+                "procops_backup_last_check_success", "1 when the last check was clean.", lbl, registry=reg
+            ),
+            "verify": Gauge(
+                "procops_backup_last_verify_success_timestamp_seconds",
+                "Time of the last clean restore-and-verify.",
+                lbl,
+                registry=reg,
+            ),
+            "problems": Gauge(
+                "procops_integrity_problems", "Integrity problems found by the last verify.", lbl, registry=reg
+            ),
+            "offsite": Gauge("procops_backup_repository_offsite", "1 for an off-site repository.", lbl, registry=reg),
+            "lag": Gauge(
+                "procops_backup_offsite_missing_runs",
+                "Backup runs present locally but missing in this off-site repository.",
+                lbl,
+                registry=reg,
+            ),
         }
-        Gauge("procops_backup_rpo_seconds", "Policy: a backup at least this often (R4).",
-              registry=reg).set(rpo_seconds)
+        Gauge("procops_backup_rpo_seconds", "Policy: a backup at least this often (R4).", registry=reg).set(rpo_seconds)
         st = load().get("repositories", {})
         names = list(dict.fromkeys([*repo_names, *(["live"] if "live" in st else [])]))
         for name in names:
             r = st.get(name, {})
-            ts = lambda k: parse_iso(r[k]).timestamp()  # noqa: E731
+            ts = lambda k, r=r: parse_iso(r[k]).timestamp()  # noqa: E731
             if name in offsite:
                 g["offsite"].labels(name).set(1 if offsite[name] else 0)
             if r.get("last_success"):

@@ -19,9 +19,14 @@ def list_snapshots(config: Any, repo: str | None = None) -> dict:
             snaps = snapshots(restic, r)
             sets = run_sets(snaps)
             complete = {s.files.id for s in sets} | {s.database.id for s in sets if s.database}
-            out[r.name] = {"ok": True, "offsite": r.offsite, "runs": [s.as_dict() for s in sets],
-                           "incomplete": [{"id": s.short_id, "time": s.time, "tags": list(s.tags)}
-                                          for s in snaps if s.id not in complete]}
+            out[r.name] = {
+                "ok": True,
+                "offsite": r.offsite,
+                "runs": [s.as_dict() for s in sets],
+                "incomplete": [
+                    {"id": s.short_id, "time": s.time, "tags": list(s.tags)} for s in snaps if s.id not in complete
+                ],
+            }
         except ProcopsError as e:
             out[r.name] = {"ok": False, "offsite": r.offsite, "error": e.message, "runs": []}
     return {"ok": all(v["ok"] for v in out.values()), "repositories": out}
@@ -33,7 +38,7 @@ def status(config: Any) -> dict:
     listing = list_snapshots(config)["repositories"]
     st = state.load().get("repositories", {})
     local_runs: set[str] | None = None
-    for name, v in listing.items():
+    for _name, v in listing.items():
         if not v["offsite"] and v["ok"]:
             local_runs = {x["run"] for x in v["runs"]}
             break
@@ -44,7 +49,9 @@ def status(config: Any) -> dict:
         latest = v["runs"][-1] if v["runs"] else None
         age = (now - parse_iso(latest["time"])).total_seconds() if latest else None
         entry = {
-            "offsite": v["offsite"], "reachable": v["ok"], "error": v.get("error"),
+            "offsite": v["offsite"],
+            "reachable": v["ok"],
+            "error": v.get("error"),
             "latest_run": latest["run"] if latest else None,
             "latest_snapshot": latest["files_snapshot"] if latest else None,
             "latest_time": latest["time"] if latest else None,
@@ -52,9 +59,11 @@ def status(config: Any) -> dict:
             "rpo_seconds": limit,
             "rpo_ok": bool(v["ok"] and age is not None and age <= limit),
             "runs": len(v["runs"]),
-            "last_run": rs.get("last_run"), "last_run_status": rs.get("last_status"),
+            "last_run": rs.get("last_run"),
+            "last_run_status": rs.get("last_status"),
             "last_run_error": rs.get("last_error"),
-            "check": rs.get("check"), "verify": rs.get("verify"),
+            "check": rs.get("check"),
+            "verify": rs.get("verify"),
         }
         if v["offsite"]:
             if v["ok"] and local_runs is not None:
@@ -66,8 +75,20 @@ def status(config: Any) -> dict:
     ok = all(e["rpo_ok"] for e in repos.values())
     from procops.journal import record
 
-    record("backup.status", "all", {"ok": ok, "repositories": {n: {"rpo_ok": e["rpo_ok"], "age_seconds":
-                                                                 e["age_seconds"], "latest_run": e["latest_run"],
-                                                                 "offsite_missing_runs": e.get("offsite_missing_runs")}
-                                                             for n, e in repos.items()}})
+    record(
+        "backup.status",
+        "all",
+        {
+            "ok": ok,
+            "repositories": {
+                n: {
+                    "rpo_ok": e["rpo_ok"],
+                    "age_seconds": e["age_seconds"],
+                    "latest_run": e["latest_run"],
+                    "offsite_missing_runs": e.get("offsite_missing_runs"),
+                }
+                for n, e in repos.items()
+            },
+        },
+    )
     return {"ok": ok, "repositories": repos, "live_verify": live}

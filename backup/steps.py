@@ -21,8 +21,10 @@ def backup_run(ctx: Context) -> tuple[str, dict]:
         raise StepFailed("backup failed in " + ", ".join(f"{n} ({e})" for n, e in bad.items()), ev)
     ctx.facts["backup_run"] = res.run_id
     tot = ev["manifest_totals"] or {}
-    return (f"run {res.run_id}: {tot.get('documents')} documents and the database in "
-            + ", ".join(ev["repositories"]), ev)
+    return (
+        f"run {res.run_id}: {tot.get('documents')} documents and the database in " + ", ".join(ev["repositories"]),
+        ev,
+    )
 
 
 @step("backup-check", "Backup repositories are consistent", "备份存储库一致", needs=("backup",))
@@ -37,8 +39,12 @@ def backup_check(ctx: Context) -> tuple[str, dict]:
     return "restic check clean: " + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
 
 
-@step("backup-verify", "Latest backup restores and matches; live archive intact",
-      "最新备份可恢复且一致；在线档案完整", needs=("backup",))
+@step(
+    "backup-verify",
+    "Latest backup restores and matches; live archive intact",
+    "最新备份可恢复且一致；在线档案完整",
+    needs=("backup",),
+)
 def backup_verify(ctx: Context) -> tuple[str, dict]:
     from procops.backup import verify
 
@@ -47,6 +53,9 @@ def backup_verify(ctx: Context) -> tuple[str, dict]:
     ev = {"results": [r.as_dict() for r in results]}
     bad = [r for r in results if not r.ok]
     if bad:
-        raise StepFailed("integrity problems: " + "; ".join(
-            f"{r.target}: " + ", ".join(f"{n} {k}" for k, n in r.counts().items()) for r in bad), ev)
+        raise StepFailed(
+            "integrity problems: "
+            + "; ".join(f"{r.target}: " + ", ".join(f"{n} {k}" for k, n in r.counts().items()) for r in bad),
+            ev,
+        )
     return ("restored and verified " + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)

@@ -27,7 +27,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from procops.backup import dumps, state
 from procops.backup.ops import make_restic
@@ -72,11 +73,19 @@ class VerifyResult:
         return out
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "target": self.target, "run": self.run, "snapshot": self.snapshot,
-                "documents": self.documents, "bytes_hashed": self.bytes_hashed,
-                "hash_seconds": round(self.hash_seconds, 3), "seconds": round(self.seconds, 3),
-                "tables": self.tables, "problem_counts": self.counts(),
-                "problems": [p.as_dict() for p in self.problems]}
+        return {
+            "ok": self.ok,
+            "target": self.target,
+            "run": self.run,
+            "snapshot": self.snapshot,
+            "documents": self.documents,
+            "bytes_hashed": self.bytes_hashed,
+            "hash_seconds": round(self.hash_seconds, 3),
+            "seconds": round(self.seconds, 3),
+            "tables": self.tables,
+            "problem_counts": self.counts(),
+            "problems": [p.as_dict() for p in self.problems],
+        }
 
 
 # --------------------------------------------------------------------------- hashing
@@ -153,8 +162,13 @@ def check_documents(root: Path, documents: list[dict], workers: int = 0) -> tupl
             continue
         sha, size = got
         if sha != d["sha256"] or size != d["size"]:
-            problems.append(IntegrityProblem("altered", subject, f"recorded size {d['size']} sha256 {d['sha256'][:12]}"
-                                             f"..., found size {size} sha256 {sha[:12]}..."))
+            problems.append(
+                IntegrityProblem(
+                    "altered",
+                    subject,
+                    f"recorded size {d['size']} sha256 {d['sha256'][:12]}..., found size {size} sha256 {sha[:12]}...",
+                )
+            )
     for v in hashes.values():
         if not isinstance(v, Exception):
             total += v[1]
@@ -174,16 +188,20 @@ def compare_records(manifest: dict, restored: dict) -> list[IntegrityProblem]:
     have = {d["id"]: d for d in restored.get("documents", [])}
     for i in sorted(set(want) | set(have)):
         if want.get(i) != have.get(i):
-            problems.append(IntegrityProblem("record_mismatch", f"document {i}",
-                                             f"manifest {want.get(i)}, restored database {have.get(i)}"))
+            problems.append(
+                IntegrityProblem(
+                    "record_mismatch", f"document {i}", f"manifest {want.get(i)}, restored database {have.get(i)}"
+                )
+            )
     return problems
 
 
 # --------------------------------------------------------------------------- verify a backup run
 
 
-def verify_snapshot(config: Any, *, repo: str | None = None, snapshot: str = "latest",
-                    keep_scratch: bool = False) -> list[VerifyResult]:
+def verify_snapshot(
+    config: Any, *, repo: str | None = None, snapshot: str = "latest", keep_scratch: bool = False
+) -> list[VerifyResult]:
     """Restore-and-verify in each selected repository (every one by default)."""
     repos = select(config, repo)
     if snapshot != "latest" and len(repos) > 1:
@@ -227,8 +245,9 @@ def _verify_one(config: Any, repo: Any, snapshot: str, keep_scratch: bool) -> Ve
         else:
             live = sources(config).database
             if live.kind != kind:
-                raise ProcopsError(f"the dump is {kind} but the configured database is {live.kind}: no server "
-                                   "to load it into")
+                raise ProcopsError(
+                    f"the dump is {kind} but the configured database is {live.kind}: no server to load it into"
+                )
             name = dumps.scratch_name()
             scratch_db = dumps.create_server_database(live, name)
             dumps.load_dump(scratch_db, dump, config.backup.command_timeout)
@@ -270,8 +289,14 @@ def _record(config: Any, res: VerifyResult) -> None:
     from procops.journal import record
 
     now = iso(utcnow())
-    values = {"time": now, "ok": res.ok, "problems": len(res.problems), "run": res.run, "snapshot": res.snapshot,
-              "counts": res.counts()}
+    values = {
+        "time": now,
+        "ok": res.ok,
+        "problems": len(res.problems),
+        "run": res.run,
+        "snapshot": res.snapshot,
+        "counts": res.counts(),
+    }
     prev = state.repo_state(res.target).get("verify") or {}
     if res.ok:
         values["last_success"] = now
@@ -282,6 +307,15 @@ def _record(config: Any, res: VerifyResult) -> None:
         repos = select(config, None)
         names = [r.name for r in repos]
         state.write_metrics(names, {r.name: r.offsite for r in repos}, rpo_seconds=config.policy.backup_interval)
-    record("backup.verify", res.target, {"ok": res.ok, "run": res.run, "snapshot": res.snapshot,
-                                         "documents": res.documents, "problem_counts": res.counts(),
-                                         "problems": [p.as_dict() for p in res.problems[:50]]})
+    record(
+        "backup.verify",
+        res.target,
+        {
+            "ok": res.ok,
+            "run": res.run,
+            "snapshot": res.snapshot,
+            "documents": res.documents,
+            "problem_counts": res.counts(),
+            "problems": [p.as_dict() for p in res.problems[:50]],
+        },
+    )

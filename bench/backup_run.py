@@ -57,8 +57,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="procops-bench-work-"))
     port = free_port(3)
     cfg = work / "procops.yaml"
-    cfg.write_text(f"sandbox:\n  port: {port}\n  replicas: 1\n  seed: {{documents: {DOCS}, document_size: {DOC_SIZE}}}\n"
-                   "backup:\n  retention: {keep_last: 50}\n")
+    cfg.write_text(
+        f"sandbox:\n  port: {port}\n  replicas: 1\n  seed: {{documents: {DOCS}, document_size: {DOC_SIZE}}}\n"
+        "backup:\n  retention: {keep_last: 50}\n"
+    )
     env["PROCOPS_CONFIG"] = str(cfg)
     P = lambda *a: subprocess.run([PROCOPS, *a], env=env, capture_output=True, text=True)  # noqa: E731
     print(f"machine: {machine()}")
@@ -90,22 +92,30 @@ def main() -> None:
 
         print("\n1. backup run, one repository")
         r1, o1 = ref(), ours()
-        print(f"   first backup:       plain script {r1:7.2f} s   procops {o1:7.2f} s   ratio {o1 / r1:.3f} "
-              "(target <= 1.05)")
+        print(
+            f"   first backup:       plain script {r1:7.2f} s   procops {o1:7.2f} s   ratio {o1 / r1:.3f} "
+            "(target <= 1.05)"
+        )
         # 1% more documents, uploaded through the platform's API
         n = max(1, DOCS // 100)
         with httpx.Client(base_url=url, timeout=60) as c:
-            token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                         "password": "password-1"}).json()["token"]
+            token = c.post(
+                "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+            ).json()["token"]
             blob = os.urandom(100 * 1024)
             for i in range(n):
-                resp = c.post(f"/api/announcements/{1 + i % 50}/bids", headers={"Authorization": f"Bearer {token}"},
-                              files={"file": (f"bid-{i}.pdf", blob[i % 97:] + i.to_bytes(4, "big"))})
+                resp = c.post(
+                    f"/api/announcements/{1 + i % 50}/bids",
+                    headers={"Authorization": f"Bearer {token}"},
+                    files={"file": (f"bid-{i}.pdf", blob[i % 97 :] + i.to_bytes(4, "big"))},
+                )
                 if resp.status_code not in (200, 201):
                     sys.exit(f"upload failed: {resp.status_code} {resp.text}")
         r2, o2 = ref(), ours()
-        print(f"   incremental (+{n} documents): plain script {r2:7.2f} s   procops {o2:7.2f} s   "
-              f"ratio {o2 / r2:.3f} (target <= 1.15)")
+        print(
+            f"   incremental (+{n} documents): plain script {r2:7.2f} s   procops {o2:7.2f} s   "
+            f"ratio {o2 / r2:.3f} (target <= 1.15)"
+        )
 
         print("\n2. verify hashing")
         target = work / "restored"
@@ -123,26 +133,38 @@ def main() -> None:
         best_ref = best_ours = float("inf")
         for _ in range(2):
             t = time.perf_counter()
-            subprocess.run(f"find '{target / 'documents'}' -type f -print0 | xargs -0 -P {cores} -n 64 sha256sum "
-                           "> /dev/null", shell=True, check=True)
+            subprocess.run(
+                f"find '{target / 'documents'}' -type f -print0 | xargs -0 -P {cores} -n 64 sha256sum > /dev/null",
+                shell=True,
+                check=True,
+            )
             best_ref = min(best_ref, time.perf_counter() - t)
             t = time.perf_counter()
             res = hash_many(files)
             best_ours = min(best_ours, time.perf_counter() - t)
             assert all(not isinstance(v, Exception) for v in res.values())
         mb = total / 1024**2
-        print(f"   {len(files)} files, {mb:.0f} MiB: sha256sum x{cores} {mb / best_ref:7.1f} MiB/s   "
-              f"procops {mb / best_ours:7.1f} MiB/s   ratio {best_ref / best_ours:.3f} (target >= 0.8)")
+        print(
+            f"   {len(files)} files, {mb:.0f} MiB: sha256sum x{cores} {mb / best_ref:7.1f} MiB/s   "
+            f"procops {mb / best_ours:7.1f} MiB/s   ratio {best_ref / best_ours:.3f} (target >= 0.8)"
+        )
         t = time.perf_counter()
         v = P("backup", "verify", "--repo", "local", "--json")
-        print(f"   full 'backup verify --repo local' (restore + load + hash): {time.perf_counter() - t:.2f} s, "
-              f"exit {v.returncode}")
+        print(
+            f"   full 'backup verify --repo local' (restore + load + hash): {time.perf_counter() - t:.2f} s, "
+            f"exit {v.returncode}"
+        )
 
         print("\n3. restore --to-sandbox from the off-site repository")
         P("backup", "run")  # the off-site copy (catch-up of every run)
         t0 = time.perf_counter()
-        proc = subprocess.Popen([PROCOPS, "backup", "restore", "--to-sandbox", "--repo", "offsite", "--json"],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [PROCOPS, "backup", "restore", "--to-sandbox", "--repo", "offsite", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         out, err = proc.communicate(timeout=600)
         if proc.returncode:
             sys.exit(err)
@@ -158,8 +180,10 @@ def main() -> None:
                     pass
                 time.sleep(0.05)
             total_docs = c.get("/api/archive", params={"page": 1, "size": 1}).json()["total"]
-        print(f"   {total_docs} documents served by the standby: first successful request {first:.2f} s after the "
-              f"command (command itself {sb['seconds']:.2f} s); target <= 60 s, R7 allows 3600 s")
+        print(
+            f"   {total_docs} documents served by the standby: first successful request {first:.2f} s after the "
+            f"command (command itself {sb['seconds']:.2f} s); target <= 60 s, R7 allows 3600 s"
+        )
     finally:
         P("sandbox", "down", "--instance", "standby")
         P("sandbox", "down")

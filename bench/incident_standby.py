@@ -43,8 +43,13 @@ def raw_restic_restore(home: Path) -> tuple[float, int]:
     env = dict(os.environ, **repo.env())
     try:
         t = time.monotonic()
-        subprocess.run(["restic", "restore", "latest", "--target", str(target)], env=env, check=True,
-                       capture_output=True, timeout=1800)
+        subprocess.run(
+            ["restic", "restore", "latest", "--target", str(target)],
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
         took = time.monotonic() - t
         return took, sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
     finally:
@@ -58,14 +63,24 @@ def main() -> None:
     a = ap.parse_args()
     try:
         import importlib
+
         importlib.import_module("procops.backup.restore")
     except ImportError:
         sys.exit("procops.backup.restore is not in this build: nothing to measure")
     home = temp_home()
     port = free_port(4)
     try:
-        run(home, "sandbox", "up", "--port", str(port), "--seed-documents", str(a.documents),
-                "--document-size", a.document_size)
+        run(
+            home,
+            "sandbox",
+            "up",
+            "--port",
+            str(port),
+            "--seed-documents",
+            str(a.documents),
+            "--document-size",
+            a.document_size,
+        )
         run(home, "backup", "init")
         run(home, "backup", "run")
         run(home, "sandbox", "down")  # the main platform is "lost"
@@ -80,13 +95,18 @@ def main() -> None:
         print(f"machine: {machine()}")
         print(f"documents: {a.documents} x {a.document_size} ({docs_bytes / 1024**3:.2f} GiB on disk)")
         print(f"reference raw restic restore latest (off-site): {ref:.1f} s ({ref_bytes / 1024**3:.2f} GiB restored)")
-        print(f"procops incident standby --execute (restore + start + checks): {ours:.1f} s "
-              f"(restore step reported {ev.get('seconds')} s)")
+        print(
+            f"procops incident standby --execute (restore + start + checks): {ours:.1f} s "
+            f"(restore step reported {ev.get('seconds')} s)"
+        )
         print(f"ratio procops / raw restic: {ours / ref:.2f}")
         print(f"fraction of the 1 h deadline: {ours / 3600:.2%} (target <= 60 s: {'met' if ours <= 60 else 'NOT met'})")
     finally:
-        subprocess.run([PROCOPS, "sandbox", "down", "--instance", "standby"], env=dict(os.environ, PROCOPS_HOME=str(home)),
-                       capture_output=True)
+        subprocess.run(
+            [PROCOPS, "sandbox", "down", "--instance", "standby"],
+            env=dict(os.environ, PROCOPS_HOME=str(home)),
+            capture_output=True,
+        )
         subprocess.run([PROCOPS, "sandbox", "down"], env=dict(os.environ, PROCOPS_HOME=str(home)), capture_output=True)
         shutil.rmtree(home, ignore_errors=True)
 

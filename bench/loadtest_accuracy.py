@@ -44,10 +44,12 @@ backend platform
     server sandbox 127.0.0.1:{backend}
 """
 
-ENDPOINTS = (("announcements.detail", re.compile(r"^GET /api/announcements/\d+$")),
-             ("announcements.list", re.compile(r"^GET /api/announcements$")),
-             ("archive.list", re.compile(r"^GET /api/archive$")),
-             ("dashboard", re.compile(r"^GET /api/dashboard$")))
+ENDPOINTS = (
+    ("announcements.detail", re.compile(r"^GET /api/announcements/\d+$")),
+    ("announcements.list", re.compile(r"^GET /api/announcements$")),
+    ("archive.list", re.compile(r"^GET /api/archive$")),
+    ("dashboard", re.compile(r"^GET /api/dashboard$")),
+)
 
 CONFIG = """
 loadtest:
@@ -67,8 +69,14 @@ def nearest_rank(values: list[float], p: float) -> float | None:
 
 def procops(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     env = dict(os.environ, PROCOPS_HOME=str(home))
-    return subprocess.run([PROCOPS, "-c", str(home / "procops.yaml"), *args], env=env, capture_output=True,
-                          text=True, check=check, timeout=600)
+    return subprocess.run(
+        [PROCOPS, "-c", str(home / "procops.yaml"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
+        timeout=600,
+    )
 
 
 def main() -> None:
@@ -77,8 +85,23 @@ def main() -> None:
     port = free_port(4)
     front = free_port(1)
     work = Path(tempfile.mkdtemp(prefix="procops-bench-acc-"))
-    procops(home, "sandbox", "up", "--replicas", "2", "--port", str(port), "--seed-announcements", "60",
-            "--seed-suppliers", "20", "--seed-documents", "20", "--document-size", "20KB")
+    procops(
+        home,
+        "sandbox",
+        "up",
+        "--replicas",
+        "2",
+        "--port",
+        str(port),
+        "--seed-announcements",
+        "60",
+        "--seed-suppliers",
+        "20",
+        "--seed-documents",
+        "20",
+        "--document-size",
+        "20KB",
+    )
     cfg = work / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(port=front, backend=port))
     log = work / "haproxy.log"
@@ -90,8 +113,22 @@ def main() -> None:
             time.sleep(0.1)
         procops(home, "sandbox", "fault", "set", "latency=1234ms", "--endpoint", "announcements.list")
         rd = work / "report"
-        p = procops(home, "loadtest", "peak", "--host", f"http://127.0.0.1:{front}", "-u", str(USERS), "-r",
-                    str(USERS), "-t", f"{SECONDS}s", "--report-dir", str(rd), check=False)
+        p = procops(
+            home,
+            "loadtest",
+            "peak",
+            "--host",
+            f"http://127.0.0.1:{front}",
+            "-u",
+            str(USERS),
+            "-r",
+            str(USERS),
+            "-t",
+            f"{SECONDS}s",
+            "--report-dir",
+            str(rd),
+            check=False,
+        )
         if p.returncode not in (0, 1):
             raise SystemExit(f"procops loadtest peak exited {p.returncode}:\n{p.stderr}")
     finally:
@@ -127,8 +164,10 @@ def main() -> None:
             locust_p95[row["Name"]] = float(row["95%"]) if row["95%"] not in ("", "N/A") else None
     print(f"machine: {machine()}")
     print(f"{USERS} users, {SECONDS}s hold; fault latency=1234ms on announcements.list; verdict {s['verdict']}")
-    print(f"{'endpoint':<22} {'n procops':>9} {'n haproxy':>9} {'p95 procops':>12} {'p95 haproxy':>12} "
-          f"{'diff':>7} {'abs':>6} {'locust p95':>11} {'diff':>7}")
+    print(
+        f"{'endpoint':<22} {'n procops':>9} {'n haproxy':>9} {'p95 procops':>12} {'p95 haproxy':>12} "
+        f"{'diff':>7} {'abs':>6} {'locust p95':>11} {'diff':>7}"
+    )
     for name, _ in ENDPOINTS:
         e = s["endpoints"].get(name)
         hp = nearest_rank(measured.get(name, []), 95)
@@ -138,10 +177,14 @@ def main() -> None:
         lo = locust_p95.get(name)
         d1 = (ours - hp) / hp * 100 if hp else float("nan")
         d2 = (lo - hp) / hp * 100 if (hp and lo is not None) else float("nan")
-        print(f"{name:<22} {e['requests']:>9} {len(measured[name]):>9} {ours:>12.3f} {hp:>12.0f} {d1:>6.1f}% {ours - hp:>5.1f}ms "
-              f"{lo if lo is not None else float('nan'):>11.0f} {d2:>6.1f}%")
-    print("diff: relative to HAProxy's p95; abs: procops minus HAProxy in ms (the client's clock also counts "
-          "loopback and the proxy's own parsing; %Ta has 1 ms resolution)")
+        print(
+            f"{name:<22} {e['requests']:>9} {len(measured[name]):>9} {ours:>12.3f} {hp:>12.0f} {d1:>6.1f}% {ours - hp:>5.1f}ms "
+            f"{lo if lo is not None else float('nan'):>11.0f} {d2:>6.1f}%"
+        )
+    print(
+        "diff: relative to HAProxy's p95; abs: procops minus HAProxy in ms (the client's clock also counts "
+        "loopback and the proxy's own parsing; %Ta has 1 ms resolution)"
+    )
     print(f"report: {rd}")
 
 

@@ -53,10 +53,35 @@ def rps_from_csv(path: Path) -> tuple[float, int]:
 
 
 def plain(url: str, out: Path) -> tuple[float, int]:
-    subprocess.run([*GEN, sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", str(USERS),
-                    "-r", str(USERS), "-t", f"{SECONDS}s", "--host", url, "--csv", str(out / "plain"),
-                    "--only-summary", "--exit-code-on-error", "0", "--logfile", str(out / "plain.log")],
-                   check=True, capture_output=True, timeout=SECONDS + 120)
+    subprocess.run(
+        [
+            *GEN,
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(LOCUSTFILE),
+            "--headless",
+            "-u",
+            str(USERS),
+            "-r",
+            str(USERS),
+            "-t",
+            f"{SECONDS}s",
+            "--host",
+            url,
+            "--csv",
+            str(out / "plain"),
+            "--only-summary",
+            "--exit-code-on-error",
+            "0",
+            "--logfile",
+            str(out / "plain.log"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=SECONDS + 120,
+    )
     return rps_from_csv(out / "plain_stats.csv")
 
 
@@ -66,9 +91,30 @@ def procops(url: str, out: Path, home: Path) -> tuple[float, int, dict]:
     rd = out / "procops"
     env = dict(os.environ, PROCOPS_HOME=str(home))
     # the ramp takes USERS/rate = 1 s: hold SECONDS - 1 so both runs last SECONDS
-    p = subprocess.run([*GEN, PROCOPS, "loadtest", "peak", "--locustfile", str(LOCUSTFILE), "--host", url,
-                        "-u", str(USERS), "-r", str(USERS), "-t", f"{SECONDS - 1}s", "--report-dir", str(rd)],
-                       capture_output=True, text=True, env=env, timeout=SECONDS + 180)
+    p = subprocess.run(
+        [
+            *GEN,
+            PROCOPS,
+            "loadtest",
+            "peak",
+            "--locustfile",
+            str(LOCUSTFILE),
+            "--host",
+            url,
+            "-u",
+            str(USERS),
+            "-r",
+            str(USERS),
+            "-t",
+            f"{SECONDS - 1}s",
+            "--report-dir",
+            str(rd),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=SECONDS + 180,
+    )
     if p.returncode not in (0, 1, 3):
         raise RuntimeError(p.stderr)
     summary = json.loads((rd / "summary.json").read_text())
@@ -85,7 +131,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="procops-bench-lt-"))
     cfg = work / "haproxy.cfg"
     cfg.write_text(HAPROXY_CFG.format(port=port))
-    hap = subprocess.Popen([*TARGET, "haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hap = subprocess.Popen(
+        [*TARGET, "haproxy", "-f", str(cfg), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     home = temp_home()
     rows = []
     try:
@@ -110,10 +158,13 @@ def main() -> None:
                     got["summary"] = s
             rows.append(got)
             s = got["summary"]
-            print(f"round {i + 1}: plain {got['plain'][0]:.0f} req/s ({got['plain'][1]} requests), "
-                  f"procops {got['procops'][0]:.0f} req/s ({got['procops'][1]} requests; raw samples "
-                  f"{s['requests']}, generator CPU peak {s['generator_cpu']['max_ratio']:.0%}, verdict "
-                  f"{s['verdict']}), ratio {got['procops'][0] / got['plain'][0]:.3f}", flush=True)
+            print(
+                f"round {i + 1}: plain {got['plain'][0]:.0f} req/s ({got['plain'][1]} requests), "
+                f"procops {got['procops'][0]:.0f} req/s ({got['procops'][1]} requests; raw samples "
+                f"{s['requests']}, generator CPU peak {s['generator_cpu']['max_ratio']:.0%}, verdict "
+                f"{s['verdict']}), ratio {got['procops'][0] / got['plain'][0]:.3f}",
+                flush=True,
+            )
     finally:
         hap.terminate()
         hap.wait(timeout=10)
@@ -121,11 +172,15 @@ def main() -> None:
     proc_med = statistics.median(r["procops"][0] for r in rows)
     paired = statistics.median(r["procops"][0] / r["plain"][0] for r in rows)
     print(f"machine: {machine()}; load average before/after: {LOAD[0]} / {os.getloadavg()}")
-    print(f"users {USERS}, {SECONDS}s per run, {ROUNDS} rounds (alternating order), generator pinned to core 1, "
-          "HAProxy to core 0")
+    print(
+        f"users {USERS}, {SECONDS}s per run, {ROUNDS} rounds (alternating order), generator pinned to core 1, "
+        "HAProxy to core 0"
+    )
     print(f"median plain locust: {plain_med:.0f} req/s; median procops loadtest peak: {proc_med:.0f} req/s")
-    print(f"RATIO procops/plain: ratio of medians {proc_med / plain_med:.3f}, median of paired ratios "
-          f"{paired:.3f} (target >= 0.95)")
+    print(
+        f"RATIO procops/plain: ratio of medians {proc_med / plain_med:.3f}, median of paired ratios "
+        f"{paired:.3f} (target >= 0.95)"
+    )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,7 @@ def incident(home: Path, name: str) -> bool:
         return False
     c = sqlite3.connect(db)
     try:
-        return any(json.loads(d)["source"].get("alertname") == name
-                   for (d,) in c.execute("SELECT doc FROM incidents"))
+        return any(json.loads(d)["source"].get("alertname") == name for (d,) in c.execute("SELECT doc FROM incidents"))
     except sqlite3.Error:
         return False
     finally:
@@ -56,8 +55,12 @@ def incident(home: Path, name: str) -> bool:
 
 
 def measure(home: Path, prom: str, am: str, name: str, symptom: str, t0: float, limit: float = 120) -> dict:
-    stages = {"scrape": lambda: query(prom, symptom), "rule": lambda: firing(prom, name),
-              "am": lambda: in_am(am, name), "incident": lambda: incident(home, name)}
+    stages = {
+        "scrape": lambda: query(prom, symptom),
+        "rule": lambda: firing(prom, name),
+        "am": lambda: in_am(am, name),
+        "incident": lambda: incident(home, name),
+    }
     seen: dict[str, float] = {}
     while time.monotonic() - t0 < limit and len(seen) < len(stages):
         for k, f in stages.items():
@@ -74,11 +77,21 @@ def measure(home: Path, prom: str, am: str, name: str, symptom: str, t0: float, 
 def main() -> None:
     home = temp_home()
     sp, mp = free_port(3), free_port(7)
-    cfg = {"sandbox": {"port": sp, "replicas": 2, "seed": {"announcements": 20, "suppliers": 5, "documents": 5}},
-           "monitoring": {"prometheus_port": mp, "alertmanager_port": mp + 1, "node_exporter_port": mp + 2,
-                          "blackbox_exporter_port": mp + 3, "postgres_exporter_port": mp + 4,
-                          "exporter_port": mp + 5, "webhook_port": mp + 6, "scrape_interval": "2s",
-                          "evaluation_interval": "2s", "group_wait": "1s"}}
+    cfg = {
+        "sandbox": {"port": sp, "replicas": 2, "seed": {"announcements": 20, "suppliers": 5, "documents": 5}},
+        "monitoring": {
+            "prometheus_port": mp,
+            "alertmanager_port": mp + 1,
+            "node_exporter_port": mp + 2,
+            "blackbox_exporter_port": mp + 3,
+            "postgres_exporter_port": mp + 4,
+            "exporter_port": mp + 5,
+            "webhook_port": mp + 6,
+            "scrape_interval": "2s",
+            "evaluation_interval": "2s",
+            "group_wait": "1s",
+        },
+    }
     path = home / "procops.yaml"
     path.write_text(yaml.safe_dump(cfg))
     args = ("--config", str(path))
@@ -92,34 +105,44 @@ def main() -> None:
         run_procops(*args, "sandbox", "fault", "set", "errors=1.0", "--endpoint", "bids.upload", home=home)
         url = f"http://127.0.0.1:{sp}"
         with httpx.Client(base_url=url, timeout=10) as c:
-            tok = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                      "password": "password-1"}).json()["token"]
+            tok = c.post(
+                "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+            ).json()["token"]
             t0 = time.monotonic()
             for _ in range(3):
-                c.post("/api/announcements/1/bids", files={"file": ("b.pdf", b"x" * 1000)},
-                       headers={"Authorization": f"Bearer {tok}"})
+                c.post(
+                    "/api/announcements/1/bids",
+                    files={"file": ("b.pdf", b"x" * 1000)},
+                    headers={"Authorization": f"Bearer {tok}"},
+                )
         results["upload errors -> UploadFailures"] = measure(
-            home, prom, am, "UploadFailures", 'sandbox_uploads_total{result="failure"} > 0', t0)
+            home, prom, am, "UploadFailures", 'sandbox_uploads_total{result="failure"} > 0', t0
+        )
         run_procops(*args, "sandbox", "fault", "clear", home=home)
         # 2. platform stopped
         t0 = time.monotonic()
         run_procops(*args, "sandbox", "down", home=home)
         results["platform stopped -> PlatformDown"] = measure(
-            home, prom, am, "PlatformDown", 'probe_success{job="blackbox-health"} == 0', t0)
+            home, prom, am, "PlatformDown", 'probe_success{job="blackbox-health"} == 0', t0
+        )
     finally:
         run_procops(*args, "monitor", "down", home=home, check=False)
         run_procops(*args, "sandbox", "down", home=home, check=False)
     print(f"machine: {machine()}")
     print("sandbox mode: scrape 2s, evaluation 2s, group_wait 1s; seconds from the fault")
     for k, v in results.items():
-        print(f"  {k:36} scrape {v.get('scrape', '-'):>6}  rule {v.get('rule', '-'):>6}  "
-              f"alertmanager {v.get('am', '-'):>6}  incident {v.get('incident', '-'):>6}")
+        print(
+            f"  {k:36} scrape {v.get('scrape', '-'):>6}  rule {v.get('rule', '-'):>6}  "
+            f"alertmanager {v.get('am', '-'):>6}  incident {v.get('incident', '-'):>6}"
+        )
     ref = 60 + 60 + 30
     for k, v in results.items():
         if "incident" in v:
-            print(f"  {k}: {v['incident']:.1f}s to the incident; budget 60 s "
-                  f"({'met' if v['incident'] <= 60 else 'NOT met'}); default-interval worst case "
-                  f"{ref}s + for -> ratio {v['incident'] / ref:.2f}")
+            print(
+                f"  {k}: {v['incident']:.1f}s to the incident; budget 60 s "
+                f"({'met' if v['incident'] <= 60 else 'NOT met'}); default-interval worst case "
+                f"{ref}s + for -> ratio {v['incident'] / ref:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -29,12 +29,23 @@ THREADS = 4
 
 
 def payload(fp: str) -> bytes:
-    return json.dumps({"version": "4", "status": "firing", "receiver": "procops-webhook", "groupKey": "{}:{}",
-                       "alerts": [{"status": "firing", "labels": {"alertname": "UploadFailures",
-                                                                  "severity": "critical", "version": "1.0.0",
-                                                                  "fp": fp},
-                                   "annotations": {"summary": "uploads failing"},
-                                   "startsAt": "2026-01-01T00:00:00Z", "fingerprint": fp}]}).encode()
+    return json.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "receiver": "procops-webhook",
+            "groupKey": "{}:{}",
+            "alerts": [
+                {
+                    "status": "firing",
+                    "labels": {"alertname": "UploadFailures", "severity": "critical", "version": "1.0.0", "fp": fp},
+                    "annotations": {"summary": "uploads failing"},
+                    "startsAt": "2026-01-01T00:00:00Z",
+                    "fingerprint": fp,
+                }
+            ],
+        }
+    ).encode()
 
 
 def storm(url: str, bodies: list[bytes], token: str | None) -> float:
@@ -93,8 +104,7 @@ def main() -> None:
     port = free_port(2)
     env = dict(os.environ, PROCOPS_HOME=str(home))
     ref = subprocess.Popen([sys.executable, "-c", REFERENCE, str(port + 1)])
-    ours = subprocess.Popen([PROCOPS, "monitor", "webhook", "--port", str(port)], env=env,
-                            stderr=subprocess.DEVNULL)
+    ours = subprocess.Popen([PROCOPS, "monitor", "webhook", "--port", str(port)], env=env, stderr=subprocess.DEVNULL)
     try:
         wait_port(port + 1)
         wait_port(port)
@@ -114,10 +124,14 @@ def main() -> None:
     n_inc = sqlite3.connect(home / "procops.db").execute("SELECT COUNT(*) FROM incidents").fetchone()[0]
     print(f"machine: {machine()}")
     print(f"reference (bare HTTP 200, no auth/parse/journal): {ref_rate:8.0f} notifications/s")
-    print(f"procops webhook, {N_DUP} duplicates of one alert:  {our_dup:8.0f} notifications/s "
-          f"(ratio {our_dup / ref_rate:.2f} of the floor)")
-    print(f"procops webhook, {N_UNIQUE} distinct critical alerts:  {our_uniq:8.0f} notifications/s "
-          f"(each opens an incident)")
+    print(
+        f"procops webhook, {N_DUP} duplicates of one alert:  {our_dup:8.0f} notifications/s "
+        f"(ratio {our_dup / ref_rate:.2f} of the floor)"
+    )
+    print(
+        f"procops webhook, {N_UNIQUE} distinct critical alerts:  {our_uniq:8.0f} notifications/s "
+        f"(each opens an incident)"
+    )
     print(f"incidents opened: {n_inc} (expected {1 + N_UNIQUE}); webhook stats: {stats}")
     print(f"target >= 200/s: {'met' if our_dup >= 200 else 'NOT met'}")
 

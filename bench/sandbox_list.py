@@ -31,11 +31,19 @@ end
 def wrk(url: str, conns: int, seconds: int = 5) -> dict:
     script = Path(tempfile.mkstemp(suffix=".lua")[1])
     script.write_text(LUA)
-    p = subprocess.run(["taskset", "-c", "0", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
-                       capture_output=True, text=True, check=True)
+    p = subprocess.run(
+        ["taskset", "-c", "0", "wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     d = json.loads(re.search(r"JSON(\{.*\})", p.stdout).group(1))
-    return {"conns": conns, "rps": d["requests"] / (d["duration_us"] / 1e6), "p95_ms": d["p95_us"] / 1000,
-            "errors": d["errors"]}
+    return {
+        "conns": conns,
+        "rps": d["requests"] / (d["duration_us"] / 1e6),
+        "p95_ms": d["p95_us"] / 1000,
+        "errors": d["errors"],
+    }
 
 
 def sweep(url: str) -> tuple[dict | None, list[dict]]:
@@ -53,8 +61,19 @@ def sweep(url: str) -> tuple[dict | None, list[dict]]:
 def main() -> None:
     home = temp_home()
     port = free_port(3)
-    run_procops("sandbox", "up", "--replicas", "1", "--port", str(port), "--seed-announcements", "500",
-                "--seed-documents", "20", home=home)
+    run_procops(
+        "sandbox",
+        "up",
+        "--replicas",
+        "1",
+        "--port",
+        str(port),
+        "--seed-announcements",
+        "500",
+        "--seed-documents",
+        "20",
+        home=home,
+    )
     try:
         st = json.loads(run_procops("sandbox", "status", "--json", home=home).stdout)
         replica = st["replicas"][0]
@@ -63,9 +82,11 @@ def main() -> None:
         best, rows = sweep(url)
         static_cfg = Path(tempfile.mkstemp(suffix=".cfg")[1])
         sport = free_port(1)
-        static_cfg.write_text(f"defaults\n  mode http\n  timeout client 10s\n  timeout server 10s\n"
-                              f"  timeout connect 1s\nfrontend f\n  bind 127.0.0.1:{sport}\n"
-                              f"  http-request return status 200 content-type text/plain string ok\n")
+        static_cfg.write_text(
+            f"defaults\n  mode http\n  timeout client 10s\n  timeout server 10s\n"
+            f"  timeout connect 1s\nfrontend f\n  bind 127.0.0.1:{sport}\n"
+            f"  http-request return status 200 content-type text/plain string ok\n"
+        )
         ha = subprocess.Popen(["taskset", "-c", "1", "haproxy", "-db", "-f", str(static_cfg)])
         try:
             import time
@@ -82,9 +103,11 @@ def main() -> None:
         print(f"  {r['conns']:>3} connections: {r['rps']:8.0f} req/s  p95 {r['p95_ms']:6.1f} ms  errors {r['errors']}")
     print(f"reference: HAProxy static page on one core: {ref['rps']:.0f} req/s (p95 {ref['p95_ms']:.1f} ms)")
     if best:
-        print(f"announcement list, one replica on one core: {best['rps']:.0f} req/s at p95 {best['p95_ms']:.1f} ms "
-              f"({best['conns']} connections); {best['rps'] / ref['rps']:.2f} of the static ceiling; "
-              f"{'ok' if best['rps'] >= 300 else 'BELOW'} target 300 req/s")
+        print(
+            f"announcement list, one replica on one core: {best['rps']:.0f} req/s at p95 {best['p95_ms']:.1f} ms "
+            f"({best['conns']} connections); {best['rps'] / ref['rps']:.2f} of the static ceiling; "
+            f"{'ok' if best['rps'] >= 300 else 'BELOW'} target 300 req/s"
+        )
     else:
         print("announcement list: p95 was never under 100 ms")
 

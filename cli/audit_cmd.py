@@ -33,7 +33,9 @@ def verify_journal(json_: JsonOpt = False) -> None:
 
 @app.command("log")
 def log(
-    kind: Annotated[Optional[str], typer.Option(help="Only this kind; a trailing * matches a prefix (backup.*).")] = None,
+    kind: Annotated[
+        Optional[str], typer.Option(help="Only this kind; a trailing * matches a prefix (backup.*).")
+    ] = None,
     subject: Annotated[Optional[str], typer.Option(help="Only this subject.")] = None,
     limit: Annotated[int, typer.Option(help="Newest N events.")] = 50,
     json_: JsonOpt = False,

@@ -8,8 +8,10 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
-app = typer.Typer(help="Hourly local + off-site restic backups, integrity verification, restore tests "
-                  "(R3, R4, R5).", no_args_is_help=True)
+app = typer.Typer(
+    help="Hourly local + off-site restic backups, integrity verification, restore tests (R3, R4, R5).",
+    no_args_is_help=True,
+)
 
 RepoOpt = Annotated[Optional[str], typer.Option("--repo", help="Only this repository (default: every one).")]
 SnapshotOpt = Annotated[str, typer.Option("--snapshot", help="'latest', a run id or a snapshot id.")]
@@ -50,16 +52,20 @@ def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         tot = d.get("manifest_totals") or {}
-        say(f"run {d['run']}: {'ok' if d['ok'] else 'FAILED'}"
-            + (f"  ({tot.get('documents')} documents, {tot.get('bytes')} bytes in the manifest)" if tot else ""))
+        say(
+            f"run {d['run']}: {'ok' if d['ok'] else 'FAILED'}"
+            + (f"  ({tot.get('documents')} documents, {tot.get('bytes')} bytes in the manifest)" if tot else "")
+        )
         if d["dump_error"]:
             say(f"  dump failed: {d['dump_error']}")
         for name, r in d["repositories"].items():
             if r["status"] == "ok":
                 snap = r["files_snapshot"] or "-"
                 extra = f"copied from {r['copied_from']}" if r["mode"] == "copy" else f"+{r['added_bytes']} bytes"
-                say(f"  {name:<10} ok      snapshot {snap}  {extra}  {r['seconds']:.1f}s  "
-                    f"forget {r['forget']}, prune {r['prune']}")
+                say(
+                    f"  {name:<10} ok      snapshot {snap}  {extra}  {r['seconds']:.1f}s  "
+                    f"forget {r['forget']}, prune {r['prune']}"
+                )
             else:
                 say(f"  {name:<10} FAILED  {r['problem']}: {r['error']}")
 
@@ -76,8 +82,14 @@ def _progress_bar():
         return None, None
     from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                   transient=True, console=__import__("rich.console").console.Console(stderr=True))
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        transient=True,
+        console=__import__("rich.console").console.Console(stderr=True),
+    )
     task = bar.add_task("restoring", total=None)
 
     def update(done: int, total: int) -> None:
@@ -89,11 +101,20 @@ def _progress_bar():
 @app.command()
 def restore(
     target: Annotated[Optional[str], typer.Option("--target", help="Restore into this new or empty folder.")] = None,
-    to_sandbox: Annotated[bool, typer.Option("--to-sandbox", help="Restore into a sandbox instance and start it "
-                                             "serving the restored data (the standby system).")] = False,
+    to_sandbox: Annotated[
+        bool,
+        typer.Option(
+            "--to-sandbox",
+            help="Restore into a sandbox instance and start it serving the restored data (the standby system).",
+        ),
+    ] = False,
     instance: Annotated[str, typer.Option("--instance", help="Sandbox instance for --to-sandbox.")] = "standby",
-    bind_address: Annotated[Optional[str], typer.Option("--bind-address", help="With --to-sandbox: the address "
-                                                        "it listens on (default: sandbox.bind_address).")] = None,
+    bind_address: Annotated[
+        Optional[str],
+        typer.Option(
+            "--bind-address", help="With --to-sandbox: the address it listens on (default: sandbox.bind_address)."
+        ),
+    ] = None,
     repo: RepoOpt = None,
     snapshot: SnapshotOpt = "latest",
     json_: JsonOpt = False,
@@ -110,28 +131,51 @@ def restore(
         bar.start()
     try:
         if to_sandbox:
-            res = r.restore_to_sandbox(STATE.config, repo=repo, snapshot=snapshot, instance=instance,
-                                       progress=update, bind_address=bind_address)
+            res = r.restore_to_sandbox(
+                STATE.config,
+                repo=repo,
+                snapshot=snapshot,
+                instance=instance,
+                progress=update,
+                bind_address=bind_address,
+            )
         else:
             res = r.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
     finally:
         if bar is not None:
             bar.stop()
     if to_sandbox:
-        emit(res, json_, lambda d: say(f"standby '{d['instance']}' serves run {d['run']} (snapshot {d['snapshot']} "
-                                       f"from {d['repository']}) at {d['url']}, {d['documents']} documents, "
-                                       f"in {d['seconds']:.1f}s"))
+        emit(
+            res,
+            json_,
+            lambda d: say(
+                f"standby '{d['instance']}' serves run {d['run']} (snapshot {d['snapshot']} "
+                f"from {d['repository']}) at {d['url']}, {d['documents']} documents, "
+                f"in {d['seconds']:.1f}s"
+            ),
+        )
     else:
-        emit(res, json_, lambda d: say(f"restored run {d['run']} (snapshot {d['files_snapshot']} from "
-                                       f"{d['repository']}) to {d['root']}: documents/, manifest.json, {d['dump']}"))
+        emit(
+            res,
+            json_,
+            lambda d: say(
+                f"restored run {d['run']} (snapshot {d['files_snapshot']} from "
+                f"{d['repository']}) to {d['root']}: documents/, manifest.json, {d['dump']}"
+            ),
+        )
 
 
 @app.command()
 def check(
     repo: RepoOpt = None,
-    read_data_subset: Annotated[Optional[str], typer.Option(
-        "--read-data-subset", help="Read this part of the packs instead of the next rotating n/t subset: "
-        "n/t, a percentage, a size (500M), or 'all'.")] = None,
+    read_data_subset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--read-data-subset",
+            help="Read this part of the packs instead of the next rotating n/t subset: "
+            "n/t, a percentage, a size (500M), or 'all'.",
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """`restic check` of every repository, reading the next n/t subset of its packs; exit 1 on any error."""
@@ -151,30 +195,36 @@ def check(
     ok = all(r.ok for r in res)
     emit({"ok": ok, "repositories": [r.as_dict() for r in res]}, json_, human)
     if not ok:
-        raise typer.Exit(3 if all(r.problem in ("live_lock", "unreachable", "not_initialised") for r in res
-                                  if not r.ok) else 1)
+        raise typer.Exit(
+            3 if all(r.problem in ("live_lock", "unreachable", "not_initialised") for r in res if not r.ok) else 1
+        )
 
 
 @app.command()
 def verify(
     repo: RepoOpt = None,
     snapshot: SnapshotOpt = "latest",
-    live: Annotated[bool, typer.Option("--live", help="Check the live platform (database against the documents "
-                                       "store) instead of a backup.")] = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Check the live platform (database against the documents store) instead of a backup."
+        ),
+    ] = False,
     json_: JsonOpt = False,
 ) -> None:
     """Restore a backup run to scratch (files and database) and check it against its manifest; exit 1 on problems."""
     from procops.backup import verify as v
 
     _setup_logging()
-    results = [v.verify_live(STATE.config)] if live else v.verify_snapshot(STATE.config, repo=repo,
-                                                                              snapshot=snapshot)
+    results = [v.verify_live(STATE.config)] if live else v.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot)
 
     def human(d: dict) -> None:
         for r in d["results"]:
             what = "live platform" if r["target"] == "live" else f"{r['target']} run {r['run']} ({r['snapshot']})"
-            say(f"{what}: {'ok' if r['ok'] else 'PROBLEMS'}  {r['documents']} documents, "
-                f"{r['bytes_hashed']} bytes hashed in {r['hash_seconds']:.2f}s")
+            say(
+                f"{what}: {'ok' if r['ok'] else 'PROBLEMS'}  {r['documents']} documents, "
+                f"{r['bytes_hashed']} bytes hashed in {r['hash_seconds']:.2f}s"
+            )
             for p in r["problems"][:100]:
                 say(f"  {p['kind']:<15} {p['subject']}: {p['detail']}")
             if len(r["problems"]) > 100:
@@ -197,8 +247,10 @@ def snapshots(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         for name, r in d["repositories"].items():
             say(f"{name}{' (off-site)' if r['offsite'] else ''}:" + ("" if r["ok"] else f" UNREACHABLE: {r['error']}"))
             for x in r["runs"]:
-                say(f"  {x['time'][:19]}  run {x['run']}  files {x['files_snapshot']}  "
-                    f"database {x['database_snapshot'] or '-'}")
+                say(
+                    f"  {x['time'][:19]}  run {x['run']}  files {x['files_snapshot']}  "
+                    f"database {x['database_snapshot'] or '-'}"
+                )
             for x in r.get("incomplete", []):
                 say(f"  {x['time'][:19]}  incomplete snapshot {x['id']} ({', '.join(x['tags'])})")
 
@@ -218,10 +270,15 @@ def status(json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
-            latest = (f"latest {r['latest_snapshot']} ({format_duration(r['age_seconds'])} ago, "
-                      if r["age_seconds"] is not None else "no backup yet (")
-            line = (f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  {latest}"
-                    f"limit {format_duration(r['rpo_seconds'])})  {r['runs']} runs")
+            latest = (
+                f"latest {r['latest_snapshot']} ({format_duration(r['age_seconds'])} ago, "
+                if r["age_seconds"] is not None
+                else "no backup yet ("
+            )
+            line = (
+                f"{name:<10} {'RPO ok' if r['rpo_ok'] else 'RPO MISSED'}  {latest}"
+                f"limit {format_duration(r['rpo_seconds'])})  {r['runs']} runs"
+            )
             if r["offsite"] and r.get("offsite_missing_runs") is not None:
                 line += f"  missing off-site: {r['offsite_missing_runs']}"
             say(line)
@@ -230,11 +287,15 @@ def status(json_: JsonOpt = False) -> None:
             if r["last_run_status"] and r["last_run_status"] != "ok":
                 say(f"  last run {r['last_run']} failed: {r['last_run_error']}")
             c, v = r.get("check") or {}, r.get("verify") or {}
-            say(f"  check: {('ok' if c.get('ok') else 'ERRORS') if c else 'never'} {c.get('time', '')} "
+            say(
+                f"  check: {('ok' if c.get('ok') else 'ERRORS') if c else 'never'} {c.get('time', '')} "
                 f"{c.get('read', '')}   verify: {('ok' if v.get('ok') else 'PROBLEMS') if v else 'never'} "
-                f"{v.get('time', '')}")
+                f"{v.get('time', '')}"
+            )
         lv = d.get("live_verify")
-        say(f"live data: {('ok' if lv['ok'] else str(lv['problems']) + ' PROBLEMS') + ' ' + lv['time'] if lv else 'never verified'}")
+        say(
+            f"live data: {('ok' if lv['ok'] else str(lv['problems']) + ' PROBLEMS') + ' ' + lv['time'] if lv else 'never verified'}"
+        )
 
     emit(res, json_, human)
     if not res["ok"]:

@@ -10,7 +10,8 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Callable
+from typing import Annotated, Any
+from collections.abc import Callable
 
 import typer
 
@@ -86,9 +87,13 @@ def stub_group(group: str, help: str, commands: dict[str, str]) -> typer.Typer:
     """A command group whose commands have not landed yet: each exits 2 saying so."""
     app = typer.Typer(help=help, no_args_is_help=True)
     for name, text in commands.items():
+
         def command(ctx: typer.Context, _name: str = name) -> None:
             not_yet(f"{group} {_name}")
 
-        app.command(name, help=f"{text} (not yet available)",
-                    context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
+        app.command(
+            name,
+            help=f"{text} (not yet available)",
+            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+        )(command)
     return app

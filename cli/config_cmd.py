@@ -21,8 +21,11 @@ def validate(
     from procops import config
 
     loaded = config.load(path or STATE.config_path)
-    emit({"ok": True, "source": loaded.source_label}, json_,
-         lambda d: say(f"ok: {d['source']} is a valid procops configuration"))
+    emit(
+        {"ok": True, "source": loaded.source_label},
+        json_,
+        lambda d: say(f"ok: {d['source']} is a valid procops configuration"),
+    )
 
 
 @app.command()

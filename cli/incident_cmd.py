@@ -9,10 +9,10 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say, want_json
 
-app = typer.Typer(help="Incident response on the 15 min / 1 h / 24 h clocks (R7, R11, R12).",
-                  no_args_is_help=True)
-action_app = typer.Typer(help="Rectification items: problem found -> rectified -> accepted (R12).",
-                         no_args_is_help=True)
+app = typer.Typer(help="Incident response on the 15 min / 1 h / 24 h clocks (R7, R11, R12).", no_args_is_help=True)
+action_app = typer.Typer(
+    help="Rectification items: problem found -> rectified -> accepted (R12).", no_args_is_help=True
+)
 app.add_typer(action_app, name="action")
 
 IdArg = Annotated[str, typer.Argument(metavar="ID", help="Incident id, e.g. INC-20261125-001.")]
@@ -20,13 +20,13 @@ ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who did it (default:
 
 
 def _store():
-    from procops.drills.incident import IncidentStore
+    from procops.incidents.incident import IncidentStore
 
     return IncidentStore(policy=STATE.config.policy)
 
 
 def _metrics(store) -> None:
-    from procops.drills.escalation import write_metrics
+    from procops.incidents.escalation import write_metrics
 
     write_metrics(store)
 
@@ -41,7 +41,7 @@ def _lang(lang: str | None) -> str:
 
 
 def _clock_line(c: dict, lang: str = "en") -> str:
-    from procops.drills.incident import MILESTONE_TITLES, describe_remaining
+    from procops.incidents.incident import MILESTONE_TITLES, describe_remaining
     from procops.timeutil import format_duration
 
     title = MILESTONE_TITLES[lang][c["milestone"]]
@@ -64,7 +64,7 @@ def _clock_line(c: dict, lang: str = "en") -> str:
 
 
 def _show_human(inc, lang: str) -> None:
-    from procops.drills import runbooks
+    from procops.incidents import runbooks
 
     say(f"{inc.id}  {inc.title}")
     say(f"  severity {inc.severity}, status {inc.status}, type {inc.fault_type or '(not classified)'}")
@@ -75,8 +75,10 @@ def _show_human(inc, lang: str) -> None:
     if inc.standby:
         say(f"  standby serving at {inc.standby.get('url')}")
     if inc.resolution:
-        say(f"  resolved {inc.resolution['at']} by {inc.resolution['by']}"
-            + (f": {inc.resolution['summary']}" if inc.resolution.get("summary") else ""))
+        say(
+            f"  resolved {inc.resolution['at']} by {inc.resolution['by']}"
+            + (f": {inc.resolution['summary']}" if inc.resolution.get("summary") else "")
+        )
     say("clocks:")
     for c in inc.clocks():
         say(_clock_line(c, lang))
@@ -100,10 +102,12 @@ def _done(inc, as_json: bool, line: str) -> None:
 @app.command("open")
 def open_(
     title: Annotated[str, typer.Option("--title", "-t", help="What is wrong, in a few words.")],
-    severity: Annotated[str, typer.Option("--severity", "-s", help="critical, major, minor, warning or info.")]
-    = "critical",
-    t0: Annotated[Optional[str], typer.Option("--t0", help="Fault start as detected (ISO 8601, UTC); "
-                                              "default now.")] = None,
+    severity: Annotated[
+        str, typer.Option("--severity", "-s", help="critical, major, minor, warning or info.")
+    ] = "critical",
+    t0: Annotated[
+        Optional[str], typer.Option("--t0", help="Fault start as detected (ISO 8601, UTC); default now.")
+    ] = None,
     commander: Annotated[Optional[str], typer.Option("--commander", help="Incident commander.")] = None,
     operations: Annotated[Optional[str], typer.Option("--operations", help="Operations lead.")] = None,
     scribe: Annotated[Optional[str], typer.Option("--scribe", help="Communications / scribe.")] = None,
@@ -111,12 +115,17 @@ def open_(
     as_json: JsonOpt = False,
 ) -> None:
     """Open an incident (starts the three clocks); prints the new id."""
-    from procops.drills.incident import parse_time
+    from procops.incidents.incident import parse_time
 
     with _store() as store:
-        inc, _ = store.open(title, severity=severity, t0=parse_time(t0) if t0 else None, actor=by,
-                            source={"kind": "manual"},
-                            roles={"commander": commander, "operations": operations, "scribe": scribe})
+        inc, _ = store.open(
+            title,
+            severity=severity,
+            t0=parse_time(t0) if t0 else None,
+            actor=by,
+            source={"kind": "manual"},
+            roles={"commander": commander, "operations": operations, "scribe": scribe},
+        )
         _metrics(store)
     if want_json(as_json):
         emit(inc, True, lambda _: None)
@@ -132,7 +141,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List incidents."""
-    from procops.drills.incident import describe_remaining
+    from procops.incidents.incident import describe_remaining
 
     with _store() as store:
         items = store.list(open_only=open_only)
@@ -151,12 +160,11 @@ def list_(
 @app.command("show")
 def show(
     incident_id: IdArg,
-    lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the runbook pointer: zh or en.")]
-    = None,
+    lang: Annotated[Optional[str], typer.Option("--lang", help="Language of the runbook pointer: zh or en.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Show an incident: each clock's deadline and time left or overdue, the timeline, the runbook."""
-    from procops.drills import runbooks
+    from procops.incidents import runbooks
 
     lang = _lang(lang)
     with _store() as store:
@@ -177,42 +185,59 @@ def show(
 @app.command("classify")
 def classify(
     incident_id: IdArg,
-    fault_type: Annotated[str, typer.Option("--type", help="app-crash, database-failure, disk-full, network, "
-                                            "backup-failure, capacity, bad-release, security, other.")],
+    fault_type: Annotated[
+        str,
+        typer.Option(
+            "--type",
+            help="app-crash, database-failure, disk-full, network, "
+            "backup-failure, capacity, bad-release, security, other.",
+        ),
+    ],
     note: Annotated[Optional[str], typer.Option("--note", help="What confirmed it.")] = None,
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Confirm the fault type (milestone 1, within 15 min of T0)."""
-    from procops.drills import runbooks
+    from procops.incidents import runbooks
 
     with _store() as store:
         inc = store.classify(incident_id, fault_type, note=note, actor=by)
         _metrics(store)
     m = inc.milestones["classify"]
     rb = runbooks.for_type(inc.fault_type, _lang(None))
-    _done(inc, as_json, f"{inc.id}: fault type {fault_type} confirmed at {m.reached_at}"
-          + (" (LATE)" if m.late else " (in time)")
-          + (f"\nnext: procops runbook show {rb.id}" if rb else ""))
+    _done(
+        inc,
+        as_json,
+        f"{inc.id}: fault type {fault_type} confirmed at {m.reached_at}"
+        + (" (LATE)" if m.late else " (in time)")
+        + (f"\nnext: procops runbook show {rb.id}" if rb else ""),
+    )
 
 
 @app.command("standby")
 def standby(
     incident_id: IdArg,
-    execute: Annotated[bool, typer.Option("--execute", help="Run the configured failover: restore the latest "
-                                          "off-site backup into the standby sandbox and serve it; with "
-                                          "platform.url set, playbooks/failover.yml on drills.failover_inventory."
-                                          )] = False,
-    evidence: Annotated[Optional[str], typer.Option("--evidence", help="Without --execute: what was started "
-                                                    "and where.")] = None,
-    repo: Annotated[Optional[str], typer.Option("--repo", help="Repository to restore from (default: the "
-                                                "off-site one).")] = None,
+    execute: Annotated[
+        bool,
+        typer.Option(
+            "--execute",
+            help="Run the configured failover: restore the latest "
+            "off-site backup into the standby sandbox and serve it; with "
+            "platform.url set, playbooks/failover.yml on drills.failover_inventory.",
+        ),
+    ] = False,
+    evidence: Annotated[
+        Optional[str], typer.Option("--evidence", help="Without --execute: what was started and where.")
+    ] = None,
+    repo: Annotated[
+        Optional[str], typer.Option("--repo", help="Repository to restore from (default: the off-site one).")
+    ] = None,
     snapshot: Annotated[str, typer.Option("--snapshot", help="Snapshot to restore.")] = "latest",
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Record that the standby system is started (milestone 2, within 1 h of T0)."""
-    from procops.drills import response
+    from procops.incidents import response
     from procops.errors import BadInput, EnvironmentFailure, ProcopsError
 
     if not execute and not evidence:
@@ -223,28 +248,50 @@ def standby(
             raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
         ev: dict = {"note": evidence} if evidence else {}
         if execute and STATE.config.platform.url:
-            argv = response.failover_playbook_argv(STATE.config, Path("playbooks/failover.yml"),
-                                                   repo=repo, snapshot=snapshot)
+            argv = response.failover_playbook_argv(
+                STATE.config, Path("playbooks/failover.yml"), repo=repo, snapshot=snapshot
+            )
             say(f"{inc.id}: running playbooks/failover.yml on {argv[2]} ...", err=True)
-            store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot,
-                                                           "playbook": "playbooks/failover.yml",
-                                                           "inventory": argv[2]}, actor=by)
+            store.add_timeline(
+                inc.id,
+                "standby.execute",
+                {"repo": repo, "snapshot": snapshot, "playbook": "playbooks/failover.yml", "inventory": argv[2]},
+                actor=by,
+            )
             result = response.failover_on_hosts(STATE.config, repo=repo, snapshot=snapshot)
-            store.add_timeline(inc.id, "standby.playbook", {
-                "ok": result["ok"], "rc": result["rc"], "recap": result.get("recap"),
-                "seconds": result["seconds"], "standby": result.get("standby"),
-                **({"error": result["error"]} if not result["ok"] else {})}, actor=by)
+            store.add_timeline(
+                inc.id,
+                "standby.playbook",
+                {
+                    "ok": result["ok"],
+                    "rc": result["rc"],
+                    "recap": result.get("recap"),
+                    "seconds": result["seconds"],
+                    "standby": result.get("standby"),
+                    **({"error": result["error"]} if not result["ok"] else {}),
+                },
+                actor=by,
+            )
             if not result["ok"]:
                 store.add_timeline(inc.id, "standby.failed", {"error": result["error"]}, actor=by)
                 for line in result.get("output_tail", []):
                     say(line, err=True)
-                raise EnvironmentFailure(f"{inc.id}: the failover playbook failed: {result['error']}",
-                                         hint="the standby milestone is not reached; fix and run it again")
-            ev.update({"playbook": "playbooks/failover.yml", "inventory": argv[2], "recap": result["recap"],
-                       "failover_seconds": result["seconds"], "standby": result.get("standby"),
-                       "url": STATE.config.platform.url,
-                       "snapshot": (result.get("standby") or {}).get("run"),
-                       "repository": (result.get("standby") or {}).get("repository")})
+                raise EnvironmentFailure(
+                    f"{inc.id}: the failover playbook failed: {result['error']}",
+                    hint="the standby milestone is not reached; fix and run it again",
+                )
+            ev.update(
+                {
+                    "playbook": "playbooks/failover.yml",
+                    "inventory": argv[2],
+                    "recap": result["recap"],
+                    "failover_seconds": result["seconds"],
+                    "standby": result.get("standby"),
+                    "url": STATE.config.platform.url,
+                    "snapshot": (result.get("standby") or {}).get("run"),
+                    "repository": (result.get("standby") or {}).get("repository"),
+                }
+            )
         elif execute:
             say(f"{inc.id}: restoring the latest off-site backup into the standby instance ...", err=True)
             store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot}, actor=by)
@@ -258,17 +305,26 @@ def standby(
         _metrics(store)
     m = inc.milestones["standby"]
     if ev.get("playbook"):
-        where = (f"; playbooks/failover.yml switched {ev['url']} to the standby "
-                 f"{(ev.get('standby') or {}).get('url') or ''} in {ev.get('failover_seconds')} s")
+        where = (
+            f"; playbooks/failover.yml switched {ev['url']} to the standby "
+            f"{(ev.get('standby') or {}).get('url') or ''} in {ev.get('failover_seconds')} s"
+        )
     else:
-        where = f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)" \
-            if ev.get("url") else ""
+        where = (
+            f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)"
+            if ev.get("url")
+            else ""
+        )
     sw = ev.get("switched")
     if sw:
-        where += (f"; {sw['url']} switched to it" if sw.get("ok")
-                  else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL")
-    _done(inc, as_json, f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)")
-          + where)
+        where += (
+            f"; {sw['url']} switched to it"
+            if sw.get("ok")
+            else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL"
+        )
+    _done(
+        inc, as_json, f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)") + where
+    )
 
 
 @app.command("report")
@@ -284,12 +340,13 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the fault analysis report (故障分析报告), Markdown and HTML; prints where."""
-    from procops.drills import response
+    from procops.incidents import response
 
     lang = _lang(lang)
     with _store() as store:
-        store.update_fields(incident_id, summary=summary, impact=impact, detection=detection,
-                            root_cause=root_cause, actor=by)
+        store.update_fields(
+            incident_id, summary=summary, impact=impact, detection=detection, root_cause=root_cause, actor=by
+        )
         if submit:  # reached first, so the submitted report shows the milestone it reached
             store.submit_report(incident_id, lang, actor=by)
         inc = store.get(incident_id)
@@ -302,8 +359,7 @@ def report(
         say(files["markdown"])
         say(files["html"])
         if submit:
-            say(f"{inc.id}: report submitted at {m.reached_at}" + (" (LATE)" if m.late else " (in time)"),
-                err=True)
+            say(f"{inc.id}: report submitted at {m.reached_at}" + (" (LATE)" if m.late else " (in time)"), err=True)
 
     emit({"incident": inc.id, "lang": lang, "submitted": submit, **files, "milestone": m.as_dict()}, as_json, human)
 
@@ -320,8 +376,12 @@ def resolve(
         inc = store.resolve(incident_id, summary=summary, actor=by)
         _metrics(store)
     rep = inc.milestones["report"]
-    _done(inc, as_json, f"{inc.id}: resolved at {inc.resolution['at']}"
-          + ("" if rep.done else f"; the report is due {rep.deadline}: procops incident report {inc.id} --submit"))
+    _done(
+        inc,
+        as_json,
+        f"{inc.id}: resolved at {inc.resolution['at']}"
+        + ("" if rep.done else f"; the report is due {rep.deadline}: procops incident report {inc.id} --submit"),
+    )
 
 
 @app.command("set")
@@ -340,16 +400,25 @@ def set_(
 ) -> None:
     """Set roles and the report's narrative fields."""
     with _store() as store:
-        inc = store.update_fields(incident_id, title=title, commander=commander, operations=operations,
-                                  scribe=scribe, summary=summary, impact=impact, detection=detection,
-                                  root_cause=root_cause, actor=by)
+        inc = store.update_fields(
+            incident_id,
+            title=title,
+            commander=commander,
+            operations=operations,
+            scribe=scribe,
+            summary=summary,
+            impact=impact,
+            detection=detection,
+            root_cause=root_cause,
+            actor=by,
+        )
     _done(inc, as_json, f"{inc.id}: updated")
 
 
 @app.command("escalate")
 def escalate(as_json: JsonOpt = False) -> None:
     """Send the escalations that are due (run by cron; the alert webhook also runs it every 30 s)."""
-    from procops.drills.escalation import escalate_due
+    from procops.incidents.escalation import escalate_due
 
     results = escalate_due(STATE.config)
 
@@ -357,8 +426,10 @@ def escalate(as_json: JsonOpt = False) -> None:
         if not results:
             say("no escalation due")
         for r in results:
-            say(f"{r['incident']} {r['milestone']} {r['level']} -> {r['receiver']}: {r['status']}"
-                + (f" ({r['error']})" if r["error"] else ""))
+            say(
+                f"{r['incident']} {r['milestone']} {r['level']} -> {r['receiver']}: {r['status']}"
+                + (f" ({r['error']})" if r["error"] else "")
+            )
 
     emit(results, as_json, human)
     if any(r["status"] == "failed" for r in results):
@@ -369,13 +440,17 @@ def escalate(as_json: JsonOpt = False) -> None:
 @app.command("receiver")
 def receiver(
     port: Annotated[int, typer.Option("--port", help="Port to listen on (127.0.0.1).")],
-    out: Annotated[Optional[str], typer.Option("--out", help="JSON-lines file recording what is received "
-                                               "(default $PROCOPS_HOME/incident/received.jsonl).")] = None,
+    out: Annotated[
+        Optional[str],
+        typer.Option(
+            "--out", help="JSON-lines file recording what is received (default $PROCOPS_HOME/incident/received.jsonl)."
+        ),
+    ] = None,
 ) -> None:
     """Run a local webhook receiver that records escalations (foreground; Ctrl-C stops it)."""
     from pathlib import Path
 
-    from procops.drills.receiver import RecordingReceiver
+    from procops.incidents.receiver import RecordingReceiver
     from procops.errors import EnvironmentFailure
     from procops.home import area_dir
 
@@ -398,7 +473,7 @@ def action_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a rectification item (prints its number)."""
-    from procops.drills.incident import parse_time
+    from procops.incidents.incident import parse_time
 
     with _store() as store:
         inc, a = store.add_action(incident_id, problem, owner, parse_time(due) if due else None, actor=by)
@@ -417,14 +492,20 @@ def action_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Move a rectification item on: open -> rectified -> accepted."""
-    from procops.drills.incident import parse_time
+    from procops.incidents.incident import parse_time
 
     with _store() as store:
-        inc, a = store.update_action(incident_id, number, status=status, note=note, owner=owner,
-                                     due=parse_time(due) if due else None, actor=by)
-    emit(a, as_json, lambda _: say(f"{inc.id} item {a.n}: {a.status}"
-                                   + ("; every item accepted" if all(x.status == "accepted" for x in inc.actions)
-                                      else "")))
+        inc, a = store.update_action(
+            incident_id, number, status=status, note=note, owner=owner, due=parse_time(due) if due else None, actor=by
+        )
+    emit(
+        a,
+        as_json,
+        lambda _: say(
+            f"{inc.id} item {a.n}: {a.status}"
+            + ("; every item accepted" if all(x.status == "accepted" for x in inc.actions) else "")
+        ),
+    )
 
 
 @action_app.command("list")
@@ -440,7 +521,9 @@ def action_list(incident_id: IdArg, as_json: JsonOpt = False) -> None:
         if not inc.actions:
             say(f"{inc.id}: no rectification items")
         for a in inc.actions:
-            say(f"{a.n}. [{a.status}] {a.problem} (owner {a.owner}, due {a.due or '-'})"
-                + (" OVERDUE" if a.overdue(now) else ""))
+            say(
+                f"{a.n}. [{a.status}] {a.problem} (owner {a.owner}, due {a.due or '-'})"
+                + (" OVERDUE" if a.overdue(now) else "")
+            )
 
     emit(inc.actions, as_json, human)

@@ -11,19 +11,34 @@ from procops.cli.common import STATE, JsonOpt, emit, say
 
 app = typer.Typer(help="Peak-load and capacity tests with SLO verdicts (R1, R3).", no_args_is_help=True)
 
-HostOpt = Annotated[Optional[str], typer.Option("--host", help="Platform URL (default: platform.url, else the "
-                                                "running sandbox).")]
-WorkersOpt = Annotated[Optional[int], typer.Option("--workers", help="Local Locust workers under a master "
-                                                   "(0: one process; default loadtest.workers).")]
-ReportDirOpt = Annotated[Optional[Path], typer.Option("--report-dir", help="Report folder (default "
-                                                      "$PROCOPS_HOME/reports/loadtest-<scenario>-<time>).")]
-MasterBindOpt = Annotated[Optional[str], typer.Option("--master-bind", metavar="HOST:PORT",
-                                                      help="Where the master listens for workers (remote "
-                                                      "workers: playbooks/loadgen.yml).")]
-ExpectOpt = Annotated[Optional[int], typer.Option("--expect-workers", help="Workers to wait for, local and "
-                                                  "remote (default: --workers).")]
-LocustfileOpt = Annotated[Optional[Path], typer.Option("--locustfile", help="A custom locustfile instead of "
-                                                      "the procurement personas (recorded the same way).")]
+HostOpt = Annotated[
+    Optional[str], typer.Option("--host", help="Platform URL (default: platform.url, else the running sandbox).")
+]
+WorkersOpt = Annotated[
+    Optional[int],
+    typer.Option("--workers", help="Local Locust workers under a master (0: one process; default loadtest.workers)."),
+]
+ReportDirOpt = Annotated[
+    Optional[Path],
+    typer.Option("--report-dir", help="Report folder (default $PROCOPS_HOME/reports/loadtest-<scenario>-<time>)."),
+]
+MasterBindOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--master-bind",
+        metavar="HOST:PORT",
+        help="Where the master listens for workers (remote workers: playbooks/loadgen.yml).",
+    ),
+]
+ExpectOpt = Annotated[
+    Optional[int], typer.Option("--expect-workers", help="Workers to wait for, local and remote (default: --workers).")
+]
+LocustfileOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--locustfile", help="A custom locustfile instead of the procurement personas (recorded the same way)."
+    ),
+]
 SpawnOpt = Annotated[Optional[float], typer.Option("--spawn-rate", "-r", help="Users started per second.")]
 
 
@@ -49,11 +64,14 @@ def _finish(result) -> None:
 
 @app.command()
 def peak(
-    users: Annotated[Optional[int], typer.Option("--users", "-u", help="Users at the peak "
-                                                 "(default loadtest.normal_peak_users).")] = None,
+    users: Annotated[
+        Optional[int], typer.Option("--users", "-u", help="Users at the peak (default loadtest.normal_peak_users).")
+    ] = None,
     spawn_rate: SpawnOpt = None,
-    duration: Annotated[Optional[str], typer.Option("--duration", "-t", help="Hold time after the ramp, "
-                                                    "e.g. 60s, 5m (default loadtest.hold).")] = None,
+    duration: Annotated[
+        Optional[str],
+        typer.Option("--duration", "-t", help="Hold time after the ramp, e.g. 60s, 5m (default loadtest.hold)."),
+    ] = None,
     host: HostOpt = None,
     workers: WorkersOpt = None,
     report_dir: ReportDirOpt = None,
@@ -67,22 +85,37 @@ def peak(
 
     if json_:
         STATE.json = True
-    opts = runner.PeakOptions(users=users, spawn_rate=spawn_rate, duration=_duration("--duration", duration),
-                              host=host, workers=workers, report_dir=report_dir, master_bind=master_bind,
-                              expect_workers=expect_workers, locustfile=locustfile)
+    opts = runner.PeakOptions(
+        users=users,
+        spawn_rate=spawn_rate,
+        duration=_duration("--duration", duration),
+        host=host,
+        workers=workers,
+        report_dir=report_dir,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        locustfile=locustfile,
+    )
     _finish(runner.run_peak(STATE.config, opts))
 
 
 @app.command()
 def capacity(
-    baseline_users: Annotated[Optional[int], typer.Option("--baseline-users", help="Users of the normal peak "
-                                                          "(default loadtest.normal_peak_users).")] = None,
-    multiple: Annotated[Optional[float], typer.Option("--multiple", help="Multiple the verdict needs "
-                                                      "(default policy.capacity_multiple).")] = None,
-    max_multiple: Annotated[Optional[float], typer.Option("--max-multiple", help="Highest step "
-                                                          "(default loadtest.max_multiple).")] = None,
-    step_duration: Annotated[Optional[str], typer.Option("--step-duration", help="Length of each step, e.g. "
-                                                         "30s (default loadtest.step_duration).")] = None,
+    baseline_users: Annotated[
+        Optional[int],
+        typer.Option("--baseline-users", help="Users of the normal peak (default loadtest.normal_peak_users)."),
+    ] = None,
+    multiple: Annotated[
+        Optional[float],
+        typer.Option("--multiple", help="Multiple the verdict needs (default policy.capacity_multiple)."),
+    ] = None,
+    max_multiple: Annotated[
+        Optional[float], typer.Option("--max-multiple", help="Highest step (default loadtest.max_multiple).")
+    ] = None,
+    step_duration: Annotated[
+        Optional[str],
+        typer.Option("--step-duration", help="Length of each step, e.g. 30s (default loadtest.step_duration)."),
+    ] = None,
     spawn_rate: SpawnOpt = None,
     host: HostOpt = None,
     workers: WorkersOpt = None,
@@ -97,11 +130,19 @@ def capacity(
 
     if json_:
         STATE.json = True
-    opts = runner.CapacityOptions(baseline_users=baseline_users, multiple=multiple, max_multiple=max_multiple,
-                                  step_duration=_duration("--step-duration", step_duration),
-                                  spawn_rate=spawn_rate, host=host, workers=workers, report_dir=report_dir,
-                                  master_bind=master_bind, expect_workers=expect_workers,
-                                  locustfile=locustfile)
+    opts = runner.CapacityOptions(
+        baseline_users=baseline_users,
+        multiple=multiple,
+        max_multiple=max_multiple,
+        step_duration=_duration("--step-duration", step_duration),
+        spawn_rate=spawn_rate,
+        host=host,
+        workers=workers,
+        report_dir=report_dir,
+        master_bind=master_bind,
+        expect_workers=expect_workers,
+        locustfile=locustfile,
+    )
     _finish(runner.run_capacity(STATE.config, opts))
 
 

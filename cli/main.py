@@ -51,14 +51,23 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    config: Annotated[Optional[str], typer.Option("--config", "-c", metavar="PATH", envvar="PROCOPS_CONFIG",
-                                                  help="Config file (else ./procops.yaml, "
-                                                  "/etc/procops/procops.yaml, the embedded default).")] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config",
+            "-c",
+            metavar="PATH",
+            envvar="PROCOPS_CONFIG",
+            help="Config file (else ./procops.yaml, /etc/procops/procops.yaml, the embedded default).",
+        ),
+    ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")] = False,
-    lang: Annotated[Optional[str], typer.Option("--lang", envvar="PROCOPS_LANG",
-                                                help="Language of reports and runbooks: en or zh.")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
+    lang: Annotated[
+        Optional[str], typer.Option("--lang", envvar="PROCOPS_LANG", help="Language of reports and runbooks: en or zh.")
+    ] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
 ) -> None:
     STATE.config_path = config
     STATE.json = json_

@@ -8,15 +8,19 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
-app = typer.Typer(help="7x24 monitoring: tested alert rules, the local stack, the alert webhook (R2, R11).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="7x24 monitoring: tested alert rules, the local stack, the alert webhook (R2, R11).", no_args_is_help=True
+)
 
 
 @app.command()
 def rules(
-    out: Annotated[Optional[str], typer.Option("--out", metavar="DIR",
-                                               help="Folder for the rule and test files "
-                                               "(default $PROCOPS_HOME/monitoring/rules).")] = None,
+    out: Annotated[
+        Optional[str],
+        typer.Option(
+            "--out", metavar="DIR", help="Folder for the rule and test files (default $PROCOPS_HOME/monitoring/rules)."
+        ),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Render alert rules from policy and test them with promtool (exit 1 when a check or test fails)."""
@@ -27,8 +31,10 @@ def rules(
     def human(_: object) -> None:
         say(f"rules: {res.rules_path} ({len(res.alerts)} alerts)")
         say(f"tests: {res.tests_path} ({res.test_cases} cases)")
-        say(f"promtool check rules: {'ok' if res.check_ok else 'FAILED'}; "
-            f"promtool test rules: {'ok' if res.test_ok else 'FAILED'}")
+        say(
+            f"promtool check rules: {'ok' if res.check_ok else 'FAILED'}; "
+            f"promtool test rules: {'ok' if res.test_ok else 'FAILED'}"
+        )
         if not res.ok:
             say(res.output)
 
@@ -37,8 +43,9 @@ def rules(
         raise typer.Exit(1)
 
 
-PortOpt = Annotated[Optional[int], typer.Option("--port", min=1, max=65535,
-                                                help="Port on 127.0.0.1 (default from the config).")]
+PortOpt = Annotated[
+    Optional[int], typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 (default from the config).")
+]
 
 
 @app.command()
@@ -64,8 +71,11 @@ def webhook(port: PortOpt = None) -> None:
 
     cfg = STATE.config
     service = wh.start(cfg, port)
-    say(f"procops webhook: http://127.0.0.1:{service.port}{wh.INCIDENT_PATH} "
-        f"(escalation: {wh.ESCALATION_PATH}; bearer token in {wh.token_file(cfg)})", err=True)
+    say(
+        f"procops webhook: http://127.0.0.1:{service.port}{wh.INCIDENT_PATH} "
+        f"(escalation: {wh.ESCALATION_PATH}; bearer token in {wh.token_file(cfg)})",
+        err=True,
+    )
     wh.run_forever(service)
 
 
@@ -80,8 +90,10 @@ def up(json_: JsonOpt = False) -> None:
     data = {"started": started, **st}
 
     def human(d: dict) -> None:
-        say(f"monitoring stack {'started' if started else 'already running (targets refreshed)'}; "
-            f"watching {d['target'].get('url')}")
+        say(
+            f"monitoring stack {'started' if started else 'already running (targets refreshed)'}; "
+            f"watching {d['target'].get('url')}"
+        )
         _print_components(d)
 
     emit(data, json_, human)
@@ -98,8 +110,11 @@ def down(json_: JsonOpt = False) -> None:
     from procops.monitoring import stack
 
     stopped = stack.down()
-    emit({"stopped": stopped}, json_,
-         lambda d: say(f"stopped: {', '.join(stopped)}" if stopped else "the monitoring stack was not running"))
+    emit(
+        {"stopped": stopped},
+        json_,
+        lambda d: say(f"stopped: {', '.join(stopped)}" if stopped else "the monitoring stack was not running"),
+    )
 
 
 @app.command()
@@ -113,8 +128,10 @@ def status(json_: JsonOpt = False) -> None:
         if not d["running"]:
             say(f"monitoring stack: not running (configs in {d['config_dir']})")
             return
-        say(f"monitoring stack: {'healthy' if d['healthy'] else 'UNHEALTHY'} since {d['started_at']}; "
-            f"watching {d['target'].get('url')}")
+        say(
+            f"monitoring stack: {'healthy' if d['healthy'] else 'UNHEALTHY'} since {d['started_at']}; "
+            f"watching {d['target'].get('url')}"
+        )
         _print_components(d)
 
     emit(st, json_, human)
@@ -141,7 +158,14 @@ def check(json_: JsonOpt = False) -> None:
     emit(data, json_, human)
     from procops.journal import record
 
-    record("monitor.check", "stack", {"verdict": "fail" if res.critical else "pass", "critical": len(res.critical),
-                                      "firing": [a["alertname"] for a in data["firing"]]})
+    record(
+        "monitor.check",
+        "stack",
+        {
+            "verdict": "fail" if res.critical else "pass",
+            "critical": len(res.critical),
+            "firing": [a["alertname"] for a in data["firing"]],
+        },
+    )
     if res.critical:
         raise typer.Exit(1)

@@ -21,7 +21,9 @@ def readiness(json_: JsonOpt = False) -> None:
     if want_json(json_):
         print_json(result.as_dict())
     say(f"report: {result.report_dir / 'readiness.md'}", err=want_json(json_))
-    say(("PASS: the platform meets the policy" if result.ok else "FAIL: the platform does not meet the policy"),
-        err=want_json(json_))
+    say(
+        ("PASS: the platform meets the policy" if result.ok else "FAIL: the platform does not meet the policy"),
+        err=want_json(json_),
+    )
     if not result.ok:
         raise typer.Exit(1)

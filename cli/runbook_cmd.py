@@ -24,7 +24,7 @@ def _lang(lang: str | None) -> str:
 @app.command("list")
 def list_(lang: LangOpt = None, as_json: JsonOpt = False) -> None:
     """List runbooks (id, fault types, milestone, title)."""
-    from procops.drills import runbooks
+    from procops.incidents import runbooks
 
     books = runbooks.load_all(_lang(lang))
 
@@ -42,7 +42,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a runbook (Markdown) with the contacts table from the configuration."""
-    from procops.drills import runbooks
+    from procops.incidents import runbooks
 
     rb = runbooks.get(runbook_id, _lang(lang))
     text = runbooks.render(rb, STATE.config)

@@ -8,8 +8,9 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
-app = typer.Typer(help="The reference procurement platform: replicas behind HAProxy, seeded data, fault knob.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The reference procurement platform: replicas behind HAProxy, seeded data, fault knob.", no_args_is_help=True
+)
 fault_app = typer.Typer(help="Inject faults into the running sandbox (tests and drills).", no_args_is_help=True)
 app.add_typer(fault_app, name="fault")
 
@@ -33,15 +34,18 @@ def up(
     replicas: Annotated[Optional[int], typer.Option(min=1, max=16, help="uvicorn replicas.")] = None,
     version: Annotated[Optional[str], typer.Option(help="Platform version: 1.0.0, 1.1.0, 1.1.1-bad.")] = None,
     port: Annotated[Optional[int], typer.Option(min=1, max=65535, help="HAProxy port.")] = None,
-    database_url: Annotated[Optional[str], typer.Option("--database-url",
-                                                        help="SQLAlchemy URL (default SQLite).")] = None,
+    database_url: Annotated[
+        Optional[str], typer.Option("--database-url", help="SQLAlchemy URL (default SQLite).")
+    ] = None,
     seed_announcements: Annotated[Optional[int], typer.Option(min=0)] = None,
     seed_suppliers: Annotated[Optional[int], typer.Option(min=0)] = None,
     seed_documents: Annotated[Optional[int], typer.Option(min=0, help="Archived documents to seed.")] = None,
     document_size: Annotated[Optional[str], typer.Option(help="Size of each seeded document, e.g. 200KB.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed of the data.")] = None,
-    bind_address: Annotated[Optional[str], typer.Option("--bind-address", help="Address to listen on "
-                                                        "(default: sandbox.bind_address, loopback).")] = None,
+    bind_address: Annotated[
+        Optional[str],
+        typer.Option("--bind-address", help="Address to listen on (default: sandbox.bind_address, loopback)."),
+    ] = None,
     instance: InstanceOpt = "main",
     json_: JsonOpt = False,
 ) -> None:
@@ -49,14 +53,33 @@ def up(
     from procops.sandbox import platform
 
     opts = platform.UpOptions.from_config(
-        STATE.config.sandbox, replicas=replicas, version=version, port=port, database_url=database_url,
-        seed_announcements=seed_announcements, seed_suppliers=seed_suppliers, seed_documents=seed_documents,
-        document_size=_size(document_size), seed=seed, bind_address=bind_address)
+        STATE.config.sandbox,
+        replicas=replicas,
+        version=version,
+        port=port,
+        database_url=database_url,
+        seed_announcements=seed_announcements,
+        seed_suppliers=seed_suppliers,
+        seed_documents=seed_documents,
+        document_size=_size(document_size),
+        seed=seed,
+        bind_address=bind_address,
+    )
     state, started = platform.up(opts, instance)
-    data = {"url": state.url, "started": started, "replicas": len(state.replicas),
-            "version": state.replicas[0].version if state.replicas else None}
-    emit(data, json_, lambda d: say(f"{'started' if started else 'already running'}: {d['url']} "
-                                    f"({d['replicas']} replicas, version {d['version']})"))
+    data = {
+        "url": state.url,
+        "started": started,
+        "replicas": len(state.replicas),
+        "version": state.replicas[0].version if state.replicas else None,
+    }
+    emit(
+        data,
+        json_,
+        lambda d: say(
+            f"{'started' if started else 'already running'}: {d['url']} "
+            f"({d['replicas']} replicas, version {d['version']})"
+        ),
+    )
 
 
 @app.command()
@@ -65,8 +88,11 @@ def down(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
     from procops.sandbox import platform
 
     stopped = platform.down(instance)
-    emit({"stopped": stopped}, json_,
-         lambda d: say(f"stopped: {', '.join(stopped)}" if stopped else "the sandbox was not running"))
+    emit(
+        {"stopped": stopped},
+        json_,
+        lambda d: say(f"stopped: {', '.join(stopped)}" if stopped else "the sandbox was not running"),
+    )
 
 
 @app.command()
@@ -81,11 +107,15 @@ def status(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
             say(f"sandbox '{instance}': not running (documents: {d['documents_dir']})")
             return
         say(f"sandbox '{instance}': {d['url']}  {'healthy' if d['healthy'] else 'UNHEALTHY'}  since {d['started_at']}")
-        say(f"  haproxy   pid {d['haproxy']['pid']}  {'up' if d['haproxy']['alive'] else 'DOWN'}  "
-            f"runtime API {d['haproxy']['runtime_api']}")
+        say(
+            f"  haproxy   pid {d['haproxy']['pid']}  {'up' if d['haproxy']['alive'] else 'DOWN'}  "
+            f"runtime API {d['haproxy']['runtime_api']}"
+        )
         for r in d["replicas"]:
-            say(f"  {r['name']:<9} pid {r['pid']}  port {r['port']}  version {r['version']}  "
-                f"{'healthy' if r['healthy'] else 'UNHEALTHY'}")
+            say(
+                f"  {r['name']:<9} pid {r['pid']}  port {r['port']}  version {r['version']}  "
+                f"{'healthy' if r['healthy'] else 'UNHEALTHY'}"
+            )
         say(f"  database  {d['database']}")
         say(f"  documents {d['documents_dir']}")
 
@@ -95,8 +125,10 @@ def status(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
 @fault_app.command("set")
 def fault_set(
     specs: Annotated[list[str], typer.Argument(help="latency=2500ms, errors=0.1, db=down")],
-    endpoint: Annotated[Optional[str], typer.Option(help="Only this endpoint (e.g. announcements.list, "
-                                                         "bids.upload); default every page endpoint.")] = None,
+    endpoint: Annotated[
+        Optional[str],
+        typer.Option(help="Only this endpoint (e.g. announcements.list, bids.upload); default every page endpoint."),
+    ] = None,
     instance: InstanceOpt = "main",
     json_: JsonOpt = False,
 ) -> None:
@@ -104,8 +136,13 @@ def fault_set(
     from procops.sandbox import platform
 
     res = platform.set_fault(specs, endpoint, instance)
-    emit(res, json_, lambda d: say(f"fault set on {', '.join(d)}: {' '.join(specs)}"
-                                   + (f" (endpoint {endpoint})" if endpoint else "")))
+    emit(
+        res,
+        json_,
+        lambda d: say(
+            f"fault set on {', '.join(d)}: {' '.join(specs)}" + (f" (endpoint {endpoint})" if endpoint else "")
+        ),
+    )
 
 
 @fault_app.command("clear")

@@ -10,8 +10,10 @@ from procops.cli.common import STATE, JsonOpt, emit, say
 
 
 def scan(
-    group: Annotated[Optional[list[str]], typer.Option("--group", help="Only this lynis test group "
-                                                       "(repeatable), e.g. authentication, ssh.")] = None,
+    group: Annotated[
+        Optional[list[str]],
+        typer.Option("--group", help="Only this lynis test group (repeatable), e.g. authentication, ssh."),
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Weekly host security scan with lynis; exit 1 when warnings or the hardening index break the policy."""
@@ -21,9 +23,11 @@ def scan(
     res = s.run_scan(STATE.config.scan, area_dir("reports"), groups=group)
 
     def human(d: dict) -> None:
-        say(f"lynis {d['lynis_version']}: {d['tests_executed']} tests, hardening index {d['hardening_index']} "
+        say(
+            f"lynis {d['lynis_version']}: {d['tests_executed']} tests, hardening index {d['hardening_index']} "
             f"(policy >= {d['min_hardening_index']}), {len(d['warnings'])} warnings (policy <= {d['max_warnings']}), "
-            f"{d['suggestions']} suggestions")
+            f"{d['suggestions']} suggestions"
+        )
         for w in d["warnings"]:
             say(f"  WARNING {w['test']}: {w['text']}")
         say(f"report: {d['report_dir']}")

@@ -11,9 +11,15 @@ from procops.cli.common import STATE, JsonOpt, emit, say
 
 app = typer.Typer(help="Periodic jobs from policy as systemd timers or cron lines (R3).", no_args_is_help=True)
 
-TargetOpt = Annotated[Optional[Path], typer.Option("--target-dir", help="Write/read the unit or cron files here "
-                                                   "instead of /etc/systemd/system or /etc/cron.d (nothing is "
-                                                   "enabled).")]
+TargetOpt = Annotated[
+    Optional[Path],
+    typer.Option(
+        "--target-dir",
+        help="Write/read the unit or cron files here "
+        "instead of /etc/systemd/system or /etc/cron.d (nothing is "
+        "enabled).",
+    ),
+]
 
 
 @app.command()
@@ -59,7 +65,7 @@ def show(target_dir: TargetOpt = None, json_: JsonOpt = False) -> None:
             say(f"{k}: {', '.join(v['files']) if v['files'] else 'nothing installed'} ({v['target']})")
         for j in d["jobs"]:
             last = j["last"] or {}
-            state = (f"last {last['last_run']} exit {last['exit_code']}" if last else "never ran")
+            state = f"last {last['last_run']} exit {last['exit_code']}" if last else "never ran"
             say(f"  {j['name']:<20} {j['cron']:<18} procops {j['command']:<24} {state}")
 
     emit(res, json_, human)

@@ -18,7 +18,9 @@ def status(json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         sb = d["sandbox"]
-        say(f"sandbox: {sb['url'] + (' healthy' if sb['healthy'] else ' UNHEALTHY') if sb['running'] else 'not running'}")
+        say(
+            f"sandbox: {sb['url'] + (' healthy' if sb['healthy'] else ' UNHEALTHY') if sb['running'] else 'not running'}"
+        )
         say(f"journal: {d['journal']}")
         for kind, ev in sorted(d["latest_events"].items()):
             say(f"  {kind:<24} {ev['time']}  {ev['subject']}")

@@ -1,1 +1,1 @@
-"""procops.drills"""
+"""procops.incidents: quarterly emergency drills (R8)."""

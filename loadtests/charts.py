@@ -7,8 +7,9 @@ from pathlib import Path
 from procops.loadtests import slo
 
 
-def draw(report_dir: Path, samples: list[slo.Sample], start: float, end: float, summary: dict,
-         windows: list[slo.Window]) -> list[str]:
+def draw(
+    report_dir: Path, samples: list[slo.Sample], start: float, end: float, summary: dict, windows: list[slo.Window]
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,8 +70,12 @@ def draw(report_dir: Path, samples: list[slo.Sample], start: float, end: float, 
         fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7), dpi=100, sharex=True)
         names = sorted({n for s in steps for n in s["endpoints"] if n in pages})
         for name in names:
-            ax1.plot(labels, [((s["endpoints"].get(name) or {}).get("p95_ms") or float("nan")) / 1000.0
-                              for s in steps], marker="o", label=name)
+            ax1.plot(
+                labels,
+                [((s["endpoints"].get(name) or {}).get("p95_ms") or float("nan")) / 1000.0 for s in steps],
+                marker="o",
+                label=name,
+            )
         ax1.axhline(limit_s, color="red", linestyle="--", label=f"SLO p95 <= {limit_s:g} s")
         ax1.set_ylabel("p95 per step (s)")
         ax1.set_title(f"Capacity steps - {title}")

@@ -89,8 +89,7 @@ class SupplierUser(_PlatformUser):
                 if self.credentials is None:
                     return
             creds = self.credentials
-        with self.client.post("/api/suppliers/login", json=creds, name="suppliers.login",
-                              catch_response=True) as resp:
+        with self.client.post("/api/suppliers/login", json=creds, name="suppliers.login", catch_response=True) as resp:
             body = _json(resp) if resp.status_code == 200 else None
             if isinstance(body, dict) and body.get("token"):
                 self.token = body["token"]
@@ -104,10 +103,15 @@ class SupplierUser(_PlatformUser):
         """A new supplier registers; returns its login when the platform accepted it."""
         tag = os.urandom(6).hex()
         code = "".join(random.choice(CREDIT_ALPHABET) for _ in range(18))
-        data = {"name": f"压力测试供应商{tag}有限公司", "email": f"new-{tag}@example.test",
-                "password": f"pw-{tag}-{tag}", "credit_code": code}
-        with self.client.post("/api/suppliers/register", json=data, name="suppliers.register",
-                              catch_response=True) as resp:
+        data = {
+            "name": f"压力测试供应商{tag}有限公司",
+            "email": f"new-{tag}@example.test",
+            "password": f"pw-{tag}-{tag}",
+            "credit_code": code,
+        }
+        with self.client.post(
+            "/api/suppliers/register", json=data, name="suppliers.register", catch_response=True
+        ) as resp:
             if resp.status_code == 201:
                 resp.success()
                 return {"email": data["email"], "password": data["password"]}
@@ -118,8 +122,9 @@ class SupplierUser(_PlatformUser):
         pages = max(1, -(-SCENARIO.announcements // PAGE_SIZE))
         # most suppliers look at the newest announcements, some page further back
         page = 1 if random.random() < 0.6 else random.randint(1, pages)
-        body = self.get_page("/api/announcements", "announcements.list", "items",
-                             params={"page": page, "size": PAGE_SIZE})
+        body = self.get_page(
+            "/api/announcements", "announcements.list", "items", params={"page": page, "size": PAGE_SIZE}
+        )
         if body:
             items = [i for i in body["items"] if isinstance(i, dict) and "id" in i]
             self.announcement_ids = [i["id"] for i in items] or self.announcement_ids
@@ -144,9 +149,13 @@ class SupplierUser(_PlatformUser):
             title = random.choice(self.titles)
             if len(title) >= 4:
                 start = random.randrange(0, len(title) - 3)
-                term = title[start:start + 4]
-        self.get_page("/api/announcements/search", "announcements.search", "items",
-                      params={"q": term, "page": 1, "size": PAGE_SIZE})
+                term = title[start : start + 4]
+        self.get_page(
+            "/api/announcements/search",
+            "announcements.search",
+            "items",
+            params={"q": term, "page": 1, "size": PAGE_SIZE},
+        )
 
     def download(self) -> None:
         if not self.document_ids:
@@ -175,14 +184,16 @@ class SupplierUser(_PlatformUser):
             self.login()
             if self.token is None:
                 return
-        size = upload_size(random.random(), SCENARIO.upload_size_min, SCENARIO.upload_size_max,
-                           SCENARIO.upload_size_distribution)
-        content = os.urandom(16) + _payload()[:max(0, size - 16)]
+        size = upload_size(
+            random.random(), SCENARIO.upload_size_min, SCENARIO.upload_size_max, SCENARIO.upload_size_distribution
+        )
+        content = os.urandom(16) + _payload()[: max(0, size - 16)]
         digest = hashlib.sha256(content).hexdigest()
         body, ctype = multipart_body(f"bid-{self.number}-{digest[:8]}.pdf", content, os.urandom(12).hex())
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": ctype}
-        with self.client.post(f"/api/announcements/{aid}/bids", data=body, headers=headers, name="bids.upload",
-                              catch_response=True) as resp:
+        with self.client.post(
+            f"/api/announcements/{aid}/bids", data=body, headers=headers, name="bids.upload", catch_response=True
+        ) as resp:
             if resp.status_code != 201:
                 if resp.status_code == 401:
                     self.token = None  # log in again next time
@@ -194,12 +205,18 @@ class SupplierUser(_PlatformUser):
                 return
             resp.success()
 
-    tasks = {fn: w for fn, w in ((browse, SCENARIO.supplier_tasks.get("browse", 0)),
-                                 (detail, SCENARIO.supplier_tasks.get("detail", 0)),
-                                 (search, SCENARIO.supplier_tasks.get("search", 0) if SCENARIO.search else 0),
-                                 (download, SCENARIO.supplier_tasks.get("download", 0)),
-                                 (bid, SCENARIO.supplier_tasks.get("bid", 0)),
-                                 (register, SCENARIO.supplier_tasks.get("registration", 0))) if w > 0} or {browse: 1}
+    tasks = {
+        fn: w
+        for fn, w in (
+            (browse, SCENARIO.supplier_tasks.get("browse", 0)),
+            (detail, SCENARIO.supplier_tasks.get("detail", 0)),
+            (search, SCENARIO.supplier_tasks.get("search", 0) if SCENARIO.search else 0),
+            (download, SCENARIO.supplier_tasks.get("download", 0)),
+            (bid, SCENARIO.supplier_tasks.get("bid", 0)),
+            (register, SCENARIO.supplier_tasks.get("registration", 0)),
+        )
+        if w > 0
+    } or {browse: 1}
 
 
 class RegulatorUser(_PlatformUser):
@@ -215,5 +232,11 @@ class RegulatorUser(_PlatformUser):
         page = random.randint(1, 5)
         self.get_page("/api/archive", "archive.list", "items", params={"page": page, "size": PAGE_SIZE})
 
-    tasks = {fn: w for fn, w in ((dashboard, SCENARIO.regulator_tasks.get("dashboard", 0)),
-                                 (archive, SCENARIO.regulator_tasks.get("archive", 0))) if w > 0} or {dashboard: 1}
+    tasks = {
+        fn: w
+        for fn, w in (
+            (dashboard, SCENARIO.regulator_tasks.get("dashboard", 0)),
+            (archive, SCENARIO.regulator_tasks.get("archive", 0)),
+        )
+        if w > 0
+    } or {dashboard: 1}

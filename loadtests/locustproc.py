@@ -35,21 +35,59 @@ class Role:
     wait: int = 60  # how long a master waits for its workers
 
 
-def locust_argv(python: str, role: Role, *, host: str, report_dir: Path, locustfiles: tuple[Path, ...],
-                index: int = 0, loglevel: str = "INFO") -> list[str]:
+def locust_argv(
+    python: str,
+    role: Role,
+    *,
+    host: str,
+    report_dir: Path,
+    locustfiles: tuple[Path, ...],
+    index: int = 0,
+    loglevel: str = "INFO",
+) -> list[str]:
     """argv of one Locust process (pure)."""
     files = ",".join(str(p) for p in locustfiles)
     argv = [python, "-m", "locust", "-f", files]
     if role.kind == "worker":
-        return argv + ["--worker", "--master-host", role.master_host, "--master-port", str(role.master_port),
-                       "--logfile", str(report_dir / f"locust-worker-{index}.log"), "--loglevel", loglevel]
-    argv += ["--headless", "--host", host,
-             "--csv", str(report_dir / CSV_PREFIX), "--html", str(report_dir / "locust-report.html"),
-             "--exit-code-on-error", "0", "--only-summary",
-             "--logfile", str(report_dir / f"locust-{role.kind}.log"), "--loglevel", loglevel]
+        return argv + [
+            "--worker",
+            "--master-host",
+            role.master_host,
+            "--master-port",
+            str(role.master_port),
+            "--logfile",
+            str(report_dir / f"locust-worker-{index}.log"),
+            "--loglevel",
+            loglevel,
+        ]
+    argv += [
+        "--headless",
+        "--host",
+        host,
+        "--csv",
+        str(report_dir / CSV_PREFIX),
+        "--html",
+        str(report_dir / "locust-report.html"),
+        "--exit-code-on-error",
+        "0",
+        "--only-summary",
+        "--logfile",
+        str(report_dir / f"locust-{role.kind}.log"),
+        "--loglevel",
+        loglevel,
+    ]
     if role.kind == "master":
-        argv += ["--master", "--master-bind-host", role.master_host, "--master-bind-port", str(role.master_port),
-                 "--expect-workers", str(role.expect_workers), "--expect-workers-max-wait", str(role.wait)]
+        argv += [
+            "--master",
+            "--master-bind-host",
+            role.master_host,
+            "--master-bind-port",
+            str(role.master_port),
+            "--expect-workers",
+            str(role.expect_workers),
+            "--expect-workers-max-wait",
+            str(role.wait),
+        ]
     return argv
 
 
@@ -176,20 +214,27 @@ def generator_cpu(samples: list[CpuSample], start: float, end: float, window: in
         total += sum(vals)
         count += len(vals)
         w = max(1, min(window, len(vals)))
-        best = max(sum(vals[i:i + w]) / w for i in range(len(vals) - w + 1))
+        best = max(sum(vals[i : i + w]) / w for i in range(len(vals) - w + 1))
         waits = [r.wait for r in rows if r.wait is not None]
         per_process[rows[0].name if pid < 0 else f"{rows[0].name} (pid {pid})"] = {
-            "max": round(best, 3), "mean": round(sum(vals) / len(vals), 3),
-            "mean_wait": round(sum(waits) / len(waits), 3) if waits else None}
+            "max": round(best, 3),
+            "mean": round(sum(vals) / len(vals), 3),
+            "mean_wait": round(sum(waits) / len(waits), 3) if waits else None,
+        }
         if waits:
             max_wait = max(max_wait, sum(waits) / len(waits))
         if best > peak:
             peak, peak_name = best, rows[0].name
-    return {"max_ratio": round(peak, 3), "busiest": peak_name, "mean_ratio": round(total / count, 3) if count else None,
-            "samples": count, "processes": per_process,
-            # time a generator process was runnable but waited for a core (other load on the machine):
-            # its timers ran late by that much, so response times may read high
-            "max_mean_wait_ratio": round(max_wait, 3)}
+    return {
+        "max_ratio": round(peak, 3),
+        "busiest": peak_name,
+        "mean_ratio": round(total / count, 3) if count else None,
+        "samples": count,
+        "processes": per_process,
+        # time a generator process was runnable but waited for a core (other load on the machine):
+        # its timers ran late by that much, so response times may read high
+        "max_mean_wait_ratio": round(max_wait, 3),
+    }
 
 
 @dataclass
@@ -206,8 +251,15 @@ class LocustGroup:
         try:
             for name, argv in self.argvs:
                 out = open(self.cwd / f"{name}.out", "wb")
-                p = subprocess.Popen(argv, cwd=self.cwd, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                p = subprocess.Popen(
+                    argv,
+                    cwd=self.cwd,
+                    env=self.env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
                 out.close()
                 self.procs.append((name, p))
                 if sampler:
@@ -218,8 +270,9 @@ class LocustGroup:
             try:
                 code = main.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
-                raise EnvironmentFailure(f"Locust did not finish within {self.timeout:.0f}s; stopped it "
-                                         f"(see {self.cwd}/locust-*.log)") from None
+                raise EnvironmentFailure(
+                    f"Locust did not finish within {self.timeout:.0f}s; stopped it (see {self.cwd}/locust-*.log)"
+                ) from None
             for _, p in self.procs[1:]:
                 try:
                     p.wait(timeout=20)

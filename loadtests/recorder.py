@@ -33,8 +33,9 @@ CPU_KEY = "procops_cpu"
 WORKER_CPU_FILE = "worker_cpu.tsv"
 
 
-def sample_line(start_time: float, name: str, response_time: float, ok: bool, status: int, length: int,
-                node: str) -> str:
+def sample_line(
+    start_time: float, name: str, response_time: float, ok: bool, status: int, length: int, node: str
+) -> str:
     name = name.replace("\t", " ").replace("\n", " ")
     return f"{start_time:.6f}\t{name}\t{response_time:.3f}\t{int(ok)}\t{status}\t{length}\t{node}\n"
 
@@ -66,14 +67,23 @@ class Recorder:
         ev.quitting.add_listener(lambda **_: self.close())
 
     # -- every process that makes requests
-    def on_request(self, request_type: str, name: str, response_time: float, response_length: int,
-                   response: Any = None, exception: Any = None, start_time: float | None = None,
-                   **_: Any) -> None:
+    def on_request(
+        self,
+        request_type: str,
+        name: str,
+        response_time: float,
+        response_length: int,
+        response: Any = None,
+        exception: Any = None,
+        start_time: float | None = None,
+        **_: Any,
+    ) -> None:
         status = getattr(response, "status_code", 0) or 0 if response is not None else 0
         if start_time is None:
             start_time = time.time() - (response_time or 0) / 1000.0
-        line = sample_line(start_time, name, response_time or 0.0, exception is None, int(status),
-                           int(response_length or 0), self.node)
+        line = sample_line(
+            start_time, name, response_time or 0.0, exception is None, int(status), int(response_length or 0), self.node
+        )
         if self.file is not None:
             if not self.file.closed:
                 self.file.write(line)

@@ -28,14 +28,25 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
 from procops.loadtests import locustproc as lp
 from procops.loadtests import slo
 from procops.loadtests.recorder import SAMPLES_FILE, STAGES_FILE, WORKER_CPU_FILE
-from procops.loadtests.scenario import (ENV_OUT, ENV_SCENARIO, ENV_STAGES, Scenario, Stage, capacity_multiples,
-                                        capacity_stages, peak_stages, stages_to_json, total_duration)
+from procops.loadtests.scenario import (
+    ENV_OUT,
+    ENV_SCENARIO,
+    ENV_STAGES,
+    Scenario,
+    Stage,
+    capacity_multiples,
+    capacity_stages,
+    peak_stages,
+    stages_to_json,
+    total_duration,
+)
 from procops.timeutil import iso, utcnow
 
 PREFLIGHT_TIMEOUT = 3.0
@@ -90,6 +101,7 @@ class RunResult:
 
 # --------------------------------------------------------------------------- target and preflight
 
+
 def resolve_host(config: Any, host: str | None) -> str:
     url = host or config.platform.url
     if not url:
@@ -97,8 +109,10 @@ def resolve_host(config: Any, host: str | None) -> str:
 
         st = platform.status()
         if not st.get("running"):
-            raise EnvironmentFailure("no platform URL is configured and the sandbox is not running",
-                                     hint="start it with 'procops sandbox up' or give --host URL")
+            raise EnvironmentFailure(
+                "no platform URL is configured and the sandbox is not running",
+                hint="start it with 'procops sandbox up' or give --host URL",
+            )
         url = st["url"]
     return check_url(url)
 
@@ -110,7 +124,7 @@ def check_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise BadInput(f"--host {url!r} is not an http(s) URL")
     try:
-        parts.port
+        _ = parts.port
     except ValueError:
         raise BadInput(f"--host {url!r} has an invalid port") from None
     return url.rstrip("/")
@@ -134,8 +148,10 @@ def preflight(url: str, config: Any, timeout: float = PREFLIGHT_TIMEOUT) -> Targ
         with httpx.Client(base_url=url, timeout=timeout) as c:
             r = c.get("/healthz")
             if r.status_code != 200:
-                raise EnvironmentFailure(f"{url}/healthz answered HTTP {r.status_code}: the platform is not "
-                                         "healthy, a load test would measure nothing useful")
+                raise EnvironmentFailure(
+                    f"{url}/healthz answered HTTP {r.status_code}: the platform is not "
+                    "healthy, a load test would measure nothing useful"
+                )
             t = Target(url)
             try:
                 t.version = r.json().get("version")
@@ -164,13 +180,14 @@ def preflight(url: str, config: Any, timeout: float = PREFLIGHT_TIMEOUT) -> Targ
                 t.search = False
             return t
     except httpx.HTTPError as e:
-        raise EnvironmentFailure(f"{url} is unreachable: {type(e).__name__}: {e}",
-                                 hint="check the URL, or start the sandbox with 'procops sandbox up'") from None
+        raise EnvironmentFailure(
+            f"{url} is unreachable: {type(e).__name__}: {e}",
+            hint="check the URL, or start the sandbox with 'procops sandbox up'",
+        ) from None
 
 
 def _login_ok(client: Any, i: int) -> bool:
-    r = client.post("/api/suppliers/login", json={"email": f"supplier-{i}@example.test",
-                                                  "password": f"password-{i}"})
+    r = client.post("/api/suppliers/login", json={"email": f"supplier-{i}@example.test", "password": f"password-{i}"})
     return r.status_code == 200
 
 
@@ -190,6 +207,7 @@ def seeded_logins(login_ok: Any, upper: int) -> int:
 
 # --------------------------------------------------------------------------- validation
 
+
 def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
     if value is None:
         return
@@ -197,8 +215,9 @@ def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
         raise BadInput(f"{name} must be {'a whole number >= 1' if integer else 'a positive number'}, got {value}")
 
 
-def _workers(config: Any, workers: int | None, master_bind: str | None,
-             expect: int | None) -> tuple[int, tuple[str, int] | None, int]:
+def _workers(
+    config: Any, workers: int | None, master_bind: str | None, expect: int | None
+) -> tuple[int, tuple[str, int] | None, int]:
     w = config.loadtest.workers if workers is None else workers
     if w < 0 or w > 64:
         raise BadInput(f"--workers must be between 0 and 64, got {w}")
@@ -214,8 +233,10 @@ def _workers(config: Any, workers: int | None, master_bind: str | None,
     if (bind or expect) and total < 1:
         raise BadInput("--master-bind/--expect-workers need at least one worker")
     if total > w and bind is None:
-        raise BadInput(f"--expect-workers {total} counts {total - w} remote workers: give --master-bind HOST:PORT "
-                       "for them to connect to")
+        raise BadInput(
+            f"--expect-workers {total} counts {total - w} remote workers: give --master-bind HOST:PORT "
+            "for them to connect to"
+        )
     return w, bind, total
 
 
@@ -229,6 +250,7 @@ def _locustfile(path: Path | None) -> Path | None:
 
 
 # --------------------------------------------------------------------------- running
+
 
 def default_report_dir(scenario: str) -> Path:
     from procops.home import area_dir
@@ -244,20 +266,35 @@ def _prepare_dir(report_dir: Path | None, scenario: str) -> Path:
     return d
 
 
-def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: list[Stage], report_dir: Path,
-             workers: int, bind: tuple[str, int] | None, expect: int, locustfile: Path | None = None) -> dict:
+def _execute(
+    config: Any,
+    scenario_name: str,
+    url: str,
+    target: Target,
+    stages: list[Stage],
+    report_dir: Path,
+    workers: int,
+    bind: tuple[str, int] | None,
+    expect: int,
+    locustfile: Path | None = None,
+) -> dict:
     """Run Locust with the stages; return the raw facts (samples, test start, CPU, exit code)."""
     lt = config.loadtest
-    scenario = Scenario.from_config(lt, suppliers=target.suppliers, announcements=target.announcements,
-                                    search=target.search)
-    env = lp.child_env({ENV_SCENARIO: scenario.to_json(), ENV_STAGES: stages_to_json(stages),
-                        ENV_OUT: str(report_dir)})
+    scenario = Scenario.from_config(
+        lt, suppliers=target.suppliers, announcements=target.announcements, search=target.search
+    )
+    env = lp.child_env({ENV_SCENARIO: scenario.to_json(), ENV_STAGES: stages_to_json(stages), ENV_OUT: str(report_dir)})
     from procops.home import atomic_write
 
     # what remote workers need (playbooks/loadgen.yml reads it)
-    atomic_write(report_dir / "scenario.json", json.dumps(
-        {"scenario": json.loads(scenario.to_json()), "stages": [s.as_dict() for s in stages]}, indent=2,
-        ensure_ascii=False))
+    atomic_write(
+        report_dir / "scenario.json",
+        json.dumps(
+            {"scenario": json.loads(scenario.to_json()), "stages": [s.as_dict() for s in stages]},
+            indent=2,
+            ensure_ascii=False,
+        ),
+    )
     files = (locustfile or lp.LOCUSTFILE, lp.PLUGINFILE, lp.SHAPEFILE)
     py = lp.python()
     if workers or expect:
@@ -266,12 +303,21 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
         argvs = [("master", lp.locust_argv(py, master, host=url, report_dir=report_dir, locustfiles=files))]
         connect = "127.0.0.1" if host in ("0.0.0.0", "*", "::") else host
         for i in range(workers):
-            argvs.append((f"worker-{i + 1}", lp.locust_argv(py, lp.Role("worker", connect, port), host=url,
-                                                            report_dir=report_dir, locustfiles=files,
-                                                            index=i + 1)))
+            argvs.append(
+                (
+                    f"worker-{i + 1}",
+                    lp.locust_argv(
+                        py,
+                        lp.Role("worker", connect, port),
+                        host=url,
+                        report_dir=report_dir,
+                        locustfiles=files,
+                        index=i + 1,
+                    ),
+                )
+            )
     else:
-        argvs = [("local", lp.locust_argv(py, lp.Role("local"), host=url, report_dir=report_dir,
-                                          locustfiles=files))]
+        argvs = [("local", lp.locust_argv(py, lp.Role("local"), host=url, report_dir=report_dir, locustfiles=files))]
     timeout = total_duration(stages) + 120 + (300 if expect > workers else 60 if expect else 0)
     group = lp.LocustGroup(argvs, env, report_dir, timeout)
     sampler = lp.CpuSampler(interval=1.0)
@@ -280,25 +326,41 @@ def _execute(config: Any, scenario_name: str, url: str, target: Target, stages: 
     ended = utcnow()
     if code != 0:
         log = report_dir / f"locust-{argvs[0][0]}.log"
-        raise EnvironmentFailure(f"Locust exited with code {code}:\n{lp.tail(log) or lp.tail(report_dir / (argvs[0][0] + '.out'))}")
+        raise EnvironmentFailure(
+            f"Locust exited with code {code}:\n{lp.tail(log) or lp.tail(report_dir / (argvs[0][0] + '.out'))}"
+        )
     stage_rows = _read_stages(report_dir / STAGES_FILE)
     if not stage_rows:
-        raise EnvironmentFailure(f"Locust ended without starting the test (see {report_dir}/locust-*.log):\n"
-                                 + lp.tail(report_dir / f"{argvs[0][0]}.out"))
+        raise EnvironmentFailure(
+            f"Locust ended without starting the test (see {report_dir}/locust-*.log):\n"
+            + lp.tail(report_dir / f"{argvs[0][0]}.out")
+        )
     test_start = stage_rows[0]["test_start"]
     end_rows = [r for r in stage_rows if r["event"] == "end"]
     test_end = end_rows[-1]["time"] if end_rows else test_start + total_duration(stages)
-    cpu = lp.generator_cpu(sampler.samples + lp.read_worker_cpu(report_dir / WORKER_CPU_FILE),
-                           test_start + 1.0, test_end)
+    cpu = lp.generator_cpu(
+        sampler.samples + lp.read_worker_cpu(report_dir / WORKER_CPU_FILE), test_start + 1.0, test_end
+    )
     cpu["threshold"] = lt.max_generator_cpu
     if cpu["max_mean_wait_ratio"] > 0.2:
-        target.notes.append(f"a load generator process waited for a CPU core {cpu['max_mean_wait_ratio']:.0%} "
-                            "of the time (other load on this machine): response times may read high")
+        target.notes.append(
+            f"a load generator process waited for a CPU core {cpu['max_mean_wait_ratio']:.0%} "
+            "of the time (other load on this machine): response times may read high"
+        )
     cpu["ok"] = cpu["max_ratio"] <= lt.max_generator_cpu
     samples = slo.read_samples(report_dir / SAMPLES_FILE)
-    return {"scenario": scenario, "samples": samples, "test_start": test_start, "test_end": test_end,
-            "cpu": cpu, "started_at": iso(started), "ended_at": iso(ended), "workers": workers,
-            "expect_workers": expect, "locust_requests": _locust_total(report_dir)}
+    return {
+        "scenario": scenario,
+        "samples": samples,
+        "test_start": test_start,
+        "test_end": test_end,
+        "cpu": cpu,
+        "started_at": iso(started),
+        "ended_at": iso(ended),
+        "workers": workers,
+        "expect_workers": expect,
+        "locust_requests": _locust_total(report_dir),
+    }
 
 
 def _read_stages(path: Path) -> list[dict]:
@@ -318,8 +380,9 @@ def _locust_total(report_dir: Path) -> int | None:
     return None
 
 
-def _base_summary(scenario_name: str, url: str, target: Target, facts: dict, policy: slo.SloPolicy,
-                  report_dir: Path) -> dict:
+def _base_summary(
+    scenario_name: str, url: str, target: Target, facts: dict, policy: slo.SloPolicy, report_dir: Path
+) -> dict:
     samples: list[slo.Sample] = facts["samples"]
     duration = max(0.0, facts["test_end"] - facts["test_start"])
     stats = slo.endpoint_stats(samples, duration)
@@ -347,9 +410,12 @@ def _base_summary(scenario_name: str, url: str, target: Target, facts: dict, pol
         # Locust writes its CSV when the test stops; a request in flight then is in the samples only
         "samples_complete": facts["locust_requests"] is None or facts["locust_requests"] <= agg.requests,
         "percentiles": "nearest-rank over every raw sample (exact)",
-        "policy": {"page_load_p95_s": policy.page_p95_s, "page_endpoints": list(policy.page_endpoints),
-                   "upload_success_ratio": policy.upload_success_ratio,
-                   "max_server_errors": policy.max_server_errors},
+        "policy": {
+            "page_load_p95_s": policy.page_p95_s,
+            "page_endpoints": list(policy.page_endpoints),
+            "upload_success_ratio": policy.upload_success_ratio,
+            "max_server_errors": policy.max_server_errors,
+        },
         "scenario_settings": json.loads(facts["scenario"].to_json()),
         "notes": list(target.notes),
         "report_dir": str(report_dir),
@@ -359,7 +425,7 @@ def _base_summary(scenario_name: str, url: str, target: Target, facts: dict, pol
 def iso_from_epoch(t: float) -> str:
     import datetime as dt
 
-    return iso(dt.datetime.fromtimestamp(t, dt.timezone.utc))
+    return iso(dt.datetime.fromtimestamp(t, dt.UTC))
 
 
 def _round(d: dict) -> dict:
@@ -369,14 +435,17 @@ def _round(d: dict) -> dict:
 def _finish(summary: dict, report_dir: Path, facts: dict, config: Any, windows: list[slo.Window]) -> RunResult:
     if not summary["generator_cpu"]["ok"]:
         summary["verdict"] = "invalid"
-        summary["invalid_reason"] = (f"load generator process '{summary['generator_cpu']['busiest']}' reached "
-                                     f"{summary['generator_cpu']['max_ratio']:.0%} CPU (limit "
-                                     f"{summary['generator_cpu']['threshold']:.0%}): add --workers or hosts")
+        summary["invalid_reason"] = (
+            f"load generator process '{summary['generator_cpu']['busiest']}' reached "
+            f"{summary['generator_cpu']['max_ratio']:.0%} CPU (limit "
+            f"{summary['generator_cpu']['threshold']:.0%}): add --workers or hosts"
+        )
     try:
         from procops.loadtests import charts
 
-        summary["charts"] = charts.draw(report_dir, facts["samples"], facts["test_start"], facts["test_end"],
-                                        summary, windows)
+        summary["charts"] = charts.draw(
+            report_dir, facts["samples"], facts["test_start"], facts["test_end"], summary, windows
+        )
     except Exception as e:  # noqa: BLE001 - a chart never fails the verdict
         summary["charts"] = []
         summary["notes"].append(f"charts not drawn: {type(e).__name__}: {e}")
@@ -394,20 +463,32 @@ def _record(summary: dict) -> None:
     from procops.journal import record
 
     failed_rows = [r["name"] for r in summary.get("slos", []) if not r["ok"]]
-    record(f"loadtest.{summary['scenario']}", summary["target"], {
-        "verdict": summary["verdict"], "report_dir": summary["report_dir"], "failed_slos": failed_rows,
-        "requests": summary["requests"], "rps": summary["rps"], "users": summary.get("users"),
-        "generator_cpu_max": summary["generator_cpu"]["max_ratio"],
-        "capacity_multiple": (summary.get("capacity") or {}).get("multiple"),
-    })
+    record(
+        f"loadtest.{summary['scenario']}",
+        summary["target"],
+        {
+            "verdict": summary["verdict"],
+            "report_dir": summary["report_dir"],
+            "failed_slos": failed_rows,
+            "requests": summary["requests"],
+            "rps": summary["rps"],
+            "users": summary.get("users"),
+            "generator_cpu_max": summary["generator_cpu"]["max_ratio"],
+            "capacity_multiple": (summary.get("capacity") or {}).get("multiple"),
+        },
+    )
     if summary["verdict"] == "pass":
         from prometheus_client import Gauge
 
         from procops.metrics import new_registry, write_textfile
 
         reg = new_registry()
-        g = Gauge("procops_loadtest_last_pass_timestamp_seconds", "When a load test scenario last passed its SLOs.",
-                  ["scenario"], registry=reg)
+        g = Gauge(
+            "procops_loadtest_last_pass_timestamp_seconds",
+            "When a load test scenario last passed its SLOs.",
+            ["scenario"],
+            registry=reg,
+        )
         g.labels(scenario=summary["scenario"]).set_to_current_time()
         write_textfile(f"loadtest_{summary['scenario']}", reg)
 
@@ -441,15 +522,20 @@ def run_peak(config: Any, opts: PeakOptions) -> RunResult:
         target = preflight(url, config)
         report_dir = _prepare_dir(opts.report_dir, opts.scenario_name)
         stages = peak_stages(users, rate, hold)
-        facts = _execute(config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect,
-                         locustfile)
+        facts = _execute(config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile)
         policy = slo.SloPolicy.from_config(
-            config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected())
+            config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
+        )
         summary = _base_summary(opts.scenario_name, url, target, facts, policy, report_dir)
         stats = slo.endpoint_stats(facts["samples"], summary["duration_s"])
         rows = slo.evaluate(stats, policy)
-        summary.update(users=users, spawn_rate=rate, hold_s=hold, slos=[r.as_dict() for r in rows],
-                       verdict="fail" if slo.failed(rows) else "pass")
+        summary.update(
+            users=users,
+            spawn_rate=rate,
+            hold_s=hold,
+            slos=[r.as_dict() for r in rows],
+            verdict="fail" if slo.failed(rows) else "pass",
+        )
         windows = slo.stage_windows(facts["test_start"], stages)
         return _finish(summary, report_dir, facts, config, windows)
 
@@ -479,7 +565,8 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
         stages = capacity_stages(baseline, capacity_multiples(target_multiple, cap), rate, step)
         facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile)
         policy = slo.SloPolicy.from_config(
-            config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected())
+            config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
+        )
         summary = _base_summary("capacity", url, target, facts, policy, report_dir)
         windows = slo.stage_windows(facts["test_start"], stages)
         steps = slo.evaluate_steps(facts["samples"], windows, policy)
@@ -497,17 +584,33 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
             "first_failed_step": first_bad.label if first_bad else None,
             "first_failed_slos": [r.name for r in slo.failed(first_bad.slos)] if first_bad else [],
         }
-        rows = [slo.SloResult("capacity multiple", "multiple", target_multiple, held, ok, "x",
-                              detail=(f"held {held:g}x = {capacity['users']} users, {capacity['rps']:g} req/s"
-                                      + (f"; {first_bad.label} broke "
-                                         f"{', '.join(capacity['first_failed_slos'])}" if first_bad else "")))]
+        rows = [
+            slo.SloResult(
+                "capacity multiple",
+                "multiple",
+                target_multiple,
+                held,
+                ok,
+                "x",
+                detail=(
+                    f"held {held:g}x = {capacity['users']} users, {capacity['rps']:g} req/s"
+                    + (f"; {first_bad.label} broke {', '.join(capacity['first_failed_slos'])}" if first_bad else "")
+                ),
+            )
+        ]
         if first_bad:
             for r in slo.failed(first_bad.slos):
                 r.name = f"{first_bad.label}: {r.name}"
                 rows.append(r)
-        summary.update(users=steps[-1].users if steps else baseline, spawn_rate=rate, step_duration_s=step,
-                       steps=[s.as_dict() for s in steps], capacity=capacity,
-                       slos=[r.as_dict() for r in rows], verdict="pass" if ok else "fail")
+        summary.update(
+            users=steps[-1].users if steps else baseline,
+            spawn_rate=rate,
+            step_duration_s=step,
+            steps=[s.as_dict() for s in steps],
+            capacity=capacity,
+            slos=[r.as_dict() for r in rows],
+            verdict="pass" if ok else "fail",
+        )
         return _finish(summary, report_dir, facts, config, windows)
 
 

@@ -21,8 +21,15 @@ ENV_OUT = "PROCOPS_LOADTEST_OUT"
 
 # Request names (Locust's ``name=``) are the platform's endpoint names, the same
 # names the sandbox's fault knob and metrics use.
-SUPPLIER_ENDPOINTS = ("announcements.list", "announcements.detail", "announcements.search", "suppliers.login",
-                      "suppliers.register", "documents.download", "bids.upload")
+SUPPLIER_ENDPOINTS = (
+    "announcements.list",
+    "announcements.detail",
+    "announcements.search",
+    "suppliers.login",
+    "suppliers.register",
+    "documents.download",
+    "bids.upload",
+)
 REGULATOR_ENDPOINTS = ("dashboard", "archive.list")
 UPLOAD_ENDPOINT = "bids.upload"
 
@@ -33,8 +40,9 @@ class Scenario:
 
     supplier_weight: int = 10
     regulator_weight: int = 1
-    supplier_tasks: dict[str, int] = field(default_factory=lambda: {
-        "browse": 4, "detail": 3, "search": 2, "download": 2, "bid": 2, "registration": 1})
+    supplier_tasks: dict[str, int] = field(
+        default_factory=lambda: {"browse": 4, "detail": 3, "search": 2, "download": 2, "bid": 2, "registration": 1}
+    )
     regulator_tasks: dict[str, int] = field(default_factory=lambda: {"dashboard": 3, "archive": 2})
     think_time_min: float = 1.0
     think_time_max: float = 5.0
@@ -47,14 +55,20 @@ class Scenario:
     request_timeout: float = 60.0
 
     @classmethod
-    def from_config(cls, lt: Any, *, suppliers: int, announcements: int, search: bool) -> "Scenario":
+    def from_config(cls, lt: Any, *, suppliers: int, announcements: int, search: bool) -> Scenario:
         return cls(
-            supplier_weight=lt.supplier_weight, regulator_weight=lt.regulator_weight,
-            supplier_tasks=lt.supplier_tasks.model_dump(), regulator_tasks=lt.regulator_tasks.model_dump(),
-            think_time_min=lt.think_time_min, think_time_max=lt.think_time_max,
-            upload_size_min=lt.upload_size_min, upload_size_max=lt.upload_size_max,
+            supplier_weight=lt.supplier_weight,
+            regulator_weight=lt.regulator_weight,
+            supplier_tasks=lt.supplier_tasks.model_dump(),
+            regulator_tasks=lt.regulator_tasks.model_dump(),
+            think_time_min=lt.think_time_min,
+            think_time_max=lt.think_time_max,
+            upload_size_min=lt.upload_size_min,
+            upload_size_max=lt.upload_size_max,
             upload_size_distribution=lt.upload_size_distribution,
-            suppliers=suppliers, announcements=announcements, search=search,
+            suppliers=suppliers,
+            announcements=announcements,
+            search=search,
             request_timeout=lt.request_timeout,
         )
 
@@ -62,11 +76,11 @@ class Scenario:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Scenario":
+    def from_json(cls, text: str) -> Scenario:
         return cls(**json.loads(text))
 
     @classmethod
-    def from_env(cls, env: dict | None = None) -> "Scenario":
+    def from_env(cls, env: dict | None = None) -> Scenario:
         text = (env if env is not None else os.environ).get(ENV_SCENARIO)
         return cls.from_json(text) if text else cls()
 
@@ -109,11 +123,14 @@ def capacity_multiples(target: float, cap: float) -> list[float]:
     return sorted(set(out))
 
 
-def capacity_stages(baseline_users: int, multiples: list[float], spawn_rate: float,
-                    step_duration: float) -> list[Stage]:
+def capacity_stages(
+    baseline_users: int, multiples: list[float], spawn_rate: float, step_duration: float
+) -> list[Stage]:
     """One stage per multiple of the baseline, each ``step_duration`` long (users rounded up)."""
-    return [Stage(max(1, math.ceil(baseline_users * m - 1e-9)), spawn_rate, step_duration,
-                  label=f"{m:g}x", multiple=m) for m in multiples]
+    return [
+        Stage(max(1, math.ceil(baseline_users * m - 1e-9)), spawn_rate, step_duration, label=f"{m:g}x", multiple=m)
+        for m in multiples
+    ]
 
 
 def stages_to_json(stages: list[Stage]) -> str:
@@ -140,7 +157,9 @@ def upload_size(u: float, lo: int, hi: int, distribution: str) -> int:
 
 def multipart_body(filename: str, content: bytes, boundary: str) -> tuple[bytes, str]:
     """A multipart/form-data body with one field ``file``; returns (body, content type)."""
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n"
-            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode()
     tail = f"\r\n--{boundary}--\r\n".encode()
     return head + content + tail, f"multipart/form-data; boundary={boundary}"

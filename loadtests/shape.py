@@ -40,8 +40,12 @@ class StagesShape(LoadTestShape):
             return
         self.current = index
         start = time.time() - run_time
-        row = {"event": "stage" if index < len(self.stages) else "end", "index": index,
-               "test_start": start, "time": time.time()}
+        row = {
+            "event": "stage" if index < len(self.stages) else "end",
+            "index": index,
+            "test_start": start,
+            "time": time.time(),
+        }
         if index < len(self.stages):
             row["users"] = self.stages[index].users
         with open(os.path.join(self.out, STAGES_FILE), "a", encoding="utf-8") as f:

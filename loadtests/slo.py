@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 UPLOAD_ENDPOINT = "bids.upload"
 
@@ -41,8 +41,15 @@ def parse_line(line: str) -> Sample | None:
     if len(parts) < 5:
         return None
     try:
-        return Sample(float(parts[0]), parts[1], float(parts[2]), parts[3] == "1", int(parts[4]),
-                      int(parts[5]) if len(parts) > 5 else 0, parts[6] if len(parts) > 6 else "local")
+        return Sample(
+            float(parts[0]),
+            parts[1],
+            float(parts[2]),
+            parts[3] == "1",
+            int(parts[4]),
+            int(parts[5]) if len(parts) > 5 else 0,
+            parts[6] if len(parts) > 6 else "local",
+        )
     except ValueError:
         return None
 
@@ -85,11 +92,17 @@ def _stats(name: str, samples: list[Sample], duration: float) -> EndpointStats:
     times = sorted(s.ms for s in samples)
     n = len(times)
     return EndpointStats(
-        name=name, requests=n, failures=sum(1 for s in samples if not s.ok),
+        name=name,
+        requests=n,
+        failures=sum(1 for s in samples if not s.ok),
         server_errors=sum(1 for s in samples if s.status >= 500),
-        p50_ms=percentile(times, 50), p95_ms=percentile(times, 95), p99_ms=percentile(times, 99),
-        max_ms=times[-1] if times else None, mean_ms=(sum(times) / n) if n else None,
-        rps=(n / duration) if duration > 0 else 0.0)
+        p50_ms=percentile(times, 50),
+        p95_ms=percentile(times, 95),
+        p99_ms=percentile(times, 99),
+        max_ms=times[-1] if times else None,
+        mean_ms=(sum(times) / n) if n else None,
+        rps=(n / duration) if duration > 0 else 0.0,
+    )
 
 
 def endpoint_stats(samples: Iterable[Sample], duration: float) -> dict[str, EndpointStats]:
@@ -107,17 +120,28 @@ def endpoint_stats(samples: Iterable[Sample], duration: float) -> dict[str, Endp
 @dataclass(frozen=True)
 class SloPolicy:
     page_p95_s: float = 2.0
-    page_endpoints: tuple[str, ...] = ("announcements.list", "announcements.detail", "announcements.search",
-                                       "suppliers.login", "suppliers.register", "archive.list", "dashboard")
+    page_endpoints: tuple[str, ...] = (
+        "announcements.list",
+        "announcements.detail",
+        "announcements.search",
+        "suppliers.login",
+        "suppliers.register",
+        "archive.list",
+        "dashboard",
+    )
     upload_success_ratio: float = 1.0
     max_server_errors: int = 0
     uploads_expected: bool = True
 
     @classmethod
-    def from_config(cls, config, *, uploads_expected: bool = True) -> "SloPolicy":
-        return cls(page_p95_s=config.policy.page_load_p95, page_endpoints=tuple(config.loadtest.page_endpoints),
-                   upload_success_ratio=config.policy.upload_success_ratio,
-                   max_server_errors=config.policy.max_server_errors, uploads_expected=uploads_expected)
+    def from_config(cls, config, *, uploads_expected: bool = True) -> SloPolicy:
+        return cls(
+            page_p95_s=config.policy.page_load_p95,
+            page_endpoints=tuple(config.loadtest.page_endpoints),
+            upload_success_ratio=config.policy.upload_success_ratio,
+            max_server_errors=config.policy.max_server_errors,
+            uploads_expected=uploads_expected,
+        )
 
 
 @dataclass
@@ -145,33 +169,75 @@ def evaluate(stats: dict[str, EndpointStats], policy: SloPolicy) -> list[SloResu
     rows: list[SloResult] = []
     total = stats.get("Aggregated")
     n_total = total.requests if total else 0
-    rows.append(SloResult("requests made", "requests", 1, n_total, n_total >= 1, "",
-                          detail="" if n_total else "the run made no request"))
+    rows.append(
+        SloResult(
+            "requests made",
+            "requests",
+            1,
+            n_total,
+            n_total >= 1,
+            "",
+            detail="" if n_total else "the run made no request",
+        )
+    )
     limit_ms = policy.page_p95_s * 1000.0
     for name in policy.page_endpoints:
         st = stats.get(name)
         if st is None or st.requests == 0:
             continue  # not exercised (e.g. search on a version without it)
         p95 = round(st.p95_ms, 3) if st.p95_ms is not None else None
-        rows.append(SloResult(f"p95 {name}", "p95", round(limit_ms, 3), p95,
-                              p95 is not None and p95 <= limit_ms, "ms", endpoint=name,
-                              detail=f"{st.requests} requests"))
+        rows.append(
+            SloResult(
+                f"p95 {name}",
+                "p95",
+                round(limit_ms, 3),
+                p95,
+                p95 is not None and p95 <= limit_ms,
+                "ms",
+                endpoint=name,
+                detail=f"{st.requests} requests",
+            )
+        )
     if policy.uploads_expected or (UPLOAD_ENDPOINT in stats and stats[UPLOAD_ENDPOINT].requests):
         up = stats.get(UPLOAD_ENDPOINT)
         if up is None or up.requests == 0:
-            rows.append(SloResult("upload success", "success_ratio", policy.upload_success_ratio, None, False,
-                                  endpoint=UPLOAD_ENDPOINT, detail="no bid file was uploaded"))
+            rows.append(
+                SloResult(
+                    "upload success",
+                    "success_ratio",
+                    policy.upload_success_ratio,
+                    None,
+                    False,
+                    endpoint=UPLOAD_ENDPOINT,
+                    detail="no bid file was uploaded",
+                )
+            )
         else:
             ratio = (up.requests - up.failures) / up.requests
-            rows.append(SloResult("upload success", "success_ratio", policy.upload_success_ratio,
-                                  round(ratio, 6), ratio >= policy.upload_success_ratio - 1e-12,
-                                  endpoint=UPLOAD_ENDPOINT,
-                                  detail=f"{up.requests - up.failures}/{up.requests} uploads succeeded"))
+            rows.append(
+                SloResult(
+                    "upload success",
+                    "success_ratio",
+                    policy.upload_success_ratio,
+                    round(ratio, 6),
+                    ratio >= policy.upload_success_ratio - 1e-12,
+                    endpoint=UPLOAD_ENDPOINT,
+                    detail=f"{up.requests - up.failures}/{up.requests} uploads succeeded",
+                )
+            )
     errors5xx = sum(st.server_errors for name, st in stats.items() if name != "Aggregated")
-    rows.append(SloResult("no 5xx", "server_errors", policy.max_server_errors, errors5xx,
-                          errors5xx <= policy.max_server_errors,
-                          detail=", ".join(f"{name}: {st.server_errors}" for name, st in stats.items()
-                                           if name != "Aggregated" and st.server_errors)))
+    rows.append(
+        SloResult(
+            "no 5xx",
+            "server_errors",
+            policy.max_server_errors,
+            errors5xx,
+            errors5xx <= policy.max_server_errors,
+            detail=", ".join(
+                f"{name}: {st.server_errors}" for name, st in stats.items() if name != "Aggregated" and st.server_errors
+            ),
+        )
+    )
     return rows
 
 
@@ -180,6 +246,7 @@ def failed(rows: list[SloResult]) -> list[SloResult]:
 
 
 # --------------------------------------------------------------------------- time slices
+
 
 @dataclass(frozen=True)
 class Window:
@@ -216,10 +283,17 @@ class StepResult:
     endpoints: dict[str, EndpointStats] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"label": self.label, "multiple": self.multiple, "users": self.users,
-                "duration_s": round(self.duration_s, 3), "requests": self.requests, "rps": round(self.rps, 3),
-                "ok": self.ok, "slos": [r.as_dict() for r in self.slos],
-                "endpoints": {k: v.as_dict() for k, v in self.endpoints.items()}}
+        return {
+            "label": self.label,
+            "multiple": self.multiple,
+            "users": self.users,
+            "duration_s": round(self.duration_s, 3),
+            "requests": self.requests,
+            "rps": round(self.rps, 3),
+            "ok": self.ok,
+            "slos": [r.as_dict() for r in self.slos],
+            "endpoints": {k: v.as_dict() for k, v in self.endpoints.items()},
+        }
 
 
 def evaluate_steps(samples: list[Sample], windows: list[Window], policy: SloPolicy) -> list[StepResult]:
@@ -237,8 +311,7 @@ def evaluate_steps(samples: list[Sample], windows: list[Window], policy: SloPoli
         stats = endpoint_stats(in_window(samples, w), dur)
         rows = evaluate(stats, policy)
         agg = stats["Aggregated"]
-        out.append(StepResult(w.label, w.multiple, w.users, dur, agg.requests, agg.rps,
-                              not failed(rows), rows, stats))
+        out.append(StepResult(w.label, w.multiple, w.users, dur, agg.requests, agg.rps, not failed(rows), rows, stats))
     return out
 
 
@@ -252,8 +325,9 @@ def highest_held(steps: list[StepResult]) -> StepResult | None:
     return best
 
 
-def per_second(samples: list[Sample], start: float, end: float, names: set[str] | None = None,
-               bucket: float = 1.0) -> Iterator[tuple[float, int, float | None, float | None, float | None]]:
+def per_second(
+    samples: list[Sample], start: float, end: float, names: set[str] | None = None, bucket: float = 1.0
+) -> Iterator[tuple[float, int, float | None, float | None, float | None]]:
     """(bucket start in seconds since ``start``, requests, p50, p95, p99) per ``bucket`` seconds.
 
     ``names`` filters the endpoints; requests is the count in the bucket (per second when bucket=1).

@@ -15,21 +15,41 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
     from procops.loadtests import runner
 
     users = min(READINESS_USERS, ctx.config.loadtest.normal_peak_users)
-    opts = runner.PeakOptions(users=users, spawn_rate=max(users / 2.0, 1.0), duration=READINESS_HOLD,
-                              host=ctx.facts["url"], workers=0, report_dir=ctx.report_dir / "loadtest-peak",
-                              scenario_name="readiness-peak")
+    opts = runner.PeakOptions(
+        users=users,
+        spawn_rate=max(users / 2.0, 1.0),
+        duration=READINESS_HOLD,
+        host=ctx.facts["url"],
+        workers=0,
+        report_dir=ctx.report_dir / "loadtest-peak",
+        scenario_name="readiness-peak",
+    )
     result = runner.run_peak(ctx.config, opts)
     s = result.summary
-    evidence = {"verdict": s["verdict"], "report_dir": str(result.report_dir), "users": s["users"],
-                "requests": s["requests"], "rps": s["rps"], "slos": s["slos"],
-                "generator_cpu": s["generator_cpu"]["max_ratio"]}
+    evidence = {
+        "verdict": s["verdict"],
+        "report_dir": str(result.report_dir),
+        "users": s["users"],
+        "requests": s["requests"],
+        "rps": s["rps"],
+        "slos": s["slos"],
+        "generator_cpu": s["generator_cpu"]["max_ratio"],
+    }
     if s["verdict"] == "invalid":
         raise EnvironmentFailure(f"peak test invalid: {s.get('invalid_reason')}")
     bad = [r for r in s["slos"] if not r["ok"]]
     if bad:
-        raise StepFailed("SLO broken: " + "; ".join(
-            f"{r['name']} {r['observed']}{r.get('unit', '')} (threshold {r['threshold']}{r.get('unit', '')})"
-            for r in bad), evidence)
+        raise StepFailed(
+            "SLO broken: "
+            + "; ".join(
+                f"{r['name']} {r['observed']}{r.get('unit', '')} (threshold {r['threshold']}{r.get('unit', '')})"
+                for r in bad
+            ),
+            evidence,
+        )
     worst = max((r for r in s["slos"] if r["metric"] == "p95"), key=lambda r: r["observed"] or 0, default=None)
-    return (f"{users} users for {READINESS_HOLD:g}s: {s['requests']} requests, {s['rps']:.1f}/s, every SLO held"
-            + (f" (slowest page {worst['endpoint']} p95 {worst['observed']:.0f} ms)" if worst else ""), evidence)
+    return (
+        f"{users} users for {READINESS_HOLD:g}s: {s['requests']} requests, {s['rps']:.1f}/s, every SLO held"
+        + (f" (slowest page {worst['endpoint']} p95 {worst['observed']:.0f} ms)" if worst else ""),
+        evidence,
+    )

@@ -22,7 +22,7 @@ Exported series:
   pending milestone of an open incident (computed at scrape time)
 - ``procops_incidents_open`` and ``procops_release_stage{release}``
 
-Incident clocks are read live from the incident store (``procops.drills.incident``)
+Incident clocks are read live from the incident store (``procops.incidents.incident``)
 at every scrape, so a milestone reached a second ago stops its series at once;
 the journal's ``incident.*`` events are the fallback when there is no store.
 - ``procops_journal_events`` (rows read) for the exporter's own health.
@@ -35,7 +35,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
+from collections.abc import Iterable, Iterator
 
 from procops.timeutil import parse_iso
 
@@ -43,8 +44,13 @@ log = logging.getLogger(__name__)
 
 _OK_WORDS = {"ok", "success", "succeeded", "pass", "passed", "done", "completed", "complete", "met", "true"}
 MILESTONES = ("classify", "standby", "report")
-_MILESTONE_KINDS = {"incident.classify": "classify", "incident.classified": "classify",
-                    "incident.standby": "standby", "incident.report": "report", "incident.reported": "report"}
+_MILESTONE_KINDS = {
+    "incident.classify": "classify",
+    "incident.classified": "classify",
+    "incident.standby": "standby",
+    "incident.report": "report",
+    "incident.reported": "report",
+}
 _CLOSE_KINDS = {"incident.close", "incident.closed", "incident.cancel", "incident.delete"}
 
 HELP = {
@@ -56,7 +62,7 @@ HELP = {
     "procops_loadtest_last_pass_timestamp_seconds": "Time of the last load test that met the SLOs, per scenario.",
     "procops_scan_last_success_timestamp_seconds": "Time of the last successful vulnerability scan.",
     "procops_incident_deadline_remaining_seconds": "Seconds left before a pending incident milestone is due "
-                                                   "(negative: overdue).",
+    "(negative: overdue).",
     "procops_incidents_open": "Incidents not yet resolved.",
     "procops_release_stage": "Current stage of a gray release (index into the batches; -1 aborted).",
     "procops_journal_events": "Journal rows read by the exporter.",
@@ -148,16 +154,14 @@ class JournalState:
                         self.backup_success[(str(name), off)] = _ts(t, r, "finished_at", "time")
                 return
             if succeeded(d):
-                off = "true" if d.get("offsite") in (True, "true", "yes", 1) or repo in self.offsite_repos \
-                    else "false"
+                off = "true" if d.get("offsite") in (True, "true", "yes", 1) or repo in self.offsite_repos else "false"
                 self.backup_success[(repo, off)] = _ts(t, d, "finished_at", "ended_at", "time")
         elif kind == "backup.check":
             repos = d.get("repositories")
             if isinstance(repos, dict):  # {name: {ok, ...}}
                 for name, r in repos.items():
                     if isinstance(r, dict):
-                        self._apply("backup.check", str(name), {k: v for k, v in r.items() if k != "repositories"},
-                                    t)
+                        self._apply("backup.check", str(name), {k: v for k, v in r.items() if k != "repositories"}, t)
                 return
             repo = str(d.get("repository") or subject or "default")
             if succeeded(d):
@@ -273,8 +277,11 @@ class JournalState:
         put("procops_incidents_open", {}, len(self.incidents))
         for inc in self.incidents.values():
             for m in sorted(inc.pending):
-                put("procops_incident_deadline_remaining_seconds", {"incident": inc.id, "milestone": m},
-                    round(inc.deadlines[m] - now, 3))
+                put(
+                    "procops_incident_deadline_remaining_seconds",
+                    {"incident": inc.id, "milestone": m},
+                    round(inc.deadlines[m] - now, 3),
+                )
         return out
 
 
@@ -293,6 +300,7 @@ def policy_deadlines(config: Any) -> dict[str, float]:
 
 # --------------------------------------------------------------------------- textfiles
 
+
 def read_textfiles(directory: Path) -> list[Any]:
     """Metric families of every ``*.prom`` file (a malformed file is skipped with a warning)."""
     from prometheus_client.parser import text_string_to_metric_families
@@ -309,16 +317,21 @@ def read_textfiles(directory: Path) -> list[Any]:
 LIVE = frozenset({"procops_incident_deadline_remaining_seconds", "procops_incidents_open"})
 
 
-def merge(journal: dict[str, dict], textfile_families: list[Any],
-          offsite_repos: frozenset[str] = frozenset({"offsite"})) -> tuple[dict[str, dict], list[Any]]:
+def merge(
+    journal: dict[str, dict], textfile_families: list[Any], offsite_repos: frozenset[str] = frozenset({"offsite"})
+) -> tuple[dict[str, dict], list[Any]]:
     """Merge textfile samples into the journal's series. Returns (gauges, other families passed through).
 
     Series computed live at the scrape (:data:`LIVE`) are never taken from a textfile, which may be stale.
     """
     gauges = {name: dict(s) for name, s in journal.items()}
     passthrough = []
-    offsite_flag = {s.labels.get("repository"): s.value for fam in textfile_families
-                    if fam.name == "procops_backup_repository_offsite" for s in fam.samples}
+    offsite_flag = {
+        s.labels.get("repository"): s.value
+        for fam in textfile_families
+        if fam.name == "procops_backup_repository_offsite"
+        for s in fam.samples
+    }
     for fam in textfile_families:
         if fam.name in LIVE:
             continue
@@ -401,8 +414,8 @@ def incident_series(now: float) -> dict[str, dict] | None:
     try:
         import datetime as dt
 
-        from procops.drills.incident import MILESTONES as INC_MILESTONES
-        from procops.drills.incident import IncidentStore, default_db_path
+        from procops.incidents.incident import MILESTONES as INC_MILESTONES
+        from procops.incidents.incident import IncidentStore, default_db_path
     except ImportError:
         return None
     if not default_db_path().exists():
@@ -413,7 +426,7 @@ def incident_series(now: float) -> dict[str, dict] | None:
         log.warning("incident store not readable: %s", e)
         return None
     try:
-        when = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+        when = dt.datetime.fromtimestamp(now, dt.UTC)
         remaining: dict = {}
         for inc in store.iter_active():
             for name in INC_MILESTONES:

@@ -34,8 +34,17 @@ JOB_BLACKBOX_HEALTH = "blackbox-health"
 JOB_BLACKBOX_PAGE = "blackbox-page"
 JOB_POSTGRES = "postgres"
 
-RUNBOOKS = ("app-crash", "database-failure", "disk-full", "backup-failure", "capacity", "bad-release",
-            "security", "incident-response", "drill-guide")
+RUNBOOKS = (
+    "app-crash",
+    "database-failure",
+    "disk-full",
+    "backup-failure",
+    "capacity",
+    "bad-release",
+    "security",
+    "incident-response",
+    "drill-guide",
+)
 
 _IGNORED_FS = "tmpfs|devtmpfs|squashfs|ramfs|nsfs|fuse.lxcfs|autofs|proc|sysfs"
 
@@ -72,12 +81,16 @@ class Alert:
         if self.for_s:
             r["for"] = prom_duration(self.for_s)
         r["labels"] = {"severity": self.severity}
-        r["annotations"] = {"summary": self.summary, "description": self.description,
-                            "runbook_url": runbook_url(runbook_base, self.runbook)}
+        r["annotations"] = {
+            "summary": self.summary,
+            "description": self.description,
+            "runbook_url": runbook_url(runbook_base, self.runbook),
+        }
         return r
 
 
 # --------------------------------------------------------------------------- small pure helpers
+
 
 def prom_duration(seconds: float) -> str:
     """Prometheus duration text: whole units when exact (1h, 15m, 90s), else milliseconds."""
@@ -201,6 +214,7 @@ def _eval_after(for_s: float, extra: int = 300) -> int:
 
 # --------------------------------------------------------------------------- the alerts
 
+
 def alerts(config: Any) -> list[Alert]:
     """Every alert of the 7x24 monitoring, from the policy (``config.policy``) and ``config.monitoring``."""
     pol, mon = config.policy, config.monitoring
@@ -211,148 +225,302 @@ def alerts(config: Any) -> list[Alert]:
     # ---- host (node_exporter)
     busy = _above(th.cpu_ratio)
     n = _eval_after(fd) // 60 + 2
-    out.append(Alert(
-        "HostCpuHigh", "procops-host",
-        f'1 - avg by (instance) (rate(node_cpu_seconds_total{{job="{JOB_NODE}",mode="idle"}}[2m])) > {th.cpu_ratio:g}',
-        fd, "warning", "capacity",
-        "CPU of {{ $labels.instance }} is {{ $value | humanizePercentage }} busy",
-        f"Host {{{{ $labels.instance }}}} has used more than {th.cpu_ratio:.0%} of its CPU for "
-        f"{prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). Pages slow down next: check load and "
-        "add capacity (R2).",
-        (Case(((_series("node_cpu_seconds_total", {"job": JOB_NODE, "instance": "h1", "cpu": "0", "mode": "idle"}),
-                _ramp(round(60 * (1 - busy), 6), n)),), _eval_after(fd),
-              ({"instance": "h1"},), (busy,)),
-         Case(((_series("node_cpu_seconds_total", {"job": JOB_NODE, "instance": "h1", "cpu": "0", "mode": "idle"}),
-                _ramp(round(60 * (1 - th.cpu_ratio / 2), 6), n)),), _eval_after(fd))),
-    ))
+    out.append(
+        Alert(
+            "HostCpuHigh",
+            "procops-host",
+            f'1 - avg by (instance) (rate(node_cpu_seconds_total{{job="{JOB_NODE}",mode="idle"}}[2m])) > {th.cpu_ratio:g}',
+            fd,
+            "warning",
+            "capacity",
+            "CPU of {{ $labels.instance }} is {{ $value | humanizePercentage }} busy",
+            f"Host {{{{ $labels.instance }}}} has used more than {th.cpu_ratio:.0%} of its CPU for "
+            f"{prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). Pages slow down next: check load and "
+            "add capacity (R2).",
+            (
+                Case(
+                    (
+                        (
+                            _series(
+                                "node_cpu_seconds_total",
+                                {"job": JOB_NODE, "instance": "h1", "cpu": "0", "mode": "idle"},
+                            ),
+                            _ramp(round(60 * (1 - busy), 6), n),
+                        ),
+                    ),
+                    _eval_after(fd),
+                    ({"instance": "h1"},),
+                    (busy,),
+                ),
+                Case(
+                    (
+                        (
+                            _series(
+                                "node_cpu_seconds_total",
+                                {"job": JOB_NODE, "instance": "h1", "cpu": "0", "mode": "idle"},
+                            ),
+                            _ramp(round(60 * (1 - th.cpu_ratio / 2), 6), n),
+                        ),
+                    ),
+                    _eval_after(fd),
+                ),
+            ),
+        )
+    )
     used = _above(th.memory_ratio)
     total = 8 * 1024**3
     mem_labels = {"job": JOB_NODE, "instance": "h1"}
-    out.append(Alert(
-        "HostMemoryHigh", "procops-host",
-        f'1 - node_memory_MemAvailable_bytes{{job="{JOB_NODE}"}} / node_memory_MemTotal_bytes{{job="{JOB_NODE}"}}'
-        f" > {th.memory_ratio:g}",
-        fd, "warning", "capacity",
-        "Memory of {{ $labels.instance }} is {{ $value | humanizePercentage }} used",
-        f"Host {{{{ $labels.instance }}}} has used more than {th.memory_ratio:.0%} of its memory for "
-        f"{prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). The kernel may kill the platform next.",
-        (Case(((_series("node_memory_MemAvailable_bytes", mem_labels), _const(total * (1 - used) // 1, n)),
-               (_series("node_memory_MemTotal_bytes", mem_labels), _const(total, n))), _eval_after(fd),
-              ({"instance": "h1", "job": JOB_NODE},), (1 - (total * (1 - used) // 1) / total,)),
-         Case(((_series("node_memory_MemAvailable_bytes", mem_labels), _const(total // 2, n)),
-               (_series("node_memory_MemTotal_bytes", mem_labels), _const(total, n))), _eval_after(fd))),
-    ))
+    out.append(
+        Alert(
+            "HostMemoryHigh",
+            "procops-host",
+            f'1 - node_memory_MemAvailable_bytes{{job="{JOB_NODE}"}} / node_memory_MemTotal_bytes{{job="{JOB_NODE}"}}'
+            f" > {th.memory_ratio:g}",
+            fd,
+            "warning",
+            "capacity",
+            "Memory of {{ $labels.instance }} is {{ $value | humanizePercentage }} used",
+            f"Host {{{{ $labels.instance }}}} has used more than {th.memory_ratio:.0%} of its memory for "
+            f"{prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). The kernel may kill the platform next.",
+            (
+                Case(
+                    (
+                        (_series("node_memory_MemAvailable_bytes", mem_labels), _const(total * (1 - used) // 1, n)),
+                        (_series("node_memory_MemTotal_bytes", mem_labels), _const(total, n)),
+                    ),
+                    _eval_after(fd),
+                    ({"instance": "h1", "job": JOB_NODE},),
+                    (1 - (total * (1 - used) // 1) / total,),
+                ),
+                Case(
+                    (
+                        (_series("node_memory_MemAvailable_bytes", mem_labels), _const(total // 2, n)),
+                        (_series("node_memory_MemTotal_bytes", mem_labels), _const(total, n)),
+                    ),
+                    _eval_after(fd),
+                ),
+            ),
+        )
+    )
     full = _above(th.disk_ratio)
     size = 100 * 1024**3
     fs = {"job": JOB_NODE, "instance": "h1", "device": "/dev/sda1", "fstype": "ext4", "mountpoint": "/srv"}
     tmpfs = {"job": JOB_NODE, "instance": "h1", "device": "tmpfs", "fstype": "tmpfs", "mountpoint": "/run"}
     fsel = f'job="{JOB_NODE}",fstype!~"{_IGNORED_FS}"'
-    out.append(Alert(
-        "HostDiskFull", "procops-host",
-        f"1 - node_filesystem_avail_bytes{{{fsel}}} / node_filesystem_size_bytes{{{fsel}}} > {th.disk_ratio:g}",
-        fd, "critical", "disk-full",
-        "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is {{ $value | humanizePercentage }} full",
-        f"{{{{ $labels.mountpoint }}}} ({{{{ $labels.device }}}}) on {{{{ $labels.instance }}}} is more than "
-        f"{th.disk_ratio:.0%} full. Backups, uploads and the database fail when it fills up.",
-        (Case(((_series("node_filesystem_avail_bytes", fs), _const(size * (1 - full) // 1, n)),
-               (_series("node_filesystem_size_bytes", fs), _const(size, n)),
-               (_series("node_filesystem_avail_bytes", tmpfs), _const(0, n)),
-               (_series("node_filesystem_size_bytes", tmpfs), _const(size, n))), _eval_after(fd),
-              ({k: v for k, v in fs.items()},), (1 - (size * (1 - full) // 1) / size,)),
-         Case(((_series("node_filesystem_avail_bytes", fs), _const(size // 2, n)),
-               (_series("node_filesystem_size_bytes", fs), _const(size, n)),
-               (_series("node_filesystem_avail_bytes", tmpfs), _const(0, n)),
-               (_series("node_filesystem_size_bytes", tmpfs), _const(size, n))), _eval_after(fd))),
-    ))
+    out.append(
+        Alert(
+            "HostDiskFull",
+            "procops-host",
+            f"1 - node_filesystem_avail_bytes{{{fsel}}} / node_filesystem_size_bytes{{{fsel}}} > {th.disk_ratio:g}",
+            fd,
+            "critical",
+            "disk-full",
+            "Filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is {{ $value | humanizePercentage }} full",
+            f"{{{{ $labels.mountpoint }}}} ({{{{ $labels.device }}}}) on {{{{ $labels.instance }}}} is more than "
+            f"{th.disk_ratio:.0%} full. Backups, uploads and the database fail when it fills up.",
+            (
+                Case(
+                    (
+                        (_series("node_filesystem_avail_bytes", fs), _const(size * (1 - full) // 1, n)),
+                        (_series("node_filesystem_size_bytes", fs), _const(size, n)),
+                        (_series("node_filesystem_avail_bytes", tmpfs), _const(0, n)),
+                        (_series("node_filesystem_size_bytes", tmpfs), _const(size, n)),
+                    ),
+                    _eval_after(fd),
+                    ({k: v for k, v in fs.items()},),
+                    (1 - (size * (1 - full) // 1) / size,),
+                ),
+                Case(
+                    (
+                        (_series("node_filesystem_avail_bytes", fs), _const(size // 2, n)),
+                        (_series("node_filesystem_size_bytes", fs), _const(size, n)),
+                        (_series("node_filesystem_avail_bytes", tmpfs), _const(0, n)),
+                        (_series("node_filesystem_size_bytes", tmpfs), _const(size, n)),
+                    ),
+                    _eval_after(fd),
+                ),
+            ),
+        )
+    )
 
     # ---- platform
     pool = 1000
     in_use = min(pool, int(pool * th.db_connections_ratio) + max(1, int(pool * (1 - th.db_connections_ratio) / 2)))
     r1 = {"job": JOB_PLATFORM, "instance": "127.0.0.1:18081"}
-    out.append(Alert(
-        "DatabaseConnectionsHigh", "procops-platform",
-        f'(sum by (instance) (sandbox_db_connections_in_use{{job="{JOB_PLATFORM}"}}) '
-        f'/ sum by (instance) (sandbox_db_pool_size{{job="{JOB_PLATFORM}"}}) > {th.db_connections_ratio:g}) '
-        f'or (sum by (instance) (pg_stat_activity_count{{job="{JOB_POSTGRES}"}}) '
-        f'/ sum by (instance) (pg_settings_max_connections{{job="{JOB_POSTGRES}"}}) > {th.db_connections_ratio:g})',
-        fd, "warning", "database-failure",
-        "Database connections of {{ $labels.instance }} at {{ $value | humanizePercentage }}",
-        f"{{{{ $labels.instance }}}} uses more than {th.db_connections_ratio:.0%} of its database connections "
-        f"for {prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). New requests will queue, then fail.",
-        (Case(((_series("sandbox_db_connections_in_use", r1), _const(in_use, n)),
-               (_series("sandbox_db_pool_size", r1), _const(pool, n))), _eval_after(fd),
-              ({"instance": r1["instance"]},), (in_use / pool,)),
-         Case(((_series("sandbox_db_connections_in_use", r1), _const(int(pool * th.db_connections_ratio / 2), n)),
-               (_series("sandbox_db_pool_size", r1), _const(pool, n))), _eval_after(fd)),
-         Case(((_series("pg_stat_activity_count", {"job": JOB_POSTGRES, "instance": "db", "datname": "a"}),
-                _const(in_use, n)),
-               (_series("pg_settings_max_connections", {"job": JOB_POSTGRES, "instance": "db"}), _const(pool, n))),
-              _eval_after(fd), ({"instance": "db"},), (in_use / pool,))),
-    ))
+    out.append(
+        Alert(
+            "DatabaseConnectionsHigh",
+            "procops-platform",
+            f'(sum by (instance) (sandbox_db_connections_in_use{{job="{JOB_PLATFORM}"}}) '
+            f'/ sum by (instance) (sandbox_db_pool_size{{job="{JOB_PLATFORM}"}}) > {th.db_connections_ratio:g}) '
+            f'or (sum by (instance) (pg_stat_activity_count{{job="{JOB_POSTGRES}"}}) '
+            f'/ sum by (instance) (pg_settings_max_connections{{job="{JOB_POSTGRES}"}}) > {th.db_connections_ratio:g})',
+            fd,
+            "warning",
+            "database-failure",
+            "Database connections of {{ $labels.instance }} at {{ $value | humanizePercentage }}",
+            f"{{{{ $labels.instance }}}} uses more than {th.db_connections_ratio:.0%} of its database connections "
+            f"for {prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). New requests will queue, then fail.",
+            (
+                Case(
+                    (
+                        (_series("sandbox_db_connections_in_use", r1), _const(in_use, n)),
+                        (_series("sandbox_db_pool_size", r1), _const(pool, n)),
+                    ),
+                    _eval_after(fd),
+                    ({"instance": r1["instance"]},),
+                    (in_use / pool,),
+                ),
+                Case(
+                    (
+                        (
+                            _series("sandbox_db_connections_in_use", r1),
+                            _const(int(pool * th.db_connections_ratio / 2), n),
+                        ),
+                        (_series("sandbox_db_pool_size", r1), _const(pool, n)),
+                    ),
+                    _eval_after(fd),
+                ),
+                Case(
+                    (
+                        (
+                            _series("pg_stat_activity_count", {"job": JOB_POSTGRES, "instance": "db", "datname": "a"}),
+                            _const(in_use, n),
+                        ),
+                        (
+                            _series("pg_settings_max_connections", {"job": JOB_POSTGRES, "instance": "db"}),
+                            _const(pool, n),
+                        ),
+                    ),
+                    _eval_after(fd),
+                    ({"instance": "db"},),
+                    (in_use / pool,),
+                ),
+            ),
+        )
+    )
 
     down_for = mon.platform_down_for
     nd = _eval_after(down_for) // 60 + 2
     health = {"job": JOB_BLACKBOX_HEALTH, "instance": "http://127.0.0.1:18080/healthz"}
-    out.append(Alert(
-        "PlatformDown", "procops-platform",
-        f'(probe_success{{job="{JOB_BLACKBOX_HEALTH}"}} == 0) or (up{{job="{JOB_PLATFORM}"}} == 0)',
-        down_for, "critical", "app-crash",
-        "Platform target {{ $labels.instance }} is down",
-        f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} has failed its health check for "
-        f"{prom_duration(down_for)}. Suppliers cannot reach the platform or one replica is gone: follow the "
-        "app-crash runbook; the response clocks have started (R7).",
-        (Case(((_series("probe_success", health), _const(0, nd)),
-               (_series("up", r1), _const(1, nd))), _eval_after(down_for), (health,), (0,)),
-         Case(((_series("probe_success", health), _const(1, nd)),
-               (_series("up", r1), _const(0, nd))), _eval_after(down_for), (r1,), (0,)),
-         Case(((_series("probe_success", health), _const(1, nd)),
-               (_series("up", r1), _const(1, nd))), _eval_after(down_for))),
-    ))
+    out.append(
+        Alert(
+            "PlatformDown",
+            "procops-platform",
+            f'(probe_success{{job="{JOB_BLACKBOX_HEALTH}"}} == 0) or (up{{job="{JOB_PLATFORM}"}} == 0)',
+            down_for,
+            "critical",
+            "app-crash",
+            "Platform target {{ $labels.instance }} is down",
+            f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} has failed its health check for "
+            f"{prom_duration(down_for)}. Suppliers cannot reach the platform or one replica is gone: follow the "
+            "app-crash runbook; the response clocks have started (R7).",
+            (
+                Case(
+                    ((_series("probe_success", health), _const(0, nd)), (_series("up", r1), _const(1, nd))),
+                    _eval_after(down_for),
+                    (health,),
+                    (0,),
+                ),
+                Case(
+                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1), _const(0, nd))),
+                    _eval_after(down_for),
+                    (r1,),
+                    (0,),
+                ),
+                Case(
+                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1), _const(1, nd))),
+                    _eval_after(down_for),
+                ),
+            ),
+        )
+    )
 
     p95 = pol.page_load_p95
     buckets = [p95 / 2, p95, p95 * 2.5]
-    hl = {"job": JOB_PLATFORM, "instance": "127.0.0.1:18081", "handler": "/api/announcements", "method": "GET",
-          "code": "200", "version": "1.0.0"}
+    hl = {
+        "job": JOB_PLATFORM,
+        "instance": "127.0.0.1:18081",
+        "handler": "/api/announcements",
+        "method": "GET",
+        "code": "200",
+        "version": "1.0.0",
+    }
     up_l = dict(hl, handler="/api/announcements/{id}/bids", method="POST")
 
     def hist(counts: list[int], labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
         les = [repr(float(b)) for b in buckets] + ["+Inf"]
-        return tuple((_series("http_request_duration_seconds_bucket", dict(labels, le=le)), _ramp(c, n))
-                     for le, c in zip(les, counts))
+        return tuple(
+            (_series("http_request_duration_seconds_bucket", dict(labels, le=le)), _ramp(c, n))
+            for le, c in zip(les, counts)
+        )
 
     slow_p95 = p95 + (p95 * 2.5 - p95) * (95 - 10) / (100 - 10)
     excl = promql_string(mon.page_handlers_exclude)
     page = {"job": JOB_BLACKBOX_PAGE, "instance": "http://127.0.0.1:18080/api/announcements"}
-    out.append(Alert(
-        "PageLoadSlow", "procops-platform",
-        f"(histogram_quantile(0.95, sum by (le, handler) (rate(http_request_duration_seconds_bucket"
-        f'{{job="{JOB_PLATFORM}",handler!~{excl}}}[5m]))) > {p95:g}) '
-        f'or (max by (instance) (probe_duration_seconds{{job="{JOB_BLACKBOX_PAGE}"}}) > {p95:g})',
-        fd, "warning", "capacity",
-        "Page load p95 {{ $value | printf \"%.2f\" }}s on {{ $labels.handler }}{{ $labels.instance }}",
-        f"The 95th percentile load time of {{{{ $labels.handler }}}}{{{{ $labels.instance }}}} has been above "
-        f"{p95:g} s for {prom_duration(fd)} ({{{{ $value | printf \"%.2f\" }}}} s; R1 allows {p95:g} s).",
-        (Case(hist([0, 10, 100, 100], hl) + hist([0, 0, 0, 100], up_l), _eval_after(fd),
-              ({"handler": "/api/announcements"},), (slow_p95,)),
-         Case(hist([100, 100, 100, 100], hl) + hist([0, 0, 0, 100], up_l), _eval_after(fd)),
-         Case(((_series("probe_duration_seconds", page), _const(p95 * 2, nd)),), _eval_after(fd),
-              ({"instance": page["instance"]},), (p95 * 2,))),
-    ))
+    out.append(
+        Alert(
+            "PageLoadSlow",
+            "procops-platform",
+            f"(histogram_quantile(0.95, sum by (le, handler) (rate(http_request_duration_seconds_bucket"
+            f'{{job="{JOB_PLATFORM}",handler!~{excl}}}[5m]))) > {p95:g}) '
+            f'or (max by (instance) (probe_duration_seconds{{job="{JOB_BLACKBOX_PAGE}"}}) > {p95:g})',
+            fd,
+            "warning",
+            "capacity",
+            'Page load p95 {{ $value | printf "%.2f" }}s on {{ $labels.handler }}{{ $labels.instance }}',
+            f"The 95th percentile load time of {{{{ $labels.handler }}}}{{{{ $labels.instance }}}} has been above "
+            f'{p95:g} s for {prom_duration(fd)} ({{{{ $value | printf "%.2f" }}}} s; R1 allows {p95:g} s).',
+            (
+                Case(
+                    hist([0, 10, 100, 100], hl) + hist([0, 0, 0, 100], up_l),
+                    _eval_after(fd),
+                    ({"handler": "/api/announcements"},),
+                    (slow_p95,),
+                ),
+                Case(hist([100, 100, 100, 100], hl) + hist([0, 0, 0, 100], up_l), _eval_after(fd)),
+                Case(
+                    ((_series("probe_duration_seconds", page), _const(p95 * 2, nd)),),
+                    _eval_after(fd),
+                    ({"instance": page["instance"]},),
+                    (p95 * 2,),
+                ),
+            ),
+        )
+    )
 
     ul = {"job": JOB_PLATFORM, "instance": "127.0.0.1:18081", "version": "1.0.0"}
-    out.append(Alert(
-        "UploadFailures", "procops-platform",
-        f'sum by (version) (increase(sandbox_uploads_total{{job="{JOB_PLATFORM}",result="failure"}}[5m])) > 0',
-        0, "critical", "app-crash",
-        "Bid file uploads are failing (version {{ $labels.version }})",
-        "{{ $value | printf \"%.0f\" }} bid file upload(s) failed in the last 5 minutes on version "
-        "{{ $labels.version }}. R1 requires every upload to succeed: suppliers may miss the bid deadline.",
-        (Case(((_series("sandbox_uploads_total", dict(ul, result="failure")), "0 0 0 1 2"),
-               (_series("sandbox_uploads_total", dict(ul, result="success")), "0 5 10 15 20")), 240,
-              ({"version": "1.0.0"},), (2,)),
-         Case(((_series("sandbox_uploads_total", dict(ul, result="failure")), "0 0 0 0 0"),
-               (_series("sandbox_uploads_total", dict(ul, result="success")), "0 5 10 15 20")), 240)),
-    ))
+    out.append(
+        Alert(
+            "UploadFailures",
+            "procops-platform",
+            f'sum by (version) (increase(sandbox_uploads_total{{job="{JOB_PLATFORM}",result="failure"}}[5m])) > 0',
+            0,
+            "critical",
+            "app-crash",
+            "Bid file uploads are failing (version {{ $labels.version }})",
+            '{{ $value | printf "%.0f" }} bid file upload(s) failed in the last 5 minutes on version '
+            "{{ $labels.version }}. R1 requires every upload to succeed: suppliers may miss the bid deadline.",
+            (
+                Case(
+                    (
+                        (_series("sandbox_uploads_total", dict(ul, result="failure")), "0 0 0 1 2"),
+                        (_series("sandbox_uploads_total", dict(ul, result="success")), "0 5 10 15 20"),
+                    ),
+                    240,
+                    ({"version": "1.0.0"},),
+                    (2,),
+                ),
+                Case(
+                    (
+                        (_series("sandbox_uploads_total", dict(ul, result="failure")), "0 0 0 0 0"),
+                        (_series("sandbox_uploads_total", dict(ul, result="success")), "0 5 10 15 20"),
+                    ),
+                    240,
+                ),
+            ),
+        )
+    )
 
     er = th.error_ratio
     if er >= 1.0:
@@ -361,90 +529,161 @@ def alerts(config: Any) -> list[Alert]:
     if bad / 1000 <= er:
         bad = min(1000, int(1000 * er) + 1)
     ok_bad = int(math.floor(1000 * er / 2))
-    el = {"job": JOB_PLATFORM, "instance": "127.0.0.1:18081", "handler": "/api/announcements", "method": "GET",
-          "version": "1.0.0"}
-    out.append(Alert(
-        "ErrorRatioHigh", "procops-platform",
-        f'sum by (version) (rate(http_request_duration_seconds_count{{job="{JOB_PLATFORM}",code=~"5.."}}[5m])) '
-        f'/ sum by (version) (rate(http_request_duration_seconds_count{{job="{JOB_PLATFORM}"}}[5m])) > {er:g}',
-        fd, "critical", "bad-release",
-        "{{ $value | humanizePercentage }} of requests fail (version {{ $labels.version }})",
-        f"More than {er:.1%} of the requests to version {{{{ $labels.version }}}} have answered 5xx for "
-        f"{prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). A new release is the usual cause.",
-        (Case(((_series("http_request_duration_seconds_count", dict(el, code="500")), _ramp(bad, n)),
-               (_series("http_request_duration_seconds_count", dict(el, code="200")), _ramp(1000 - bad, n))),
-              _eval_after(fd), ({"version": "1.0.0"},), (bad / 1000,)),
-         Case(((_series("http_request_duration_seconds_count", dict(el, code="500")), _ramp(ok_bad, n)),
-               (_series("http_request_duration_seconds_count", dict(el, code="200")), _ramp(1000 - ok_bad, n))),
-              _eval_after(fd))),
-    ))
+    el = {
+        "job": JOB_PLATFORM,
+        "instance": "127.0.0.1:18081",
+        "handler": "/api/announcements",
+        "method": "GET",
+        "version": "1.0.0",
+    }
+    out.append(
+        Alert(
+            "ErrorRatioHigh",
+            "procops-platform",
+            f'sum by (version) (rate(http_request_duration_seconds_count{{job="{JOB_PLATFORM}",code=~"5.."}}[5m])) '
+            f'/ sum by (version) (rate(http_request_duration_seconds_count{{job="{JOB_PLATFORM}"}}[5m])) > {er:g}',
+            fd,
+            "critical",
+            "bad-release",
+            "{{ $value | humanizePercentage }} of requests fail (version {{ $labels.version }})",
+            f"More than {er:.1%} of the requests to version {{{{ $labels.version }}}} have answered 5xx for "
+            f"{prom_duration(fd)} ({{{{ $value | humanizePercentage }}}}). A new release is the usual cause.",
+            (
+                Case(
+                    (
+                        (_series("http_request_duration_seconds_count", dict(el, code="500")), _ramp(bad, n)),
+                        (_series("http_request_duration_seconds_count", dict(el, code="200")), _ramp(1000 - bad, n)),
+                    ),
+                    _eval_after(fd),
+                    ({"version": "1.0.0"},),
+                    (bad / 1000,),
+                ),
+                Case(
+                    (
+                        (_series("http_request_duration_seconds_count", dict(el, code="500")), _ramp(ok_bad, n)),
+                        (_series("http_request_duration_seconds_count", dict(el, code="200")), _ramp(1000 - ok_bad, n)),
+                    ),
+                    _eval_after(fd),
+                ),
+            ),
+        )
+    )
 
     # ---- backups and integrity (procops exporter / textfiles)
     grace = mon.staleness_grace
     e = 600  # evaluation time of the freshness cases
 
-    def stale_cases(metric: str, base: dict[str, str], out_labels: dict[str, str], limit: float,
-                    other: dict[str, str] | None = None) -> tuple[Case, ...]:
+    def stale_cases(
+        metric: str, base: dict[str, str], out_labels: dict[str, str], limit: float, other: dict[str, str] | None = None
+    ) -> tuple[Case, ...]:
         old, fresh = e - (limit + 3600), e - limit / 2
         extra = ((_series(metric, other), _const(old, 10)),) if other else ()
-        return (Case(((_series(metric, base), _const(old, 10)),) + extra, e, (out_labels,), (limit + 3600,)),
-                Case(((_series(metric, base), _const(fresh, 10)),) + extra, e))
+        return (
+            Case(((_series(metric, base), _const(old, 10)),) + extra, e, (out_labels,), (limit + 3600,)),
+            Case(((_series(metric, base), _const(fresh, 10)),) + extra, e),
+        )
 
     repo = {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200", "repository": "local", "offsite": "false"}
     off = dict(repo, repository="offsite", offsite="true")
     t_local = pol.backup_interval + grace
-    out.append(Alert(
-        "BackupStale", "procops-backup",
-        f'time() - max by (repository) (procops_backup_last_success_timestamp_seconds{{offsite!="true"}}) '
-        f"> {t_local:g}",
-        0, "critical", "backup-failure",
-        "No successful backup to {{ $labels.repository }} for {{ $value | humanizeDuration }}",
-        f"The last successful backup to repository {{{{ $labels.repository }}}} is {{{{ $value | humanizeDuration }}}} "
-        f"old; the policy wants one every {human_days(pol.backup_interval)} (R4). Data written since then "
-        "would be lost.",
-        stale_cases("procops_backup_last_success_timestamp_seconds", repo, {"repository": "local"}, t_local, off),
-    ))
+    out.append(
+        Alert(
+            "BackupStale",
+            "procops-backup",
+            f'time() - max by (repository) (procops_backup_last_success_timestamp_seconds{{offsite!="true"}}) '
+            f"> {t_local:g}",
+            0,
+            "critical",
+            "backup-failure",
+            "No successful backup to {{ $labels.repository }} for {{ $value | humanizeDuration }}",
+            f"The last successful backup to repository {{{{ $labels.repository }}}} is {{{{ $value | humanizeDuration }}}} "
+            f"old; the policy wants one every {human_days(pol.backup_interval)} (R4). Data written since then "
+            "would be lost.",
+            stale_cases("procops_backup_last_success_timestamp_seconds", repo, {"repository": "local"}, t_local, off),
+        )
+    )
     t_off = pol.offsite_backup_interval + grace
-    out.append(Alert(
-        "OffsiteBackupStale", "procops-backup",
-        f'time() - max by (repository) (procops_backup_last_success_timestamp_seconds{{offsite="true"}}) '
-        f"> {t_off:g}",
-        0, "critical", "backup-failure",
-        "No off-site copy in {{ $labels.repository }} for {{ $value | humanizeDuration }}",
-        f"The last successful off-site backup to {{{{ $labels.repository }}}} is {{{{ $value | humanizeDuration }}}} "
-        f"old; the policy wants one every {human_days(pol.offsite_backup_interval)} (R4). A site loss now "
-        "would lose that much data.",
-        stale_cases("procops_backup_last_success_timestamp_seconds", off, {"repository": "offsite"}, t_off, repo),
-    ))
+    out.append(
+        Alert(
+            "OffsiteBackupStale",
+            "procops-backup",
+            f'time() - max by (repository) (procops_backup_last_success_timestamp_seconds{{offsite="true"}}) '
+            f"> {t_off:g}",
+            0,
+            "critical",
+            "backup-failure",
+            "No off-site copy in {{ $labels.repository }} for {{ $value | humanizeDuration }}",
+            f"The last successful off-site backup to {{{{ $labels.repository }}}} is {{{{ $value | humanizeDuration }}}} "
+            f"old; the policy wants one every {human_days(pol.offsite_backup_interval)} (R4). A site loss now "
+            "would lose that much data.",
+            stale_cases("procops_backup_last_success_timestamp_seconds", off, {"repository": "offsite"}, t_off, repo),
+        )
+    )
     t_check = pol.backup_check_interval + grace
-    out.append(Alert(
-        "BackupCheckFailed", "procops-backup",
-        f"(min by (repository) (procops_backup_last_check_success) == 0) or "
-        f"(time() - max by (repository) (procops_backup_last_check_success_timestamp_seconds) > {t_check:g})",
-        0, "critical", "backup-failure",
-        "Repository check of {{ $labels.repository }} failed or is overdue",
-        f"The last integrity check of repository {{{{ $labels.repository }}}} failed, or none succeeded in "
-        f"{human_days(pol.backup_check_interval)}. Backups in it may not be restorable: run "
-        "'procops backup check' and follow the backup-failure runbook.",
-        (Case(((_series("procops_backup_last_check_success", repo), _const(0, 10)),
-               (_series("procops_backup_last_check_success_timestamp_seconds", repo), _const(e - 60, 10))), e,
-              ({"repository": "local"},), (0,)),
-         Case(((_series("procops_backup_last_check_success", repo), _const(1, 10)),
-               (_series("procops_backup_last_check_success_timestamp_seconds", repo),
-                _const(e - (t_check + 3600), 10))), e, ({"repository": "local"},), (t_check + 3600,)),
-         Case(((_series("procops_backup_last_check_success", repo), _const(1, 10)),
-               (_series("procops_backup_last_check_success_timestamp_seconds", repo), _const(e - 60, 10))), e)),
-    ))
-    out.append(Alert(
-        "IntegrityProblems", "procops-backup",
-        "max by (repository) (procops_integrity_problems) > 0",
-        0, "critical", "backup-failure",
-        "{{ $value | printf \"%.0f\" }} integrity problem(s) in {{ $labels.repository }}",
-        "The last integrity verification of {{ $labels.repository }} found {{ $value | printf \"%.0f\" }} "
-        "missing or altered archive file(s) (R5). Restore them from an intact snapshot.",
-        (Case(((_series("procops_integrity_problems", repo), _const(3, 10)),), e, ({"repository": "local"},), (3,)),
-         Case(((_series("procops_integrity_problems", repo), _const(0, 10)),), e)),
-    ))
+    out.append(
+        Alert(
+            "BackupCheckFailed",
+            "procops-backup",
+            f"(min by (repository) (procops_backup_last_check_success) == 0) or "
+            f"(time() - max by (repository) (procops_backup_last_check_success_timestamp_seconds) > {t_check:g})",
+            0,
+            "critical",
+            "backup-failure",
+            "Repository check of {{ $labels.repository }} failed or is overdue",
+            f"The last integrity check of repository {{{{ $labels.repository }}}} failed, or none succeeded in "
+            f"{human_days(pol.backup_check_interval)}. Backups in it may not be restorable: run "
+            "'procops backup check' and follow the backup-failure runbook.",
+            (
+                Case(
+                    (
+                        (_series("procops_backup_last_check_success", repo), _const(0, 10)),
+                        (_series("procops_backup_last_check_success_timestamp_seconds", repo), _const(e - 60, 10)),
+                    ),
+                    e,
+                    ({"repository": "local"},),
+                    (0,),
+                ),
+                Case(
+                    (
+                        (_series("procops_backup_last_check_success", repo), _const(1, 10)),
+                        (
+                            _series("procops_backup_last_check_success_timestamp_seconds", repo),
+                            _const(e - (t_check + 3600), 10),
+                        ),
+                    ),
+                    e,
+                    ({"repository": "local"},),
+                    (t_check + 3600,),
+                ),
+                Case(
+                    (
+                        (_series("procops_backup_last_check_success", repo), _const(1, 10)),
+                        (_series("procops_backup_last_check_success_timestamp_seconds", repo), _const(e - 60, 10)),
+                    ),
+                    e,
+                ),
+            ),
+        )
+    )
+    out.append(
+        Alert(
+            "IntegrityProblems",
+            "procops-backup",
+            "max by (repository) (procops_integrity_problems) > 0",
+            0,
+            "critical",
+            "backup-failure",
+            '{{ $value | printf "%.0f" }} integrity problem(s) in {{ $labels.repository }}',
+            'The last integrity verification of {{ $labels.repository }} found {{ $value | printf "%.0f" }} '
+            "missing or altered archive file(s) (R5). Restore them from an intact snapshot.",
+            (
+                Case(
+                    ((_series("procops_integrity_problems", repo), _const(3, 10)),), e, ({"repository": "local"},), (3,)
+                ),
+                Case(((_series("procops_integrity_problems", repo), _const(0, 10)),), e),
+            ),
+        )
+    )
 
     # ---- maintenance cadence (R3, R8)
     def cadence(name: str, metric: str, interval: float, runbook: str, what: str, req: str) -> Alert:
@@ -452,68 +691,137 @@ def alerts(config: Any) -> list[Alert]:
         if metric != "procops_scan_last_success_timestamp_seconds":
             lab["scenario"] = "peak" if "loadtest" in metric else "app-crash"
         return Alert(
-            name, "procops-cadence",
+            name,
+            "procops-cadence",
             f"(time() - max({metric}) > {interval:g}) or absent({metric})",
-            0, "warning", runbook,
+            0,
+            "warning",
+            runbook,
             f"No successful {what} within {human_days(interval)}",
             f"The last successful {what} is older than {human_days(interval)}, or none was ever recorded "
             f"({req}). Schedule one.",
-            (Case(((_series(metric, lab), _const(e - (interval + 3600), 10)),), e, ({},), (None,)),
-             Case(((_series(metric, lab), _const(e - interval / 2, 10)),), e),
-             Case(((_series("up", {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200"}), _const(1, 10)),), e,
-                  ({},), (None,))),
+            (
+                Case(((_series(metric, lab), _const(e - (interval + 3600), 10)),), e, ({},), (None,)),
+                Case(((_series(metric, lab), _const(e - interval / 2, 10)),), e),
+                Case(
+                    ((_series("up", {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200"}), _const(1, 10)),),
+                    e,
+                    ({},),
+                    (None,),
+                ),
+            ),
         )
 
-    out.append(cadence("DrillOverdue", "procops_drill_last_success_timestamp_seconds", pol.drill_interval,
-                       "drill-guide", "emergency drill", "R8: at least once a quarter"))
-    out.append(cadence("LoadTestOverdue", "procops_loadtest_last_pass_timestamp_seconds", pol.loadtest_interval,
-                       "capacity", "performance stress test", "R3: monthly"))
-    out.append(cadence("ScanOverdue", "procops_scan_last_success_timestamp_seconds", pol.scan_interval,
-                       "security", "vulnerability scan", "R3: weekly"))
+    out.append(
+        cadence(
+            "DrillOverdue",
+            "procops_drill_last_success_timestamp_seconds",
+            pol.drill_interval,
+            "drill-guide",
+            "emergency drill",
+            "R8: at least once a quarter",
+        )
+    )
+    out.append(
+        cadence(
+            "LoadTestOverdue",
+            "procops_loadtest_last_pass_timestamp_seconds",
+            pol.loadtest_interval,
+            "capacity",
+            "performance stress test",
+            "R3: monthly",
+        )
+    )
+    out.append(
+        cadence(
+            "ScanOverdue",
+            "procops_scan_last_success_timestamp_seconds",
+            pol.scan_interval,
+            "security",
+            "vulnerability scan",
+            "R3: weekly",
+        )
+    )
 
     # ---- incident response clocks (R7, R11)
     lead = pol.escalation_lead
     il = {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200", "incident": "INC-1", "milestone": "classify"}
     m = "procops_incident_deadline_remaining_seconds"
-    out.append(Alert(
-        "IncidentDeadlineNear", "procops-incident",
-        f"{m} > 0 and {m} <= {lead:g}",
-        0, "warning", "incident-response",
-        "Incident {{ $labels.incident }}: {{ $labels.milestone }} due in {{ $value | humanizeDuration }}",
-        "The {{ $labels.milestone }} milestone of incident {{ $labels.incident }} is due in "
-        "{{ $value | humanizeDuration }} (R7). Escalate now if nobody is on it (R11).",
-        (Case(((_series(m, il), _const(lead / 2, 10)),), e, ({"incident": "INC-1", "milestone": "classify",
-                                                             "job": JOB_PROCOPS, "instance": il["instance"]},),
-              (lead / 2,)),
-         Case(((_series(m, il), _const(lead * 3, 10)),), e),
-         Case(((_series(m, il), _const(-60, 10)),), e)),
-    ))
-    out.append(Alert(
-        "IncidentDeadlineMissed", "procops-incident",
-        f"{m} <= 0",
-        0, "critical", "incident-response",
-        "Incident {{ $labels.incident }}: {{ $labels.milestone }} deadline missed",
-        "The {{ $labels.milestone }} milestone of incident {{ $labels.incident }} is overdue by "
-        "{{ $value | humanizeDuration }} (R7); it is escalated to the responsible leader (R11).",
-        (Case(((_series(m, il), _const(-120, 10)),), e,
-              ({"incident": "INC-1", "milestone": "classify", "job": JOB_PROCOPS, "instance": il["instance"]},),
-              (-120,)),
-         Case(((_series(m, il), _const(lead / 2, 10)),), e)),
-    ))
+    out.append(
+        Alert(
+            "IncidentDeadlineNear",
+            "procops-incident",
+            f"{m} > 0 and {m} <= {lead:g}",
+            0,
+            "warning",
+            "incident-response",
+            "Incident {{ $labels.incident }}: {{ $labels.milestone }} due in {{ $value | humanizeDuration }}",
+            "The {{ $labels.milestone }} milestone of incident {{ $labels.incident }} is due in "
+            "{{ $value | humanizeDuration }} (R7). Escalate now if nobody is on it (R11).",
+            (
+                Case(
+                    ((_series(m, il), _const(lead / 2, 10)),),
+                    e,
+                    ({"incident": "INC-1", "milestone": "classify", "job": JOB_PROCOPS, "instance": il["instance"]},),
+                    (lead / 2,),
+                ),
+                Case(((_series(m, il), _const(lead * 3, 10)),), e),
+                Case(((_series(m, il), _const(-60, 10)),), e),
+            ),
+        )
+    )
+    out.append(
+        Alert(
+            "IncidentDeadlineMissed",
+            "procops-incident",
+            f"{m} <= 0",
+            0,
+            "critical",
+            "incident-response",
+            "Incident {{ $labels.incident }}: {{ $labels.milestone }} deadline missed",
+            "The {{ $labels.milestone }} milestone of incident {{ $labels.incident }} is overdue by "
+            "{{ $value | humanizeDuration }} (R7); it is escalated to the responsible leader (R11).",
+            (
+                Case(
+                    ((_series(m, il), _const(-120, 10)),),
+                    e,
+                    ({"incident": "INC-1", "milestone": "classify", "job": JOB_PROCOPS, "instance": il["instance"]},),
+                    (-120,),
+                ),
+                Case(((_series(m, il), _const(lead / 2, 10)),), e),
+            ),
+        )
+    )
 
     # ---- the monitoring itself
-    out.append(Alert(
-        "MonitoringTargetDown", "procops-monitoring",
-        f'up{{job!="{JOB_PLATFORM}"}} == 0',
-        60, "warning", "incident-response",
-        "Monitoring target {{ $labels.job }} ({{ $labels.instance }}) is down",
-        "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}: the alerts that depend on it "
-        "are blind. Run 'procops monitor status'.",
-        (Case(((_series("up", {"job": JOB_NODE, "instance": "127.0.0.1:19100"}), _const(0, 10)),), e,
-              ({"job": JOB_NODE, "instance": "127.0.0.1:19100"},), (0,)),
-         Case(((_series("up", {"job": JOB_NODE, "instance": "127.0.0.1:19100"}), _const(1, 10)),
-               (_series("up", r1), _const(0, 10))), e)),
-    ))
+    out.append(
+        Alert(
+            "MonitoringTargetDown",
+            "procops-monitoring",
+            f'up{{job!="{JOB_PLATFORM}"}} == 0',
+            60,
+            "warning",
+            "incident-response",
+            "Monitoring target {{ $labels.job }} ({{ $labels.instance }}) is down",
+            "Prometheus cannot scrape {{ $labels.job }} at {{ $labels.instance }}: the alerts that depend on it "
+            "are blind. Run 'procops monitor status'.",
+            (
+                Case(
+                    ((_series("up", {"job": JOB_NODE, "instance": "127.0.0.1:19100"}), _const(0, 10)),),
+                    e,
+                    ({"job": JOB_NODE, "instance": "127.0.0.1:19100"},),
+                    (0,),
+                ),
+                Case(
+                    (
+                        (_series("up", {"job": JOB_NODE, "instance": "127.0.0.1:19100"}), _const(1, 10)),
+                        (_series("up", r1), _const(0, 10)),
+                    ),
+                    e,
+                ),
+            ),
+        )
+    )
 
     for a in out:
         if a.name in mon.severity_overrides:
@@ -524,13 +832,30 @@ def alerts(config: Any) -> list[Alert]:
     return out
 
 
-ALERT_NAMES = ("HostCpuHigh", "HostMemoryHigh", "HostDiskFull", "DatabaseConnectionsHigh", "PlatformDown",
-               "PageLoadSlow", "UploadFailures", "ErrorRatioHigh", "BackupStale", "OffsiteBackupStale",
-               "BackupCheckFailed", "IntegrityProblems", "DrillOverdue", "LoadTestOverdue", "ScanOverdue",
-               "IncidentDeadlineNear", "IncidentDeadlineMissed", "MonitoringTargetDown")
+ALERT_NAMES = (
+    "HostCpuHigh",
+    "HostMemoryHigh",
+    "HostDiskFull",
+    "DatabaseConnectionsHigh",
+    "PlatformDown",
+    "PageLoadSlow",
+    "UploadFailures",
+    "ErrorRatioHigh",
+    "BackupStale",
+    "OffsiteBackupStale",
+    "BackupCheckFailed",
+    "IntegrityProblems",
+    "DrillOverdue",
+    "LoadTestOverdue",
+    "ScanOverdue",
+    "IncidentDeadlineNear",
+    "IncidentDeadlineMissed",
+    "MonitoringTargetDown",
+)
 
 
 # --------------------------------------------------------------------------- rendering
+
 
 def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, default_flow_style=False, allow_unicode=True, width=10_000)
@@ -555,12 +880,15 @@ def render_tests(alert_list: list[Alert], runbook_base: str, rules_file: str = R
                 lab["severity"] = a.severity
                 ann = {k: render_annotation(v, lab, value) for k, v in rule["annotations"].items()}
                 exp.append({"exp_labels": dict(sorted(lab.items())), "exp_annotations": ann})
-            tests.append({
-                "interval": prom_duration(case.interval),
-                "input_series": [{"series": s, "values": v} for s, v in case.series],
-                "alert_rule_test": [{"eval_time": prom_duration(case.eval_time), "alertname": a.name,
-                                     "exp_alerts": exp}],
-            })
+            tests.append(
+                {
+                    "interval": prom_duration(case.interval),
+                    "input_series": [{"series": s, "values": v} for s, v in case.series],
+                    "alert_rule_test": [
+                        {"eval_time": prom_duration(case.eval_time), "alertname": a.name, "exp_alerts": exp}
+                    ],
+                }
+            )
     body = {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
     return "# generated by 'procops monitor rules': a firing and a quiet case for every alert\n" + _dump(body)
 
@@ -580,6 +908,7 @@ def render(config: Any) -> RenderedRules:
 
 # --------------------------------------------------------------------------- files and promtool
 
+
 @dataclass
 class RulesResult:
     rules_path: str
@@ -595,9 +924,16 @@ class RulesResult:
         return self.check_ok and self.test_ok
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "rules": self.rules_path, "tests": self.tests_path, "alerts": self.alerts,
-                "test_cases": self.test_cases, "check_ok": self.check_ok, "test_ok": self.test_ok,
-                "output": self.output}
+        return {
+            "ok": self.ok,
+            "rules": self.rules_path,
+            "tests": self.tests_path,
+            "alerts": self.alerts,
+            "test_cases": self.test_cases,
+            "check_ok": self.check_ok,
+            "test_ok": self.test_ok,
+            "output": self.output,
+        }
 
 
 def default_dir():
@@ -621,12 +957,27 @@ def write_and_test(config: Any, out_dir=None, *, journal: bool = True) -> RulesR
     check = tools.run(tools.promtool_check_rules(rules_path))
     test = tools.run(tools.promtool_test_rules(tests_path), cwd=out) if check.ok else None
     output = check.tail() + ("\n" + test.tail(60) if test else "")
-    res = RulesResult(str(rules_path), str(tests_path), [a.name for a in rendered.alerts],
-                      sum(len(a.cases) for a in rendered.alerts), check.ok, bool(test and test.ok), output.strip())
+    res = RulesResult(
+        str(rules_path),
+        str(tests_path),
+        [a.name for a in rendered.alerts],
+        sum(len(a.cases) for a in rendered.alerts),
+        check.ok,
+        bool(test and test.ok),
+        output.strip(),
+    )
     if journal:
         from procops.journal import record
 
-        record("monitor.rules", str(rules_path), {"verdict": "pass" if res.ok else "fail",
-                                                  "alerts": len(res.alerts), "test_cases": res.test_cases,
-                                                  "check_ok": res.check_ok, "test_ok": res.test_ok})
+        record(
+            "monitor.rules",
+            str(rules_path),
+            {
+                "verdict": "pass" if res.ok else "fail",
+                "alerts": len(res.alerts),
+                "test_cases": res.test_cases,
+                "check_ok": res.check_ok,
+                "test_ok": res.test_ok,
+            },
+        )
     return res

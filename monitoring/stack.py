@@ -28,18 +28,26 @@ from procops.process import Proc, http_ok, log_tail, port_free, spawn, terminate
 from procops.timeutil import iso, utcnow
 
 HEALTH_TIMEOUT = 40.0
-COMPONENTS = ("exporter", "webhook", "node_exporter", "blackbox_exporter", "postgres_exporter", "alertmanager",
-              "prometheus")
+COMPONENTS = (
+    "exporter",
+    "webhook",
+    "node_exporter",
+    "blackbox_exporter",
+    "postgres_exporter",
+    "alertmanager",
+    "prometheus",
+)
 
 
 # --------------------------------------------------------------------------- paths and targets
+
 
 @dataclass(frozen=True)
 class StackPaths:
     base: Path
 
     @classmethod
-    def of(cls) -> "StackPaths":
+    def of(cls) -> StackPaths:
         from procops.home import area_dir
 
         return cls(area_dir("monitoring"))
@@ -139,14 +147,16 @@ def discover_target(config: Any) -> Target:
         port = config.sandbox.port
         from procops.sandbox.platform import replica_ports
 
-        return Target(f"http://127.0.0.1:{port}",
-                      tuple(f"127.0.0.1:{p}" for p in replica_ports(port, config.sandbox.replicas)),
-                      _postgres_dsn(config.sandbox.database_url))
-    return Target(state.url, tuple(f"127.0.0.1:{r.port}" for r in state.replicas),
-                  _postgres_dsn(state.database_url))
+        return Target(
+            f"http://127.0.0.1:{port}",
+            tuple(f"127.0.0.1:{p}" for p in replica_ports(port, config.sandbox.replicas)),
+            _postgres_dsn(config.sandbox.database_url),
+        )
+    return Target(state.url, tuple(f"127.0.0.1:{r.port}" for r in state.replicas), _postgres_dsn(state.database_url))
 
 
 # --------------------------------------------------------------------------- configs (pure)
+
 
 def _d(seconds: float) -> str:
     return R.prom_duration(seconds)
@@ -157,16 +167,23 @@ def prometheus_config(mon: Any, paths: StackPaths, target: Target, rules_file: P
         return {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}], **extra}
 
     def probe(job: str, url: str) -> dict:
-        return {"job_name": job, "metrics_path": "/probe", "params": {"module": ["http_2xx"]},
-                "static_configs": [{"targets": [url]}],
-                "relabel_configs": [
-                    {"source_labels": ["__address__"], "target_label": "__param_target"},
-                    {"source_labels": ["__param_target"], "target_label": "instance"},
-                    {"target_label": "__address__", "replacement": f"127.0.0.1:{mon.blackbox_exporter_port}"}]}
+        return {
+            "job_name": job,
+            "metrics_path": "/probe",
+            "params": {"module": ["http_2xx"]},
+            "static_configs": [{"targets": [url]}],
+            "relabel_configs": [
+                {"source_labels": ["__address__"], "target_label": "__param_target"},
+                {"source_labels": ["__param_target"], "target_label": "instance"},
+                {"target_label": "__address__", "replacement": f"127.0.0.1:{mon.blackbox_exporter_port}"},
+            ],
+        }
 
     scrape = [
-        {"job_name": R.JOB_PLATFORM, "file_sd_configs": [{"files": [str(paths.platform_targets)],
-                                                          "refresh_interval": "5s"}]},
+        {
+            "job_name": R.JOB_PLATFORM,
+            "file_sd_configs": [{"files": [str(paths.platform_targets)], "refresh_interval": "5s"}],
+        },
         static(R.JOB_NODE, mon.node_exporter_port),
         static(R.JOB_PROCOPS, mon.exporter_port),
         probe(R.JOB_BLACKBOX_HEALTH, target.health_url),
@@ -178,9 +195,12 @@ def prometheus_config(mon: Any, paths: StackPaths, target: Target, rules_file: P
         scrape.append(static(R.JOB_POSTGRES, mon.postgres_exporter_port))
     scrape_timeout = min(mon.scrape_interval, 10.0)
     cfg = {
-        "global": {"scrape_interval": _d(mon.scrape_interval), "scrape_timeout": _d(scrape_timeout),
-                   "evaluation_interval": _d(mon.evaluation_interval),
-                   "external_labels": {"monitor": "procops"}},
+        "global": {
+            "scrape_interval": _d(mon.scrape_interval),
+            "scrape_timeout": _d(scrape_timeout),
+            "evaluation_interval": _d(mon.evaluation_interval),
+            "external_labels": {"monitor": "procops"},
+        },
         "rule_files": [str(rules_file)],
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{mon.alertmanager_port}"]}]}]},
         "scrape_configs": scrape,
@@ -205,16 +225,26 @@ def alertmanager_config(mon: Any, webhook_token_file: Path, escalation: list[dic
         if r.get("credentials_file"):
             c["http_config"] = {"authorization": {"type": "Bearer", "credentials_file": r["credentials_file"]}}
         esc_configs.append(c)
-    timing = {"group_wait": _d(mon.group_wait), "group_interval": _d(mon.group_interval),
-              "repeat_interval": _d(mon.repeat_interval)}
+    timing = {
+        "group_wait": _d(mon.group_wait),
+        "group_interval": _d(mon.group_interval),
+        "repeat_interval": _d(mon.repeat_interval),
+    }
     cfg = {
-        "route": {"receiver": "procops-webhook", "group_by": ["..."], **timing,
-                  "routes": [{"receiver": "procops-escalation", "matchers": ['alertname=~"IncidentDeadline.*"'],
-                              "continue": False},
-                             {"receiver": "procops-webhook", "matchers": ['severity="critical"']}]},
+        "route": {
+            "receiver": "procops-webhook",
+            "group_by": ["..."],
+            **timing,
+            "routes": [
+                {"receiver": "procops-escalation", "matchers": ['alertname=~"IncidentDeadline.*"'], "continue": False},
+                {"receiver": "procops-webhook", "matchers": ['severity="critical"']},
+            ],
+        },
         "receivers": [
-            {"name": "procops-webhook", "webhook_configs": [{"url": f"{hook}/alerts", "send_resolved": True,
-                                                             "http_config": auth}]},
+            {
+                "name": "procops-webhook",
+                "webhook_configs": [{"url": f"{hook}/alerts", "send_resolved": True, "http_config": auth}],
+            },
             {"name": "procops-escalation", "webhook_configs": esc_configs},
         ],
     }
@@ -222,8 +252,15 @@ def alertmanager_config(mon: Any, webhook_token_file: Path, escalation: list[dic
 
 
 def blackbox_config() -> str:
-    cfg = {"modules": {"http_2xx": {"prober": "http", "timeout": "5s",
-                                    "http": {"preferred_ip_protocol": "ip4", "follow_redirects": False}}}}
+    cfg = {
+        "modules": {
+            "http_2xx": {
+                "prober": "http",
+                "timeout": "5s",
+                "http": {"preferred_ip_protocol": "ip4", "follow_redirects": False},
+            }
+        }
+    }
     return "# generated by 'procops monitor up'; do not edit\n" + yaml.safe_dump(cfg, sort_keys=False)
 
 
@@ -239,29 +276,53 @@ def component_argv(name: str, mon: Any, paths: StackPaths) -> list[str]:
     if name == "webhook":
         return procops + ["webhook", "--port", str(mon.webhook_port)]
     if name == "node_exporter":
-        return [tools.binary("node_exporter"), f"--web.listen-address={_listen(mon.node_exporter_port)}",
-                "--no-collector.textfile", "--no-collector.systemd"]
+        return [
+            tools.binary("node_exporter"),
+            f"--web.listen-address={_listen(mon.node_exporter_port)}",
+            "--no-collector.textfile",
+            "--no-collector.systemd",
+        ]
     if name == "blackbox_exporter":
-        return [tools.binary("blackbox_exporter"), f"--config.file={paths.blackbox_yml}",
-                f"--web.listen-address={_listen(mon.blackbox_exporter_port)}"]
+        return [
+            tools.binary("blackbox_exporter"),
+            f"--config.file={paths.blackbox_yml}",
+            f"--web.listen-address={_listen(mon.blackbox_exporter_port)}",
+        ]
     if name == "postgres_exporter":
         return [tools.binary("postgres_exporter"), f"--web.listen-address={_listen(mon.postgres_exporter_port)}"]
     if name == "alertmanager":
-        return [tools.binary("alertmanager"), f"--config.file={paths.alertmanager_yml}",
-                f"--storage.path={paths.alertmanager_data}", f"--web.listen-address={_listen(mon.alertmanager_port)}",
-                "--cluster.listen-address=", "--log.level=warn"]
+        return [
+            tools.binary("alertmanager"),
+            f"--config.file={paths.alertmanager_yml}",
+            f"--storage.path={paths.alertmanager_data}",
+            f"--web.listen-address={_listen(mon.alertmanager_port)}",
+            "--cluster.listen-address=",
+            "--log.level=warn",
+        ]
     if name == "prometheus":
-        return [tools.binary("prometheus"), f"--config.file={paths.prometheus_yml}",
-                f"--storage.tsdb.path={paths.prometheus_data}", f"--web.listen-address={_listen(mon.prometheus_port)}",
-                "--storage.tsdb.retention.time=15d", "--rules.alert.resend-delay=10s", "--web.enable-lifecycle",
-                "--log.level=warn"]
+        return [
+            tools.binary("prometheus"),
+            f"--config.file={paths.prometheus_yml}",
+            f"--storage.tsdb.path={paths.prometheus_data}",
+            f"--web.listen-address={_listen(mon.prometheus_port)}",
+            "--storage.tsdb.retention.time=15d",
+            "--rules.alert.resend-delay=10s",
+            "--web.enable-lifecycle",
+            "--log.level=warn",
+        ]
     raise BadInput(f"unknown monitoring component {name!r}")
 
 
 def component_port(name: str, mon: Any) -> int:
-    return {"exporter": mon.exporter_port, "webhook": mon.webhook_port, "node_exporter": mon.node_exporter_port,
-            "blackbox_exporter": mon.blackbox_exporter_port, "postgres_exporter": mon.postgres_exporter_port,
-            "alertmanager": mon.alertmanager_port, "prometheus": mon.prometheus_port}[name]
+    return {
+        "exporter": mon.exporter_port,
+        "webhook": mon.webhook_port,
+        "node_exporter": mon.node_exporter_port,
+        "blackbox_exporter": mon.blackbox_exporter_port,
+        "postgres_exporter": mon.postgres_exporter_port,
+        "alertmanager": mon.alertmanager_port,
+        "prometheus": mon.prometheus_port,
+    }[name]
 
 
 def health_url(name: str, port: int) -> str:
@@ -271,6 +332,7 @@ def health_url(name: str, port: int) -> str:
 
 # --------------------------------------------------------------------------- state
 
+
 @dataclass
 class StackState:
     started_at: str
@@ -278,11 +340,14 @@ class StackState:
     components: list[Proc] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"started_at": self.started_at, "target": self.target,
-                "components": [asdict(c) for c in self.components]}
+        return {
+            "started_at": self.started_at,
+            "target": self.target,
+            "components": [asdict(c) for c in self.components],
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "StackState":
+    def from_dict(cls, d: dict) -> StackState:
         return cls(d["started_at"], d.get("target", {}), [Proc(**c) for c in d.get("components", [])])
 
 
@@ -302,6 +367,7 @@ def save_state(paths: StackPaths, state: StackState) -> None:
 
 
 # --------------------------------------------------------------------------- render + validate
+
 
 def _escalation_receivers(config: Any, paths: StackPaths) -> list[dict]:
     from procops.home import atomic_write
@@ -335,16 +401,23 @@ def render_all(config: Any, paths: StackPaths, target: Target) -> dict[str, Path
     rules_file = Path(res.rules_path)
     atomic_write(paths.platform_targets, platform_targets(target))
     atomic_write(paths.prometheus_yml, prometheus_config(mon, paths, target, rules_file))
-    atomic_write(paths.alertmanager_yml, alertmanager_config(mon, token_file(config),
-                                                             _escalation_receivers(config, paths)))
+    atomic_write(
+        paths.alertmanager_yml, alertmanager_config(mon, token_file(config), _escalation_receivers(config, paths))
+    )
     atomic_write(paths.blackbox_yml, blackbox_config())
-    return {"prometheus": paths.prometheus_yml, "alertmanager": paths.alertmanager_yml,
-            "blackbox": paths.blackbox_yml, "rules": rules_file}
+    return {
+        "prometheus": paths.prometheus_yml,
+        "alertmanager": paths.alertmanager_yml,
+        "blackbox": paths.blackbox_yml,
+        "rules": rules_file,
+    }
 
 
 def validate(paths: StackPaths) -> None:
-    for argv, what in ((tools.promtool_check_config(paths.prometheus_yml), "promtool check config"),
-                       (tools.amtool_check_config(paths.alertmanager_yml), "amtool check-config")):
+    for argv, what in (
+        (tools.promtool_check_config(paths.prometheus_yml), "promtool check config"),
+        (tools.amtool_check_config(paths.alertmanager_yml), "amtool check-config"),
+    ):
         out = tools.run(argv, timeout=60)
         if not out.ok:
             raise EnvironmentFailure(f"{what} rejected the generated config:\n{out.tail()}")
@@ -352,13 +425,18 @@ def validate(paths: StackPaths) -> None:
 
 # --------------------------------------------------------------------------- API
 
+
 def effective_config_file(config: Any, paths: StackPaths) -> Path:
     """The exact config the stack runs with, for its procops children (0600: it may name secret sources)."""
     from procops.home import atomic_write
 
     path = paths.run / "procops.yaml"
-    atomic_write(path, "# the effective config of 'procops monitor up'\n"
-                 + yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False), mode=0o600)
+    atomic_write(
+        path,
+        "# the effective config of 'procops monitor up'\n"
+        + yaml.safe_dump(config.model_dump(mode="json", exclude_none=True), sort_keys=False),
+        mode=0o600,
+    )
     return path
 
 
@@ -411,18 +489,34 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
         for n in names:
             p = component_port(n, mon)
             if not port_free(p):
-                raise EnvironmentFailure(f"port {p} on 127.0.0.1 ({n}) is already in use; set another in the "
-                                         f"monitoring section of the config or stop what uses it")
+                raise EnvironmentFailure(
+                    f"port {p} on 127.0.0.1 ({n}) is already in use; set another in the "
+                    f"monitoring section of the config or stop what uses it"
+                )
         env = _env(effective_config_file(config, paths))
-        state = StackState(iso(utcnow()), {"url": target.url, "replicas": list(target.replicas),
-                                           "config": str(config_source) if config_source else None})
+        state = StackState(
+            iso(utcnow()),
+            {
+                "url": target.url,
+                "replicas": list(target.replicas),
+                "config": str(config_source) if config_source else None,
+            },
+        )
         try:
             for n in names:
                 e = dict(env)
                 if n == "postgres_exporter":
                     e["DATA_SOURCE_NAME"] = target.postgres_dsn or ""
-                state.components.append(spawn(component_argv(n, mon, paths), e, paths.logs / f"{n}.log", n,
-                                              cwd=paths.base, port=component_port(n, mon)))
+                state.components.append(
+                    spawn(
+                        component_argv(n, mon, paths),
+                        e,
+                        paths.logs / f"{n}.log",
+                        n,
+                        cwd=paths.base,
+                        port=component_port(n, mon),
+                    )
+                )
                 save_state(paths, state)
             _wait_healthy(state, paths)
             _wait_first_scrapes(mon)
@@ -449,8 +543,10 @@ def _wait_healthy(state: StackState, paths: StackPaths) -> None:
         if not pending:
             return
         time.sleep(0.2)
-    raise EnvironmentFailure(f"the monitoring stack did not become healthy within {HEALTH_TIMEOUT:.0f}s "
-                             f"(still waiting for: {', '.join(pending)}); logs in {paths.logs}")
+    raise EnvironmentFailure(
+        f"the monitoring stack did not become healthy within {HEALTH_TIMEOUT:.0f}s "
+        f"(still waiting for: {', '.join(pending)}); logs in {paths.logs}"
+    )
 
 
 def _wait_first_scrapes(mon: Any) -> None:
@@ -460,8 +556,9 @@ def _wait_first_scrapes(mon: Any) -> None:
     deadline = time.monotonic() + 3 * mon.scrape_interval + 15
     while time.monotonic() < deadline:
         try:
-            targets = httpx.get(f"http://127.0.0.1:{mon.prometheus_port}/api/v1/targets", timeout=5,
-                                params={"state": "active"}).json()["data"]["activeTargets"]
+            targets = httpx.get(
+                f"http://127.0.0.1:{mon.prometheus_port}/api/v1/targets", timeout=5, params={"state": "active"}
+            ).json()["data"]["activeTargets"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             targets = []
         if targets and all(t.get("health") in ("up", "down") for t in targets):
@@ -498,13 +595,29 @@ def status() -> dict:
         alive = c.alive()
         url = health_url(c.name, c.port or 0)
         ok = alive and http_ok(url, timeout=2.0)[0]
-        comps.append({"name": c.name, "pid": c.pid, "port": c.port, "url": f"http://127.0.0.1:{c.port}/",
-                      "alive": alive, "healthy": ok, "log": str(paths.logs / f"{c.name}.log")})
-    return {"running": True, "healthy": all(c["healthy"] for c in comps), "started_at": state.started_at,
-            "target": state.target, "components": comps, "config_dir": str(paths.base)}
+        comps.append(
+            {
+                "name": c.name,
+                "pid": c.pid,
+                "port": c.port,
+                "url": f"http://127.0.0.1:{c.port}/",
+                "alive": alive,
+                "healthy": ok,
+                "log": str(paths.logs / f"{c.name}.log"),
+            }
+        )
+    return {
+        "running": True,
+        "healthy": all(c["healthy"] for c in comps),
+        "started_at": state.started_at,
+        "target": state.target,
+        "components": comps,
+        "config_dir": str(paths.base),
+    }
 
 
 # --------------------------------------------------------------------------- check
+
 
 @dataclass
 class CheckResult:
@@ -517,10 +630,14 @@ class CheckResult:
         return [a for a in self.prometheus if a["state"] == "firing" and a["severity"] == "critical"]
 
     def as_dict(self) -> dict:
-        return {"ok": not self.critical, "critical": len(self.critical),
-                "firing": [a for a in self.prometheus if a["state"] == "firing"],
-                "pending": [a for a in self.prometheus if a["state"] == "pending"],
-                "alertmanager": self.alertmanager, "alertmanager_error": self.alertmanager_error}
+        return {
+            "ok": not self.critical,
+            "critical": len(self.critical),
+            "firing": [a for a in self.prometheus if a["state"] == "firing"],
+            "pending": [a for a in self.prometheus if a["state"] == "pending"],
+            "alertmanager": self.alertmanager,
+            "alertmanager_error": self.alertmanager_error,
+        }
 
 
 def check(config: Any) -> CheckResult:
@@ -533,27 +650,51 @@ def check(config: Any) -> CheckResult:
         r.raise_for_status()
         raw = r.json()["data"]["alerts"]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
-        raise EnvironmentFailure(f"Prometheus on 127.0.0.1:{mon.prometheus_port} is unreachable: {e}",
-                                 hint="start the stack with: procops monitor up") from None
-    prom = sorted(({"alertname": a["labels"].get("alertname", ""), "severity": a["labels"].get("severity", ""),
-                    "state": a.get("state", ""), "since": a.get("activeAt"), "value": a.get("value"),
-                    "labels": a["labels"], "summary": a.get("annotations", {}).get("summary", "")}
-                   for a in raw), key=lambda a: (a["state"] != "firing", a["severity"] != "critical", a["alertname"]))
+        raise EnvironmentFailure(
+            f"Prometheus on 127.0.0.1:{mon.prometheus_port} is unreachable: {e}",
+            hint="start the stack with: procops monitor up",
+        ) from None
+    prom = sorted(
+        (
+            {
+                "alertname": a["labels"].get("alertname", ""),
+                "severity": a["labels"].get("severity", ""),
+                "state": a.get("state", ""),
+                "since": a.get("activeAt"),
+                "value": a.get("value"),
+                "labels": a["labels"],
+                "summary": a.get("annotations", {}).get("summary", ""),
+            }
+            for a in raw
+        ),
+        key=lambda a: (a["state"] != "firing", a["severity"] != "critical", a["alertname"]),
+    )
     am, am_err = None, None
     try:
-        r = httpx.get(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", timeout=10,
-                      params={"active": "true", "silenced": "false", "inhibited": "false"})
+        r = httpx.get(
+            f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts",
+            timeout=10,
+            params={"active": "true", "silenced": "false", "inhibited": "false"},
+        )
         r.raise_for_status()
-        am = [{"alertname": a["labels"].get("alertname", ""), "severity": a["labels"].get("severity", ""),
-               "fingerprint": a.get("fingerprint"), "state": a.get("status", {}).get("state"),
-               "receivers": [x.get("name") for x in a.get("receivers", [])], "starts_at": a.get("startsAt")}
-              for a in r.json()]
+        am = [
+            {
+                "alertname": a["labels"].get("alertname", ""),
+                "severity": a["labels"].get("severity", ""),
+                "fingerprint": a.get("fingerprint"),
+                "state": a.get("status", {}).get("state"),
+                "receivers": [x.get("name") for x in a.get("receivers", [])],
+                "starts_at": a.get("startsAt"),
+            }
+            for a in r.json()
+        ]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
         am_err = f"Alertmanager unreachable: {e}"
     return CheckResult(prom, am, am_err)
 
 
 # --------------------------------------------------------------------------- end-to-end delivery test
+
 
 def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
     """Send one synthetic critical alert into Alertmanager and wait until the webhook has journaled it.
@@ -577,8 +718,13 @@ def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
     since = last.id if last else 0
     now = utcnow()
     t0 = time.monotonic()
-    body = [{"labels": labels, "annotations": {"summary": "synthetic alert: delivery test of procops readiness"},
-             "startsAt": iso(now)}]
+    body = [
+        {
+            "labels": labels,
+            "annotations": {"summary": "synthetic alert: delivery test of procops readiness"},
+            "startsAt": iso(now),
+        }
+    ]
     try:
         r = httpx.post(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", json=body, timeout=10)
         r.raise_for_status()

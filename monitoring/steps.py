@@ -11,14 +11,22 @@ def rules_tested(ctx: Context) -> tuple[str, dict]:
 
     res = rules.write_and_test(ctx.config)
     if not res.ok:
-        raise StepFailed(f"promtool: check {'ok' if res.check_ok else 'FAILED'}, tests "
-                         f"{'ok' if res.test_ok else 'FAILED'}", res.as_dict())
-    return (f"{len(res.alerts)} alerts, {res.test_cases} promtool test cases pass",
-            {"rules": res.rules_path, "tests": res.tests_path, "alerts": res.alerts})
+        raise StepFailed(
+            f"promtool: check {'ok' if res.check_ok else 'FAILED'}, tests {'ok' if res.test_ok else 'FAILED'}",
+            res.as_dict(),
+        )
+    return (
+        f"{len(res.alerts)} alerts, {res.test_cases} promtool test cases pass",
+        {"rules": res.rules_path, "tests": res.tests_path, "alerts": res.alerts},
+    )
 
 
-@step("monitoring-stack", "Monitoring stack is up and watching the platform", "监控系统已启动并监视平台",
-      needs=("monitoring-rules", "sandbox"))
+@step(
+    "monitoring-stack",
+    "Monitoring stack is up and watching the platform",
+    "监控系统已启动并监视平台",
+    needs=("monitoring-rules", "sandbox"),
+)
 def stack_up(ctx: Context) -> tuple[str, dict]:
     from procops.monitoring import stack
 
@@ -30,25 +38,37 @@ def stack_up(ctx: Context) -> tuple[str, dict]:
     targets = _targets(ctx.config)
     down = [t for t in targets if t["health"] != "up"]
     if down:
-        raise StepFailed(f"Prometheus cannot scrape: {', '.join(t['job'] + ' ' + t['instance'] for t in down)}",
-                         {"targets": targets})
+        raise StepFailed(
+            f"Prometheus cannot scrape: {', '.join(t['job'] + ' ' + t['instance'] for t in down)}", {"targets": targets}
+        )
     ctx.facts["monitoring"] = True
-    return (f"{len(st['components'])} components healthy ({'started' if started else 'already running'}), "
-            f"{len(targets)} targets up, watching {st['target'].get('url')}",
-            {"components": st["components"], "targets": targets})
+    return (
+        f"{len(st['components'])} components healthy ({'started' if started else 'already running'}), "
+        f"{len(targets)} targets up, watching {st['target'].get('url')}",
+        {"components": st["components"], "targets": targets},
+    )
 
 
 def _targets(config) -> list[dict]:
     import httpx
 
-    r = httpx.get(f"http://127.0.0.1:{config.monitoring.prometheus_port}/api/v1/targets",
-                  params={"state": "active"}, timeout=10)
-    return [{"job": t["labels"].get("job"), "instance": t["labels"].get("instance"), "health": t["health"],
-             "error": t.get("lastError", "")} for t in r.json()["data"]["activeTargets"]]
+    r = httpx.get(
+        f"http://127.0.0.1:{config.monitoring.prometheus_port}/api/v1/targets", params={"state": "active"}, timeout=10
+    )
+    return [
+        {
+            "job": t["labels"].get("job"),
+            "instance": t["labels"].get("instance"),
+            "health": t["health"],
+            "error": t.get("lastError", ""),
+        }
+        for t in r.json()["data"]["activeTargets"]
+    ]
 
 
-@step("monitoring-alert", "A synthetic alert is delivered end to end", "合成告警端到端送达",
-      needs=("monitoring-stack",))
+@step(
+    "monitoring-alert", "A synthetic alert is delivered end to end", "合成告警端到端送达", needs=("monitoring-stack",)
+)
 def synthetic_alert(ctx: Context) -> tuple[str, dict]:
     from procops.errors import VerdictFailed
     from procops.monitoring import stack
@@ -57,5 +77,4 @@ def synthetic_alert(ctx: Context) -> tuple[str, dict]:
         res = stack.deliver_synthetic(ctx.config)
     except VerdictFailed as e:
         raise StepFailed(e.message) from None
-    return (f"Alertmanager -> webhook -> journal in {res['seconds']:.1f}s (journal row {res['journal_event']})",
-            res)
+    return (f"Alertmanager -> webhook -> journal in {res['seconds']:.1f}s (journal row {res['journal_event']})", res)

@@ -73,11 +73,13 @@ def tool_env() -> dict[str, str]:
 def run(argv: list[str], *, timeout: float = 120, cwd: Path | None = None) -> Completed:
     """Run one tool to completion; a missing binary or a timeout is an environment failure (exit 3)."""
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=tool_env(),
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=tool_env(), stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError:
         raise EnvironmentFailure(f"{argv[0]} is not installed (run scripts/bootstrap)") from None
     except subprocess.TimeoutExpired:
-        raise EnvironmentFailure(f"{Path(argv[0]).name} {' '.join(argv[1:3])} did not finish within "
-                                 f"{timeout:g}s") from None
+        raise EnvironmentFailure(
+            f"{Path(argv[0]).name} {' '.join(argv[1:3])} did not finish within {timeout:g}s"
+        ) from None
     return Completed(tuple(argv), p.returncode, (p.stdout or "") + (p.stderr or ""))

@@ -26,7 +26,8 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from procops.errors import BadInput
 from procops.timeutil import iso, parse_iso, utcnow
@@ -44,6 +45,7 @@ class PayloadError(ValueError):
 
 
 # --------------------------------------------------------------------------- payload (pure)
+
 
 @dataclass(frozen=True)
 class AlertNote:
@@ -121,10 +123,21 @@ def parse_payload(body: bytes) -> Notification:
                 ends_at = iso(parse_iso(ends))
             except ValueError:
                 ends_at = None
-        notes.append(AlertNote(status, name, labels.get("severity", ""), fp or _fingerprint(labels), labels,
-                               annotations, starts_at, ends_at))
-    return Notification(version, str(doc.get("status", "")), str(doc.get("receiver", "")),
-                        str(doc.get("groupKey", "")), tuple(notes))
+        notes.append(
+            AlertNote(
+                status,
+                name,
+                labels.get("severity", ""),
+                fp or _fingerprint(labels),
+                labels,
+                annotations,
+                starts_at,
+                ends_at,
+            )
+        )
+    return Notification(
+        version, str(doc.get("status", "")), str(doc.get("receiver", "")), str(doc.get("groupKey", "")), tuple(notes)
+    )
 
 
 def bearer_ok(header: str | None, token: str) -> bool:
@@ -140,6 +153,7 @@ def incident_title(a: AlertNote) -> str:
 
 
 # --------------------------------------------------------------------------- token
+
 
 def token_file(config: Any) -> Path:
     """The file holding the webhook token, for Alertmanager's ``credentials_file`` (0600)."""
@@ -166,6 +180,7 @@ def token(config: Any) -> str:
 
 # --------------------------------------------------------------------------- processing
 
+
 @dataclass
 class Tracked:
     incident: str
@@ -186,8 +201,16 @@ class Receiver:
     journal: Any  # procops.journal.Journal, kept open
     state_path: Path | None = None
     tracked: dict[str, Tracked] = field(default_factory=dict)
-    stats: dict[str, int] = field(default_factory=lambda: {"deliveries": 0, "alerts": 0, "opened": 0,
-                                                           "duplicates": 0, "resolved": 0, "rejected": 0})
+    stats: dict[str, int] = field(
+        default_factory=lambda: {
+            "deliveries": 0,
+            "alerts": 0,
+            "opened": 0,
+            "duplicates": 0,
+            "resolved": 0,
+            "rejected": 0,
+        }
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _store: Any = None
 
@@ -248,8 +271,12 @@ class Receiver:
                         duplicates += 1  # the storm case: no database work at all
                         continue
                     inc, created = self.store().open(
-                        incident_title(a), severity="critical", t0=parse_iso(a.starts_at),
-                        source=_source(a), dedupe_key="alert:" + a.fingerprint)
+                        incident_title(a),
+                        severity="critical",
+                        t0=parse_iso(a.starts_at),
+                        source=_source(a),
+                        dedupe_key="alert:" + a.fingerprint,
+                    )
                     iid = str(getattr(inc, "id", inc))
                     if t is not None and not created:  # resolved, then firing again: same open incident
                         self.store().add_timeline(iid, "alert.refired", _source(a))
@@ -262,8 +289,9 @@ class Receiver:
                     if t is None or t.resolved:
                         duplicates += t is not None
                         continue
-                    self.store().add_timeline(t.incident, "alert.resolved",
-                                              _source(a) | {"ends_at": a.ends_at or iso(utcnow())})
+                    self.store().add_timeline(
+                        t.incident, "alert.resolved", _source(a) | {"ends_at": a.ends_at or iso(utcnow())}
+                    )
                     t.resolved = True
                     changed = True
                     resolved.append(t.incident)
@@ -282,13 +310,22 @@ class Receiver:
         self.stats["opened"] += len(opened)
         self.stats["duplicates"] += duplicates
         self.stats["resolved"] += len(resolved)
-        data = {"receiver": note.receiver, "status": note.status, "path": path, "alerts": len(note.alerts),
-                "firing": sum(a.status == "firing" for a in note.alerts),
-                "critical": sum(a.severity == "critical" for a in note.alerts),
-                "alertnames": sorted({a.name for a in note.alerts})[:20],
-                "fingerprints": [a.fingerprint for a in note.alerts][:20],
-                "opened": opened, "attached": attached, "resolved": resolved, "refired": refired,
-                "duplicates": duplicates, "errors": errors + errors_ignored}
+        data = {
+            "receiver": note.receiver,
+            "status": note.status,
+            "path": path,
+            "alerts": len(note.alerts),
+            "firing": sum(a.status == "firing" for a in note.alerts),
+            "critical": sum(a.severity == "critical" for a in note.alerts),
+            "alertnames": sorted({a.name for a in note.alerts})[:20],
+            "fingerprints": [a.fingerprint for a in note.alerts][:20],
+            "opened": opened,
+            "attached": attached,
+            "resolved": resolved,
+            "refired": refired,
+            "duplicates": duplicates,
+            "errors": errors + errors_ignored,
+        }
         if synthetic:
             data["synthetic"] = synthetic
         self._journal("monitor.webhook", note.group_key[:200] or note.receiver, data)
@@ -306,8 +343,9 @@ class Receiver:
         if t is not None and t.resolved == state_resolved:
             return False
         if iid:
-            self.store().add_timeline(iid, "alert.escalation" if not state_resolved else "alert.escalation.resolved",
-                                      _source(a))
+            self.store().add_timeline(
+                iid, "alert.escalation" if not state_resolved else "alert.escalation.resolved", _source(a)
+            )
         self.tracked[key] = Tracked(iid or "", state_resolved)
         if state_resolved:
             resolved.append(iid)
@@ -315,17 +353,24 @@ class Receiver:
 
 
 def _source(a: AlertNote) -> dict:
-    return {"kind": "alert", "alertname": a.name, "fingerprint": a.fingerprint, "labels": a.labels,
-            "starts_at": a.starts_at, "summary": a.annotations.get("summary", "")}
+    return {
+        "kind": "alert",
+        "alertname": a.name,
+        "fingerprint": a.fingerprint,
+        "labels": a.labels,
+        "starts_at": a.starts_at,
+        "summary": a.annotations.get("summary", ""),
+    }
 
 
 def default_store_factory() -> Any:
-    from procops.drills.incident import IncidentStore
+    from procops.incidents.incident import IncidentStore
 
     return IncidentStore()
 
 
 # --------------------------------------------------------------------------- HTTP
+
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "procops-webhook"
@@ -422,10 +467,10 @@ class WebhookServer(ThreadingHTTPServer):
 
 
 def escalation_loop(config: Any, stop: threading.Event, every: float) -> None:
-    """Call ``procops.drills.escalation.escalate_due(config)`` every ``every`` seconds (when it exists)."""
+    """Call ``procops.incidents.escalation.escalate_due(config)`` every ``every`` seconds (when it exists)."""
     while not stop.wait(every):
         try:
-            from procops.drills.escalation import escalate_due
+            from procops.incidents.escalation import escalate_due
         except ImportError:
             continue
         try:
@@ -451,28 +496,40 @@ class Service:
         self.server.receiver.journal.close()
 
 
-def start(config: Any, port: int | None = None, host: str = "127.0.0.1", *,
-          store_factory: Callable[[], Any] | None = None, escalation: bool = True) -> Service:
+def start(
+    config: Any,
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    *,
+    store_factory: Callable[[], Any] | None = None,
+    escalation: bool = True,
+) -> Service:
     """Start the webhook (and the escalation loop) in background threads."""
     from procops.errors import EnvironmentFailure
     from procops.home import area_dir
     from procops.journal import open_journal
 
     mon = config.monitoring
-    receiver = Receiver(store_factory or default_store_factory, open_journal(),
-                        state_path=area_dir("monitoring") / "webhook-state.json")
+    receiver = Receiver(
+        store_factory or default_store_factory, open_journal(), state_path=area_dir("monitoring") / "webhook-state.json"
+    )
     try:
-        server = WebhookServer((host, port if port is not None else mon.webhook_port), receiver, token(config),
-                               mon.webhook_max_body)
+        server = WebhookServer(
+            (host, port if port is not None else mon.webhook_port), receiver, token(config), mon.webhook_max_body
+        )
     except OSError as e:
         receiver.journal.close()
         raise EnvironmentFailure(f"the webhook cannot listen on {host}:{port}: {e.strerror}") from None
     stop = threading.Event()
-    threads = [threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                                name="webhook", daemon=True)]
+    threads = [
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="webhook", daemon=True)
+    ]
     if escalation:
-        threads.append(threading.Thread(target=escalation_loop, args=(config, stop, mon.escalation_every),
-                                        name="escalation", daemon=True))
+        threads.append(
+            threading.Thread(
+                target=escalation_loop, args=(config, stop, mon.escalation_every), name="escalation", daemon=True
+            )
+        )
     for t in threads:
         t.start()
     return Service(server, threads, stop)

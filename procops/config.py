@@ -38,9 +38,15 @@ Duration = Annotated[
     float,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str, when_used="json"),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|min|h|d|w)?$"},
-                              {"type": "number", "minimum": 0}],
-                    "examples": ["15m"]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": r"^\d+(\.\d+)?(ms|s|m|min|h|d|w)?$"},
+                {"type": "number", "minimum": 0},
+            ],
+            "examples": ["15m"],
+        }
+    ),
 ]
 
 
@@ -55,9 +61,12 @@ Size = Annotated[
     int,
     BeforeValidator(parse_size),
     PlainSerializer(_format_size, return_type=str, when_used="json"),
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?\s*[a-zA-Z]*$"},
-                              {"type": "integer", "minimum": 0}],
-                    "examples": ["200KB"]}),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "pattern": r"^\d+(\.\d+)?\s*[a-zA-Z]*$"}, {"type": "integer", "minimum": 0}],
+            "examples": ["200KB"],
+        }
+    ),
 ]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -69,6 +78,7 @@ class Section(BaseModel):
 
 # --------------------------------------------------------------------------- secrets
 
+
 class SecretRef(Section):
     """Where a secret comes from: a file (mode 0600) or a command printing it."""
 
@@ -76,7 +86,7 @@ class SecretRef(Section):
     command: list[str] | None = Field(None, description="argv of a command that prints the secret.")
 
     @model_validator(mode="after")
-    def _one_source(self) -> "SecretRef":
+    def _one_source(self) -> SecretRef:
         if (self.file is None) == (self.command is None):
             raise ValueError("give exactly one of 'file' or 'command'")
         return self
@@ -95,14 +105,21 @@ class SecretRef(Section):
 
 # --------------------------------------------------------------------------- sections
 
+
 class PlatformConfig(Section):
     """The platform procops looks after."""
 
     name: str = Field("procurement platform (sandbox)", description="Name shown in reports.")
-    url: str | None = Field(None, description="Base URL of the platform; empty means the local sandbox.",
-                            examples=["https://bid.example.gov.cn"])
-    database_url: str | None = Field(None, description="SQLAlchemy URL of the platform's database "
-                                     "(empty: the sandbox's). May hold a password: masked in 'config show'.")
+    url: str | None = Field(
+        None,
+        description="Base URL of the platform; empty means the local sandbox.",
+        examples=["https://bid.example.gov.cn"],
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the platform's database "
+        "(empty: the sandbox's). May hold a password: masked in 'config show'.",
+    )
     documents_dir: Path | None = Field(None, description="The platform's documents store (empty: the sandbox's).")
 
 
@@ -155,13 +172,19 @@ class SandboxConfig(Section):
     port: Port = Field(18080, description="HAProxy frontend port; replicas use the next ports.")
     replicas: int = Field(2, ge=1, le=16, description="uvicorn replicas behind HAProxy.")
     version: Literal["1.0.0", "1.1.0", "1.1.1-bad"] = Field("1.0.0", description="Platform version to run.")
-    database_url: str | None = Field(None, description="SQLAlchemy URL; empty: SQLite (WAL) in $PROCOPS_HOME.",
-                                     examples=["postgresql+psycopg://postgres@127.0.0.1:5432/procurement"])
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; empty: SQLite (WAL) in $PROCOPS_HOME.",
+        examples=["postgresql+psycopg://postgres@127.0.0.1:5432/procurement"],
+    )
     max_upload_size: Size = Field(20 * 1024 * 1024, description="Largest accepted bid file.")
-    bind_address: str = Field("127.0.0.1", description="Address the replicas and the HAProxy frontend listen on. "
-                              "Keep loopback; a standby that another host's load balancer reaches "
-                              "(playbooks/failover.yml) binds that host's address.",
-                              examples=["10.0.0.12"])
+    bind_address: str = Field(
+        "127.0.0.1",
+        description="Address the replicas and the HAProxy frontend listen on. "
+        "Keep loopback; a standby that another host's load balancer reaches "
+        "(playbooks/failover.yml) binds that host's address.",
+        examples=["10.0.0.12"],
+    )
     seed: SeedConfig = Field(default_factory=SeedConfig)
 
 
@@ -194,8 +217,10 @@ class LoadtestConfig(Section):
     upload_size_min: Size = Field(512 * 1024, description="Smallest bid file uploaded.")
     upload_size_max: Size = Field(5 * 1024 * 1024, description="Largest bid file uploaded.")
     upload_size_distribution: Literal["uniform", "loguniform"] = Field(
-        "loguniform", description="How bid file sizes spread between min and max (loguniform: most files "
-        "small, a few large, as real bids).")
+        "loguniform",
+        description="How bid file sizes spread between min and max (loguniform: most files "
+        "small, a few large, as real bids).",
+    )
     supplier_weight: int = Field(10, ge=0, description="Weight of the supplier persona.")
     regulator_weight: int = Field(1, ge=0, description="Weight of the regulator/purchaser persona.")
     supplier_tasks: SupplierTasks = Field(default_factory=SupplierTasks)
@@ -203,17 +228,26 @@ class LoadtestConfig(Section):
     think_time_min: Duration = Field(1.0, description="Shortest pause of a user between two tasks.")
     think_time_max: Duration = Field(5.0, description="Longest pause of a user between two tasks.")
     page_endpoints: list[str] = Field(
-        default_factory=lambda: ["announcements.list", "announcements.detail", "announcements.search",
-                                 "suppliers.login", "suppliers.register", "archive.list", "dashboard"],
+        default_factory=lambda: [
+            "announcements.list",
+            "announcements.detail",
+            "announcements.search",
+            "suppliers.login",
+            "suppliers.register",
+            "archive.list",
+            "dashboard",
+        ],
         description="Endpoints held to the page-load p95 SLO (downloads and uploads are judged by "
-        "success, not by a page time).")
+        "success, not by a page time).",
+    )
     request_timeout: Duration = Field(60.0, description="A request taking longer than this fails.")
-    max_generator_cpu: Ratio = Field(0.90, description="Above this CPU share of one core in any load "
-                                     "generator process the run is invalid.")
+    max_generator_cpu: Ratio = Field(
+        0.90, description="Above this CPU share of one core in any load generator process the run is invalid."
+    )
     workers: int = Field(0, ge=0, le=64, description="Local Locust worker processes (0: one process).")
 
     @model_validator(mode="after")
-    def _ranges(self) -> "LoadtestConfig":
+    def _ranges(self) -> LoadtestConfig:
         if self.upload_size_min > self.upload_size_max:
             raise ValueError("upload_size_min is larger than upload_size_max")
         if self.upload_size_min < 1:
@@ -232,34 +266,48 @@ class MonitoringConfig(Section):
     alertmanager_port: Port = Field(19093, description="Alertmanager (routes alerts to the webhook).")
     node_exporter_port: Port = Field(19100, description="node_exporter (host CPU, memory, disk).")
     blackbox_exporter_port: Port = Field(19115, description="blackbox_exporter (synthetic probes of the platform).")
-    postgres_exporter_port: Port = Field(19187, description="postgres_exporter (only when the database is "
-                                         "PostgreSQL).")
+    postgres_exporter_port: Port = Field(19187, description="postgres_exporter (only when the database is PostgreSQL).")
     exporter_port: Port = Field(19200, description="procops exporter (procops_* metrics).")
     webhook_port: Port = Field(19201, description="Alert webhook that opens incidents.")
     scrape_interval: Duration = Field(5.0, description="Prometheus scrape interval.")
     evaluation_interval: Duration = Field(5.0, description="Prometheus rule evaluation interval.")
-    group_wait: Duration = Field(2.0, description="Alertmanager group_wait: how long the first notification "
-                                 "of a new alert group waits for more alerts.")
+    group_wait: Duration = Field(
+        2.0,
+        description="Alertmanager group_wait: how long the first notification "
+        "of a new alert group waits for more alerts.",
+    )
     group_interval: Duration = Field(30.0, description="Alertmanager group_interval between updates of a group.")
     repeat_interval: Duration = Field(3600.0, description="Alertmanager repeat_interval of a still-firing alert.")
-    platform_down_for: Duration = Field(15.0, description="How long the platform (or a replica) must fail its "
-                                        "probes before PlatformDown fires.")
-    staleness_grace: Duration = Field(600.0, description="Slack added to backup/check intervals before "
-                                      "BackupStale, OffsiteBackupStale and BackupCheckFailed fire (a job that "
-                                      "runs every hour takes a few minutes).")
-    page_handlers_exclude: str = Field("/healthz|/metrics|/_admin.*|other|.*/bids",
-                                       description="Regex of the handler labels that are not pages (excluded "
-                                       "from PageLoadSlow; uploads have their own alert).")
-    runbook_base_url: str | None = Field(None, description="Base URL of the runbooks in alert runbook_url "
-                                         "(empty: file:// URLs of runbooks/en/ in this installation).",
-                                         examples=["https://git.example.gov.cn/ops/procops/-/blob/main/runbooks/en/"])
+    platform_down_for: Duration = Field(
+        15.0, description="How long the platform (or a replica) must fail its probes before PlatformDown fires."
+    )
+    staleness_grace: Duration = Field(
+        600.0,
+        description="Slack added to backup/check intervals before "
+        "BackupStale, OffsiteBackupStale and BackupCheckFailed fire (a job that "
+        "runs every hour takes a few minutes).",
+    )
+    page_handlers_exclude: str = Field(
+        "/healthz|/metrics|/_admin.*|other|.*/bids",
+        description="Regex of the handler labels that are not pages (excluded "
+        "from PageLoadSlow; uploads have their own alert).",
+    )
+    runbook_base_url: str | None = Field(
+        None,
+        description="Base URL of the runbooks in alert runbook_url "
+        "(empty: file:// URLs of runbooks/en/ in this installation).",
+        examples=["https://git.example.gov.cn/ops/procops/-/blob/main/runbooks/en/"],
+    )
     severity_overrides: dict[str, Literal["critical", "warning"]] = Field(
-        default_factory=dict, description="Change the severity of an alert by name (critical alerts open "
-        "incidents).", examples=[{"PageLoadSlow": "critical"}])
+        default_factory=dict,
+        description="Change the severity of an alert by name (critical alerts open incidents).",
+        examples=[{"PageLoadSlow": "critical"}],
+    )
     webhook_token: SecretRef | None = Field(None, description="Bearer token of the webhook (empty: generated).")
     webhook_max_body: Size = Field(1024 * 1024, description="Largest accepted webhook payload.")
-    escalation_every: Duration = Field(30.0, description="How often the webhook service runs the escalation "
-                                       "loop (R11).")
+    escalation_every: Duration = Field(
+        30.0, description="How often the webhook service runs the escalation loop (R11)."
+    )
 
 
 class RepositoryConfig(Section):
@@ -269,10 +317,11 @@ class RepositoryConfig(Section):
     url: str = Field(..., description="restic repository: a path, sftp:user@host:/path, s3:..., rest:...")
     password: SecretRef | None = Field(None, description="Repository password (empty: generated 0600 file).")
     offsite: bool = Field(False, description="True when the repository is on another site.")
-    options: dict[str, str] = Field(default_factory=dict, description="restic extended options (-o key=value), "
-                                    "e.g. sftp.command or s3.storage-class.",
-                                    examples=[{"sftp.command": "ssh -i /etc/procops/offsite_key backup@dr-host "
-                                               "-s sftp"}])
+    options: dict[str, str] = Field(
+        default_factory=dict,
+        description="restic extended options (-o key=value), e.g. sftp.command or s3.storage-class.",
+        examples=[{"sftp.command": "ssh -i /etc/procops/offsite_key backup@dr-host -s sftp"}],
+    )
 
 
 class RetentionConfig(Section):
@@ -285,7 +334,7 @@ class RetentionConfig(Section):
     keep_monthly: int = Field(12, ge=0, description="Keep the last snapshot of each of this many months.")
 
     @model_validator(mode="after")
-    def _keeps_something(self) -> "RetentionConfig":
+    def _keeps_something(self) -> RetentionConfig:
         if not (self.keep_last or self.keep_hourly or self.keep_daily or self.keep_weekly or self.keep_monthly):
             raise ValueError("a retention that keeps nothing would forget every snapshot")
         return self
@@ -299,27 +348,36 @@ class BackupConfig(Section):
         description="restic repositories; empty: 'local' and 'offsite' under $PROCOPS_HOME "
         "(the second a stand-in for a remote host).",
     )
-    database: str | None = Field(None, description="Database to dump: a SQLite file path or an SQLAlchemy URL "
-                                 "(postgresql://..., mysql+pymysql://...); empty: the platform's (the running "
-                                 "sandbox's). May hold a password: masked in 'config show'.",
-                                 examples=["postgresql://backup@127.0.0.1:5432/procurement"])
-    documents_dir: Path | None = Field(None, description="The documents store to back up "
-                                       "(empty: the platform's / the sandbox's).")
+    database: str | None = Field(
+        None,
+        description="Database to dump: a SQLite file path or an SQLAlchemy URL "
+        "(postgresql://..., mysql+pymysql://...); empty: the platform's (the running "
+        "sandbox's). May hold a password: masked in 'config show'.",
+        examples=["postgresql://backup@127.0.0.1:5432/procurement"],
+    )
+    documents_dir: Path | None = Field(
+        None, description="The documents store to back up (empty: the platform's / the sandbox's)."
+    )
     paths: list[Path] = Field(default_factory=list, description="Extra file paths (the documents store is included).")
     excludes: list[str] = Field(default_factory=list, description="restic --exclude patterns.")
-    key_tables: list[str] = Field(default_factory=lambda: ["announcements", "suppliers", "sessions",
-                                                           "archive_documents", "bids"],
-                                  description="Tables whose row counts go into the manifest and are compared "
-                                  "after a restore.")
+    key_tables: list[str] = Field(
+        default_factory=lambda: ["announcements", "suppliers", "sessions", "archive_documents", "bids"],
+        description="Tables whose row counts go into the manifest and are compared after a restore.",
+    )
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
-    check_subsets: int = Field(8, ge=1, le=256, description="`backup check` reads subset n/t of the packs, "
-                               "rotating: t consecutive checks read every pack. Must divide 256.")
+    check_subsets: int = Field(
+        8,
+        ge=1,
+        le=256,
+        description="`backup check` reads subset n/t of the packs, "
+        "rotating: t consecutive checks read every pack. Must divide 256.",
+    )
     command_timeout: Duration = Field(6 * 3600.0, description="Longest a single restic or dump command may run.")
     hash_workers: int = Field(0, ge=0, description="Parallel hashing threads of verify (0: one per CPU).")
     restic_binary: str = Field("restic", description="The restic program.")
 
     @model_validator(mode="after")
-    def _check(self) -> "BackupConfig":
+    def _check(self) -> BackupConfig:
         if 256 % self.check_subsets:
             raise ValueError(f"check_subsets must divide 256 (1, 2, 4, ... 256), not {self.check_subsets}")
         names = [r.name for r in self.repositories]
@@ -332,8 +390,9 @@ class BackupConfig(Section):
 class ReleaseConfig(Section):
     """Gray releases (R6)."""
 
-    batches: list[Ratio] = Field(default_factory=lambda: [0.1, 0.5, 1.0],
-                                 description="Share of traffic/servers per stage.")
+    batches: list[Ratio] = Field(
+        default_factory=lambda: [0.1, 0.5, 1.0], description="Share of traffic/servers per stage."
+    )
     stage_hold: Duration = Field(60.0, description="Observation time of each stage before its gate.")
 
 
@@ -355,27 +414,35 @@ class NotificationsConfig(Section):
 
     contacts: list[ContactConfig] = Field(default_factory=list, description="Contacts table of the runbooks.")
     escalation_receivers: list[ReceiverConfig] = Field(
-        default_factory=list, description="Escalation webhooks (empty: the local recording receiver).")
+        default_factory=list, description="Escalation webhooks (empty: the local recording receiver)."
+    )
 
 
 class DrillsConfig(Section):
     """Quarterly emergency drills (R8)."""
 
     scenarios_dir: Path | None = Field(None, description="Extra drill scenarios (YAML).")
-    failover_inventory: Path | None = Field(None, description="Ansible inventory for playbooks/failover.yml "
-                                            "(groups 'standby' and 'lb'); used by `incident standby --execute` "
-                                            "when platform.url is set.")
-    failover_extra_vars: dict[str, str] = Field(default_factory=dict, description="Variables passed to "
-                                                "playbooks/failover.yml with -e (no secrets: they are on argv).",
-                                                examples=[{"failover_backend": "replicas",
-                                                           "standby_address": "10.0.0.12"}])
+    failover_inventory: Path | None = Field(
+        None,
+        description="Ansible inventory for playbooks/failover.yml "
+        "(groups 'standby' and 'lb'); used by `incident standby --execute` "
+        "when platform.url is set.",
+    )
+    failover_extra_vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Variables passed to playbooks/failover.yml with -e (no secrets: they are on argv).",
+        examples=[{"failover_backend": "replicas", "standby_address": "10.0.0.12"}],
+    )
 
 
 class ScanConfig(Section):
     """The weekly host security scan with lynis (R3)."""
 
-    groups: list[str] = Field(default_factory=list, description="lynis test groups to run (empty: all).",
-                              examples=[["authentication", "ssh", "firewalls"]])
+    groups: list[str] = Field(
+        default_factory=list,
+        description="lynis test groups to run (empty: all).",
+        examples=[["authentication", "ssh", "firewalls"]],
+    )
     max_warnings: int = Field(0, ge=0, description="Warnings tolerated before the scan fails.")
     min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
 
@@ -396,6 +463,7 @@ class Config(Section):
 
 
 # --------------------------------------------------------------------------- loading
+
 
 @dataclass(frozen=True)
 class LoadedConfig:
@@ -452,8 +520,9 @@ def _line_map(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
             for k, v in n.value:
                 key = k.value
                 if key in seen:
-                    dups.append(f"{path}:{k.start_mark.line + 1}: field {'.'.join(map(str, prefix + (key,)))}: "
-                                "duplicate key")
+                    dups.append(
+                        f"{path}:{k.start_mark.line + 1}: field {'.'.join(map(str, prefix + (key,)))}: duplicate key"
+                    )
                 seen.add(key)
                 lines[prefix + (key,)] = k.start_mark.line + 1
                 walk(v, prefix + (key,))
@@ -491,7 +560,7 @@ def parse(text: str, path: Path) -> Config:
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not a setting of this section)"
             elif msg.startswith("Value error, "):
-                msg = msg[len("Value error, "):]
+                msg = msg[len("Value error, ") :]
             errors.append((line or 1, f"{path}:{line or 1}: field {field}: {msg}"))
         raise ConfigError([text for _, text in sorted(errors, key=lambda e: e[0])]) from None
 
@@ -556,9 +625,12 @@ def sample_yaml() -> str:
     """A commented sample config generated from the schema and its defaults."""
     import yaml
 
-    out = ["# procops configuration (sample generated from the schema; 'procops config schema'",
-           "# prints the JSON Schema). Every key is optional: the defaults are the policy of",
-           "# REQUIREMENTS.md and the local sandbox platform. Unknown keys are errors.", ""]
+    out = [
+        "# procops configuration (sample generated from the schema; 'procops config schema'",
+        "# prints the JSON Schema). Every key is optional: the defaults are the policy of",
+        "# REQUIREMENTS.md and the local sandbox platform. Unknown keys are errors.",
+        "",
+    ]
 
     def emit(model: type[BaseModel], data: dict, indent: int) -> None:
         pad = "  " * indent
@@ -574,8 +646,9 @@ def sample_yaml() -> str:
                 out.append(f"{pad}{name}:")
                 emit(sub, value, indent + 1)
             else:
-                dumped = yaml.safe_dump({name: value}, default_flow_style=True, allow_unicode=True,
-                                        width=10_000).strip()
+                dumped = yaml.safe_dump(
+                    {name: value}, default_flow_style=True, allow_unicode=True, width=10_000
+                ).strip()
                 if dumped.startswith("{") and dumped.endswith("}"):
                     dumped = dumped[1:-1]
                 out.append(f"{pad}{dumped}")

@@ -77,6 +77,14 @@ def parse_stat(text: str, backend: str | None = None) -> list[ServerStat]:
             continue
         if backend is not None and r["pxname"] != backend:
             continue
-        rows.append(ServerStat(r["pxname"], r["svname"], r.get("status", ""), int(r.get("weight") or 0),
-                               int(r.get("scur") or 0), int(r.get("stot") or 0)))
+        rows.append(
+            ServerStat(
+                r["pxname"],
+                r["svname"],
+                r.get("status", ""),
+                int(r.get("weight") or 0),
+                int(r.get("scur") or 0),
+                int(r.get("stot") or 0),
+            )
+        )
     return rows

@@ -23,7 +23,7 @@ import os
 import secrets as _secrets
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 from procops.errors import BadInput, EnvironmentFailure
 
@@ -80,8 +80,7 @@ def check_secret_file(path: Path) -> None:
         raise BadInput(f"secret file {path} does not exist") from None
     if st.st_mode & 0o077:
         raise BadInput(
-            f"secret file {path} is readable by group or others (mode {oct(st.st_mode & 0o777)}); "
-            f"run: chmod 600 {path}"
+            f"secret file {path} is readable by group or others (mode {oct(st.st_mode & 0o777)}); run: chmod 600 {path}"
         )
 
 

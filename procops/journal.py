@@ -27,7 +27,8 @@ import socket
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from procops.errors import EnvironmentFailure
 from procops.timeutil import iso, utcnow
@@ -74,8 +75,9 @@ def scrub(value: Any) -> Any:
 
 
 def row_hash(prev_hash: str, id: int, time: str, kind: str, subject: str, actor: str, data: str) -> str:
-    body = canonical({"id": id, "time": time, "kind": kind, "subject": subject, "actor": actor,
-                      "data": json.loads(data)})
+    body = canonical(
+        {"id": id, "time": time, "kind": kind, "subject": subject, "actor": actor, "data": json.loads(data)}
+    )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
 
@@ -99,8 +101,16 @@ class Event:
     hash: str
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "time": self.time, "kind": self.kind, "subject": self.subject,
-                "actor": self.actor, "data": self.data, "prev_hash": self.prev_hash, "hash": self.hash}
+        return {
+            "id": self.id,
+            "time": self.time,
+            "kind": self.kind,
+            "subject": self.subject,
+            "actor": self.actor,
+            "data": self.data,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
+        }
 
 
 @dataclass
@@ -113,8 +123,13 @@ class Verification:
     details: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "rows": self.rows, "head_hash": self.head_hash,
-                "first_bad_id": self.first_bad_id, "problem": self.problem}
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "head_hash": self.head_hash,
+            "first_bad_id": self.first_bad_id,
+            "problem": self.problem,
+        }
 
 
 class Journal:
@@ -122,8 +137,7 @@ class Journal:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                       check_same_thread=False)
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
@@ -133,7 +147,7 @@ class Journal:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "Journal":
+    def __enter__(self) -> Journal:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -146,7 +160,7 @@ class Journal:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-                prev_id, prev_hash = (row if row else (0, GENESIS))
+                prev_id, prev_hash = row if row else (0, GENESIS)
                 new_id = prev_id + 1
                 t = iso(utcnow())
                 h = row_hash(prev_hash, new_id, t, kind, subject, actor, payload)
@@ -163,8 +177,15 @@ class Journal:
             raise EnvironmentFailure(f"cannot append to the journal {self.path}: {e}") from None
         return Event(new_id, t, kind, subject, actor, json.loads(payload), prev_hash, h)
 
-    def events(self, kind: str | None = None, subject: str | None = None, *, since_id: int = 0,
-               limit: int | None = None, newest_first: bool = False) -> list[Event]:
+    def events(
+        self,
+        kind: str | None = None,
+        subject: str | None = None,
+        *,
+        since_id: int = 0,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> list[Event]:
         sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE id > ?"
         args: list[Any] = [since_id]
         if kind is not None:
@@ -181,8 +202,7 @@ class Journal:
         if limit:
             sql += " LIMIT ?"
             args.append(limit)
-        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7])
-                for r in self._db.execute(sql, args)]
+        return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in self._db.execute(sql, args)]
 
     def last(self, kind: str, subject: str | None = None) -> Event | None:
         ev = self.events(kind, subject, limit=1, newest_first=True)
@@ -190,19 +210,29 @@ class Journal:
 
     def _rows(self) -> Iterator[tuple]:
         yield from self._db.execute(
-            "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events ORDER BY id")
+            "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events ORDER BY id"
+        )
 
     def verify(self) -> Verification:
         prev_hash, expected_id, n = GENESIS, 1, 0
         for rid, t, kind, subject, actor, data, stored_prev, stored_hash in self._rows():
             n += 1
             if rid != expected_id:
-                return Verification(False, n, prev_hash, expected_id,
-                                    f"row {expected_id} is missing (deleted); the chain resumes at row {rid}")
+                return Verification(
+                    False,
+                    n,
+                    prev_hash,
+                    expected_id,
+                    f"row {expected_id} is missing (deleted); the chain resumes at row {rid}",
+                )
             if stored_prev != prev_hash:
-                return Verification(False, n, prev_hash, rid,
-                                    f"row {rid} does not follow row {rid - 1} (a row was deleted, inserted "
-                                    "or replaced before it)")
+                return Verification(
+                    False,
+                    n,
+                    prev_hash,
+                    rid,
+                    f"row {rid} does not follow row {rid - 1} (a row was deleted, inserted or replaced before it)",
+                )
             try:
                 h = row_hash(stored_prev, rid, t, kind, subject, actor, data)
             except (ValueError, TypeError):

@@ -26,13 +26,13 @@ def textfile_dir() -> Path:
     return area_dir("textfile")
 
 
-def new_registry() -> "CollectorRegistry":
+def new_registry() -> CollectorRegistry:
     from prometheus_client import CollectorRegistry
 
     return CollectorRegistry()
 
 
-def write_textfile(job: str, registry: "CollectorRegistry", directory: Path | None = None) -> Path | None:
+def write_textfile(job: str, registry: CollectorRegistry, directory: Path | None = None) -> Path | None:
     """Write the registry to ``<dir>/<job>.prom`` atomically; never raises."""
     from prometheus_client import generate_latest
 

@@ -36,15 +36,24 @@ class Proc:
             return False
 
 
-def spawn(argv: list[str], env: dict[str, str] | None, log: Path, name: str, *, cwd: Path | None = None,
-          **extra: Any) -> Proc:
+def spawn(
+    argv: list[str], env: dict[str, str] | None, log: Path, name: str, *, cwd: Path | None = None, **extra: Any
+) -> Proc:
     """Start a detached process (own session) with stdout and stderr appended to ``log``."""
     import psutil
 
     with open(log, "ab") as out:
         try:
-            p = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                 start_new_session=True, close_fds=True, cwd=cwd)
+            p = subprocess.Popen(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd=cwd,
+            )
         except FileNotFoundError:
             raise EnvironmentFailure(f"{argv[0]} is not installed (run scripts/bootstrap)") from None
     return Proc(name=name, pid=p.pid, create_time=psutil.Process(p.pid).create_time(), **extra)

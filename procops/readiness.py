@@ -13,7 +13,8 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from procops.errors import ProcopsError
 from procops.timeutil import iso, utcnow
@@ -39,9 +40,16 @@ class StepRecord:
     evidence: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "title": self.title["en"], "status": self.status.value,
-                "started_at": self.started_at, "ended_at": self.ended_at, "duration_s": round(self.duration_s, 3),
-                "detail": self.detail, "evidence": self.evidence}
+        return {
+            "name": self.name,
+            "title": self.title["en"],
+            "status": self.status.value,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "duration_s": round(self.duration_s, 3),
+            "detail": self.detail,
+            "evidence": self.evidence,
+        }
 
 
 class StepFailed(Exception):
@@ -89,13 +97,19 @@ class ReadinessResult:
     report_dir: Path
 
     def as_dict(self) -> dict:
-        return {"ok": self.ok, "verdict": "pass" if self.ok else "fail", "started_at": self.started_at,
-                "ended_at": self.ended_at, "report": str(self.report_dir / "readiness.md"),
-                "steps": [s.as_dict() for s in self.steps]}
+        return {
+            "ok": self.ok,
+            "verdict": "pass" if self.ok else "fail",
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+            "report": str(self.report_dir / "readiness.md"),
+            "steps": [s.as_dict() for s in self.steps],
+        }
 
 
-def run(config: Any, lang: str, report_root: Path,
-        on_step: Callable[[StepRecord], None] | None = None) -> ReadinessResult:
+def run(
+    config: Any, lang: str, report_root: Path, on_step: Callable[[StepRecord], None] | None = None
+) -> ReadinessResult:
     from procops import steps as _register  # noqa: F401 - registers the steps of every area
 
     started = utcnow()
@@ -136,8 +150,15 @@ def run(config: Any, lang: str, report_root: Path,
     _write(ctx, records, started, final=True, ok=ok)
     from procops.journal import record
 
-    record("readiness.run", "platform", {"verdict": "pass" if ok else "fail", "report": str(report_dir),
-                                         "steps": {r.name: r.status.value for r in records}})
+    record(
+        "readiness.run",
+        "platform",
+        {
+            "verdict": "pass" if ok else "fail",
+            "report": str(report_dir),
+            "steps": {r.name: r.status.value for r in records},
+        },
+    )
     return result
 
 
@@ -145,7 +166,12 @@ def _write(ctx: Context, records: list[StepRecord], started: Any, *, final: bool
     from procops.home import atomic_write
     from procops.report import render
 
-    data = {"ok": ok, "final": final, "started_at": iso(started), "platform": ctx.config.platform.name,
-            "steps": [r.as_dict() | {"title": r.title[ctx.lang]} for r in records]}
+    data = {
+        "ok": ok,
+        "final": final,
+        "started_at": iso(started),
+        "platform": ctx.config.platform.name,
+        "steps": [r.as_dict() | {"title": r.title[ctx.lang]} for r in records],
+    }
     atomic_write(ctx.report_dir / "readiness.json", json.dumps(data, indent=2, ensure_ascii=False))
     atomic_write(ctx.report_dir / "readiness.md", render("readiness.md.j2", ctx.lang, **data))

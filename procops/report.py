@@ -9,20 +9,45 @@ TEMPLATES = Path(__file__).parent / "templates"
 
 # Words shared by every report; templates pick by ``lang``.
 WORDS: dict[str, dict[str, str]] = {
-    "en": {"ok": "ok", "failed": "FAILED", "error": "ERROR", "skipped": "skipped", "running": "running",
-           "pass": "PASS", "fail": "FAIL", "step": "Step", "status": "Status", "detail": "Detail",
-           "duration": "Duration"},
-    "zh": {"ok": "通过", "failed": "未通过", "error": "执行错误", "skipped": "跳过", "running": "进行中",
-           "pass": "通过", "fail": "不通过", "step": "步骤", "status": "状态", "detail": "说明",
-           "duration": "耗时"},
+    "en": {
+        "ok": "ok",
+        "failed": "FAILED",
+        "error": "ERROR",
+        "skipped": "skipped",
+        "running": "running",
+        "pass": "PASS",
+        "fail": "FAIL",
+        "step": "Step",
+        "status": "Status",
+        "detail": "Detail",
+        "duration": "Duration",
+    },
+    "zh": {
+        "ok": "通过",
+        "failed": "未通过",
+        "error": "执行错误",
+        "skipped": "跳过",
+        "running": "进行中",
+        "pass": "通过",
+        "fail": "不通过",
+        "step": "步骤",
+        "status": "状态",
+        "detail": "说明",
+        "duration": "耗时",
+    },
 }
 
 
 def _env():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-    env = Environment(loader=FileSystemLoader(str(TEMPLATES)), undefined=StrictUndefined,
-                      trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
     return env
 
 
@@ -36,9 +61,11 @@ def markdown_to_html(md: str, title: str) -> str:
     """A small, dependency-free Markdown-to-HTML for our own reports (headings, tables, lists, paragraphs)."""
     import html
 
-    out = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-           "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-           "td,th{border:1px solid #999;padding:.3em .6em}</style></head><body>"]
+    out = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
+        "td,th{border:1px solid #999;padding:.3em .6em}</style></head><body>",
+    ]
     lines = md.splitlines()
     i = 0
     while i < len(lines):

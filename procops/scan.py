@@ -23,8 +23,18 @@ LYNIS = "lynis"
 
 def lynis_argv(report_file: Path, log_file: Path, groups: list[str] | None = None) -> list[str]:
     """argv of a quick, non-interactive lynis audit of this host."""
-    argv = [LYNIS, "audit", "system", "--quick", "--no-colors", "--cronjob",
-            "--report-file", str(report_file), "--log-file", str(log_file)]
+    argv = [
+        LYNIS,
+        "audit",
+        "system",
+        "--quick",
+        "--no-colors",
+        "--cronjob",
+        "--report-file",
+        str(report_file),
+        "--log-file",
+        str(log_file),
+    ]
     if groups:
         argv += ["--tests-from-group", " ".join(groups)]
     return argv
@@ -79,11 +89,19 @@ class ScanResult:
 
     def as_dict(self) -> dict:
         r = self.report
-        return {"verdict": "pass" if self.ok else "fail", "ok": self.ok, "report_dir": str(self.report_dir),
-                "lynis_version": r.lynis_version, "hardening_index": r.hardening_index,
-                "min_hardening_index": self.min_hardening_index, "tests_executed": r.tests_executed,
-                "warnings": [w.as_dict() for w in r.warnings], "max_warnings": self.max_warnings,
-                "suggestions": len(r.suggestions), "duration_s": round(self.duration_s, 1)}
+        return {
+            "verdict": "pass" if self.ok else "fail",
+            "ok": self.ok,
+            "report_dir": str(self.report_dir),
+            "lynis_version": r.lynis_version,
+            "hardening_index": r.hardening_index,
+            "min_hardening_index": self.min_hardening_index,
+            "tests_executed": r.tests_executed,
+            "warnings": [w.as_dict() for w in r.warnings],
+            "max_warnings": self.max_warnings,
+            "suggestions": len(r.suggestions),
+            "duration_s": round(self.duration_s, 1),
+        }
 
 
 def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, timeout: float = 1800) -> ScanResult:
@@ -99,8 +117,13 @@ def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, ti
     report_file, log_file = out_dir / "lynis-report.dat", out_dir / "lynis.log"
     t0 = time.monotonic()
     try:
-        p = subprocess.run(lynis_argv(report_file, log_file, groups or scan_cfg.groups or None),
-                           capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            lynis_argv(report_file, log_file, groups or scan_cfg.groups or None),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
     except subprocess.TimeoutExpired:
         raise EnvironmentFailure(f"lynis did not finish within {timeout:.0f}s") from None
     duration = time.monotonic() - t0
@@ -110,7 +133,8 @@ def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, ti
         raise EnvironmentFailure(f"lynis failed (exit {p.returncode}): {tail}")
     report = parse_report(report_file.read_text(errors="replace"))
     ok = len(report.warnings) <= scan_cfg.max_warnings and (
-        report.hardening_index is None or report.hardening_index >= scan_cfg.min_hardening_index)
+        report.hardening_index is None or report.hardening_index >= scan_cfg.min_hardening_index
+    )
     result = ScanResult(ok, report, out_dir, scan_cfg.max_warnings, scan_cfg.min_hardening_index, duration)
     atomic_write(out_dir / "summary.json", json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
     _record(result)
@@ -124,17 +148,26 @@ def _record(result: ScanResult) -> None:
     from procops.metrics import new_registry, write_textfile
 
     data = result.as_dict()
-    record("scan.run", "host", {k: data[k] for k in ("verdict", "hardening_index", "tests_executed",
-                                                      "suggestions", "report_dir", "duration_s")}
-           | {"warnings": len(result.report.warnings)})
+    record(
+        "scan.run",
+        "host",
+        {
+            k: data[k]
+            for k in ("verdict", "hardening_index", "tests_executed", "suggestions", "report_dir", "duration_s")
+        }
+        | {"warnings": len(result.report.warnings)},
+    )
     reg = new_registry()
     Gauge("procops_scan_warnings", "Warnings of the last host security scan", registry=reg).set(
-        len(result.report.warnings))
+        len(result.report.warnings)
+    )
     if result.report.hardening_index is not None:
         Gauge("procops_scan_hardening_index", "lynis hardening index of the last scan", registry=reg).set(
-            result.report.hardening_index)
+            result.report.hardening_index
+        )
     Gauge("procops_scan_last_run_timestamp_seconds", "Time of the last scan", registry=reg).set_to_current_time()
     if result.ok:
-        Gauge("procops_scan_last_success_timestamp_seconds", "Time of the last passing scan",
-              registry=reg).set_to_current_time()
+        Gauge(
+            "procops_scan_last_success_timestamp_seconds", "Time of the last passing scan", registry=reg
+        ).set_to_current_time()
     write_textfile("scan", reg)

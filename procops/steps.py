@@ -13,9 +13,11 @@ from procops.readiness import Context, StepFailed, step
 @step("config", "Configuration is valid", "配置有效")
 def config_valid(ctx: Context) -> tuple[str, dict]:
     p = ctx.config.policy
-    return (f"policy: pages p95 <= {p.page_load_p95:g}s, uploads {p.upload_success_ratio:.0%}, "
-            f"capacity {p.capacity_multiple:g}x, backup every {p.backup_interval / 60:g} min",
-            {"policy": ctx.config.policy.model_dump(mode="json")})
+    return (
+        f"policy: pages p95 <= {p.page_load_p95:g}s, uploads {p.upload_success_ratio:.0%}, "
+        f"capacity {p.capacity_multiple:g}x, backup every {p.backup_interval / 60:g} min",
+        {"policy": ctx.config.policy.model_dump(mode="json")},
+    )
 
 
 @step("sandbox", "Platform is up and healthy", "平台已启动且健康", needs=("config",))
@@ -39,8 +41,10 @@ def sandbox_up(ctx: Context) -> tuple[str, dict]:
     if not st["healthy"]:
         raise StepFailed("the sandbox is not healthy", st)
     ctx.facts["url"] = state.url
-    return (f"{state.url}: {len(st['replicas'])} replicas healthy ({'started' if started else 'already running'})",
-            {"url": state.url, "replicas": st["replicas"]})
+    return (
+        f"{state.url}: {len(st['replicas'])} replicas healthy ({'started' if started else 'already running'})",
+        {"url": state.url, "replicas": st["replicas"]},
+    )
 
 
 @step("seeded-data", "Seeded data is served", "种子数据可访问", needs=("sandbox",))
@@ -57,8 +61,9 @@ def seeded_data(ctx: Context) -> tuple[str, dict]:
     if not ctx.config.platform.url:
         want = ctx.config.sandbox.seed
         if n_ann < want.announcements or n_docs < want.documents:
-            raise StepFailed(f"{n_ann} announcements and {n_docs} documents; seeded {want.announcements} "
-                             f"and {want.documents}")
+            raise StepFailed(
+                f"{n_ann} announcements and {n_docs} documents; seeded {want.announcements} and {want.documents}"
+            )
     return f"{n_ann} announcements, {n_docs} archived documents", {"announcements": n_ann, "documents": n_docs}
 
 
@@ -68,7 +73,7 @@ from procops.monitoring import steps as _monitoring  # noqa: E402,F401
 from procops.loadtests import steps as _loadtests  # noqa: E402,F401
 from procops.backup import steps as _backup  # noqa: E402,F401
 from procops.release import steps as _release  # noqa: E402,F401
-from procops.drills import steps as _drills  # noqa: E402,F401
+from procops.incidents import steps as _incidents  # noqa: E402,F401
 
 
 @step("journal", "Evidence journal is intact", "证据日志完整")

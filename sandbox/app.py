@@ -81,12 +81,13 @@ _DUMMY_HASH = hash_password("not a password", salt=b"\0" * 16)
 
 # --------------------------------------------------------------------------- small helpers
 
+
 def _iso(t: dt.datetime | None) -> str | None:
     """Stored times are naive UTC; the API writes them ISO 8601 with a Z."""
     if t is None:
         return None
     if t.tzinfo is not None:
-        t = t.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        t = t.astimezone(dt.UTC).replace(tzinfo=None)
     return t.isoformat() + "Z"
 
 
@@ -114,6 +115,7 @@ def _is_loopback(host: str | None) -> bool:
 
 # --------------------------------------------------------------------------- the platform
 
+
 class FaultBox:
     """The current fault state: swapped whole, read without a lock."""
 
@@ -129,19 +131,32 @@ class Metrics:
         self.version = settings.version
         self.registry = CollectorRegistry()
         self.duration = Histogram(
-            "http_request_duration_seconds", "HTTP request duration by route template.",
-            ["handler", "method", "code", "version"], buckets=BUCKETS, registry=self.registry)
+            "http_request_duration_seconds",
+            "HTTP request duration by route template.",
+            ["handler", "method", "code", "version"],
+            buckets=BUCKETS,
+            registry=self.registry,
+        )
         self.uploads = Counter(
-            "sandbox_uploads", "Bid file uploads by result (success: stored; failure: any other answer).",
-            ["result", "version"], registry=self.registry)
+            "sandbox_uploads",
+            "Bid file uploads by result (success: stored; failure: any other answer).",
+            ["result", "version"],
+            registry=self.registry,
+        )
         self.upload_success = self.uploads.labels("success", settings.version)
         self.upload_failure = self.uploads.labels("failure", settings.version)
-        Gauge("sandbox_db_connections_in_use", "Database connections checked out of the pool.",
-              registry=self.registry).set_function(lambda: pool_stats(engine)[0])
-        Gauge("sandbox_db_pool_size", "Size of the database connection pool.",
-              registry=self.registry).set_function(lambda: pool_stats(engine)[1])
-        Gauge("sandbox_info", "The platform version and replica of this process.", ["version", "replica"],
-              registry=self.registry).labels(settings.version, settings.replica).set(1)
+        Gauge(
+            "sandbox_db_connections_in_use", "Database connections checked out of the pool.", registry=self.registry
+        ).set_function(lambda: pool_stats(engine)[0])
+        Gauge("sandbox_db_pool_size", "Size of the database connection pool.", registry=self.registry).set_function(
+            lambda: pool_stats(engine)[1]
+        )
+        Gauge(
+            "sandbox_info",
+            "The platform version and replica of this process.",
+            ["version", "replica"],
+            registry=self.registry,
+        ).labels(settings.version, settings.replica).set(1)
         self._children: dict[tuple[str, str, int], Any] = {}
 
     def observe(self, handler: str, method: str, code: int, seconds: float) -> None:
@@ -176,6 +191,7 @@ class Platform:
 
 
 # --------------------------------------------------------------------------- middleware
+
 
 class PlatformMiddleware:
     """Timing and metrics, fault latency/errors, version headers: one pass per request."""
@@ -264,8 +280,9 @@ class PlatformMiddleware:
                 raise
             await _send_json(send_with_headers, 500, {"detail": "internal server error"})
         finally:
-            self.platform.metrics.observe(label, method if method in _HTTP_METHODS else "other", status,
-                                          time.perf_counter() - start)
+            self.platform.metrics.observe(
+                label, method if method in _HTTP_METHODS else "other", status, time.perf_counter() - start
+            )
             if name == "bids.upload" and method == "POST":
                 metrics = self.platform.metrics
                 (metrics.upload_success if 200 <= status < 300 else metrics.upload_failure).inc()
@@ -273,8 +290,13 @@ class PlatformMiddleware:
 
 async def _send_json(send: Any, status: int, data: dict) -> None:
     body = json.dumps(data, ensure_ascii=False).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -291,6 +313,7 @@ async def _drain(receive: Any, limit: int = DRAIN_LIMIT) -> None:
 
 
 # --------------------------------------------------------------------------- request bodies
+
 
 class RegisterIn(BaseModel):
     model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
@@ -310,8 +333,10 @@ class RegisterIn(BaseModel):
     def _credit_code(cls, v: str) -> str:
         v = v.upper()
         if not re.match(CREDIT_CODE_PATTERN, v):
-            raise ValueError("credit_code must be the supplier's credit code: 6 to 64 letters, digits "
-                             "or hyphens (e.g. the 18-character unified social credit code)")
+            raise ValueError(
+                "credit_code must be the supplier's credit code: 6 to 64 letters, digits "
+                "or hyphens (e.g. the 18-character unified social credit code)"
+            )
         return v
 
 
@@ -339,9 +364,15 @@ class FaultIn(BaseModel):
 _UPLOAD_OPENAPI = {
     "requestBody": {
         "required": True,
-        "content": {"multipart/form-data": {"schema": {
-            "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}}}}},
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            }
+        },
     }
 }
 
@@ -355,8 +386,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     store = platform.store
     a, sup, ses, doc, bid = m.announcements, m.suppliers, m.sessions, m.archive_documents, m.bids
 
-    app = FastAPI(title="District procurement platform (procops sandbox)", version=settings.version,
-                  docs_url="/docs", redoc_url=None)
+    app = FastAPI(
+        title="District procurement platform (procops sandbox)",
+        version=settings.version,
+        docs_url="/docs",
+        redoc_url=None,
+    )
     app.state.platform = platform
 
     # ---------------------------------------------------------------- errors
@@ -386,31 +421,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     count_announcements = select(func.count()).select_from(a)
 
     def _announcement_items(rows: Any) -> list[dict]:
-        return [{"id": r[0], "title": r[1], "category": r[2], "budget_cents": r[3],
-                 "published_at": _iso(r[4]), "deadline_at": _iso(r[5])} for r in rows]
+        return [
+            {
+                "id": r[0],
+                "title": r[1],
+                "category": r[2],
+                "budget_cents": r[3],
+                "published_at": _iso(r[4]),
+                "deadline_at": _iso(r[5]),
+            }
+            for r in rows
+        ]
 
     @app.get(ENDPOINTS["announcements.list"], name="announcements.list")
-    def list_announcements(page: int = Query(1, ge=1, le=1_000_000),
-                           size: int = Query(20, ge=1, le=MAX_PAGE_SIZE)) -> JSONResponse:
-        stmt = (select(*list_columns).order_by(a.c.published_at.desc(), a.c.id.desc())
-                .limit(size).offset((page - 1) * size))
+    def list_announcements(
+        page: int = Query(1, ge=1, le=1_000_000), size: int = Query(20, ge=1, le=MAX_PAGE_SIZE)
+    ) -> JSONResponse:
+        stmt = (
+            select(*list_columns).order_by(a.c.published_at.desc(), a.c.id.desc()).limit(size).offset((page - 1) * size)
+        )
         with db.connect("announcements.list") as conn:
             total = conn.execute(count_announcements).scalar_one()
             rows = conn.execute(stmt).all()
         return JSONResponse(_page(page, size, total, _announcement_items(rows)))
 
     if settings.has_search:
+
         @app.get(ENDPOINTS["announcements.search"], name="announcements.search")
-        def search_announcements(q: str = Query(..., min_length=1, max_length=100),
-                                 page: int = Query(1, ge=1, le=1_000_000),
-                                 size: int = Query(20, ge=1, le=MAX_PAGE_SIZE)) -> JSONResponse:
+        def search_announcements(
+            q: str = Query(..., min_length=1, max_length=100),
+            page: int = Query(1, ge=1, le=1_000_000),
+            size: int = Query(20, ge=1, le=MAX_PAGE_SIZE),
+        ) -> JSONResponse:
             term = q.strip()
             if not term:
                 raise HTTPException(422, "q must not be blank")
             escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             where = a.c.title.ilike(f"%{escaped}%", escape="\\")
-            stmt = (select(*list_columns).where(where).order_by(a.c.published_at.desc(), a.c.id.desc())
-                    .limit(size).offset((page - 1) * size))
+            stmt = (
+                select(*list_columns)
+                .where(where)
+                .order_by(a.c.published_at.desc(), a.c.id.desc())
+                .limit(size)
+                .offset((page - 1) * size)
+            )
             with db.connect("announcements.search") as conn:
                 total = conn.execute(select(func.count()).select_from(a).where(where)).scalar_one()
                 rows = conn.execute(stmt).all()
@@ -426,14 +480,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(404, f"announcement {id} not found")
             docs = conn.execute(
                 select(doc.c.id, doc.c.filename, doc.c.sha256, doc.c.size)
-                .where(doc.c.announcement_id == id, doc.c.kind == "tender").order_by(doc.c.id)).all()
+                .where(doc.c.announcement_id == id, doc.c.kind == "tender")
+                .order_by(doc.c.id)
+            ).all()
         documents = [{"id": d[0], "filename": d[1], "sha256": d[2], "size": d[3]} for d in docs]
-        return JSONResponse({
-            "id": row.id, "title": row.title, "category": row.category, "body": row.body,
-            "budget_cents": row.budget_cents, "published_at": _iso(row.published_at),
-            "deadline_at": _iso(row.deadline_at),
-            "document_ids": [d["id"] for d in documents], "documents": documents,
-        })
+        return JSONResponse(
+            {
+                "id": row.id,
+                "title": row.title,
+                "category": row.category,
+                "body": row.body,
+                "budget_cents": row.budget_cents,
+                "published_at": _iso(row.published_at),
+                "deadline_at": _iso(row.deadline_at),
+                "document_ids": [d["id"] for d in documents],
+                "documents": documents,
+            }
+        )
 
     # ---------------------------------------------------------------- suppliers
 
@@ -442,9 +505,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         password_hash = hash_password(body.password)
         try:
             with db.begin("suppliers.register") as conn:
-                result = conn.execute(insert(sup).values(
-                    name=body.name, email=body.email, credit_code=body.credit_code,
-                    password_hash=password_hash, created_at=m.utcnow_naive()))
+                result = conn.execute(
+                    insert(sup).values(
+                        name=body.name,
+                        email=body.email,
+                        credit_code=body.credit_code,
+                        password_hash=password_hash,
+                        created_at=m.utcnow_naive(),
+                    )
+                )
                 supplier_id = result.inserted_primary_key[0]
         except IntegrityError:
             raise HTTPException(409, f"a supplier with email {body.email} is already registered") from None
@@ -453,8 +522,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post(ENDPOINTS["suppliers.login"], name="suppliers.login")
     def login(body: LoginIn) -> JSONResponse:
         with db.connect("suppliers.login") as conn:
-            row = conn.execute(select(sup.c.id, sup.c.password_hash)
-                               .where(sup.c.email == body.email.lower())).first()
+            row = conn.execute(select(sup.c.id, sup.c.password_hash).where(sup.c.email == body.email.lower())).first()
         if row is None:
             verify_password(body.password, _DUMMY_HASH)  # same work whether the email exists or not
             raise HTTPException(401, "wrong email or password")
@@ -471,37 +539,50 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """The supplier of a valid token (else 401), when the announcement exists (else 404)."""
         match = _BEARER.match(authorization.strip()) if authorization else None
         if match is None:
-            raise HTTPException(401, "log in first: send 'Authorization: Bearer <token>' from /api/suppliers/login",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "log in first: send 'Authorization: Bearer <token>' from /api/suppliers/login",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         with db.connect("bids.upload") as conn:
-            supplier_id = conn.execute(select(ses.c.supplier_id)
-                                       .where(ses.c.token == match.group(1).lower())).scalar()
+            supplier_id = conn.execute(select(ses.c.supplier_id).where(ses.c.token == match.group(1).lower())).scalar()
             if supplier_id is None:
-                raise HTTPException(401, "the token is not valid: log in again",
-                                    headers={"WWW-Authenticate": "Bearer"})
+                raise HTTPException(401, "the token is not valid: log in again", headers={"WWW-Authenticate": "Bearer"})
             if conn.execute(select(a.c.id).where(a.c.id == announcement_id)).first() is None:
                 raise HTTPException(404, f"announcement {announcement_id} not found")
         return supplier_id
 
-    def _record_bid(announcement_id: int, supplier_id: int, filename: str, sha256: str, size: int,
-                    path: str) -> tuple[int, int]:
+    def _record_bid(
+        announcement_id: int, supplier_id: int, filename: str, sha256: str, size: int, path: str
+    ) -> tuple[int, int]:
         now = m.utcnow_naive()
         with db.begin("bids.upload") as conn:
-            document_id = conn.execute(insert(doc).values(
-                kind="bid", announcement_id=announcement_id, supplier_id=supplier_id, filename=filename,
-                sha256=sha256, size=size, storage_path=path, created_at=now)).inserted_primary_key[0]
-            bid_id = conn.execute(insert(bid).values(
-                announcement_id=announcement_id, supplier_id=supplier_id, document_id=document_id,
-                submitted_at=now)).inserted_primary_key[0]
+            document_id = conn.execute(
+                insert(doc).values(
+                    kind="bid",
+                    announcement_id=announcement_id,
+                    supplier_id=supplier_id,
+                    filename=filename,
+                    sha256=sha256,
+                    size=size,
+                    storage_path=path,
+                    created_at=now,
+                )
+            ).inserted_primary_key[0]
+            bid_id = conn.execute(
+                insert(bid).values(
+                    announcement_id=announcement_id, supplier_id=supplier_id, document_id=document_id, submitted_at=now
+                )
+            ).inserted_primary_key[0]
         return bid_id, document_id
 
-    too_large = (f"the bid file is larger than the maximum upload size of {settings.max_upload} bytes "
-                 f"({settings.max_upload / 1024 / 1024:.1f} MiB)")
+    too_large = (
+        f"the bid file is larger than the maximum upload size of {settings.max_upload} bytes "
+        f"({settings.max_upload / 1024 / 1024:.1f} MiB)"
+    )
 
-    @app.post("/api/announcements/{id:int}/bids", name="bids.upload", status_code=201,
-              openapi_extra=_UPLOAD_OPENAPI)
-    async def upload_bid(id: int, request: Request,
-                         authorization: str | None = Header(None)) -> JSONResponse:
+    @app.post("/api/announcements/{id:int}/bids", name="bids.upload", status_code=201, openapi_extra=_UPLOAD_OPENAPI)
+    async def upload_bid(id: int, request: Request, authorization: str | None = Header(None)) -> JSONResponse:
         supplier_id = await run_in_threadpool(_bidder_for, authorization, id)
         if settings.flaky_uploads and platform.rng.random() < BAD_RELEASE_FAILURE_RATE:
             # The bad release's bug: the upload fails before anything is stored.
@@ -548,33 +629,58 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             upload.abort()
         bid_id, document_id = await run_in_threadpool(
-            _record_bid, id, supplier_id, upload.filename, stored.sha256, stored.size, stored.storage_path)
-        return JSONResponse({"bid_id": bid_id, "document_id": document_id, "sha256": stored.sha256,
-                             "size": stored.size, "filename": upload.filename}, status_code=201)
+            _record_bid, id, supplier_id, upload.filename, stored.sha256, stored.size, stored.storage_path
+        )
+        return JSONResponse(
+            {
+                "bid_id": bid_id,
+                "document_id": document_id,
+                "sha256": stored.sha256,
+                "size": stored.size,
+                "filename": upload.filename,
+            },
+            status_code=201,
+        )
 
     # ---------------------------------------------------------------- documents and archive
 
     @app.get("/api/documents/{id:int}", name="documents.download")
     def download(id: int) -> Response:
         with db.connect("documents.download") as conn:
-            row = conn.execute(select(doc.c.filename, doc.c.sha256, doc.c.size, doc.c.storage_path)
-                               .where(doc.c.id == id)).first()
+            row = conn.execute(
+                select(doc.c.filename, doc.c.sha256, doc.c.size, doc.c.storage_path).where(doc.c.id == id)
+            ).first()
         if row is None:
             raise HTTPException(404, f"document {id} not found")
         path = store.root / row.storage_path
         if not path.is_file():
             log.error("document %s (%s) is missing from the documents store", id, row.storage_path)
-            return JSONResponse({"detail": f"document {id} is in the archive but its file is missing "
-                                           "from the documents store"}, status_code=500)
-        return FileResponse(path, media_type="application/octet-stream", filename=row.filename,
-                            headers={"X-Content-SHA256": row.sha256})
+            return JSONResponse(
+                {"detail": f"document {id} is in the archive but its file is missing from the documents store"},
+                status_code=500,
+            )
+        return FileResponse(
+            path, media_type="application/octet-stream", filename=row.filename, headers={"X-Content-SHA256": row.sha256}
+        )
 
     @app.get(ENDPOINTS["archive.list"], name="archive.list")
-    def archive(page: int = Query(1, ge=1, le=1_000_000), size: int = Query(20, ge=1, le=MAX_PAGE_SIZE),
-                kind: str | None = Query(None, pattern="^(tender|bid)$")) -> JSONResponse:
+    def archive(
+        page: int = Query(1, ge=1, le=1_000_000),
+        size: int = Query(20, ge=1, le=MAX_PAGE_SIZE),
+        kind: str | None = Query(None, pattern="^(tender|bid)$"),
+    ) -> JSONResponse:
         count = select(func.count()).select_from(doc)
-        stmt = select(doc.c.id, doc.c.kind, doc.c.announcement_id, doc.c.supplier_id, doc.c.filename,
-                      doc.c.sha256, doc.c.size, doc.c.storage_path, doc.c.created_at)
+        stmt = select(
+            doc.c.id,
+            doc.c.kind,
+            doc.c.announcement_id,
+            doc.c.supplier_id,
+            doc.c.filename,
+            doc.c.sha256,
+            doc.c.size,
+            doc.c.storage_path,
+            doc.c.created_at,
+        )
         if kind:
             count = count.where(doc.c.kind == kind)
             stmt = stmt.where(doc.c.kind == kind)
@@ -582,9 +688,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with db.connect("archive.list") as conn:
             total = conn.execute(count).scalar_one()
             rows = conn.execute(stmt).all()
-        items = [{"id": r.id, "kind": r.kind, "announcement_id": r.announcement_id, "supplier_id": r.supplier_id,
-                  "filename": r.filename, "sha256": r.sha256, "size": r.size, "storage_path": r.storage_path,
-                  "created_at": _iso(r.created_at)} for r in rows]
+        items = [
+            {
+                "id": r.id,
+                "kind": r.kind,
+                "announcement_id": r.announcement_id,
+                "supplier_id": r.supplier_id,
+                "filename": r.filename,
+                "sha256": r.sha256,
+                "size": r.size,
+                "storage_path": r.storage_path,
+                "created_at": _iso(r.created_at),
+            }
+            for r in rows
+        ]
         return JSONResponse(_page(page, size, total, items))
 
     @app.get(ENDPOINTS["dashboard"], name="dashboard")
@@ -596,14 +713,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "suppliers": conn.execute(select(func.count()).select_from(sup)).scalar_one(),
                 "bids": conn.execute(select(func.count()).select_from(bid)).scalar_one(),
             }
-            documents, stored = conn.execute(
-                select(func.count(), func.coalesce(func.sum(doc.c.size), 0))).one()
+            documents, stored = conn.execute(select(func.count(), func.coalesce(func.sum(doc.c.size), 0))).one()
             top = conn.execute(
-                select(a.c.id, a.c.title, bids_count).join(bid, bid.c.announcement_id == a.c.id)
-                .group_by(a.c.id, a.c.title).order_by(bids_count.desc(), a.c.id).limit(10)).all()
+                select(a.c.id, a.c.title, bids_count)
+                .join(bid, bid.c.announcement_id == a.c.id)
+                .group_by(a.c.id, a.c.title)
+                .order_by(bids_count.desc(), a.c.id)
+                .limit(10)
+            ).all()
         counts.update(documents=documents, bytes_stored=int(stored))
-        counts["bids_per_announcement_top10"] = [
-            {"announcement_id": r[0], "title": r[1], "bids": r[2]} for r in top]
+        counts["bids_per_announcement_top10"] = [{"announcement_id": r[0], "title": r[1], "bids": r[2]} for r in top]
         counts["version"] = settings.version
         return JSONResponse(counts)
 
@@ -615,10 +734,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with db.connect("healthz") as conn:
                 conn.exec_driver_sql("SELECT 1").scalar()
         except (DatabaseUnavailable, DBAPIError, PoolTimeout) as e:
-            detail = str(e) if isinstance(e, DatabaseUnavailable) else \
-                f"database unavailable: {type(getattr(e, 'orig', None) or e).__name__}"
-            return JSONResponse({"status": "unavailable", "version": settings.version,
-                                 "replica": settings.replica, "detail": detail}, status_code=503)
+            detail = (
+                str(e)
+                if isinstance(e, DatabaseUnavailable)
+                else f"database unavailable: {type(getattr(e, 'orig', None) or e).__name__}"
+            )
+            return JSONResponse(
+                {"status": "unavailable", "version": settings.version, "replica": settings.replica, "detail": detail},
+                status_code=503,
+            )
         return JSONResponse({"status": "ok", "version": settings.version, "replica": settings.replica})
 
     @app.get("/metrics", name="metrics")
@@ -643,8 +767,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(403, "wrong or missing X-Admin-Token")
 
     def _fault_answer() -> JSONResponse:
-        return JSONResponse({"fault": platform.faults.state.to_dict(), "version": settings.version,
-                             "replica": settings.replica, "endpoints": ENDPOINTS})
+        return JSONResponse(
+            {
+                "fault": platform.faults.state.to_dict(),
+                "version": settings.version,
+                "replica": settings.replica,
+                "endpoints": ENDPOINTS,
+            }
+        )
 
     @app.get("/_admin/fault", name="admin.fault.get")
     async def get_fault(request: Request, x_admin_token: str | None = Header(None)) -> JSONResponse:
@@ -652,8 +782,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return _fault_answer()
 
     @app.put("/_admin/fault", name="admin.fault.put")
-    async def put_fault(body: FaultIn, request: Request,
-                        x_admin_token: str | None = Header(None)) -> JSONResponse:
+    async def put_fault(body: FaultIn, request: Request, x_admin_token: str | None = Header(None)) -> JSONResponse:
         _admin(request, x_admin_token)
         fields = body.model_dump(exclude_none=True, exclude={"specs"})
         try:
@@ -696,6 +825,7 @@ def _read_token(path: Path) -> str:
 
 
 # --------------------------------------------------------------------------- multipart streaming
+
 
 class _FieldTooLarge(ValueError):
     pass

@@ -52,11 +52,13 @@ class FaultState:
     endpoint: str | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.latency_s, bool) or not isinstance(self.latency_s, (int, float)) \
-                or not 0 <= self.latency_s <= MAX_LATENCY_S:
+        if (
+            isinstance(self.latency_s, bool)
+            or not isinstance(self.latency_s, (int, float))
+            or not 0 <= self.latency_s <= MAX_LATENCY_S
+        ):
             raise ValueError(f"latency_s must be between 0 and {MAX_LATENCY_S:g} seconds, not {self.latency_s!r}")
-        if isinstance(self.errors, bool) or not isinstance(self.errors, (int, float)) \
-                or not 0.0 <= self.errors <= 1.0:
+        if isinstance(self.errors, bool) or not isinstance(self.errors, (int, float)) or not 0.0 <= self.errors <= 1.0:
             raise ValueError(f"errors must be a probability between 0 and 1, not {self.errors!r}")
         if not isinstance(self.db_down, bool):
             raise ValueError(f"db_down must be true or false, not {self.db_down!r}")
@@ -66,11 +68,12 @@ class FaultState:
         object.__setattr__(self, "errors", float(self.errors))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "FaultState":
+    def from_dict(cls, data: dict[str, Any]) -> FaultState:
         unknown = set(data) - {"latency_s", "errors", "db_down", "endpoint"}
         if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(sorted(unknown))} "
-                             "(latency_s, errors, db_down, endpoint)")
+            raise ValueError(
+                f"unknown fault field(s): {', '.join(sorted(unknown))} (latency_s, errors, db_down, endpoint)"
+            )
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
@@ -119,8 +122,10 @@ def parse_fault_specs(specs: list[str]) -> dict[str, Any]:
     seen: set[str] = set()
     for spec in specs:
         if not isinstance(spec, str) or "=" not in spec:
-            raise ValueError(f"bad fault spec {spec!r}: write KEY=VALUE with KEY one of {', '.join(_SPEC_KEYS)} "
-                             "(e.g. latency=2500ms, errors=0.1, db=down)")
+            raise ValueError(
+                f"bad fault spec {spec!r}: write KEY=VALUE with KEY one of {', '.join(_SPEC_KEYS)} "
+                "(e.g. latency=2500ms, errors=0.1, db=down)"
+            )
         key, _, value = spec.partition("=")
         key, value = key.strip().lower(), value.strip()
         if key not in _SPEC_KEYS:
@@ -142,8 +147,9 @@ def parse_fault_specs(specs: list[str]) -> dict[str, Any]:
             try:
                 p = float(value)
             except ValueError:
-                raise ValueError(f"bad fault spec {spec!r}: errors is a probability between 0 and 1 "
-                                 "(e.g. errors=0.1)") from None
+                raise ValueError(
+                    f"bad fault spec {spec!r}: errors is a probability between 0 and 1 (e.g. errors=0.1)"
+                ) from None
             if not 0.0 <= p <= 1.0 or p != p:
                 raise ValueError(f"bad fault spec {spec!r}: errors must be between 0 and 1")
             state["errors"] = p

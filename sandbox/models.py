@@ -106,7 +106,7 @@ TABLES = ("announcements", "suppliers", "sessions", "archive_documents", "bids")
 
 def utcnow_naive() -> dt.datetime:
     """Now in UTC as a naive datetime: how times are stored in every table."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def create_schema(engine: Engine) -> None:

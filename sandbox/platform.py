@@ -43,7 +43,7 @@ class SandboxPaths:
     base: Path
 
     @classmethod
-    def of(cls, instance: str = "main") -> "SandboxPaths":
+    def of(cls, instance: str = "main") -> SandboxPaths:
         if not instance.replace("-", "").isalnum():
             raise BadInput(f"invalid sandbox instance name {instance!r}")
         name = "sandbox" if instance == "main" else f"sandbox-{instance}"
@@ -116,7 +116,7 @@ class SandboxState:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "SandboxState":
+    def from_dict(cls, d: dict) -> SandboxState:
         d = dict(d)
         d["haproxy"] = Proc(**d["haproxy"]) if d.get("haproxy") else None
         d["replicas"] = [Proc(**r) for r in d.get("replicas", [])]
@@ -134,6 +134,7 @@ def masked_url(url: str) -> str:
 
 # --------------------------------------------------------------------------- pure helpers
 
+
 def replica_ports(port: int, replicas: int) -> list[int]:
     return [port + 1 + i for i in range(replicas)]
 
@@ -143,8 +144,9 @@ def connect_host(bind_address: str) -> str:
     return "127.0.0.1" if bind_address in ("", "0.0.0.0", "::") else bind_address
 
 
-def haproxy_config(port: int, ports: list[int], socket_path: Path, weights: list[int] | None = None,
-                   bind_address: str = "127.0.0.1") -> str:
+def haproxy_config(
+    port: int, ports: list[int], socket_path: Path, weights: list[int] | None = None, bind_address: str = "127.0.0.1"
+) -> str:
     """The HAProxy config of the sandbox: one frontend, replicas r1..rN with health checks."""
     weights = weights or [100] * len(ports)
     host = connect_host(bind_address)
@@ -181,27 +183,44 @@ backend replicas
 """
 
 
-def replica_env(paths: SandboxPaths, database_url: str, version: str, max_upload: int, replica: str,
-                token_file: Path) -> dict[str, str]:
+def replica_env(
+    paths: SandboxPaths, database_url: str, version: str, max_upload: int, replica: str, token_file: Path
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCOPS_SANDBOX_")}
-    env.update({
-        "PROCOPS_SANDBOX_DB_URL": database_url,
-        "PROCOPS_SANDBOX_DOCS_DIR": str(paths.documents),
-        "PROCOPS_SANDBOX_VERSION": version,
-        "PROCOPS_SANDBOX_MAX_UPLOAD": str(max_upload),
-        "PROCOPS_SANDBOX_ADMIN_TOKEN_FILE": str(token_file),
-        "PROCOPS_SANDBOX_REPLICA": replica,
-    })
+    env.update(
+        {
+            "PROCOPS_SANDBOX_DB_URL": database_url,
+            "PROCOPS_SANDBOX_DOCS_DIR": str(paths.documents),
+            "PROCOPS_SANDBOX_VERSION": version,
+            "PROCOPS_SANDBOX_MAX_UPLOAD": str(max_upload),
+            "PROCOPS_SANDBOX_ADMIN_TOKEN_FILE": str(token_file),
+            "PROCOPS_SANDBOX_REPLICA": replica,
+        }
+    )
     return env
 
 
 def replica_argv(port: int, bind_address: str = "127.0.0.1") -> list[str]:
-    return [sys.executable, "-m", "uvicorn", "procops.sandbox.app:create_app", "--factory",
-            "--host", bind_address, "--port", str(port), "--no-access-log", "--log-level", "warning",
-            "--timeout-graceful-shutdown", "5"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "procops.sandbox.app:create_app",
+        "--factory",
+        "--host",
+        bind_address,
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--timeout-graceful-shutdown",
+        "5",
+    ]
 
 
 # --------------------------------------------------------------------------- state
+
 
 def load_state(paths: SandboxPaths) -> SandboxState | None:
     try:
@@ -243,11 +262,14 @@ def ensure_database(url: str) -> None:
                 c.execute(text(f"CREATE DATABASE IF NOT EXISTS `{u.database}`"))
         eng.dispose()
     except SQLAlchemyError as e:
-        raise EnvironmentFailure(f"database server of {masked_url(url)} is unreachable or refused: "
-                                 f"{str(e.orig if hasattr(e, 'orig') else e).splitlines()[0]}") from None
+        raise EnvironmentFailure(
+            f"database server of {masked_url(url)} is unreachable or refused: "
+            f"{str(e.orig if hasattr(e, 'orig') else e).splitlines()[0]}"
+        ) from None
 
 
 # --------------------------------------------------------------------------- API
+
 
 @dataclass
 class UpOptions:
@@ -264,12 +286,21 @@ class UpOptions:
     bind_address: str = "127.0.0.1"
 
     @classmethod
-    def from_config(cls, sandbox_cfg: Any, **overrides: Any) -> "UpOptions":
+    def from_config(cls, sandbox_cfg: Any, **overrides: Any) -> UpOptions:
         s = sandbox_cfg
-        opts = cls(port=s.port, replicas=s.replicas, version=s.version, database_url=s.database_url,
-                   max_upload_size=s.max_upload_size, seed_announcements=s.seed.announcements,
-                   seed_suppliers=s.seed.suppliers, seed_documents=s.seed.documents,
-                   document_size=s.seed.document_size, seed=s.seed.seed, bind_address=s.bind_address)
+        opts = cls(
+            port=s.port,
+            replicas=s.replicas,
+            version=s.version,
+            database_url=s.database_url,
+            max_upload_size=s.max_upload_size,
+            seed_announcements=s.seed.announcements,
+            seed_suppliers=s.seed.suppliers,
+            seed_documents=s.seed.documents,
+            document_size=s.seed.document_size,
+            seed=s.seed.seed,
+            bind_address=s.bind_address,
+        )
         for k, v in overrides.items():
             if v is not None:
                 setattr(opts, k, v)
@@ -300,32 +331,53 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
         ports = [opts.port, *replica_ports(opts.port, opts.replicas)]
         for p in ports:
             if not port_free(p, opts.bind_address):
-                raise EnvironmentFailure(f"port {p} on {opts.bind_address} is already in use; choose another with --port "
-                                         "or stop what uses it")
+                raise EnvironmentFailure(
+                    f"port {p} on {opts.bind_address} is already in use; choose another with --port "
+                    "or stop what uses it"
+                )
         database_url = opts.database_url or paths.sqlite_url()
         token_file = generated_secret(ADMIN_TOKEN_SECRET)
         paths.documents.mkdir(parents=True, exist_ok=True)
         seeded = prepare_data(paths, database_url, opts)
 
-        state = SandboxState(instance=instance, port=opts.port,
-                             url=f"http://{connect_host(opts.bind_address)}:{opts.port}",
-                             database_url=database_url, documents_dir=str(paths.documents),
-                             started_at=iso(utcnow()), bind_address=opts.bind_address)
+        state = SandboxState(
+            instance=instance,
+            port=opts.port,
+            url=f"http://{connect_host(opts.bind_address)}:{opts.port}",
+            database_url=database_url,
+            documents_dir=str(paths.documents),
+            started_at=iso(utcnow()),
+            bind_address=opts.bind_address,
+        )
         try:
             for i, p in enumerate(ports[1:], start=1):
                 name = f"r{i}"
                 env = replica_env(paths, database_url, opts.version, opts.max_upload_size, name, token_file)
-                state.replicas.append(_spawn(replica_argv(p, opts.bind_address), env, paths.logs / f"{name}.log", name,
-                                             port=p, version=opts.version))
+                state.replicas.append(
+                    _spawn(
+                        replica_argv(p, opts.bind_address),
+                        env,
+                        paths.logs / f"{name}.log",
+                        name,
+                        port=p,
+                        version=opts.version,
+                    )
+                )
                 save_state(paths, state)
             cfg = haproxy_config(opts.port, ports[1:], paths.haproxy_socket, bind_address=opts.bind_address)
             atomic_write(paths.haproxy_cfg, cfg)
-            check = subprocess.run(["haproxy", "-c", "-q", "-f", str(paths.haproxy_cfg)], capture_output=True,
-                                   text=True)
+            check = subprocess.run(
+                ["haproxy", "-c", "-q", "-f", str(paths.haproxy_cfg)], capture_output=True, text=True
+            )
             if check.returncode != 0:
                 raise EnvironmentFailure(f"haproxy rejected {paths.haproxy_cfg}: {check.stderr.strip()}")
-            state.haproxy = _spawn(["haproxy", "-db", "-f", str(paths.haproxy_cfg)], None,
-                                   paths.logs / "haproxy.log", "haproxy", port=opts.port)
+            state.haproxy = _spawn(
+                ["haproxy", "-db", "-f", str(paths.haproxy_cfg)],
+                None,
+                paths.logs / "haproxy.log",
+                "haproxy",
+                port=opts.port,
+            )
             save_state(paths, state)
             _wait_healthy(state, paths)
         except BaseException:
@@ -335,8 +387,17 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
     if journal:
         from procops.journal import record
 
-        record("sandbox.up", instance, {"url": state.url, "replicas": len(state.replicas), "version": opts.version,
-                                        "database": masked_url(database_url), "seeded": seeded})
+        record(
+            "sandbox.up",
+            instance,
+            {
+                "url": state.url,
+                "replicas": len(state.replicas),
+                "version": opts.version,
+                "database": masked_url(database_url),
+                "seeded": seeded,
+            },
+        )
     return state, True
 
 
@@ -350,14 +411,21 @@ def prepare_data(paths: SandboxPaths, database_url: str, opts: UpOptions) -> dic
     engine = make_engine(database_url)
     try:
         create_schema(engine)
-        return seed(engine, paths.documents, announcements=opts.seed_announcements,
-                    suppliers=opts.seed_suppliers, documents=opts.seed_documents,
-                    document_size=opts.document_size, seed=opts.seed)
+        return seed(
+            engine,
+            paths.documents,
+            announcements=opts.seed_announcements,
+            suppliers=opts.seed_suppliers,
+            documents=opts.seed_documents,
+            document_size=opts.document_size,
+            seed=opts.seed,
+        )
     except Exception as e:  # noqa: BLE001 - the database's own error is the message
         if isinstance(e, (BadInput, EnvironmentFailure)):
             raise
-        raise EnvironmentFailure(f"cannot prepare the sandbox database {masked_url(database_url)}: "
-                                 f"{str(e).splitlines()[0]}") from None
+        raise EnvironmentFailure(
+            f"cannot prepare the sandbox database {masked_url(database_url)}: {str(e).splitlines()[0]}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -368,8 +436,9 @@ def _wait_healthy(state: SandboxState, paths: SandboxPaths) -> None:
     while time.monotonic() < deadline:
         for name, r in list(pending.items()):
             if not r.alive():
-                raise EnvironmentFailure(f"sandbox replica {name} exited during start:\n"
-                                         + _log_tail(paths.logs / f"{name}.log"))
+                raise EnvironmentFailure(
+                    f"sandbox replica {name} exited during start:\n" + _log_tail(paths.logs / f"{name}.log")
+                )
             if _http_ok(f"http://{state.host}:{r.port}/healthz")[0]:
                 del pending[name]
         if state.haproxy and not state.haproxy.alive():
@@ -377,8 +446,10 @@ def _wait_healthy(state: SandboxState, paths: SandboxPaths) -> None:
         if not pending and _haproxy_all_up(paths) and _http_ok(state.url + "/healthz")[0]:
             return
         time.sleep(0.2)
-    raise EnvironmentFailure(f"the sandbox did not become healthy within {HEALTH_TIMEOUT:.0f}s "
-                             f"(still waiting for: {', '.join(pending) or 'haproxy'}); logs in {paths.logs}")
+    raise EnvironmentFailure(
+        f"the sandbox did not become healthy within {HEALTH_TIMEOUT:.0f}s "
+        f"(still waiting for: {', '.join(pending) or 'haproxy'}); logs in {paths.logs}"
+    )
 
 
 def _haproxy_all_up(paths: SandboxPaths) -> bool:
@@ -413,25 +484,46 @@ def down(instance: str = "main", *, journal: bool = True) -> list[str]:
 def status(instance: str = "main") -> dict:
     paths = SandboxPaths.of(instance)
     state = load_state(paths)
-    base = {"instance": instance, "running": False, "database": None,
-            "documents_dir": str(paths.documents), "logs": str(paths.logs)}
+    base = {
+        "instance": instance,
+        "running": False,
+        "database": None,
+        "documents_dir": str(paths.documents),
+        "logs": str(paths.logs),
+    }
     if state is None:
         return base
     replicas = []
     for r in state.replicas:
         ok, body = _http_ok(f"http://{state.host}:{r.port}/healthz") if r.alive() else (False, None)
-        replicas.append({"name": r.name, "pid": r.pid, "port": r.port, "alive": r.alive(),
-                         "healthy": ok, "version": (body or {}).get("version", r.version)})
+        replicas.append(
+            {
+                "name": r.name,
+                "pid": r.pid,
+                "port": r.port,
+                "alive": r.alive(),
+                "healthy": ok,
+                "version": (body or {}).get("version", r.version),
+            }
+        )
     fe_ok, _ = _http_ok(state.url + "/healthz") if state.haproxy and state.haproxy.alive() else (False, None)
-    base.update({
-        "running": True, "url": state.url, "healthy": fe_ok and all(r["healthy"] for r in replicas),
-        "started_at": state.started_at, "database": masked_url(state.database_url),
-        "documents_dir": state.documents_dir,
-        "haproxy": {"pid": state.haproxy.pid if state.haproxy else None,
-                    "alive": bool(state.haproxy and state.haproxy.alive()),
-                    "config": str(paths.haproxy_cfg), "runtime_api": str(paths.haproxy_socket)},
-        "replicas": replicas,
-    })
+    base.update(
+        {
+            "running": True,
+            "url": state.url,
+            "healthy": fe_ok and all(r["healthy"] for r in replicas),
+            "started_at": state.started_at,
+            "database": masked_url(state.database_url),
+            "documents_dir": state.documents_dir,
+            "haproxy": {
+                "pid": state.haproxy.pid if state.haproxy else None,
+                "alive": bool(state.haproxy and state.haproxy.alive()),
+                "config": str(paths.haproxy_cfg),
+                "runtime_api": str(paths.haproxy_socket),
+            },
+            "replicas": replicas,
+        }
+    )
     return base
 
 
@@ -468,8 +560,9 @@ def _admin_fault(method: str, body: dict | None, instance: str) -> dict:
     results = {}
     for r in state.replicas:
         try:
-            resp = httpx.request(method, f"http://127.0.0.1:{r.port}/_admin/fault", json=body, headers=headers,
-                                 timeout=5)
+            resp = httpx.request(
+                method, f"http://127.0.0.1:{r.port}/_admin/fault", json=body, headers=headers, timeout=5
+            )
         except httpx.HTTPError as e:
             raise EnvironmentFailure(f"replica {r.name} (port {r.port}) is unreachable: {e}") from None
         if resp.status_code >= 300:

@@ -31,12 +31,34 @@ from procops.sandbox.store import DocumentStore
 BASE_TIME = dt.datetime(2025, 1, 1, 8, 0, 0)  # naive UTC, like every stored time
 BATCH = 1000
 
-_UNITS = ("区教育局", "区卫生健康委员会", "区住房和城乡建设局", "区财政局", "区交通运输局", "区人民医院",
-          "区第一中学", "区水务局", "区城市管理局", "区民政局", "区公安分局", "区文化和旅游局")
-_ITEMS = (("办公设备采购", "货物"), ("信息化系统建设", "服务"), ("物业管理服务", "服务"),
-          ("医疗设备采购", "货物"), ("道路维修工程", "工程"), ("校舍改造工程", "工程"),
-          ("公务车辆租赁服务", "服务"), ("食堂食材配送服务", "服务"), ("网络安全等级保护服务", "服务"),
-          ("档案数字化加工服务", "服务"), ("教学设备采购", "货物"), ("排水管网改造工程", "工程"))
+_UNITS = (
+    "区教育局",
+    "区卫生健康委员会",
+    "区住房和城乡建设局",
+    "区财政局",
+    "区交通运输局",
+    "区人民医院",
+    "区第一中学",
+    "区水务局",
+    "区城市管理局",
+    "区民政局",
+    "区公安分局",
+    "区文化和旅游局",
+)
+_ITEMS = (
+    ("办公设备采购", "货物"),
+    ("信息化系统建设", "服务"),
+    ("物业管理服务", "服务"),
+    ("医疗设备采购", "货物"),
+    ("道路维修工程", "工程"),
+    ("校舍改造工程", "工程"),
+    ("公务车辆租赁服务", "服务"),
+    ("食堂食材配送服务", "服务"),
+    ("网络安全等级保护服务", "服务"),
+    ("档案数字化加工服务", "服务"),
+    ("教学设备采购", "货物"),
+    ("排水管网改造工程", "工程"),
+)
 _METHODS = ("公开招标", "竞争性磋商", "竞争性谈判", "询价")
 _COMPANY_CITIES = ("东城", "西城", "南山", "北辰", "江北", "滨海", "高新", "临港")
 _COMPANY_TRADES = ("科技", "信息技术", "建设工程", "医疗器械", "物业服务", "商贸", "环境工程", "教育装备")
@@ -51,15 +73,27 @@ def supplier_password(i: int) -> str:
     return f"password-{i}"
 
 
-def seed(engine: Engine, docs_dir: str | Path, *, announcements: int = 200, suppliers: int = 50,
-         documents: int = 100, document_size: int = 200 * 1024, seed: int = 42) -> dict[str, Any]:
+def seed(
+    engine: Engine,
+    docs_dir: str | Path,
+    *,
+    announcements: int = 200,
+    suppliers: int = 50,
+    documents: int = 100,
+    document_size: int = 200 * 1024,
+    seed: int = 42,
+) -> dict[str, Any]:
     """Seed an empty platform; returns ``{announcements, suppliers, documents, bytes, seeded}``.
 
     The arguments are those of ``SeedConfig`` (``seed(engine, docs, **cfg.seed.model_dump())``).
     ``seeded`` is False when announcements already existed and nothing was written.
     """
-    for name, value in (("announcements", announcements), ("suppliers", suppliers),
-                        ("documents", documents), ("document_size", document_size)):
+    for name, value in (
+        ("announcements", announcements),
+        ("suppliers", suppliers),
+        ("documents", documents),
+        ("document_size", document_size),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name} must be a non-negative integer, not {value!r}")
     if documents and not announcements:
@@ -84,27 +118,46 @@ def seed(engine: Engine, docs_dir: str | Path, *, announcements: int = 200, supp
         published = BASE_TIME + dt.timedelta(seconds=rng.randrange(0, 365 * 86400))
         deadline = published + dt.timedelta(days=rng.randrange(20, 46))
         title = f"{unit}{year}年{item}项目{method}公告（第{i:04d}号）"
-        body = (f"{unit}就{item}项目进行{method}，采购预算{budget_cents / 100:,.2f}元。"
-                f"投标截止时间：{deadline:%Y-%m-%d %H:%M}（北京时间以平台为准）。"
-                "供应商须在平台注册并在截止时间前上传投标文件，逾期上传的投标文件平台将拒收。")
-        a_rows.append({"title": title, "category": category, "body": body, "budget_cents": budget_cents,
-                       "published_at": published, "deadline_at": deadline})
+        body = (
+            f"{unit}就{item}项目进行{method}，采购预算{budget_cents / 100:,.2f}元。"
+            f"投标截止时间：{deadline:%Y-%m-%d %H:%M}（北京时间以平台为准）。"
+            "供应商须在平台注册并在截止时间前上传投标文件，逾期上传的投标文件平台将拒收。"
+        )
+        a_rows.append(
+            {
+                "title": title,
+                "category": category,
+                "body": body,
+                "budget_cents": budget_cents,
+                "published_at": published,
+                "deadline_at": deadline,
+            }
+        )
 
     s_rows = []
     for i in range(1, suppliers + 1):
         name = f"{rng.choice(_COMPANY_CITIES)}{rng.choice(_COMPANY_TRADES)}有限公司{i:04d}"
         credit_code = "".join(rng.choice(_CREDIT_ALPHABET) for _ in range(18))
         salt = rng.randbytes(16)
-        s_rows.append({"name": name, "email": supplier_email(i), "credit_code": credit_code,
-                       "password_hash": hash_password(supplier_password(i), salt=salt),
-                       "created_at": BASE_TIME + dt.timedelta(minutes=i)})
+        s_rows.append(
+            {
+                "name": name,
+                "email": supplier_email(i),
+                "credit_code": credit_code,
+                "password_hash": hash_password(supplier_password(i), salt=salt),
+                "created_at": BASE_TIME + dt.timedelta(minutes=i),
+            }
+        )
 
     with engine.begin() as conn:
         for rows, table in ((a_rows, m.announcements), (s_rows, m.suppliers)):
             for k in range(0, len(rows), BATCH):
-                conn.execute(insert(table), rows[k:k + BATCH])
-        announcement_ids = list(conn.execute(select(m.announcements.c.id).order_by(m.announcements.c.id))
-                                .scalars()) if documents else []
+                conn.execute(insert(table), rows[k : k + BATCH])
+        announcement_ids = (
+            list(conn.execute(select(m.announcements.c.id).order_by(m.announcements.c.id)).scalars())
+            if documents
+            else []
+        )
 
     total_bytes = 0
     d_rows: list[dict] = []
@@ -120,18 +173,31 @@ def seed(engine: Engine, docs_dir: str | Path, *, announcements: int = 200, supp
         content = rng.randbytes(document_size)
         stored = store.put_bytes(content, fsync=False)
         total_bytes += stored.size
-        d_rows.append({"kind": "tender", "announcement_id": aid, "supplier_id": None,
-                       "filename": f"tender-{aid:05d}-{k // len(announcement_ids) + 1}.pdf",
-                       "sha256": stored.sha256, "size": stored.size, "storage_path": stored.storage_path,
-                       "created_at": BASE_TIME + dt.timedelta(seconds=k)})
+        d_rows.append(
+            {
+                "kind": "tender",
+                "announcement_id": aid,
+                "supplier_id": None,
+                "filename": f"tender-{aid:05d}-{k // len(announcement_ids) + 1}.pdf",
+                "sha256": stored.sha256,
+                "size": stored.size,
+                "storage_path": stored.storage_path,
+                "created_at": BASE_TIME + dt.timedelta(seconds=k),
+            }
+        )
         if len(d_rows) >= BATCH:
             # Files first, then their rows: a row never points at a file not yet written.
             store.sync()
             flush()
     store.sync()
     flush()
-    return {"announcements": announcements, "suppliers": suppliers, "documents": documents,
-            "bytes": total_bytes, "seeded": True}
+    return {
+        "announcements": announcements,
+        "suppliers": suppliers,
+        "documents": documents,
+        "bytes": total_bytes,
+        "seeded": True,
+    }
 
 
 def _count(engine: Engine, table: Any) -> int:
@@ -143,5 +209,9 @@ def _counts(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         count = lambda t: conn.execute(select(func.count()).select_from(t)).scalar_one()  # noqa: E731
         stored = conn.execute(select(func.coalesce(func.sum(m.archive_documents.c.size), 0))).scalar_one()
-        return {"announcements": count(m.announcements), "suppliers": count(m.suppliers),
-                "documents": count(m.archive_documents), "bytes": int(stored)}
+        return {
+            "announcements": count(m.announcements),
+            "suppliers": count(m.suppliers),
+            "documents": count(m.archive_documents),
+            "bytes": int(stored),
+        }

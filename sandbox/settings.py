@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from collections.abc import Mapping
 
 from procops.timeutil import parse_size
 
@@ -58,8 +58,7 @@ class Settings:
         # The same checks whether the settings come from the environment or from code.
         _check_db_url(self.db_url, "db_url")
         if self.version not in VERSIONS:
-            raise ValueError(f"version: unknown platform version {self.version!r} "
-                             f"(one of {', '.join(VERSIONS)})")
+            raise ValueError(f"version: unknown platform version {self.version!r} (one of {', '.join(VERSIONS)})")
         if not isinstance(self.max_upload, int) or isinstance(self.max_upload, bool) or self.max_upload < 1:
             raise ValueError(f"max_upload: must be a positive number of bytes, not {self.max_upload!r}")
         if not _REPLICA.match(self.replica):
@@ -78,7 +77,7 @@ class Settings:
         return self.version == "1.1.1-bad"
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read the settings; a missing or invalid variable raises ValueError naming it."""
         env = os.environ if environ is None else environ
 
@@ -94,8 +93,9 @@ class Settings:
                 raise ValueError(f"{name} is not set: give the {what}")
             return value
 
-        db_url = required(ENV_DB_URL, "SQLAlchemy URL of the platform database "
-                                      "(e.g. sqlite:////var/lib/procops/platform.db)")
+        db_url = required(
+            ENV_DB_URL, "SQLAlchemy URL of the platform database (e.g. sqlite:////var/lib/procops/platform.db)"
+        )
         try:
             _check_db_url(db_url, ENV_DB_URL)
         except ValueError as e:
@@ -122,8 +122,9 @@ class Settings:
 
         replica = get(ENV_REPLICA) or DEFAULT_REPLICA
         if not _REPLICA.match(replica):
-            raise ValueError(f"{ENV_REPLICA}: {replica!r} is not a replica name "
-                             "(letters, digits, '.', '_', '-'; e.g. r1)")
+            raise ValueError(
+                f"{ENV_REPLICA}: {replica!r} is not a replica name (letters, digits, '.', '_', '-'; e.g. r1)"
+            )
 
         pool_size = DEFAULT_POOL_SIZE
         raw = get(ENV_POOL_SIZE)
@@ -135,8 +136,15 @@ class Settings:
             if not 1 <= pool_size <= 1000:
                 raise ValueError(f"{ENV_POOL_SIZE}: must be between 1 and 1000, not {pool_size}")
 
-        return cls(db_url=db_url, docs_dir=docs_dir, version=version, max_upload=max_upload,
-                   admin_token_file=admin_token_file, replica=replica, pool_size=pool_size)
+        return cls(
+            db_url=db_url,
+            docs_dir=docs_dir,
+            version=version,
+            max_upload=max_upload,
+            admin_token_file=admin_token_file,
+            replica=replica,
+            pool_size=pool_size,
+        )
 
     def to_env(self) -> dict[str, str]:
         """The environment that gives these settings back through :meth:`from_env`."""
@@ -160,15 +168,20 @@ def _check_db_url(url: str, name: str) -> None:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError):
-        raise ValueError(f"{name}: not a SQLAlchemy URL: {_redact(url)!r} "
-                         "(e.g. sqlite:////path/platform.db, postgresql+psycopg://user@host:5432/db, "
-                         "mysql+pymysql://user@host:3306/db)") from None
+        raise ValueError(
+            f"{name}: not a SQLAlchemy URL: {_redact(url)!r} "
+            "(e.g. sqlite:////path/platform.db, postgresql+psycopg://user@host:5432/db, "
+            "mysql+pymysql://user@host:3306/db)"
+        ) from None
     if parsed.get_backend_name() not in _DRIVERS:
-        raise ValueError(f"{name}: unsupported database {parsed.get_backend_name()!r} "
-                         "(sqlite, postgresql or mysql/mariadb)")
+        raise ValueError(
+            f"{name}: unsupported database {parsed.get_backend_name()!r} (sqlite, postgresql or mysql/mariadb)"
+        )
     if parsed.get_backend_name() == "sqlite" and not parsed.database:
-        raise ValueError(f"{name}: give a SQLite file path (sqlite:////path/platform.db), "
-                         "an in-memory database cannot be shared by replicas")
+        raise ValueError(
+            f"{name}: give a SQLite file path (sqlite:////path/platform.db), "
+            "an in-memory database cannot be shared by replicas"
+        )
     if parsed.get_backend_name() != "sqlite" and not parsed.database:
         raise ValueError(f"{name}: the URL names no database")
 

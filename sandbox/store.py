@@ -21,7 +21,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
+from collections.abc import Iterable
 
 CHUNK_SIZE = 64 * 1024
 INCOMING = ".incoming"
@@ -59,7 +60,7 @@ class DocumentWriter:
     leaving unless committed.
     """
 
-    def __init__(self, store: "DocumentStore", *, max_size: int | None, fsync: bool) -> None:
+    def __init__(self, store: DocumentStore, *, max_size: int | None, fsync: bool) -> None:
         self._store = store
         self._max_size = max_size
         self._fsync = fsync
@@ -114,7 +115,7 @@ class DocumentWriter:
         with contextlib.suppress(FileNotFoundError):
             self._tmp.unlink()
 
-    def __enter__(self) -> "DocumentWriter":
+    def __enter__(self) -> DocumentWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -144,8 +145,7 @@ class DocumentStore:
             w.write(data)
             return w.commit()
 
-    def put_stream(self, chunks: Iterable[bytes], *, max_size: int | None = None,
-                   fsync: bool = True) -> StoredDocument:
+    def put_stream(self, chunks: Iterable[bytes], *, max_size: int | None = None, fsync: bool = True) -> StoredDocument:
         with self.writer(max_size=max_size, fsync=fsync) as w:
             for chunk in chunks:
                 w.write(chunk)

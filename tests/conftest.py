@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,8 +40,9 @@ def cli(procops_home):
     def run(*args: str, timeout: float = 300, env: dict | None = None, check: int | None = None) -> Result:
         e = dict(os.environ)
         e.update(env or {})
-        p = subprocess.run([PROCOPS, *args], capture_output=True, text=True, timeout=timeout, env=e,
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            [PROCOPS, *args], capture_output=True, text=True, timeout=timeout, env=e, stdin=subprocess.DEVNULL
+        )
         r = Result(p.returncode, p.stdout, p.stderr)
         if check is not None:
             assert r.code == check, f"procops {' '.join(args)} exited {r.code}, wanted {check}\n{r.out}\n{r.err}"

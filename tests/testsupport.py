@@ -34,8 +34,15 @@ def free_port_block(n: int = 1, start: int = 20000, end: int = 60000) -> int:
 
 def monitoring_ports(first: int) -> dict:
     """A monitoring config section whose seven components listen on ``first`` .. ``first + 6``."""
-    names = ("prometheus_port", "alertmanager_port", "node_exporter_port", "blackbox_exporter_port",
-             "postgres_exporter_port", "exporter_port", "webhook_port")
+    names = (
+        "prometheus_port",
+        "alertmanager_port",
+        "node_exporter_port",
+        "blackbox_exporter_port",
+        "postgres_exporter_port",
+        "exporter_port",
+        "webhook_port",
+    )
     return {name: first + i for i, name in enumerate(names)}
 
 
@@ -110,17 +117,27 @@ def netns_host(directory: Path, prefix: str = "pt", before_teardown=None):
                 f"ListenAddress {ns_ip}\nPort 22\nHostKey {d / 'hostkey'}\nPidFile {pidfile}\n"
                 f"AuthorizedKeysFile {d / 'authorized_keys'}\nStrictModes no\nUsePAM no\n"
                 "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\n"
-                "Subsystem sftp internal-sftp\n")
+                "Subsystem sftp internal-sftp\n"
+            )
             Path("/run/sshd").mkdir(parents=True, exist_ok=True)
             _sh("ip", "netns", "exec", ns, "/usr/sbin/sshd", "-f", str(d / "sshd_config"))
             for _ in range(50):
                 if pidfile.exists():
                     break
                 time.sleep(0.1)
-            ssh = (f"ssh -i {d / 'key'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
-                   f"-o BatchMode=yes -o ConnectTimeout=3 -o LogLevel=ERROR root@{ns_ip}")
-            yield {"ns": ns, "ip": ns_ip, "host_ip": host_ip, "host_if": host_if, "dir": d, "key": d / "key",
-                   "ssh": ssh}
+            ssh = (
+                f"ssh -i {d / 'key'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
+                f"-o BatchMode=yes -o ConnectTimeout=3 -o LogLevel=ERROR root@{ns_ip}"
+            )
+            yield {
+                "ns": ns,
+                "ip": ns_ip,
+                "host_ip": host_ip,
+                "host_if": host_if,
+                "dir": d,
+                "key": d / "key",
+                "ssh": ssh,
+            }
         finally:
             if before_teardown is not None:
                 with contextlib.suppress(Exception):

@@ -20,7 +20,8 @@ def sandbox(cli, port_block, tmp_path, monkeypatch):
     # the standby's port is the config's + 100; the config's port is this test's block
     (tmp_path / "procops.yaml").write_text(
         f"sandbox:\n  port: {port}\n  replicas: 1\n  seed: {{announcements: 20, suppliers: 5, documents: 12, "
-        f"document_size: 16KB}}\n")
+        f"document_size: 16KB}}\n"
+    )
     info = cli("sandbox", "up", "--json", check=0).json()
     try:
         yield info
@@ -34,10 +35,14 @@ def test_backup_of_the_sandbox_restores_to_a_serving_standby(cli, sandbox):
     url = sandbox["url"]
     with httpx.Client(base_url=url, timeout=30) as c:
         live_docs = c.get("/api/archive", params={"page": 1, "size": 100}).json()
-        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                     "password": "password-1"}).json()["token"]
-        up = c.post("/api/announcements/1/bids", files={"file": ("bid.pdf", b"%PDF bid of supplier 1" * 100)},
-                    headers={"Authorization": f"Bearer {token}"})
+        token = c.post(
+            "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+        ).json()["token"]
+        up = c.post(
+            "/api/announcements/1/bids",
+            files={"file": ("bid.pdf", b"%PDF bid of supplier 1" * 100)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert up.status_code in (200, 201), up.text
     cli("backup", "init", check=0)
     run = cli("backup", "run", "--json", check=0).json()
@@ -46,8 +51,9 @@ def test_backup_of_the_sandbox_restores_to_a_serving_standby(cli, sandbox):
     cli("backup", "verify", "--live", check=0)
 
     res = cli("backup", "restore", "--to-sandbox", "--repo", "offsite", "--json", check=0).json()
-    assert res["repository"] == "offsite" and res["url"] != url and res["documents"] == run["manifest_totals"][
-        "documents"]
+    assert (
+        res["repository"] == "offsite" and res["url"] != url and res["documents"] == run["manifest_totals"]["documents"]
+    )
     with httpx.Client(base_url=res["url"], timeout=30) as c:
         arch = c.get("/api/archive", params={"page": 1, "size": 100}).json()
         assert arch["total"] == live_docs["total"] + 1
@@ -55,8 +61,12 @@ def test_backup_of_the_sandbox_restores_to_a_serving_standby(cli, sandbox):
             body = c.get(f"/api/documents/{d['id']}")
             assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == d["sha256"]
         # the restored supplier accounts work on the standby
-        assert c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                    "password": "password-1"}).status_code == 200
+        assert (
+            c.post(
+                "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+            ).status_code
+            == 200
+        )
     st = cli("backup", "status", "--json", check=0).json()
     assert st["repositories"]["local"]["rpo_ok"] and st["repositories"]["offsite"]["offsite_missing_runs"] == 0
 
@@ -78,7 +88,8 @@ def test_postgres_sandbox_restores_to_a_standby_database(cli, port_block, tmp_pa
     port = port_block(4)
     (tmp_path / "procops.yaml").write_text(
         f"sandbox:\n  port: {port}\n  replicas: 1\n  database_url: postgresql+psycopg://postgres@127.0.0.1:5432/{name}\n"
-        f"  seed: {{announcements: 10, suppliers: 3, documents: 6, document_size: 8KB}}\n")
+        f"  seed: {{announcements: 10, suppliers: 3, documents: 6, document_size: 8KB}}\n"
+    )
     try:
         cli("sandbox", "up", check=0)
         cli("backup", "init", check=0)
@@ -86,8 +97,10 @@ def test_postgres_sandbox_restores_to_a_standby_database(cli, port_block, tmp_pa
         res = cli("backup", "restore", "--to-sandbox", "--json", check=0).json()
         assert res["database"].endswith(f"/{name}_standby")
         with httpx.Client(base_url=res["url"], timeout=30) as c:
-            assert c.get("/api/archive", params={"page": 1, "size": 1}).json()["total"] == \
-                run["manifest_totals"]["documents"]
+            assert (
+                c.get("/api/archive", params={"page": 1, "size": 1}).json()["total"]
+                == run["manifest_totals"]["documents"]
+            )
     finally:
         cli("sandbox", "down", "--instance", "standby")
         cli("sandbox", "down")

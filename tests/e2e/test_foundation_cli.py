@@ -30,7 +30,8 @@ def test_config_init_then_validate_and_show_masks_secrets(cli, tmp_path):
     assert cli("config", "init").code == 2  # refuses to overwrite
     assert cli("config", "validate", "--json", check=0).json()["source"] == "procops.yaml"
     (tmp_path / "procops.yaml").write_text(
-        "sandbox:\n  database_url: postgresql+psycopg://app:TopSecret9@127.0.0.1/p\n")
+        "sandbox:\n  database_url: postgresql+psycopg://app:TopSecret9@127.0.0.1/p\n"
+    )
     shown = cli("config", "show", "--json", check=0)
     assert "TopSecret9" not in shown.out
     assert shown.json()["config"]["sandbox"]["database_url"].endswith(":********@127.0.0.1/p")

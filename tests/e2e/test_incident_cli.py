@@ -9,7 +9,7 @@ from procops.journal import Journal
 
 
 def ago(minutes: float) -> str:
-    t = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=minutes)
+    t = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes)
     return t.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
@@ -19,8 +19,7 @@ def journal_kinds(home, subject):
 
 
 def test_work_an_incident_from_open_to_accepted_rectification(cli, procops_home):
-    r = cli("incident", "open", "--title", "bid upload fails", "--t0", ago(20), "--commander", "Li",
-            "--json", check=0)
+    r = cli("incident", "open", "--title", "bid upload fails", "--t0", ago(20), "--commander", "Li", "--json", check=0)
     inc = r.json()
     iid = inc["id"]
     assert iid.startswith("INC-") and inc["status"] == "open" and inc["roles"]["commander"] == "Li"
@@ -42,8 +41,18 @@ def test_work_an_incident_from_open_to_accepted_rectification(cli, procops_home)
     assert "classify" in r.out and "LATE" in r.out and "procops runbook show app-crash" in r.out
     assert cli("incident", "show", iid, "--json", check=0).json()["runbook"]["id"] == "app-crash"
 
-    r = cli("incident", "report", iid, "--lang", "en", "--impact", "suppliers could not upload for 40 min",
-            "--root-cause", "replica out of memory", check=0)
+    r = cli(
+        "incident",
+        "report",
+        iid,
+        "--lang",
+        "en",
+        "--impact",
+        "suppliers could not upload for 40 min",
+        "--root-cause",
+        "replica out of memory",
+        check=0,
+    )
     md_en, html_en = r.out.split()
     text = open(md_en, encoding="utf-8").read()
     assert "# Fault analysis report " + iid in text
@@ -60,8 +69,20 @@ def test_work_an_incident_from_open_to_accepted_rectification(cli, procops_home)
     assert "# 故障分析报告 " + iid in zh and "## 时限达标情况" in zh and "| 确认故障类型 | 15m |" in zh
     assert "| 提交故障分析报告 | 24h |" in zh and "超时" in zh and "已恢复" in zh
 
-    r = cli("incident", "action", "add", iid, "--problem", "no memory alert", "--owner", "ops team",
-            "--due", "2026-12-31", "--json", check=0)
+    r = cli(
+        "incident",
+        "action",
+        "add",
+        iid,
+        "--problem",
+        "no memory alert",
+        "--owner",
+        "ops team",
+        "--due",
+        "2026-12-31",
+        "--json",
+        check=0,
+    )
     assert r.json()["n"] == 1
     assert cli("incident", "action", "update", iid, "1", "--status", "accepted").code == 2
     cli("incident", "action", "update", iid, "1", "--status", "rectified", "--note", "rule added", check=0)
@@ -71,10 +92,18 @@ def test_work_an_incident_from_open_to_accepted_rectification(cli, procops_home)
     assert final["closed_loop"] is True and final["status"] == "resolved"
 
     assert journal_kinds(procops_home, iid) == [
-        ("incident.open", None), ("incident.milestone", "classify"), ("incident.milestone", "standby"),
-        ("incident.update", None), ("incident.report", None), ("incident.resolve", None),
-        ("incident.milestone", "report"), ("incident.report", None), ("incident.action.add", None),
-        ("incident.action.update", None), ("incident.action.update", None)]
+        ("incident.open", None),
+        ("incident.milestone", "classify"),
+        ("incident.milestone", "standby"),
+        ("incident.update", None),
+        ("incident.report", None),
+        ("incident.resolve", None),
+        ("incident.milestone", "report"),
+        ("incident.report", None),
+        ("incident.action.add", None),
+        ("incident.action.update", None),
+        ("incident.action.update", None),
+    ]
     assert cli("audit", "verify-journal").code == 0
 
     lst = cli("incident", "list", "--json", check=0).json()
@@ -94,12 +123,13 @@ def test_open_prints_the_id_and_writes_the_deadline_metric(cli, procops_home):
 
 
 def test_escalation_reaches_a_local_receiver_and_is_retried_when_it_was_down(cli, procops_home, port_block):
-    from procops.drills.receiver import RecordingReceiver
+    from procops.incidents.receiver import RecordingReceiver
 
     port = port_block(1)
     cfg = procops_home.parent / "procops.yaml"
-    cfg.write_text(f"notifications:\n  escalation_receivers:\n    - name: leader\n"
-                   f"      url: http://127.0.0.1:{port}/escalate\n")
+    cfg.write_text(
+        f"notifications:\n  escalation_receivers:\n    - name: leader\n      url: http://127.0.0.1:{port}/escalate\n"
+    )
     env = {"PROCOPS_CONFIG": str(cfg)}
     iid = cli("incident", "open", "--title", "portal down", "--t0", ago(16), env=env, check=0).out.strip()
 
@@ -110,7 +140,8 @@ def test_escalation_reaches_a_local_receiver_and_is_retried_when_it_was_down(cli
     with RecordingReceiver(port=port) as rcv:
         up = cli("incident", "escalate", "--json", env=env, check=0)
         assert [(x["milestone"], x["level"], x["status"], x["attempt"]) for x in up.json()] == [
-            ("classify", "missed", "sent", 2)]
+            ("classify", "missed", "sent", 2)
+        ]
         assert cli("incident", "escalate", "--json", env=env, check=0).json() == []  # once per level
         got = rcv.received()
     assert len(got) == 1 and got[0]["incident"] == iid and got[0]["milestone"] == "classify"
@@ -119,8 +150,10 @@ def test_escalation_reaches_a_local_receiver_and_is_retried_when_it_was_down(cli
     timeline = [t["kind"] for t in cli("incident", "show", iid, "--json", env=env, check=0).json()["timeline"]]
     assert timeline == ["open", "escalation.failed", "escalation.sent"]
     with Journal(procops_home / "journal.db") as j:
-        assert [e.data["kind"] for e in j.events("incident.escalation", iid)] == ["escalation.failed",
-                                                                                 "escalation.sent"]
+        assert [e.data["kind"] for e in j.events("incident.escalation", iid)] == [
+            "escalation.failed",
+            "escalation.sent",
+        ]
 
 
 def test_default_receiver_records_locally(cli, procops_home):
@@ -133,13 +166,21 @@ def test_default_receiver_records_locally(cli, procops_home):
 
 def test_runbook_commands(cli):
     r = cli("runbook", "list", "--json", check=0)
-    assert {b["id"] for b in r.json()} >= {"incident-response", "app-crash", "database-failure", "disk-full",
-                                           "backup-failure", "capacity", "bad-release", "security", "drill-guide"}
+    assert {b["id"] for b in r.json()} >= {
+        "incident-response",
+        "app-crash",
+        "database-failure",
+        "disk-full",
+        "backup-failure",
+        "capacity",
+        "bad-release",
+        "security",
+        "drill-guide",
+    }
     zh = cli("runbook", "show", "database-failure", "--lang", "zh", check=0).out
     assert "异地备份" in zh and "procops incident standby" in zh
     assert "off-site" in cli("--lang", "en", "runbook", "show", "database-failure", check=0).out
     assert cli("runbook", "show", "nope").code == 2
-
 
 
 def test_receiver_command_records_escalations(cli, procops_home, port_block):
@@ -154,9 +195,12 @@ def test_receiver_command_records_escalations(cli, procops_home, port_block):
     cfg = procops_home.parent / "procops.yaml"
     cfg.write_text(f"notifications:\n  escalation_receivers:\n    - name: desk\n      url: http://127.0.0.1:{port}/\n")
     env = {"PROCOPS_CONFIG": str(cfg)}
-    proc = subprocess.Popen([PROCOPS, "incident", "receiver", "--port", str(port), "--out", str(out)],
-                            env=dict(os.environ, PROCOPS_HOME=str(procops_home)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [PROCOPS, "incident", "receiver", "--port", str(port), "--out", str(out)],
+        env=dict(os.environ, PROCOPS_HOME=str(procops_home)),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         iid = cli("incident", "open", "--title", "x", "--t0", ago(11), env=env, check=0).out.strip()
         deadline = time.monotonic() + 20

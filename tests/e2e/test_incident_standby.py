@@ -2,7 +2,7 @@
 into the standby instance, which then serves the restored documents.
 
 Needs the backup area's ``procops.backup.restore`` (restore_to_sandbox) and the sandbox app; until
-both are in this build the test is skipped with that reason (tests/unit/drills/test_failover_wiring.py
+both are in this build the test is skipped with that reason (tests/unit/incidents/test_failover_wiring.py
 covers the wiring meanwhile).
 """
 
@@ -17,11 +17,21 @@ import pytest
 from procops.journal import Journal
 
 pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("procops.backup.restore") is None or importlib.util.find_spec("procops.sandbox.app")
-    is None, reason="needs procops.backup.restore (backup area) and procops.sandbox.app in this build")
+    importlib.util.find_spec("procops.backup.restore") is None
+    or importlib.util.find_spec("procops.sandbox.app") is None,
+    reason="needs procops.backup.restore (backup area) and procops.sandbox.app in this build",
+)
 
-SMALL_SEED = ["--seed-announcements", "30", "--seed-suppliers", "5", "--seed-documents", "10",
-              "--document-size", "20KB"]
+SMALL_SEED = [
+    "--seed-announcements",
+    "30",
+    "--seed-suppliers",
+    "5",
+    "--seed-documents",
+    "10",
+    "--document-size",
+    "20KB",
+]
 
 
 @pytest.fixture
@@ -59,11 +69,15 @@ def test_standby_execute_restores_offsite_backup_and_serves_it(cli, platform, pr
         originals = {d["id"]: c.get(f"/api/documents/{d['id']}").content for d in first}
 
         # a bid uploaded after the backup: the restored standby does not have it
-        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                     "password": "password-1"}).json()["token"]
+        token = c.post(
+            "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+        ).json()["token"]
         ann = c.get("/api/announcements", params={"page": 1, "size": 1}).json()["items"][0]["id"]
-        late = c.post(f"/api/announcements/{ann}/bids", files={"file": ("late.pdf", b"after the backup")},
-                      headers={"Authorization": f"Bearer {token}"})
+        late = c.post(
+            f"/api/announcements/{ann}/bids",
+            files={"file": ("late.pdf", b"after the backup")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert late.status_code in (200, 201), late.text
         late_id = late.json()["document_id"]
         assert c.get(f"/api/documents/{late_id}").status_code == 200
@@ -78,8 +92,7 @@ def test_standby_execute_restores_offsite_backup_and_serves_it(cli, platform, pr
     with httpx.Client(base_url=ev["url"], timeout=30) as c:
         for doc_id, content in originals.items():
             got = c.get(f"/api/documents/{doc_id}")
-            assert got.status_code == 200 and hashlib.sha256(got.content).digest() == \
-                hashlib.sha256(content).digest()
+            assert got.status_code == 200 and hashlib.sha256(got.content).digest() == hashlib.sha256(content).digest()
     # the main HAProxy now sends users to the standby: the usual URL serves the restored data
     sw = ev["switched"]
     assert sw["ok"] and sw["url"] == platform["url"], sw

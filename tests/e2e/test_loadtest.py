@@ -17,8 +17,16 @@ from pathlib import Path
 import pytest
 from testsupport import PROCOPS, free_port_block
 
-SMALL_SEED = ["--seed-announcements", "30", "--seed-suppliers", "5", "--seed-documents", "10",
-              "--document-size", "20KB"]
+SMALL_SEED = [
+    "--seed-announcements",
+    "30",
+    "--seed-suppliers",
+    "5",
+    "--seed-documents",
+    "10",
+    "--document-size",
+    "20KB",
+]
 
 BASE_CONFIG = """
 loadtest:
@@ -59,8 +67,14 @@ class Env:
     def run(self, *args: str, config: Path | None = None, timeout: float = 180) -> Result:
         env = {k: v for k, v in os.environ.items() if k != "PROCOPS_CONFIG"}
         env["PROCOPS_HOME"] = str(self.home)
-        p = subprocess.run([PROCOPS, "-c", str(config or self.config), *args], capture_output=True, text=True,
-                           timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            [PROCOPS, "-c", str(config or self.config), *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
         return Result(p.returncode, p.stdout, p.stderr)
 
     def config_file(self, name: str, text: str) -> Path:
@@ -98,8 +112,9 @@ def _failed(summary: dict) -> list[str]:
 
 def test_short_peak_passes_with_a_full_report(sb, tmp_path):
     rd = tmp_path / "peak"
-    r = sb.run("loadtest", "peak", "--users", "6", "--spawn-rate", "6", "--duration", "10s",
-               "--report-dir", str(rd), "--json")
+    r = sb.run(
+        "loadtest", "peak", "--users", "6", "--spawn-rate", "6", "--duration", "10s", "--report-dir", str(rd), "--json"
+    )
     assert r.code == 0, r.out + r.err
     s = r.json()
     assert s["verdict"] == "pass" and _failed(s) == []
@@ -114,8 +129,15 @@ def test_short_peak_passes_with_a_full_report(sb, tmp_path):
         assert e["requests"] > 0 and e["p50_ms"] <= e["p95_ms"] <= e["p99_ms"] <= e["max_ms"]
     assert {r["name"] for r in s["slos"]} >= {"p95 announcements.list", "upload success", "no 5xx"}
     assert s["generator_cpu"]["ok"] and s["generator_cpu"]["samples"] > 0
-    for f in ("summary.json", "locust-report.html", "locust_stats.csv", "locust_stats_history.csv",
-              "latency.png", "rps.png", "samples.tsv"):
+    for f in (
+        "summary.json",
+        "locust-report.html",
+        "locust_stats.csv",
+        "locust_stats_history.csv",
+        "latency.png",
+        "rps.png",
+        "samples.tsv",
+    ):
         assert (rd / f).is_file() and (rd / f).stat().st_size > 0, f
     assert (rd / "latency.png").read_bytes()[:4] == b"\x89PNG"
     # the report command reads it back
@@ -135,8 +157,18 @@ def test_slow_page_endpoint_fails_its_slo_with_exit_1(sb, tmp_path):
     before = prom.read_text() if prom.exists() else None
     assert sb.run("sandbox", "fault", "set", "latency=2500ms", "--endpoint", "announcements.list").code == 0
     try:
-        r = sb.run("loadtest", "peak", "--users", "6", "--spawn-rate", "6", "--duration", "10s",
-                   "--report-dir", str(tmp_path / "slow"))
+        r = sb.run(
+            "loadtest",
+            "peak",
+            "--users",
+            "6",
+            "--spawn-rate",
+            "6",
+            "--duration",
+            "10s",
+            "--report-dir",
+            str(tmp_path / "slow"),
+        )
     finally:
         sb.run("sandbox", "fault", "clear")
     assert r.code == 1, r.out + r.err
@@ -154,8 +186,20 @@ def test_upload_errors_fail_the_upload_slo(sb, tmp_path):
     cfg = sb.config_file("upload-heavy.yaml", UPLOAD_HEAVY)
     assert sb.run("sandbox", "fault", "set", "errors=0.05", "--endpoint", "bids.upload").code == 0
     try:
-        r = sb.run("loadtest", "peak", "--users", "4", "--spawn-rate", "4", "--duration", "10s",
-                   "--report-dir", str(tmp_path / "uploads"), "--json", config=cfg)
+        r = sb.run(
+            "loadtest",
+            "peak",
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--duration",
+            "10s",
+            "--report-dir",
+            str(tmp_path / "uploads"),
+            "--json",
+            config=cfg,
+        )
     finally:
         sb.run("sandbox", "fault", "clear")
     assert r.code == 1, r.out + r.err
@@ -171,8 +215,23 @@ def test_upload_errors_fail_the_upload_slo(sb, tmp_path):
 
 def test_capacity_small_steps_reports_a_multiple(sb, tmp_path):
     rd = tmp_path / "cap"
-    r = sb.run("loadtest", "capacity", "--baseline-users", "2", "--multiple", "2", "--max-multiple", "2",
-               "--step-duration", "5s", "--spawn-rate", "4", "--report-dir", str(rd), "--json")
+    r = sb.run(
+        "loadtest",
+        "capacity",
+        "--baseline-users",
+        "2",
+        "--multiple",
+        "2",
+        "--max-multiple",
+        "2",
+        "--step-duration",
+        "5s",
+        "--spawn-rate",
+        "4",
+        "--report-dir",
+        str(rd),
+        "--json",
+    )
     assert r.code == 0, r.out + r.err
     s = r.json()
     assert [st["label"] for st in s["steps"]] == ["1x", "1.5x", "2x"]
@@ -188,8 +247,21 @@ def test_capacity_small_steps_reports_a_multiple(sb, tmp_path):
 
 
 def test_distributed_run_sums_the_workers_requests(sb, tmp_path):
-    r = sb.run("loadtest", "peak", "--users", "6", "--spawn-rate", "6", "--duration", "10s", "--workers", "2",
-               "--report-dir", str(tmp_path / "dist"), "--json")
+    r = sb.run(
+        "loadtest",
+        "peak",
+        "--users",
+        "6",
+        "--spawn-rate",
+        "6",
+        "--duration",
+        "10s",
+        "--workers",
+        "2",
+        "--report-dir",
+        str(tmp_path / "dist"),
+        "--json",
+    )
     assert r.code == 0, r.out + r.err
     s = r.json()
     nodes = s["requests_per_node"]
@@ -202,8 +274,20 @@ def test_distributed_run_sums_the_workers_requests(sb, tmp_path):
 
 def test_generator_over_its_cpu_limit_makes_the_run_invalid(sb, tmp_path):
     cfg = sb.config_file("strict-cpu.yaml", UPLOAD_HEAVY + "  max_generator_cpu: 0.0001\n")
-    r = sb.run("loadtest", "peak", "--users", "3", "--spawn-rate", "3", "--duration", "5s",
-               "--report-dir", str(tmp_path / "cpu"), "--json", config=cfg)
+    r = sb.run(
+        "loadtest",
+        "peak",
+        "--users",
+        "3",
+        "--spawn-rate",
+        "3",
+        "--duration",
+        "5s",
+        "--report-dir",
+        str(tmp_path / "cpu"),
+        "--json",
+        config=cfg,
+    )
     assert r.code == 3, r.out + r.err
     s = r.json()
     assert s["verdict"] == "invalid" and s["generator_cpu"]["max_ratio"] > 0.0001
@@ -214,17 +298,24 @@ def test_generator_over_its_cpu_limit_makes_the_run_invalid(sb, tmp_path):
 def test_unreachable_host_and_bad_arguments(sb, tmp_path):
     port = free_port_block(1)
     # bounded by the subprocess timeout: the preflight must answer in seconds
-    r = sb.run("loadtest", "peak", "--host", f"http://127.0.0.1:{port}", "--report-dir", str(tmp_path / "x"),
-               timeout=20)
+    r = sb.run(
+        "loadtest", "peak", "--host", f"http://127.0.0.1:{port}", "--report-dir", str(tmp_path / "x"), timeout=20
+    )
     assert r.code == 3 and "unreachable" in r.err
     assert not (tmp_path / "x").exists()
     ev = _journal(sb, "loadtest.peak")[-1]
     assert ev["data"]["verdict"] == "error" and "unreachable" in ev["data"]["error"]
     assert sb.run("loadtest", "capacity", "--host", f"http://127.0.0.1:{port}", timeout=20).code == 3
-    for args in (["peak", "--users", "0"], ["peak", "--duration", "soon"], ["peak", "--host", "ftp://x"],
-                 ["peak", "--workers", "-1"], ["peak", "--master-bind", "nowhere"],
-                 ["peak", "--workers", "1", "--expect-workers", "3"],
-                 ["capacity", "--multiple", "6", "--max-multiple", "4"], ["peak", "--bogus"]):
+    for args in (
+        ["peak", "--users", "0"],
+        ["peak", "--duration", "soon"],
+        ["peak", "--host", "ftp://x"],
+        ["peak", "--workers", "-1"],
+        ["peak", "--master-bind", "nowhere"],
+        ["peak", "--workers", "1", "--expect-workers", "3"],
+        ["capacity", "--multiple", "6", "--max-multiple", "4"],
+        ["peak", "--bogus"],
+    ):
         assert sb.run("loadtest", *args, timeout=20).code == 2, args
     assert sb.run("loadtest", "report", str(tmp_path)).code == 2
 
@@ -238,10 +329,34 @@ def test_remote_workers_through_the_loadgen_playbook(sb, tmp_path):
     rd = tmp_path / "remote"
     env = {k: v for k, v in os.environ.items() if k != "PROCOPS_CONFIG"}
     env["PROCOPS_HOME"] = str(sb.home)
-    master = subprocess.Popen([PROCOPS, "-c", str(sb.config), "loadtest", "peak", "--users", "4", "--spawn-rate",
-                               "4", "--duration", "6s", "--workers", "0", "--master-bind", f"127.0.0.1:{port}",
-                               "--expect-workers", "1", "--report-dir", str(rd), "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    master = subprocess.Popen(
+        [
+            PROCOPS,
+            "-c",
+            str(sb.config),
+            "loadtest",
+            "peak",
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--duration",
+            "6s",
+            "--workers",
+            "0",
+            "--master-bind",
+            f"127.0.0.1:{port}",
+            "--expect-workers",
+            "1",
+            "--report-dir",
+            str(rd),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         for _ in range(100):
             if (rd / "scenario.json").exists():
@@ -249,12 +364,39 @@ def test_remote_workers_through_the_loadgen_playbook(sb, tmp_path):
             time.sleep(0.1)
         py = sys.executable
         pb = subprocess.run(
-            [str(Path(py).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local",
-             str(root / "playbooks" / "loadgen.yml"), "-e", "loadgen_hosts=localhost", "-e", "master_host=127.0.0.1",
-             "-e", f"master_port={port}", "-e", "workers_per_host=1", "-e", f"procops_python={py}",
-             "-e", f"locustfile_dir={root / 'loadtests'}", "-e", f"scenario_file={rd / 'scenario.json'}",
-             "-e", f"log_dir={tmp_path}", "-e", "max_runtime=120", "-e", f"ansible_python_interpreter={py}"],
-            capture_output=True, text=True, timeout=120, env=dict(env, PATH=f"{Path(py).parent}:{env['PATH']}"))
+            [
+                str(Path(py).parent / "ansible-playbook"),
+                "-i",
+                "localhost,",
+                "-c",
+                "local",
+                str(root / "playbooks" / "loadgen.yml"),
+                "-e",
+                "loadgen_hosts=localhost",
+                "-e",
+                "master_host=127.0.0.1",
+                "-e",
+                f"master_port={port}",
+                "-e",
+                "workers_per_host=1",
+                "-e",
+                f"procops_python={py}",
+                "-e",
+                f"locustfile_dir={root / 'loadtests'}",
+                "-e",
+                f"scenario_file={rd / 'scenario.json'}",
+                "-e",
+                f"log_dir={tmp_path}",
+                "-e",
+                "max_runtime=120",
+                "-e",
+                f"ansible_python_interpreter={py}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=dict(env, PATH=f"{Path(py).parent}:{env['PATH']}"),
+        )
         assert pb.returncode == 0, pb.stdout[-2000:] + pb.stderr[-2000:]
         out, err = master.communicate(timeout=120)
     finally:
@@ -274,8 +416,16 @@ def test_readiness_step_runs_a_short_peak(sb, tmp_path, monkeypatch):
     from procops.readiness import Context
 
     monkeypatch.setenv("PROCOPS_HOME", str(sb.home))
-    cfg = Config.model_validate({"loadtest": {"upload_size_min": "50KB", "upload_size_max": "200KB",
-                                              "think_time_min": "0.2s", "think_time_max": "1s"}})
+    cfg = Config.model_validate(
+        {
+            "loadtest": {
+                "upload_size_min": "50KB",
+                "upload_size_max": "200KB",
+                "think_time_min": "0.2s",
+                "think_time_max": "1s",
+            }
+        }
+    )
     ctx = Context(config=cfg, lang="en", report_dir=tmp_path, facts={"url": sb.url})
     detail, evidence = steps.short_peak(ctx)
     assert evidence["verdict"] == "pass" and evidence["users"] == 10
@@ -285,12 +435,37 @@ def test_readiness_step_runs_a_short_peak(sb, tmp_path, monkeypatch):
 
 def test_search_is_exercised_on_a_version_that_has_it(sb, tmp_path):
     port = free_port_block(4)
-    up = sb.run("sandbox", "up", "--instance", "v110", "--version", "1.1.0", "--replicas", "1", "--port", str(port),
-                *SMALL_SEED, "--json")
+    up = sb.run(
+        "sandbox",
+        "up",
+        "--instance",
+        "v110",
+        "--version",
+        "1.1.0",
+        "--replicas",
+        "1",
+        "--port",
+        str(port),
+        *SMALL_SEED,
+        "--json",
+    )
     assert up.code == 0, up.err
     try:
-        r = sb.run("loadtest", "peak", "--host", up.json()["url"], "--users", "4", "--spawn-rate", "4",
-                   "--duration", "8s", "--report-dir", str(tmp_path / "v110"), "--json")
+        r = sb.run(
+            "loadtest",
+            "peak",
+            "--host",
+            up.json()["url"],
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--duration",
+            "8s",
+            "--report-dir",
+            str(tmp_path / "v110"),
+            "--json",
+        )
     finally:
         sb.run("sandbox", "down", "--instance", "v110")
     assert r.code == 0, r.out + r.err
@@ -302,6 +477,16 @@ def test_search_is_exercised_on_a_version_that_has_it(sb, tmp_path):
 
 def test_loadgen_playbook_syntax():
     root = Path(__file__).resolve().parent.parent.parent
-    p = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "--syntax-check", "-i", "localhost,",
-                        str(root / "playbooks" / "loadgen.yml")], capture_output=True, text=True, timeout=120)
+    p = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "ansible-playbook"),
+            "--syntax-check",
+            "-i",
+            "localhost,",
+            str(root / "playbooks" / "loadgen.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert p.returncode == 0, p.stdout + p.stderr

@@ -16,11 +16,18 @@ def stack(cli, port_block, tmp_path):
     sandbox_port = port_block(3)
     mon = port_block(7)
     cfg = {
-        "sandbox": {"port": sandbox_port, "replicas": 2,
-                    "seed": {"announcements": 10, "suppliers": 3, "documents": 3, "document_size": "10KB"}},
-        "monitoring": {**monitoring_ports(mon),
-                       "scrape_interval": "2s", "evaluation_interval": "2s", "group_wait": "1s",
-                       "platform_down_for": "5s"},
+        "sandbox": {
+            "port": sandbox_port,
+            "replicas": 2,
+            "seed": {"announcements": 10, "suppliers": 3, "documents": 3, "document_size": "10KB"},
+        },
+        "monitoring": {
+            **monitoring_ports(mon),
+            "scrape_interval": "2s",
+            "evaluation_interval": "2s",
+            "group_wait": "1s",
+            "platform_down_for": "5s",
+        },
     }
     path = tmp_path / "procops.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -48,11 +55,15 @@ def test_upload_fault_opens_exactly_one_incident(cli, stack):
 
     cli("sandbox", "fault", "set", "errors=1.0", "--endpoint", "bids.upload", env=env, check=0)
     with httpx.Client(base_url=stack["sandbox_url"], timeout=10) as c:
-        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                     "password": "password-1"}).json()["token"]
+        token = c.post(
+            "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+        ).json()["token"]
         for _ in range(3):
-            r = c.post("/api/announcements/1/bids", files={"file": ("bid.pdf", b"%PDF" + b"x" * 2000)},
-                       headers={"Authorization": f"Bearer {token}"})
+            r = c.post(
+                "/api/announcements/1/bids",
+                files={"file": ("bid.pdf", b"%PDF" + b"x" * 2000)},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert r.status_code >= 500
     deadline = time.monotonic() + 90
     incs = []

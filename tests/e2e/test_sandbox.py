@@ -11,8 +11,16 @@ import httpx
 import psutil
 import pytest
 
-SMALL_SEED = ["--seed-announcements", "30", "--seed-suppliers", "5", "--seed-documents", "10",
-              "--document-size", "20KB"]
+SMALL_SEED = [
+    "--seed-announcements",
+    "30",
+    "--seed-suppliers",
+    "5",
+    "--seed-documents",
+    "10",
+    "--document-size",
+    "20KB",
+]
 
 
 @pytest.fixture
@@ -33,16 +41,28 @@ def test_up_register_login_upload_download_archive(cli, sandbox, procops_home):
     url = sandbox["url"]
     assert sandbox["started"] and sandbox["replicas"] == 2
     with httpx.Client(base_url=url, timeout=30) as c:
-        r = c.post("/api/suppliers/register", json={"name": "Acme Ltd", "email": "bids@acme.test",
-                                                    "password": "pw-123456", "credit_code": "91310000MA1FL0001"})
+        r = c.post(
+            "/api/suppliers/register",
+            json={
+                "name": "Acme Ltd",
+                "email": "bids@acme.test",
+                "password": "pw-123456",
+                "credit_code": "91310000MA1FL0001",
+            },
+        )
         assert r.status_code in (200, 201), r.text
         assert r.headers["x-platform-version"] == "1.0.0"
-        token = c.post("/api/suppliers/login", json={"email": "bids@acme.test", "password": "pw-123456"}).json()["token"]
+        token = c.post("/api/suppliers/login", json={"email": "bids@acme.test", "password": "pw-123456"}).json()[
+            "token"
+        ]
         ann = c.get("/api/announcements", params={"page": 1, "size": 20}).json()
         assert ann["total"] == 30 and len(ann["items"]) == 20
         content = os.urandom(300_000)
-        up = c.post(f"/api/announcements/{ann['items'][0]['id']}/bids", files={"file": ("bid.pdf", content)},
-                    headers={"Authorization": f"Bearer {token}"})
+        up = c.post(
+            f"/api/announcements/{ann['items'][0]['id']}/bids",
+            files={"file": ("bid.pdf", content)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert up.status_code in (200, 201), up.text
         doc = up.json()
         assert doc["sha256"] == hashlib.sha256(content).hexdigest() and doc["size"] == len(content)
@@ -53,11 +73,18 @@ def test_up_register_login_upload_download_archive(cli, sandbox, procops_home):
         replicas = {c.get("/healthz").headers["x-platform-replica"] for _ in range(6)}
         assert replicas == {"r1", "r2"}
         # empty and too-large uploads are refused and nothing is stored
-        assert c.post(f"/api/announcements/{ann['items'][0]['id']}/bids", files={"file": ("e.pdf", b"")},
-                      headers={"Authorization": f"Bearer {token}"}).status_code == 422
+        assert (
+            c.post(
+                f"/api/announcements/{ann['items'][0]['id']}/bids",
+                files={"file": ("e.pdf", b"")},
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+            == 422
+        )
     db = sqlite3.connect(procops_home / "sandbox" / "platform.db")
-    row = db.execute("SELECT sha256, size, storage_path FROM archive_documents WHERE id = ?",
-                     (doc["document_id"],)).fetchone()
+    row = db.execute(
+        "SELECT sha256, size, storage_path FROM archive_documents WHERE id = ?", (doc["document_id"],)
+    ).fetchone()
     assert row[0] == doc["sha256"] and row[1] == len(content)
     assert (procops_home / "sandbox" / "documents" / row[2]).read_bytes() == content
     kinds = [e["kind"] for e in cli("audit", "log", "--json", check=0).json()]
@@ -129,9 +156,13 @@ def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tm
     from testsupport import monitoring_ports
 
     port = port_block(4)
-    cfg = {"sandbox": {"port": port, "seed": {"announcements": 30, "suppliers": 5, "documents": 10,
-                                              "document_size": "20KB"}},
-           "monitoring": monitoring_ports(port_block(7))}
+    cfg = {
+        "sandbox": {
+            "port": port,
+            "seed": {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"},
+        },
+        "monitoring": monitoring_ports(port_block(7)),
+    }
     (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
     try:
         r = cli("readiness", "--json")
@@ -170,8 +201,9 @@ def _drop(url: str, db: str) -> None:
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
-    eng = create_engine(u.set(database="postgres" if u.get_backend_name() == "postgresql" else None),
-                        isolation_level="AUTOCOMMIT")
+    eng = create_engine(
+        u.set(database="postgres" if u.get_backend_name() == "postgresql" else None), isolation_level="AUTOCOMMIT"
+    )
     with eng.connect() as c:
         if u.get_backend_name() == "postgresql":
             c.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
@@ -192,11 +224,15 @@ def test_sandbox_on_a_database_server(cli, port_block, server):
         cli("sandbox", "up", "--replicas", "1", "--port", str(port), "--database-url", url, *SMALL_SEED, check=0)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=30) as c:
-            token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                         "password": "password-1"}).json()["token"]
+            token = c.post(
+                "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+            ).json()["token"]
             content = os.urandom(50_000)
-            up = c.post("/api/announcements/1/bids", files={"file": ("b.pdf", content)},
-                        headers={"Authorization": f"Bearer {token}"})
+            up = c.post(
+                "/api/announcements/1/bids",
+                files={"file": ("b.pdf", content)},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             assert up.status_code in (200, 201), up.text
             assert c.get(f"/api/documents/{up.json()['document_id']}").content == content
             arch = c.get("/api/archive", params={"page": 1, "size": 100}).json()

@@ -10,10 +10,39 @@ import sys
 
 import pytest
 
-HEAVY = ("locust", "gevent", "ansible", "fabric", "matplotlib", "fastapi", "sqlalchemy", "uvicorn",
-         "httpx", "psutil", "plumbum", "jinja2", "prometheus_client")
-GROUPS = ["", "config", "sandbox", "sandbox fault", "loadtest", "monitor", "backup", "schedule", "release",
-          "incident", "drill", "runbook", "audit", "readiness", "status", "scan"]
+HEAVY = (
+    "locust",
+    "gevent",
+    "ansible",
+    "fabric",
+    "matplotlib",
+    "fastapi",
+    "sqlalchemy",
+    "uvicorn",
+    "httpx",
+    "psutil",
+    "plumbum",
+    "jinja2",
+    "prometheus_client",
+)
+GROUPS = [
+    "",
+    "config",
+    "sandbox",
+    "sandbox fault",
+    "loadtest",
+    "monitor",
+    "backup",
+    "schedule",
+    "release",
+    "incident",
+    "drill",
+    "runbook",
+    "audit",
+    "readiness",
+    "status",
+    "scan",
+]
 
 PROBE = """
 import sys
@@ -28,8 +57,9 @@ sys.exit(code)
 @pytest.mark.parametrize("group", GROUPS)
 def test_help_imports_no_heavy_library(group):
     argv = [*group.split(), "--help"]
-    p = subprocess.run([sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True,
-                       text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-c", PROBE.format(argv=argv, heavy=HEAVY)], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 0, p.stderr
     assert "Usage" in p.stdout
     assert "HEAVY:\n" in p.stderr, p.stderr.splitlines()[-1]

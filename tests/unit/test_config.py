@@ -52,8 +52,9 @@ def test_all_errors_are_reported_together_with_lines():
 
 
 def test_nested_list_item_error_names_index_and_line():
-    errs = errors_of("backup:\n  repositories:\n    - name: local\n      url: /srv/a\n    - name: Bad Name\n"
-                     "      url: /srv/b\n")
+    errs = errors_of(
+        "backup:\n  repositories:\n    - name: local\n      url: /srv/a\n    - name: Bad Name\n      url: /srv/b\n"
+    )
     assert len(errs) == 1 and errs[0].startswith("procops.yaml:5: field backup.repositories.1.name:")
 
 
@@ -81,9 +82,11 @@ def test_secret_ref_needs_exactly_one_source():
 
 
 def test_masked_hides_secrets_and_url_passwords():
-    c = parse("sandbox:\n  database_url: postgresql+psycopg://app:s3cret@db:5432/p\n"
-              "monitoring:\n  webhook_token: {command: [pass, show, vaultpass]}\n"
-              "notifications:\n  escalation_receivers:\n    - {name: leader, url: 'https://h/x', token: {file: /t}}\n")
+    c = parse(
+        "sandbox:\n  database_url: postgresql+psycopg://app:s3cret@db:5432/p\n"
+        "monitoring:\n  webhook_token: {command: [pass, show, vaultpass]}\n"
+        "notifications:\n  escalation_receivers:\n    - {name: leader, url: 'https://h/x', token: {file: /t}}\n"
+    )
     m = config.masked(c)
     text = repr(m)
     assert "s3cret" not in text and "vaultpass" not in text

@@ -78,8 +78,10 @@ def test_inserted_row_is_found(journal):
     prev = events[1]
     forged_data = '{"n":99,"ok":true}'
     h = row_hash(prev.hash, 3, prev.time, "backup.run", "local", prev.actor, forged_data)
-    db.execute("INSERT INTO events VALUES (3, ?, 'backup.run', 'local', ?, ?, ?, ?)",
-               (prev.time, prev.actor, forged_data, prev.hash, h))
+    db.execute(
+        "INSERT INTO events VALUES (3, ?, 'backup.run', 'local', ?, ?, ?, ?)",
+        (prev.time, prev.actor, forged_data, prev.hash, h),
+    )
     v = journal.verify()
     assert not v.ok and v.first_bad_id == 4
     assert "does not follow" in v.problem
@@ -87,8 +89,9 @@ def test_inserted_row_is_found(journal):
 
 def test_forged_tail_row_is_found(journal):
     last = journal.events()[-1]
-    _raw(journal).execute("INSERT INTO events VALUES (6, ?, 'x', 'y', 'z', '{}', ?, ?)",
-                          (last.time, last.hash, "f" * 64))
+    _raw(journal).execute(
+        "INSERT INTO events VALUES (6, ?, 'x', 'y', 'z', '{}', ?, ?)", (last.time, last.hash, "f" * 64)
+    )
     v = journal.verify()
     assert not v.ok and v.first_bad_id == 6
 
@@ -114,8 +117,11 @@ def test_concurrent_writers_from_several_processes(tmp_path):
 
 def test_secrets_are_masked_before_hashing(tmp_path):
     j = Journal(tmp_path / "j.db")
-    e = j.append("backup.init", "local", {"password_file": "/x", "env": {"RESTIC_PASSWORD": "hunter2"},
-                                          "argv": ["restic", "init"]})
+    e = j.append(
+        "backup.init",
+        "local",
+        {"password_file": "/x", "env": {"RESTIC_PASSWORD": "hunter2"}, "argv": ["restic", "init"]},
+    )
     assert "hunter2" not in str(e.data) and "/x" not in str(e.data)
     assert e.data["argv"] == ["restic", "init"]
     assert scrub({"token": ""}) == {"token": ""}

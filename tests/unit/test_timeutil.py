@@ -5,8 +5,20 @@ import pytest
 from procops.timeutil import format_duration, iso, parse_duration, parse_iso, parse_size
 
 
-@pytest.mark.parametrize("text,seconds", [("15m", 900), ("1h", 3600), ("24h", 86400), ("2500ms", 2.5),
-                                          ("90", 90), (30, 30), ("7d", 604800), ("1.5s", 1.5), ("2w", 1209600)])
+@pytest.mark.parametrize(
+    "text,seconds",
+    [
+        ("15m", 900),
+        ("1h", 3600),
+        ("24h", 86400),
+        ("2500ms", 2.5),
+        ("90", 90),
+        (30, 30),
+        ("7d", 604800),
+        ("1.5s", 1.5),
+        ("2w", 1209600),
+    ],
+)
 def test_parse_duration(text, seconds):
     assert parse_duration(text) == seconds
 
@@ -23,8 +35,9 @@ def test_format_duration_round_trips():
     assert format_duration(-120) == "-2m"
 
 
-@pytest.mark.parametrize("text,n", [("200KB", 204800), ("5MB", 5 * 1024**2), ("1GiB", 1024**3), (512, 512),
-                                    ("100", 100)])
+@pytest.mark.parametrize(
+    "text,n", [("200KB", 204800), ("5MB", 5 * 1024**2), ("1GiB", 1024**3), (512, 512), ("100", 100)]
+)
 def test_parse_size(text, n):
     assert parse_size(text) == n
 

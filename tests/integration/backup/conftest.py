@@ -28,8 +28,10 @@ class Platform:
 
     def restic(self, repo: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
-        env.update(RESTIC_REPOSITORY=str(self.repo_path(repo)),
-                   RESTIC_PASSWORD_FILE=str(self.home / "secrets" / f"restic-{repo}"))
+        env.update(
+            RESTIC_REPOSITORY=str(self.repo_path(repo)),
+            RESTIC_PASSWORD_FILE=str(self.home / "secrets" / f"restic-{repo}"),
+        )
         p = subprocess.run(["restic", *args], capture_output=True, text=True, env=env, timeout=120)
         if check:
             assert p.returncode == 0, p.stderr

@@ -51,12 +51,17 @@ def fill(execute, rows: list[tuple], placeholder: str = "?") -> None:
     for i in range(1, 6):
         execute(f"INSERT INTO announcements (id, title) VALUES ({placeholder}, {placeholder})", (i, f"公告 {i}"))
     for i in range(1, 4):
-        execute(f"INSERT INTO suppliers (id, name, credit_code) VALUES ({placeholder}, {placeholder}, {placeholder})",
-                (i, f"供应商 {i}", f"91110000{i:010d}"))
+        execute(
+            f"INSERT INTO suppliers (id, name, credit_code) VALUES ({placeholder}, {placeholder}, {placeholder})",
+            (i, f"供应商 {i}", f"91110000{i:010d}"),
+        )
     ph = ", ".join([placeholder] * 9)
     for r in rows:
-        execute(f"INSERT INTO archive_documents (id, kind, announcement_id, supplier_id, filename, sha256, size, "
-                f"storage_path, created_at) VALUES ({ph})", r)
+        execute(
+            f"INSERT INTO archive_documents (id, kind, announcement_id, supplier_id, filename, sha256, size, "
+            f"storage_path, created_at) VALUES ({ph})",
+            r,
+        )
 
 
 def make_sqlite_platform(base: Path, n: int = 20, size: int = 4096) -> tuple[Path, Path]:

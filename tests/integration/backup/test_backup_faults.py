@@ -26,8 +26,13 @@ def test_kill_9_of_restic_mid_backup_then_the_next_run_succeeds_and_check_is_cle
     cli("backup", "init", check=0)
     _big_files(platform, 60, 1024 * 1024)
     env = dict(os.environ, PROCOPS_HOME=str(procops_home))
-    run = subprocess.Popen([PROCOPS, "backup", "run", "--repo", "local"], cwd=platform.config.parent, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = subprocess.Popen(
+        [PROCOPS, "backup", "run", "--repo", "local"],
+        cwd=platform.config.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     killed = None
     try:
         deadline = time.monotonic() + 60
@@ -87,10 +92,17 @@ def test_a_full_filesystem_under_the_local_repository_fails_clearly_and_offsite_
 def _holding_restic(platform, repo: str) -> subprocess.Popen:
     """A real restic holding its (shared) lock on the repository: a --stdin backup waiting for input."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
-    env.update(RESTIC_REPOSITORY=str(platform.repo_path(repo)),
-               RESTIC_PASSWORD_FILE=str(platform.home / "secrets" / f"restic-{repo}"))
-    p = subprocess.Popen(["restic", "backup", "--stdin", "--no-cache"], env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env.update(
+        RESTIC_REPOSITORY=str(platform.repo_path(repo)),
+        RESTIC_PASSWORD_FILE=str(platform.home / "secrets" / f"restic-{repo}"),
+    )
+    p = subprocess.Popen(
+        ["restic", "backup", "--stdin", "--no-cache"],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     locks = platform.repo_path(repo) / "locks"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and not any(locks.iterdir()):

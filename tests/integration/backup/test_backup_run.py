@@ -125,17 +125,22 @@ def test_a_corrupted_pack_in_the_offsite_repository_is_found_by_a_full_read_chec
 def test_check_rotates_the_subset_and_keeps_it(cli, platform):
     cli("backup", "init", check=0)
     cli("backup", "run", "--repo", "local", check=0)
-    reads = [cli("backup", "check", "--repo", "local", "--json", check=0).json()["repositories"][0]["read"]
-             for _ in range(3)]
+    reads = [
+        cli("backup", "check", "--repo", "local", "--json", check=0).json()["repositories"][0]["read"] for _ in range(3)
+    ]
     assert reads == ["1/8", "2/8", "3/8"]
 
 
 def test_two_concurrent_runs_one_exits_3_naming_the_holder(cli, platform, procops_home):
     cli("backup", "init", check=0)
     env = dict(os.environ, PROCOPS_HOME=str(procops_home))
-    first = subprocess.Popen([os.path.join(os.path.dirname(__import__("sys").executable), "procops"), "backup",
-                              "run"], cwd=platform.config.parent, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE)
+    first = subprocess.Popen(
+        [os.path.join(os.path.dirname(__import__("sys").executable), "procops"), "backup", "run"],
+        cwd=platform.config.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         lock = procops_home / "locks" / "backup.lock"
         deadline = time.monotonic() + 30

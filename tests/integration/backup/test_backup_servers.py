@@ -66,8 +66,10 @@ def maria_platform(tmp_path, procops_home):
 
 
 def _config(tmp_path, url, docs):
-    repos = {"local": (str(tmp_path / "repos" / "local"), False),
-             "offsite": (str(tmp_path / "repos" / "offsite"), True)}
+    repos = {
+        "local": (str(tmp_path / "repos" / "local"), False),
+        "offsite": (str(tmp_path / "repos" / "offsite"), True),
+    }
     (tmp_path / "procops.yaml").write_text(config_yaml(url, docs, repos, "  retention: {keep_last: 20}\n"))
 
 
@@ -104,14 +106,14 @@ def test_wrong_postgres_credentials_make_no_snapshot_and_exit_1(cli, pg_platform
 def test_a_dump_failing_midway_is_interrupted_and_saves_no_snapshot(procops_home, tmp_path):
     from procops.config import Config
 
-    config = Config.model_validate({"backup": {"repositories": [
-        {"name": "local", "url": str(tmp_path / "repo")}]}})
+    config = Config.model_validate({"backup": {"repositories": [{"name": "local", "url": str(tmp_path / "repo")}]}})
     restic = make_restic(config)
     repo = repositories(config)[0]
     restic.run(repo, ("init",))
     # a producer that writes 3 MB and then fails, as pg_dump does when the server goes away mid-dump
-    bad = dumps.Producer("pg_dump", argv=["sh", "-c", "head -c 3000000 /dev/urandom; echo 'lost connection' >&2; "
-                                          "exit 1"])
+    bad = dumps.Producer(
+        "pg_dump", argv=["sh", "-c", "head -c 3000000 /dev/urandom; echo 'lost connection' >&2; exit 1"]
+    )
     with pytest.raises(DumpFailed) as e:
         stream_backup(restic, repo, bad, "database/x.sql", ["procops"], timeout=120)
     assert "exited 1" in e.value.message and "lost connection" in e.value.message

@@ -23,13 +23,16 @@ def sftp_host(tmp_path):
 
 def test_offsite_over_sftp_down_then_caught_up(cli, procops_home, tmp_path, sftp_host, platform):
     url = f"sftp:root@{sftp_host['ip']}:{sftp_host['remote']}"
-    extra = ("  retention: {keep_last: 20}\n")
+    extra = "  retention: {keep_last: 20}\n"
     text = config_yaml(str(platform.db), platform.docs, {"local": (str(tmp_path / "local-repo"), False)}, extra)
-    text = text.replace("  retention:", f"""    - name: offsite
+    text = text.replace(
+        "  retention:",
+        f"""    - name: offsite
       url: '{url}'
       offsite: true
-      options: {{sftp.command: '{sftp_host['ssh']}'}}
-  retention:""")
+      options: {{sftp.command: '{sftp_host["ssh"]}'}}
+  retention:""",
+    )
     platform.config.write_text(text)
     cli("backup", "init", check=0)
     assert (sftp_host["remote"] / "config").exists()  # written through the sshd in the namespace

@@ -19,7 +19,8 @@ def test_a_broken_config_is_rejected(procops_home):
 
     paths = stack.StackPaths.of()
     stack.render_all(Config(), paths, stack.Target("http://127.0.0.1:1", ()))
-    paths.alertmanager_yml.write_text(paths.alertmanager_yml.read_text().replace("receiver: procops-escalation",
-                                                                                 "receiver: nobody"))
+    paths.alertmanager_yml.write_text(
+        paths.alertmanager_yml.read_text().replace("receiver: procops-escalation", "receiver: nobody")
+    )
     with pytest.raises(EnvironmentFailure, match="amtool"):
         stack.validate(paths)

@@ -25,20 +25,24 @@ def _scrape(port: int) -> str:
 
 
 def test_exporter_serves_journal_and_textfiles_incrementally(procops_home, port_block):
-    record("backup.run", "all", {"ok": True, "repositories": {"local": {"status": "ok"},
-                                                              "offsite": {"status": "ok"}}})
+    record("backup.run", "all", {"ok": True, "repositories": {"local": {"status": "ok"}, "offsite": {"status": "ok"}}})
     record("drill.run", "app-crash", {"scenario": "app-crash", "verdict": "pass"})
     record("loadtest.peak", "http://127.0.0.1:18080", {"verdict": "pass"})
     (procops_home / "textfile").mkdir(exist_ok=True)
     (procops_home / "textfile" / "backup.prom").write_text(
-        "# TYPE procops_integrity_problems gauge\nprocops_integrity_problems{repository=\"live\"} 2\n"
-        "# TYPE procops_backup_repository_offsite gauge\nprocops_backup_repository_offsite{repository=\"dr\"} 1\n"
+        '# TYPE procops_integrity_problems gauge\nprocops_integrity_problems{repository="live"} 2\n'
+        '# TYPE procops_backup_repository_offsite gauge\nprocops_backup_repository_offsite{repository="dr"} 1\n'
         "# TYPE procops_backup_last_success_timestamp_seconds gauge\n"
-        "procops_backup_last_success_timestamp_seconds{repository=\"dr\"} 1.7e9\n")
+        'procops_backup_last_success_timestamp_seconds{repository="dr"} 1.7e9\n'
+    )
     (procops_home / "textfile" / "broken.prom").write_text("this is { not prometheus\n")
     port = port_block(1)
-    p = subprocess.Popen([PROCOPS, "monitor", "exporter", "--port", str(port)], env=dict(os.environ),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    p = subprocess.Popen(
+        [PROCOPS, "monitor", "exporter", "--port", str(port)],
+        env=dict(os.environ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         text = _scrape(port)
         assert 'procops_backup_last_success_timestamp_seconds{offsite="false",repository="local"}' in text

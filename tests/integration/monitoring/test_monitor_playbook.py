@@ -27,8 +27,12 @@ def test_syntax_check(tmp_path):
 
 
 def test_ansible_lint():
-    p = _run([str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT))], cwd=ROOT, timeout=300,
-             env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    p = _run(
+        [str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT))],
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
     assert p.returncode == 0, p.stdout + p.stderr
 
 
@@ -57,21 +61,48 @@ def test_playbook_installs_agents_and_rules_on_a_test_host(netns_host, tmp_path)
         f"[platform]\nh1 ansible_host={h['ip']} ansible_user=root ansible_ssh_private_key_file={h['key']} "
         "ansible_python_interpreter=/usr/bin/python3 "
         "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
-        "[prometheus]\nh1\n")
-    argv = [str(BIN / "ansible-playbook"), "-i", str(inv), str(PLAYBOOK),
-            "-e", "monitoring_install_packages=false", "-e", "monitoring_service_manager=process",
-            "-e", f"monitoring_dir={hostdir}/monitoring", "-e", f"textfile_dir={hostdir}/textfile",
-            "-e", f"rules_dir={rules_dir}", "-e", f"prometheus_rules_dir={hostdir}/prometheus-rules",
-            "-e", "prometheus_reload=false"]
+        "[prometheus]\nh1\n"
+    )
+    argv = [
+        str(BIN / "ansible-playbook"),
+        "-i",
+        str(inv),
+        str(PLAYBOOK),
+        "-e",
+        "monitoring_install_packages=false",
+        "-e",
+        "monitoring_service_manager=process",
+        "-e",
+        f"monitoring_dir={hostdir}/monitoring",
+        "-e",
+        f"textfile_dir={hostdir}/textfile",
+        "-e",
+        f"rules_dir={rules_dir}",
+        "-e",
+        f"prometheus_rules_dir={hostdir}/prometheus-rules",
+        "-e",
+        "prometheus_reload=false",
+    ]
     env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "False", "PATH": f"{BIN}:{os.environ['PATH']}"}
     p = _run(argv, cwd=ROOT, env=env, timeout=240)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "failed=0" in p.stdout
     assert (hostdir / "prometheus-rules" / rules.RULES_FILE).is_file()
     # the exporters run inside the namespace, on its own loopback
-    out = subprocess.run(["ip", "netns", "exec", h["ns"], "python3", "-c",
-                          "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9100/metrics').read().decode())"],
-                         capture_output=True, text=True, timeout=30)
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            h["ns"],
+            "python3",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9100/metrics').read().decode())",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert "node_exporter_build_info" in out.stdout
     # a second run changes nothing that matters and still passes
     p2 = _run(argv, cwd=ROOT, env=env, timeout=240)

@@ -16,11 +16,17 @@ def test_default_policy_rules_pass_promtool(procops_home, tmp_path):
 
 
 def test_custom_policy_rules_pass_promtool(procops_home, tmp_path):
-    cfg = Config.model_validate({"policy": {"page_load_p95": "1.5s", "backup_interval": "4h",
-                                            "drill_interval": "30d",
-                                            "thresholds": {"cpu_ratio": 0.5, "error_ratio": 0.2,
-                                                           "for_duration": "5m"}},
-                                 "monitoring": {"platform_down_for": "45s"}})
+    cfg = Config.model_validate(
+        {
+            "policy": {
+                "page_load_p95": "1.5s",
+                "backup_interval": "4h",
+                "drill_interval": "30d",
+                "thresholds": {"cpu_ratio": 0.5, "error_ratio": 0.2, "for_duration": "5m"},
+            },
+            "monitoring": {"platform_down_for": "45s"},
+        }
+    )
     res = rules.write_and_test(cfg, tmp_path / "r", journal=False)
     assert res.ok, res.output
 

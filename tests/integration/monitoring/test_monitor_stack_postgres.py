@@ -26,13 +26,26 @@ def _pg_available() -> bool:
 @pytest.mark.skipif(not _pg_available(), reason="no PostgreSQL on 127.0.0.1:5432")
 def test_postgres_exporter_is_started_and_scraped(procops_home, port_block):
     mon = port_block(8)
-    cfg = Config.model_validate({
-        "platform": {"url": f"http://127.0.0.1:{mon + 7}",
-                     "database_url": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"},
-        "monitoring": {"prometheus_port": mon, "alertmanager_port": mon + 1, "node_exporter_port": mon + 2,
-                       "blackbox_exporter_port": mon + 3, "postgres_exporter_port": mon + 4,
-                       "exporter_port": mon + 5, "webhook_port": mon + 6, "scrape_interval": "1s",
-                       "evaluation_interval": "1s", "platform_down_for": "10m"}})
+    cfg = Config.model_validate(
+        {
+            "platform": {
+                "url": f"http://127.0.0.1:{mon + 7}",
+                "database_url": "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+            },
+            "monitoring": {
+                "prometheus_port": mon,
+                "alertmanager_port": mon + 1,
+                "node_exporter_port": mon + 2,
+                "blackbox_exporter_port": mon + 3,
+                "postgres_exporter_port": mon + 4,
+                "exporter_port": mon + 5,
+                "webhook_port": mon + 6,
+                "scrape_interval": "1s",
+                "evaluation_interval": "1s",
+                "platform_down_for": "10m",
+            },
+        }
+    )
     try:
         state, started = stack.up(cfg, journal=False)
         assert started

@@ -9,21 +9,38 @@ import httpx
 import pytest
 
 from procops.config import Config
-from procops.drills.incident import IncidentStore
+from procops.incidents.incident import IncidentStore
 from procops.journal import open_journal
 from procops.monitoring import webhook
 
 
 def _alert(fp="fp-1", status="firing", severity="critical", name="UploadFailures"):
-    return {"status": status, "labels": {"alertname": name, "severity": severity, "version": "1.0.0"},
-            "annotations": {"summary": "uploads failing"}, "startsAt": "2026-11-25T09:00:00Z",
-            "endsAt": "0001-01-01T00:00:00Z", "fingerprint": fp, "generatorURL": "http://x", "unknown": True}
+    return {
+        "status": status,
+        "labels": {"alertname": name, "severity": severity, "version": "1.0.0"},
+        "annotations": {"summary": "uploads failing"},
+        "startsAt": "2026-11-25T09:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "fingerprint": fp,
+        "generatorURL": "http://x",
+        "unknown": True,
+    }
 
 
 def _payload(*alerts, status="firing"):
-    return {"version": "4", "status": status, "receiver": "procops-incident", "groupKey": "{}:{alertname}",
-            "truncatedAlerts": 0, "groupLabels": {}, "commonLabels": {}, "commonAnnotations": {},
-            "externalURL": "http://am", "alerts": list(alerts), "somethingNew": 1}
+    return {
+        "version": "4",
+        "status": status,
+        "receiver": "procops-incident",
+        "groupKey": "{}:{alertname}",
+        "truncatedAlerts": 0,
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://am",
+        "alerts": list(alerts),
+        "somethingNew": 1,
+    }
 
 
 @pytest.fixture
@@ -64,13 +81,19 @@ def test_truncated_json_and_huge_body(service):
     assert r.status_code == 413
     # a client that claims a huge body is refused before it sends it
     with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
-        s.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
-                  + b"\r\nContent-Length: 999999999\r\n\r\n")
+        s.sendall(
+            b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + tok.encode()
+            + b"\r\nContent-Length: 999999999\r\n\r\n"
+        )
         assert b" 413 " in s.recv(4096).split(b"\r\n")[0] + b" "
     # a body shorter than its Content-Length (client gives up) does not hurt the server
     with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
-        s.sendall(b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + tok.encode()
-                  + b"\r\nContent-Length: 100\r\n\r\n{\"alerts\"")
+        s.sendall(
+            b"POST /alerts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+            + tok.encode()
+            + b'\r\nContent-Length: 100\r\n\r\n{"alerts"'
+        )
     r = httpx.post(_url(svc), json=_payload(_alert()), headers=h)
     assert r.status_code == 200 and len(r.json()["opened"]) == 1
     assert httpx.get(_url(svc, "/healthz")).json()["ok"]
@@ -120,9 +143,15 @@ def test_warning_alerts_open_nothing_and_escalations_reach_the_timeline(service)
 def test_garbage_never_crashes_the_server(service):
     svc, tok = service
     h = {"Authorization": f"Bearer {tok}", "Content-Type": "application/json"}
-    for body in (b"", b"null", b"\x00\xff" * 100, b'{"alerts": [null]}', b'{"alerts": "x"}',
-                 b'{"version": 4, "alerts": [{"status": "firing", "labels": {"alertname": "A"}, '
-                 b'"annotations": {"x": {"nested": 1}}}]}'):
+    for body in (
+        b"",
+        b"null",
+        b"\x00\xff" * 100,
+        b'{"alerts": [null]}',
+        b'{"alerts": "x"}',
+        b'{"version": 4, "alerts": [{"status": "firing", "labels": {"alertname": "A"}, '
+        b'"annotations": {"x": {"nested": 1}}}]}',
+    ):
         assert httpx.post(_url(svc), content=body, headers=h).status_code == 400
     assert httpx.post(_url(svc, "/nope"), content=b"{}", headers=h).status_code == 404
     with socket.create_connection(("127.0.0.1", svc.port), timeout=5) as s:
@@ -144,11 +173,11 @@ def test_the_webhook_service_runs_the_escalation_loop(procops_home, port_block):
     import datetime as dt
     import time
 
-    from procops.drills.escalation import local_log_path
+    from procops.incidents.escalation import local_log_path
 
     cfg = Config.model_validate({"monitoring": {"escalation_every": "0.3s"}})
     with IncidentStore(policy=cfg.policy) as s:
-        inc, _ = s.open("old fault", t0=dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=20))
+        inc, _ = s.open("old fault", t0=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20))
     svc = webhook.start(cfg, port_block(1), escalation=True)
     try:
         deadline = time.monotonic() + 15

@@ -45,8 +45,9 @@ def _postgres(name: str):
     import psycopg
 
     try:
-        conn = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True,
-                               connect_timeout=3)
+        conn = psycopg.connect(
+            "host=127.0.0.1 port=5432 user=postgres dbname=postgres", autocommit=True, connect_timeout=3
+        )
     except psycopg.OperationalError as e:
         pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {e}".strip())
     with conn:
@@ -76,8 +77,13 @@ def _mariadb(name: str):
     return f"mysql+pymysql://root@127.0.0.1:3306/{name}", drop
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres),
-                        pytest.param("mariadb", marks=pytest.mark.mariadb)])
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+        pytest.param("mariadb", marks=pytest.mark.mariadb),
+    ]
+)
 def new_db_url(request, tmp_path):
     """A factory of empty databases of the parametrized kind; all dropped at teardown."""
     drops = []
@@ -163,8 +169,11 @@ def _login(client, i: int = 1) -> dict:
 
 
 def _upload(client, headers, data: bytes, announcement_id: int = 1, filename: str = "bid.pdf"):
-    return client.post(f"/api/announcements/{announcement_id}/bids", headers=headers,
-                       files={"file": (filename, data, "application/pdf")})
+    return client.post(
+        f"/api/announcements/{announcement_id}/bids",
+        headers=headers,
+        files={"file": (filename, data, "application/pdf")},
+    )
 
 
 def _metrics(client) -> dict:
@@ -234,8 +243,12 @@ def test_search_works_from_1_1_0(platform, version):
 
 def test_register_then_login(platform):
     c = platform.client()
-    new = {"name": "滨海科技有限公司", "email": "Bidder@Example.test", "password": "s3cret-pass",
-           "credit_code": "91110000MA01ABCD3X"}
+    new = {
+        "name": "滨海科技有限公司",
+        "email": "Bidder@Example.test",
+        "password": "s3cret-pass",
+        "credit_code": "91110000MA01ABCD3X",
+    }
     r = c.post("/api/suppliers/register", json=new)
     assert r.status_code == 201, r.text
     # a 17-character code (an older registration number) is accepted too
@@ -247,19 +260,33 @@ def test_register_then_login(platform):
     r = c.post("/api/suppliers/login", json={"email": "bidder@example.test", "password": "s3cret-pass"})
     assert r.status_code == 200
     assert len(r.json()["token"]) == 64
-    assert c.post("/api/suppliers/login",
-                  json={"email": "bidder@example.test", "password": "wrong-pass"}).status_code == 401
-    assert c.post("/api/suppliers/login",
-                  json={"email": "nobody@example.test", "password": "x"}).status_code == 401
+    assert (
+        c.post("/api/suppliers/login", json={"email": "bidder@example.test", "password": "wrong-pass"}).status_code
+        == 401
+    )
+    assert c.post("/api/suppliers/login", json={"email": "nobody@example.test", "password": "x"}).status_code == 401
 
 
-@pytest.mark.parametrize("change", [
-    {"email": "not-an-email"}, {"password": "short"}, {"credit_code": "123"}, {"credit_code": "9131 0000 MA1F"}, {"name": ""}, {"email": None},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"email": "not-an-email"},
+        {"password": "short"},
+        {"credit_code": "123"},
+        {"credit_code": "9131 0000 MA1F"},
+        {"name": ""},
+        {"email": None},
+    ],
+)
 def test_register_rejects_bad_input(platform, change):
     c = platform.client()
-    body = {"name": "n", "email": "ok@example.test", "password": "long-enough", "credit_code": "91110000MA01ABCD3X",
-            **change}
+    body = {
+        "name": "n",
+        "email": "ok@example.test",
+        "password": "long-enough",
+        "credit_code": "91110000MA01ABCD3X",
+        **change,
+    }
     assert c.post("/api/suppliers/register", json=body).status_code == 422
 
 
@@ -279,8 +306,13 @@ def test_upload_and_download_round_trip(platform):
     with platform.engine.connect() as conn:
         row = conn.execute(select(m.archive_documents).where(m.archive_documents.c.id == result["document_id"])).one()
         bid = conn.execute(select(m.bids).where(m.bids.c.id == result["bid_id"])).one()
-    assert (row.kind, row.sha256, row.size, row.announcement_id, row.filename) == ("bid", sha, len(data), 2,
-                                                                                    "投标文件.pdf")
+    assert (row.kind, row.sha256, row.size, row.announcement_id, row.filename) == (
+        "bid",
+        sha,
+        len(data),
+        2,
+        "投标文件.pdf",
+    )
     assert row.storage_path == f"{sha[:2]}/{sha}"
     assert (platform.docs / row.storage_path).read_bytes() == data
     assert (bid.document_id, bid.announcement_id, bid.supplier_id) == (row.id, 2, row.supplier_id)
@@ -349,7 +381,11 @@ def test_empty_upload_is_422_with_a_message(platform):
     assert "empty" in r.json()["detail"]
     r = c.post("/api/announcements/1/bids", headers=headers, files={"other": ("x", b"data")})
     assert r.status_code == 422 and "'file'" in r.json()["detail"]
-    r = c.post("/api/announcements/1/bids", headers=headers, content=b"raw", )
+    r = c.post(
+        "/api/announcements/1/bids",
+        headers=headers,
+        content=b"raw",
+    )
     assert r.status_code == 422
     _nothing_stored(platform, files_before)
 
@@ -400,17 +436,28 @@ def test_metrics_histogram_uploads_and_pool(platform):
     assert _upload(c, headers, b"a bid").status_code == 201
     assert _upload(c, {}, b"a bid").status_code == 401
     text = c.get("/metrics").text
-    bucket_2s = [line for line in text.splitlines()
-                 if line.startswith("http_request_duration_seconds_bucket{") and 'le="2.0"' in line]
-    assert any('handler="/api/announcements"' in line and 'code="200"' in line and 'method="GET"' in line
-               and 'version="1.0.0"' in line for line in bucket_2s)
+    bucket_2s = [
+        line
+        for line in text.splitlines()
+        if line.startswith("http_request_duration_seconds_bucket{") and 'le="2.0"' in line
+    ]
+    assert any(
+        'handler="/api/announcements"' in line
+        and 'code="200"' in line
+        and 'method="GET"' in line
+        and 'version="1.0.0"' in line
+        for line in bucket_2s
+    )
 
     samples = _metrics(c)
     handlers = {labels["handler"] for labels, _ in samples["http_request_duration_seconds_count"]}
     assert {"/api/announcements", "/api/announcements/{id}", "/api/announcements/{id}/bids", "other"} <= handlers
     assert not any(h.startswith("/api/announcements/1") or h.startswith("/no") for h in handlers)
-    detail = [v for labels, v in samples["http_request_duration_seconds_count"]
-              if labels["handler"] == "/api/announcements/{id}"]
+    detail = [
+        v
+        for labels, v in samples["http_request_duration_seconds_count"]
+        if labels["handler"] == "/api/announcements/{id}"
+    ]
     assert detail == [2.0]
     uploads = {labels["result"]: v for labels, v in samples["sandbox_uploads_total"]}
     assert uploads == {"success": 1.0, "failure": 1.0}
@@ -426,8 +473,7 @@ def test_latency_fault_slows_only_its_endpoint(platform):
     c = platform.client()
     r = _admin(c, "PUT", {"specs": ["latency=600ms"], "endpoint": "announcements.list"})
     assert r.status_code == 200, r.text
-    assert r.json()["fault"] == {"latency_s": 0.6, "errors": 0.0, "db_down": False,
-                                 "endpoint": "announcements.list"}
+    assert r.json()["fault"] == {"latency_s": 0.6, "errors": 0.0, "db_down": False, "endpoint": "announcements.list"}
 
     t = time.monotonic()
     assert c.get("/api/announcements").status_code == 200
@@ -493,10 +539,16 @@ def test_admin_refuses_wrong_token_and_remote_clients(platform):
     assert _admin(c, "GET").status_code == 200
 
 
-@pytest.mark.parametrize("body", [
-    {"specs": ["latency=fast"]}, {"specs": ["errors=2"]}, {"endpoint": "nowhere", "errors": 0.5},
-    {"specs": ["db=down"], "errors": 0.5}, {"unknown": 1},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"specs": ["latency=fast"]},
+        {"specs": ["errors=2"]},
+        {"endpoint": "nowhere", "errors": 0.5},
+        {"specs": ["db=down"], "errors": 0.5},
+        {"unknown": 1},
+    ],
+)
 def test_admin_rejects_bad_faults(platform, body):
     c = platform.client()
     assert _admin(c, "PUT", body).status_code == 422
@@ -509,8 +561,7 @@ def test_admin_rejects_bad_faults(platform, body):
 def test_seed_is_deterministic_and_idempotent(platform, new_db_url, tmp_path):
     def shas(engine):
         with engine.connect() as conn:
-            return list(conn.execute(select(m.archive_documents.c.sha256).order_by(m.archive_documents.c.id))
-                        .scalars())
+            return list(conn.execute(select(m.archive_documents.c.sha256).order_by(m.archive_documents.c.id)).scalars())
 
     first = shas(platform.engine)
     assert len(first) == SEED["documents"]

@@ -31,7 +31,7 @@ def test_pg_dump_argv_has_no_password_and_uses_the_snapshot():
     argv = dumps.pg_dump_argv(d, snapshot="00000003-0000001B-1")
     assert "s3cret" not in " ".join(argv)
     assert "--snapshot=00000003-0000001B-1" in argv and argv[-2:] == ["--dbname", "procurement"]
-    assert "--no-password" in argv and ["--port", "5433"] == argv[argv.index("--port"):argv.index("--port") + 2]
+    assert "--no-password" in argv and ["--port", "5433"] == argv[argv.index("--port") : argv.index("--port") + 2]
 
 
 def test_dump_env_carries_the_password():
@@ -54,8 +54,10 @@ def test_unsupported_backend_is_bad_input():
 
 
 def test_build_manifest_counts_and_documents():
-    rows = {"SELECT COUNT(*) FROM announcements": [(3,)],
-            "SELECT id, storage_path, size, sha256 FROM archive_documents ORDER BY id": [(1, "ab/abcd", 10, "ABCD")]}
+    rows = {
+        "SELECT COUNT(*) FROM announcements": [(3,)],
+        "SELECT id, storage_path, size, sha256 FROM archive_documents ORDER BY id": [(1, "ab/abcd", 10, "ABCD")],
+    }
 
     def q(sql):
         if sql not in rows:
@@ -76,8 +78,10 @@ def test_config_check_subsets_must_divide_256():
 
 def test_config_retention_keeping_nothing_is_refused():
     with pytest.raises(ConfigError):
-        parse("backup:\n  retention: {keep_hourly: 0, keep_daily: 0, keep_weekly: 0, keep_monthly: 0}\n",
-              Path("procops.yaml"))
+        parse(
+            "backup:\n  retention: {keep_hourly: 0, keep_daily: 0, keep_weekly: 0, keep_monthly: 0}\n",
+            Path("procops.yaml"),
+        )
 
 
 def test_config_defaults_are_policy():

@@ -35,8 +35,18 @@ def test_global_args_gate_retry_lock_on_version():
 
 def test_backup_args_puts_paths_after_double_dash():
     a = r.backup_args([Path("/srv/docs"), "/tmp/m.json"], tags=["procops", "run=1"], excludes=["/srv/docs/.incoming"])
-    assert a == ("backup", "--exclude", "/srv/docs/.incoming", "--tag", "procops", "--tag", "run=1", "--",
-                 "/srv/docs", "/tmp/m.json")
+    assert a == (
+        "backup",
+        "--exclude",
+        "/srv/docs/.incoming",
+        "--tag",
+        "procops",
+        "--tag",
+        "run=1",
+        "--",
+        "/srv/docs",
+        "/tmp/m.json",
+    )
 
 
 def test_backup_args_needs_a_path():
@@ -51,13 +61,30 @@ def test_tag_with_comma_is_refused():
 
 def test_backup_stdin_args():
     assert r.backup_stdin_args("database/platform.sqlite3", tags=["procops"]) == (
-        "backup", "--stdin", "--stdin-filename", "database/platform.sqlite3", "--tag", "procops")
+        "backup",
+        "--stdin",
+        "--stdin-filename",
+        "database/platform.sqlite3",
+        "--tag",
+        "procops",
+    )
 
 
 def test_forget_args_keep_flags_and_grouping():
     a = r.forget_args(keep_hourly=24, keep_daily=7, keep_weekly=0, keep_monthly=12, tags=["procops"])
-    assert a == ("forget", "--group-by", "host,paths", "--keep-hourly", "24", "--keep-daily", "7",
-                 "--keep-monthly", "12", "--tag", "procops")
+    assert a == (
+        "forget",
+        "--group-by",
+        "host,paths",
+        "--keep-hourly",
+        "24",
+        "--keep-daily",
+        "7",
+        "--keep-monthly",
+        "12",
+        "--tag",
+        "procops",
+    )
 
 
 def test_forget_args_refuses_keeping_nothing():
@@ -66,8 +93,11 @@ def test_forget_args_refuses_keeping_nothing():
 
 
 def test_forget_args_by_id():
-    assert r.forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0,
-                         snapshot_ids=["ab", "cd"]) == ("forget", "ab", "cd")
+    assert r.forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=["ab", "cd"]) == (
+        "forget",
+        "ab",
+        "cd",
+    )
 
 
 def test_check_args():
@@ -85,8 +115,7 @@ def test_init_copies_chunker_params_for_offsite():
 
 
 def test_restore_and_dump_args():
-    assert r.restore_args("abc", Path("/t"), includes=["/x"]) == ("restore", "abc", "--target", "/t",
-                                                                  "--include", "/x")
+    assert r.restore_args("abc", Path("/t"), includes=["/x"]) == ("restore", "abc", "--target", "/t", "--include", "/x")
     assert r.dump_args("abc", "/database/x.sql") == ("dump", "abc", "/database/x.sql")
 
 
@@ -112,8 +141,16 @@ def test_subset_count_must_divide_256():
         r.subset_spec(1, 7)
 
 
-@pytest.mark.parametrize("text,want", [("all", (None, True)), ("100%", (None, True)), ("2/5", ("2/5", False)),
-                                       ("10%", ("10%", False)), ("500m", ("500M", False))])
+@pytest.mark.parametrize(
+    "text,want",
+    [
+        ("all", (None, True)),
+        ("100%", (None, True)),
+        ("2/5", ("2/5", False)),
+        ("10%", ("10%", False)),
+        ("500m", ("500M", False)),
+    ],
+)
 def test_parse_subset_option(text, want):
     assert r.parse_subset_option(text) == want
 
@@ -132,8 +169,14 @@ def test_mask_argv_hides_password_values_and_url_passwords():
 
 
 def test_mask_env_keeps_file_paths_hides_values():
-    out = r.mask_env({"RESTIC_PASSWORD_FILE": "/s/p", "PGPASSWORD": "x", "RESTIC_PASSWORD_COMMAND": "pass show x",
-                      "RESTIC_REPOSITORY": "sftp:u@h:/r"})
+    out = r.mask_env(
+        {
+            "RESTIC_PASSWORD_FILE": "/s/p",
+            "PGPASSWORD": "x",
+            "RESTIC_PASSWORD_COMMAND": "pass show x",
+            "RESTIC_REPOSITORY": "sftp:u@h:/r",
+        }
+    )
     assert out["RESTIC_PASSWORD_FILE"] == "/s/p"
     assert out["PGPASSWORD"] == r.MASK and out["RESTIC_PASSWORD_COMMAND"] == r.MASK
 
@@ -164,17 +207,28 @@ def test_base_env_drops_inherited_secrets(monkeypatch):
     assert "RESTIC_PASSWORD" not in env and "PGPASSWORD" not in env and env["RESTIC_REPOSITORY"] == "/r"
 
 
-@pytest.mark.parametrize("rc,err,want", [
-    (1, "Fatal: unable to create lock in backend: repository is already locked by PID 12", r.Problem.LOCKED),
-    (1, "Fatal: unable to open config file: stat /x/config: no such file or directory\n"
-        "Is there a repository at the following location?", r.Problem.NOT_INITIALISED),
-    (1, "Fatal: unable to open config file: stat /x/config: permission denied\n"
-        "Is there a repository at the following location?", r.Problem.UNREACHABLE),
-    (1, "Fatal: wrong password or no key found", r.Problem.WRONG_PASSWORD),
-    (1, "Save(<data/ab>) returned error: write /r/data/ab: no space left on device", r.Problem.NO_SPACE),
-    (3, "Warning: at least one source file could not be read", r.Problem.INCOMPLETE),
-    (1, "something else", r.Problem.OTHER),
-])
+@pytest.mark.parametrize(
+    "rc,err,want",
+    [
+        (1, "Fatal: unable to create lock in backend: repository is already locked by PID 12", r.Problem.LOCKED),
+        (
+            1,
+            "Fatal: unable to open config file: stat /x/config: no such file or directory\n"
+            "Is there a repository at the following location?",
+            r.Problem.NOT_INITIALISED,
+        ),
+        (
+            1,
+            "Fatal: unable to open config file: stat /x/config: permission denied\n"
+            "Is there a repository at the following location?",
+            r.Problem.UNREACHABLE,
+        ),
+        (1, "Fatal: wrong password or no key found", r.Problem.WRONG_PASSWORD),
+        (1, "Save(<data/ab>) returned error: write /r/data/ab: no space left on device", r.Problem.NO_SPACE),
+        (3, "Warning: at least one source file could not be read", r.Problem.INCOMPLETE),
+        (1, "something else", r.Problem.OTHER),
+    ],
+)
 def test_classify_restic_0_14_messages(rc, err, want):
     assert r.classify(rc, err, (0, 14, 0)) is want
 
@@ -185,6 +239,11 @@ def test_classify_uses_exit_codes_when_the_version_has_them():
 
 
 def test_error_messages_mask_passwords_inside_urls():
-    e = r.ResticError("offsite", "snapshots", 1, "Fatal: unable to open repo at rest:https://bk:hunter2@dr/r\n"
-                      "Is there a repository at the following location?", r.Problem.NOT_INITIALISED)
+    e = r.ResticError(
+        "offsite",
+        "snapshots",
+        1,
+        "Fatal: unable to open repo at rest:https://bk:hunter2@dr/r\nIs there a repository at the following location?",
+        r.Problem.NOT_INITIALISED,
+    )
     assert "hunter2" not in e.message and "hunter2" not in e.output and "bk:********@dr" in e.message

@@ -11,13 +11,16 @@ from procops.errors import BadInput
 CTX = s.Context("/opt/procops/bin/procops", "/etc/procops/procops.yaml", "/var/lib/procops", "procops")
 
 
-@pytest.mark.parametrize("interval,minute,want", [
-    (3600, 5, ("*-*-* *:05:00", "5 * * * *")),
-    (900, 5, ("*-*-* *:05/15:00", "5-59/15 * * * *")),
-    (4 * 3600, 10, ("*-*-* 00/4:10:00", "10 */4 * * *")),
-    (86400, 35, ("*-*-* 03:35:00", "35 3 * * *")),
-    (7 * 86400, 20, ("Sun *-*-* 04:20:00", "20 4 * * 0")),
-])
+@pytest.mark.parametrize(
+    "interval,minute,want",
+    [
+        (3600, 5, ("*-*-* *:05:00", "5 * * * *")),
+        (900, 5, ("*-*-* *:05/15:00", "5-59/15 * * * *")),
+        (4 * 3600, 10, ("*-*-* 00/4:10:00", "10 */4 * * *")),
+        (86400, 35, ("*-*-* 03:35:00", "35 3 * * *")),
+        (7 * 86400, 20, ("Sun *-*-* 04:20:00", "20 4 * * 0")),
+    ],
+)
 def test_calendar(interval, minute, want):
     assert s.calendar(interval, minute) == want
 
@@ -46,8 +49,9 @@ def test_systemd_units_stop_with_sigint_and_catch_up_missed_runs():
     units = s.systemd_units(CTX, s.jobs(Config())[0])
     service, timer = units["procops-backup-run.service"], units["procops-backup-run.timer"]
     assert "KillSignal=SIGINT" in service and "Type=oneshot" in service
-    assert "ExecStart=/opt/procops/bin/procops --config /etc/procops/procops.yaml schedule run-job backup-run" \
-        in service
+    assert (
+        "ExecStart=/opt/procops/bin/procops --config /etc/procops/procops.yaml schedule run-job backup-run" in service
+    )
     assert "Persistent=true" in timer and "OnCalendar=*-*-* *:05:00" in timer
 
 

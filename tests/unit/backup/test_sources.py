@@ -24,10 +24,22 @@ def test_configured_repositories_keep_password_sources_and_sort_offsite_last(pro
     pw = tmp_path / "pw"
     pw.write_text("x\n")
     pw.chmod(0o600)
-    c = Config.model_validate({"backup": {"repositories": [
-        {"name": "dr", "url": "sftp:bk@dr:/srv/r", "offsite": True, "password": {"command": ["pass", "show", "r"]},
-         "options": {"sftp.command": "ssh dr -s sftp"}},
-        {"name": "main", "url": "relative/repo", "password": {"file": str(pw)}}]}})
+    c = Config.model_validate(
+        {
+            "backup": {
+                "repositories": [
+                    {
+                        "name": "dr",
+                        "url": "sftp:bk@dr:/srv/r",
+                        "offsite": True,
+                        "password": {"command": ["pass", "show", "r"]},
+                        "options": {"sftp.command": "ssh dr -s sftp"},
+                    },
+                    {"name": "main", "url": "relative/repo", "password": {"file": str(pw)}},
+                ]
+            }
+        }
+    )
     main, dr = sources.repositories(c)
     assert main.name == "main" and main.url == str(tmp_path / "relative" / "repo")  # cwd is tmp_path
     assert dr.password_command == ("pass", "show", "r") and dr.options == (("sftp.command", "ssh dr -s sftp"),)
@@ -49,8 +61,12 @@ def test_sources_prefer_the_backup_section_then_the_platform(procops_home, tmp_p
     c = Config.model_validate({"platform": {"database_url": "postgresql://p@db/plat", "documents_dir": "/srv/docs"}})
     s = sources.sources(c)
     assert s.database.kind == "postgresql" and s.database.name == "plat" and str(s.documents) == "/srv/docs"
-    c2 = Config.model_validate({"platform": {"database_url": "postgresql://p@db/plat"},
-                                "backup": {"database": str(tmp_path / "x.db"), "documents_dir": str(tmp_path)}})
+    c2 = Config.model_validate(
+        {
+            "platform": {"database_url": "postgresql://p@db/plat"},
+            "backup": {"database": str(tmp_path / "x.db"), "documents_dir": str(tmp_path)},
+        }
+    )
     s2 = sources.sources(c2)
     assert s2.database.kind == "sqlite" and s2.documents == tmp_path
 

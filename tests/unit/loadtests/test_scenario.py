@@ -57,8 +57,9 @@ def test_multipart_body_is_parseable():
 def test_scenario_from_config_and_env_round_trip():
     from procops.config import Config
 
-    cfg = Config.model_validate({"loadtest": {"upload_size_min": "50KB", "upload_size_max": "200KB",
-                                              "supplier_tasks": {"bid": 5}}})
+    cfg = Config.model_validate(
+        {"loadtest": {"upload_size_min": "50KB", "upload_size_max": "200KB", "supplier_tasks": {"bid": 5}}}
+    )
     s = sc.Scenario.from_config(cfg.loadtest, suppliers=7, announcements=30, search=True)
     assert s.upload_size_min == 50 * 1024 and s.supplier_tasks["bid"] == 5 and s.suppliers == 7
     assert sc.Scenario.from_env({sc.ENV_SCENARIO: s.to_json()}) == s
@@ -86,12 +87,14 @@ def test_locust_argv_local_master_worker():
     assert "--headless" in local and local[local.index("--host") + 1] == "http://h:1"
     assert local[local.index("--csv") + 1] == "/r/locust" and "--master" not in local
     assert local[local.index("--exit-code-on-error") + 1] == "0"
-    master = lp.locust_argv("py", lp.Role("master", "0.0.0.0", 6000, 2), host="http://h:1", report_dir=rd,
-                            locustfiles=files)
+    master = lp.locust_argv(
+        "py", lp.Role("master", "0.0.0.0", 6000, 2), host="http://h:1", report_dir=rd, locustfiles=files
+    )
     assert master[master.index("--master-bind-port") + 1] == "6000"
     assert master[master.index("--expect-workers") + 1] == "2"
-    worker = lp.locust_argv("py", lp.Role("worker", "10.0.0.1", 6000), host="http://h:1", report_dir=rd,
-                            locustfiles=files, index=2)
+    worker = lp.locust_argv(
+        "py", lp.Role("worker", "10.0.0.1", 6000), host="http://h:1", report_dir=rd, locustfiles=files, index=2
+    )
     assert "--worker" in worker and "--headless" not in worker and "--csv" not in worker
     assert worker[worker.index("--master-host") + 1] == "10.0.0.1"
     assert worker[worker.index("--logfile") + 1] == "/r/locust-worker-2.log"

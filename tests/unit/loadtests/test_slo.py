@@ -49,8 +49,11 @@ def test_parse_line_round_trip_and_garbage():
 
 
 def test_endpoint_stats_counts_failures_and_server_errors():
-    samples = [_s("dashboard", 10), _s("dashboard", 20, ok=False, status=503), _s("bids.upload", 30, ok=False,
-                                                                                   status=401)]
+    samples = [
+        _s("dashboard", 10),
+        _s("dashboard", 20, ok=False, status=503),
+        _s("bids.upload", 30, ok=False, status=401),
+    ]
     st = slo.endpoint_stats(samples, duration=2.0)
     assert st["dashboard"].requests == 2 and st["dashboard"].failures == 1 and st["dashboard"].server_errors == 1
     assert st["bids.upload"].server_errors == 0
@@ -70,8 +73,11 @@ def test_all_slos_hold():
 
 
 def test_slow_page_endpoint_fails_its_own_slo_only():
-    samples = ([_s("announcements.list", 2500 + i) for i in range(50)]
-               + [_s("dashboard", 50) for _ in range(50)] + [_s("bids.upload", 900, status=201)])
+    samples = (
+        [_s("announcements.list", 2500 + i) for i in range(50)]
+        + [_s("dashboard", 50) for _ in range(50)]
+        + [_s("bids.upload", 900, status=201)]
+    )
     rows = _rows(samples)
     assert not rows["p95 announcements.list"].ok
     assert rows["p95 announcements.list"].observed == 2547.0
@@ -86,8 +92,9 @@ def test_p95_exactly_at_the_limit_holds():
 
 
 def test_upload_failures_break_upload_and_5xx_slos():
-    samples = [_s("bids.upload", 100, status=201) for _ in range(95)] + \
-              [_s("bids.upload", 100, ok=False, status=500) for _ in range(5)]
+    samples = [_s("bids.upload", 100, status=201) for _ in range(95)] + [
+        _s("bids.upload", 100, ok=False, status=500) for _ in range(5)
+    ]
     rows = _rows(samples)
     assert not rows["upload success"].ok
     assert rows["upload success"].observed == 0.95
@@ -122,8 +129,7 @@ def test_policy_threshold_used():
 
 
 def test_tolerated_server_errors():
-    rows = _rows([_s("dashboard", 1, ok=False, status=502), _s("bids.upload", 1, status=201)],
-                 max_server_errors=1)
+    rows = _rows([_s("dashboard", 1, ok=False, status=502), _s("bids.upload", 1, status=201)], max_server_errors=1)
     assert rows["no 5xx"].ok
 
 
@@ -165,8 +171,11 @@ def test_step_without_uploads_is_not_failed_for_it():
     from procops.loadtests.scenario import Stage
 
     windows = slo.stage_windows(0.0, [Stage(1, 1, 10, "1x", 1.0), Stage(2, 1, 10, "2x", 2.0)])
-    samples = [_s("dashboard", 5, start=1.0), _s("dashboard", 5, start=11.0),
-               _s("bids.upload", 5, ok=False, status=500, start=12.0)]
+    samples = [
+        _s("dashboard", 5, start=1.0),
+        _s("dashboard", 5, start=11.0),
+        _s("bids.upload", 5, ok=False, status=500, start=12.0),
+    ]
     steps = slo.evaluate_steps(samples, windows, SloPolicy())
     assert steps[0].ok and "upload success" not in {r.name for r in steps[0].slos}
     assert not steps[1].ok

@@ -14,10 +14,25 @@ def _cfg(**policy) -> Config:
 
 def test_alerts_cover_the_issue_list():
     names = [a.name for a in rules.alerts(_cfg())]
-    for required in ("HostCpuHigh", "HostMemoryHigh", "HostDiskFull", "DatabaseConnectionsHigh", "PlatformDown",
-                     "PageLoadSlow", "UploadFailures", "ErrorRatioHigh", "BackupStale", "OffsiteBackupStale",
-                     "BackupCheckFailed", "IntegrityProblems", "DrillOverdue", "LoadTestOverdue", "ScanOverdue",
-                     "IncidentDeadlineNear", "IncidentDeadlineMissed"):
+    for required in (
+        "HostCpuHigh",
+        "HostMemoryHigh",
+        "HostDiskFull",
+        "DatabaseConnectionsHigh",
+        "PlatformDown",
+        "PageLoadSlow",
+        "UploadFailures",
+        "ErrorRatioHigh",
+        "BackupStale",
+        "OffsiteBackupStale",
+        "BackupCheckFailed",
+        "IntegrityProblems",
+        "DrillOverdue",
+        "LoadTestOverdue",
+        "ScanOverdue",
+        "IncidentDeadlineNear",
+        "IncidentDeadlineMissed",
+    ):
         assert required in names
     assert tuple(names) == rules.ALERT_NAMES
 
@@ -68,14 +83,17 @@ def test_a_threshold_that_can_never_fire_is_bad_input():
         rules.alerts(_cfg(thresholds={"cpu_ratio": 1.0}))
 
 
-@pytest.mark.parametrize("seconds,text", [(3600, "1h"), (900, "15m"), (90, "90s"), (1.5, "1500ms"),
-                                          (0, "0s"), (92 * 86400, "92d")])
+@pytest.mark.parametrize(
+    "seconds,text", [(3600, "1h"), (900, "15m"), (90, "90s"), (1.5, "1500ms"), (0, "0s"), (92 * 86400, "92d")]
+)
 def test_prom_duration(seconds, text):
     assert rules.prom_duration(seconds) == text
 
 
-@pytest.mark.parametrize("v,text", [(0, "0s"), (4200, "1h 10m 0s"), (90061, "1d 1h 1m 1s"), (42.5, "42.5s"),
-                                    (-120, "-2m 0s"), (0.25, "250ms")])
+@pytest.mark.parametrize(
+    "v,text",
+    [(0, "0s"), (4200, "1h 10m 0s"), (90061, "1d 1h 1m 1s"), (42.5, "42.5s"), (-120, "-2m 0s"), (0.25, "250ms")],
+)
 def test_humanize_duration_matches_prometheus(v, text):
     assert rules.humanize_duration(v) == text
 

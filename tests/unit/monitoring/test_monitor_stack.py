@@ -30,9 +30,13 @@ def test_prometheus_config_scrapes_replicas_probes_and_exporters():
 
 
 def test_alertmanager_routes_critical_to_the_webhook_and_deadlines_to_escalation():
-    cfg = yaml.safe_load(stack.alertmanager_config(_mon(webhook_port=1234, group_wait="1s"), Path("/s/tok"),
-                                                   [{"name": "leader", "url": "https://x/y",
-                                                     "credentials_file": None}]))
+    cfg = yaml.safe_load(
+        stack.alertmanager_config(
+            _mon(webhook_port=1234, group_wait="1s"),
+            Path("/s/tok"),
+            [{"name": "leader", "url": "https://x/y", "credentials_file": None}],
+        )
+    )
     routes = cfg["route"]["routes"]
     assert routes[0]["receiver"] == "procops-escalation" and "IncidentDeadline" in routes[0]["matchers"][0]
     assert routes[1] == {"receiver": "procops-webhook", "matchers": ['severity="critical"']}
@@ -42,7 +46,9 @@ def test_alertmanager_routes_critical_to_the_webhook_and_deadlines_to_escalation
     assert hook["url"] == "http://127.0.0.1:1234/alerts"
     assert hook["http_config"]["authorization"] == {"type": "Bearer", "credentials_file": "/s/tok"}
     assert [c["url"] for c in rec["procops-escalation"]["webhook_configs"]] == [
-        "http://127.0.0.1:1234/escalation", "https://x/y"]
+        "http://127.0.0.1:1234/escalation",
+        "https://x/y",
+    ]
 
 
 def test_component_argv_listens_on_loopback_only():
@@ -50,7 +56,10 @@ def test_component_argv_listens_on_loopback_only():
     for name in stack.COMPONENTS:
         argv = stack.component_argv(name, mon, PATHS)
         joined = " ".join(argv)
-        assert f"127.0.0.1:{stack.component_port(name, mon)}" in joined or f"--port {stack.component_port(name, mon)}" in joined
+        assert (
+            f"127.0.0.1:{stack.component_port(name, mon)}" in joined
+            or f"--port {stack.component_port(name, mon)}" in joined
+        )
     am = stack.component_argv("alertmanager", mon, PATHS)
     assert "--cluster.listen-address=" in am
     assert not any("DATA_SOURCE" in a for a in stack.component_argv("postgres_exporter", mon, PATHS))
@@ -65,7 +74,15 @@ def test_postgres_dsn_only_for_postgresql():
 
 
 def test_non_http_escalation_receivers_are_not_given_to_alertmanager(procops_home):
-    cfg = Config.model_validate({"notifications": {"escalation_receivers": [
-        {"name": "local", "url": "local:"}, {"name": "leader", "url": "https://pager.example/hook"}]}})
+    cfg = Config.model_validate(
+        {
+            "notifications": {
+                "escalation_receivers": [
+                    {"name": "local", "url": "local:"},
+                    {"name": "leader", "url": "https://pager.example/hook"},
+                ]
+            }
+        }
+    )
     out = stack._escalation_receivers(cfg, stack.StackPaths.of())
     assert [r["name"] for r in out] == ["leader"]

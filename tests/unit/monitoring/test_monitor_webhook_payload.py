@@ -6,11 +6,24 @@ from procops.monitoring.webhook import PayloadError, bearer_ok, incident_title, 
 
 
 def _payload(**over):
-    doc = {"version": "4", "status": "firing", "receiver": "procops", "groupKey": "{}:{}",
-           "alerts": [{"status": "firing", "labels": {"alertname": "PlatformDown", "severity": "critical"},
-                       "annotations": {"summary": "down"}, "startsAt": "2026-11-25T09:00:00.123+08:00",
-                       "endsAt": "0001-01-01T00:00:00Z", "fingerprint": "f1", "newField": [1]}],
-           "futureField": {"x": 1}}
+    doc = {
+        "version": "4",
+        "status": "firing",
+        "receiver": "procops",
+        "groupKey": "{}:{}",
+        "alerts": [
+            {
+                "status": "firing",
+                "labels": {"alertname": "PlatformDown", "severity": "critical"},
+                "annotations": {"summary": "down"},
+                "startsAt": "2026-11-25T09:00:00.123+08:00",
+                "endsAt": "0001-01-01T00:00:00Z",
+                "fingerprint": "f1",
+                "newField": [1],
+            }
+        ],
+        "futureField": {"x": 1},
+    }
     doc.update(over)
     return json.dumps(doc).encode()
 
@@ -23,13 +36,20 @@ def test_parse_payload_ignores_unknown_fields_and_normalises_times():
     assert incident_title(a) == "PlatformDown: down"
 
 
-@pytest.mark.parametrize("body", [b'{"alerts": [', b"[]", b'{"alerts": {}}', b'{"version": "3", "alerts": []}',
-                                  b'{"alerts": [{"status": "firing", "labels": {}}]}',
-                                  b'{"alerts": [{"status": "maybe", "labels": {"alertname": "A"}}]}',
-                                  b'{"alerts": [{"status": "firing", "labels": {"alertname": 1}}]}',
-                                  b'{"alerts": [{"status": "firing", "labels": {"alertname": "A"},'
-                                  b' "startsAt": "yesterday"}]}',
-                                  b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"alerts": [',
+        b"[]",
+        b'{"alerts": {}}',
+        b'{"version": "3", "alerts": []}',
+        b'{"alerts": [{"status": "firing", "labels": {}}]}',
+        b'{"alerts": [{"status": "maybe", "labels": {"alertname": "A"}}]}',
+        b'{"alerts": [{"status": "firing", "labels": {"alertname": 1}}]}',
+        b'{"alerts": [{"status": "firing", "labels": {"alertname": "A"}, "startsAt": "yesterday"}]}',
+        b"\xff\xfe",
+    ],
+)
 def test_malformed_payloads_are_rejected(body):
     with pytest.raises(PayloadError):
         parse_payload(body)

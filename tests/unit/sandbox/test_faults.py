@@ -65,8 +65,15 @@ def test_endpoints_are_route_templates():
     assert ENDPOINTS["announcements.detail"] == "/api/announcements/{id}"
     assert ENDPOINTS["bids.upload"] == "/api/announcements/{id}/bids"
     assert set(ENDPOINTS) == {
-        "announcements.list", "announcements.detail", "announcements.search", "suppliers.register",
-        "suppliers.login", "bids.upload", "documents.download", "archive.list", "dashboard",
+        "announcements.list",
+        "announcements.detail",
+        "announcements.search",
+        "suppliers.register",
+        "suppliers.login",
+        "bids.upload",
+        "documents.download",
+        "archive.list",
+        "dashboard",
     }
 
 

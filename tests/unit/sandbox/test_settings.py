@@ -10,21 +10,28 @@ BASE = {"PROCOPS_SANDBOX_DB_URL": "sqlite:////tmp/platform.db", "PROCOPS_SANDBOX
 def test_from_env_defaults():
     s = Settings.from_env(BASE)
     assert s == Settings(db_url="sqlite:////tmp/platform.db", docs_dir=Path("/tmp/docs"))
-    assert (s.version, s.max_upload, s.replica, s.pool_size, s.admin_token_file) == \
-        ("1.0.0", 20 * 1024 * 1024, "r1", 10, None)
+    assert (s.version, s.max_upload, s.replica, s.pool_size, s.admin_token_file) == (
+        "1.0.0",
+        20 * 1024 * 1024,
+        "r1",
+        10,
+        None,
+    )
     assert not s.has_search and not s.flaky_uploads
 
 
 def test_from_env_reads_every_variable():
-    s = Settings.from_env({
-        "PROCOPS_SANDBOX_DB_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/procurement",
-        "PROCOPS_SANDBOX_DOCS_DIR": "/srv/docs",
-        "PROCOPS_SANDBOX_VERSION": "1.1.1-bad",
-        "PROCOPS_SANDBOX_MAX_UPLOAD": "5MB",
-        "PROCOPS_SANDBOX_ADMIN_TOKEN_FILE": "/run/token",
-        "PROCOPS_SANDBOX_REPLICA": "r2",
-        "PROCOPS_SANDBOX_POOL_SIZE": "25",
-    })
+    s = Settings.from_env(
+        {
+            "PROCOPS_SANDBOX_DB_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/procurement",
+            "PROCOPS_SANDBOX_DOCS_DIR": "/srv/docs",
+            "PROCOPS_SANDBOX_VERSION": "1.1.1-bad",
+            "PROCOPS_SANDBOX_MAX_UPLOAD": "5MB",
+            "PROCOPS_SANDBOX_ADMIN_TOKEN_FILE": "/run/token",
+            "PROCOPS_SANDBOX_REPLICA": "r2",
+            "PROCOPS_SANDBOX_POOL_SIZE": "25",
+        }
+    )
     assert s.version == "1.1.1-bad" and s.has_search and s.flaky_uploads
     assert s.max_upload == 5 * 1024 * 1024
     assert s.admin_token_file == Path("/run/token")

@@ -26,8 +26,7 @@ ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = ROOT / "playbooks" / "failover.yml"
 BIN = Path(sys.executable).parent
 PROCOPS = BIN / "procops"
-SMALL_SEED = ["--seed-announcements", "20", "--seed-suppliers", "5", "--seed-documents", "8",
-              "--document-size", "16KB"]
+SMALL_SEED = ["--seed-announcements", "20", "--seed-suppliers", "5", "--seed-documents", "8", "--document-size", "16KB"]
 
 
 def _run(argv, **kw):
@@ -57,8 +56,12 @@ def test_syntax_check(tmp_path):
 
 
 def test_ansible_lint():
-    p = _run([str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT))], cwd=ROOT, timeout=300,
-             env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"})
+    p = _run(
+        [str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT))],
+        cwd=ROOT,
+        timeout=300,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"},
+    )
     assert p.returncode == 0, p.stdout + p.stderr
 
 
@@ -69,11 +72,17 @@ def _config(path: Path, data: dict) -> Path:
 
 def test_a_failed_playbook_is_exit_3_on_the_timeline_and_reaches_nothing(cli, procops_home, tmp_path):
     inv = tmp_path / "inv.ini"
-    inv.write_text(f"[standby]\ns1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
-                   f"[lb]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    cfg = _config(tmp_path / "procops.yaml", {
-        "platform": {"url": "http://127.0.0.1:9"},
-        "drills": {"failover_inventory": str(inv), "failover_extra_vars": {"procops_bin": "/bin/false"}}})
+    inv.write_text(
+        f"[standby]\ns1 ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+        f"[lb]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+    )
+    cfg = _config(
+        tmp_path / "procops.yaml",
+        {
+            "platform": {"url": "http://127.0.0.1:9"},
+            "drills": {"failover_inventory": str(inv), "failover_extra_vars": {"procops_bin": "/bin/false"}},
+        },
+    )
     iid = cli("incident", "open", "--title", "database lost", check=0).out.strip()
     r = cli("--config", str(cfg), "incident", "standby", iid, "--execute", timeout=180)
     assert r.code == 3, r.out + r.err
@@ -89,16 +98,18 @@ def test_a_failed_playbook_is_exit_3_on_the_timeline_and_reaches_nothing(cli, pr
 def test_an_inventory_without_hosts_is_not_a_failover(procops_home, tmp_path):
     """ansible-playbook exits 0 when no host matches: that reaches nothing either."""
     from procops.config import Config
-    from procops.drills import response
+    from procops.incidents import response
 
-    cfg = Config.model_validate({"platform": {"url": "http://127.0.0.1:9"},
-                                 "drills": {"failover_inventory": str(tmp_path / "missing.ini")}})
+    cfg = Config.model_validate(
+        {"platform": {"url": "http://127.0.0.1:9"}, "drills": {"failover_inventory": str(tmp_path / "missing.ini")}}
+    )
     res = response.failover_on_hosts(cfg, timeout=120)
     assert res["ok"] is False and res["recap"] == {}
     assert res["error"]
 
 
 # --------------------------------------------------------------------------- the real failover
+
 
 @pytest.fixture
 def standby_host(tmp_path):
@@ -109,8 +120,11 @@ def standby_host(tmp_path):
     home.mkdir()
 
     def stop_standby() -> None:
-        _run([str(PROCOPS), "sandbox", "down", "--instance", "standby"], timeout=60,
-             env={**os.environ, "PROCOPS_HOME": str(home)})
+        _run(
+            [str(PROCOPS), "sandbox", "down", "--instance", "standby"],
+            timeout=60,
+            env={**os.environ, "PROCOPS_HOME": str(home)},
+        )
 
     try:
         with netns_host(d, prefix="pfo", before_teardown=stop_standby) as h:
@@ -130,8 +144,7 @@ def main_sandbox(cli, port_block):
 
 
 @pytest.mark.root
-def test_incident_standby_execute_fails_over_to_a_standby_host(cli, procops_home, tmp_path, standby_host,
-                                                               main_sandbox):
+def test_incident_standby_execute_fails_over_to_a_standby_host(cli, procops_home, tmp_path, standby_host, main_sandbox):
     from procops.backup.sources import repositories
     from procops.config import Config
 
@@ -143,30 +156,60 @@ def test_incident_standby_execute_fails_over_to_a_standby_host(cli, procops_home
     with httpx.Client(base_url=main_url, timeout=30) as c:
         seeded = c.get("/api/archive", params={"page": 1, "size": 3}).json()["items"]
         assert seeded
-        token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test",
-                                                     "password": "password-1"}).json()["token"]
+        token = c.post(
+            "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
+        ).json()["token"]
         ann = c.get("/api/announcements", params={"page": 1, "size": 1}).json()["items"][0]["id"]
-        late = c.post(f"/api/announcements/{ann}/bids", files={"file": ("late.pdf", b"after the backup")},
-                      headers={"Authorization": f"Bearer {token}"})
+        late = c.post(
+            f"/api/announcements/{ann}/bids",
+            files={"file": ("late.pdf", b"after the backup")},
+            headers={"Authorization": f"Bearer {token}"},
+        )
         assert late.status_code in (200, 201), late.text
         late_id = late.json()["document_id"]
         assert c.get(f"/api/documents/{late_id}").status_code == 200
 
     h = standby_host
-    standby_cfg = _config(h["dir"] / "standby.yaml", {"backup": {"repositories": [
-        {"name": "offsite", "url": offsite.url, "offsite": True, "password": {"file": str(offsite.password_file)}}]}})
+    standby_cfg = _config(
+        h["dir"] / "standby.yaml",
+        {
+            "backup": {
+                "repositories": [
+                    {
+                        "name": "offsite",
+                        "url": offsite.url,
+                        "offsite": True,
+                        "password": {"file": str(offsite.password_file)},
+                    }
+                ]
+            }
+        },
+    )
     inv = tmp_path / "inventory.ini"
     inv.write_text(
         f"[standby]\ns1 ansible_host={h['ip']} ansible_user=root ansible_ssh_private_key_file={h['key']} "
         "ansible_python_interpreter=/usr/bin/python3 "
         "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
-        f"[lb]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
+        f"[lb]\nlocalhost ansible_connection=local ansible_python_interpreter={sys.executable}\n"
+    )
     sock = main_sandbox["haproxy"]["runtime_api"]
-    cfg = _config(tmp_path / "procops.yaml", {
-        "platform": {"url": main_url},
-        "drills": {"failover_inventory": str(inv), "failover_extra_vars": {
-            "procops_bin": str(PROCOPS), "procops_config": str(standby_cfg), "procops_home": str(h["home"]),
-            "haproxy_socket": sock, "failover_backend": "replicas", "haproxy_switch_python": sys.executable}}})
+    cfg = _config(
+        tmp_path / "procops.yaml",
+        {
+            "platform": {"url": main_url},
+            "drills": {
+                "failover_inventory": str(inv),
+                "failover_extra_vars": {
+                    "procops_bin": str(PROCOPS),
+                    "procops_config": str(standby_cfg),
+                    "procops_home": str(h["home"]),
+                    "haproxy_socket": sock,
+                    "failover_backend": "replicas",
+                    "haproxy_switch_python": sys.executable,
+                },
+            },
+        },
+    )
 
     iid = cli("incident", "open", "--title", "database server lost", check=0).out.strip()
     cli("incident", "classify", iid, "--type", "database-failure", check=0)

@@ -17,8 +17,9 @@ from procops.timeutil import iso, utcnow
 
 
 class RecordingReceiver:
-    def __init__(self, port: int, host: str = "127.0.0.1", *, out: Path | None = None,
-                 token: str | None = None) -> None:
+    def __init__(
+        self, port: int, host: str = "127.0.0.1", *, out: Path | None = None, token: str | None = None
+    ) -> None:
         self.host, self.port, self.out, self.token = host, port, out, token
         self._lock = threading.Lock()
         self._items: list[dict] = []
@@ -76,7 +77,7 @@ class RecordingReceiver:
         with self._lock:
             return [i["body"] for i in self._items]
 
-    def start(self) -> "RecordingReceiver":
+    def start(self) -> RecordingReceiver:
         self._server = ThreadingHTTPServer((self.host, self.port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)
@@ -98,7 +99,7 @@ class RecordingReceiver:
             self._thread.join(timeout=5)
         self._server = self._thread = None
 
-    def __enter__(self) -> "RecordingReceiver":
+    def __enter__(self) -> RecordingReceiver:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from procops.config import Config
-from procops.drills import escalation, response
-from procops.drills.incident import IncidentStore
+from procops.incidents import escalation, response
+from procops.incidents.incident import IncidentStore
 
-T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
 
 
 class Clock:
@@ -25,8 +25,13 @@ class Clock:
 def worked(procops_home):
     clock, cfg = Clock(), Config()
     with IncidentStore(clock=clock, policy=cfg.policy) as s:
-        inc, _ = s.open("bid upload fails", severity="major", t0=T0, dedupe_key="fp",
-                        source={"kind": "alert", "alertname": "UploadFailures", "fingerprint": "fp"})
+        inc, _ = s.open(
+            "bid upload fails",
+            severity="major",
+            t0=T0,
+            dedupe_key="fp",
+            source={"kind": "alert", "alertname": "UploadFailures", "fingerprint": "fp"},
+        )
         clock.t = T0 + dt.timedelta(minutes=16)
         escalation.escalate_due(cfg, clock.t, store=s)
         s.classify(inc.id, "disk-full", note="/var 100%")
@@ -50,7 +55,11 @@ def test_report_zh(worked):
     assert "| 启动备用系统 | 1h | 2026-11-25T09:00:00Z | 2026-11-25T08:40:00Z | 40m | 达标 |" in md
     assert "| 提交故障分析报告 | 24h | 2026-11-26T08:00:00Z | 2026-11-26T09:00:00Z | 1d1h | 超时 |" in md
     assert "告警 UploadFailures" in md and "已升级通知（确认故障类型，已超时）→ local" in md
-    assert "磁盘空间耗尽" in md and "http://127.0.0.1:18180" in md and "| 1 | rotate logs | ops | 2026-12-02 | 已整改 |" in md
+    assert (
+        "磁盘空间耗尽" in md
+        and "http://127.0.0.1:18180" in md
+        and "| 1 | rotate logs | ops | 2026-12-02 | 已整改 |" in md
+    )
     assert "uploads / failed" not in md  # narrative text is kept as written outside tables
     assert "严重程度: 重大" in md
 

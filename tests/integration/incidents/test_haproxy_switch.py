@@ -81,8 +81,18 @@ def switch(*args: str) -> tuple[int, dict]:
 
 def test_switch_points_a_server_at_the_standby_and_the_rest_to_maintenance(haproxy):
     assert httpx.get(haproxy["url"], timeout=5).status_code == 503  # every server is down
-    rc, out = switch("--socket", str(haproxy["sock"]), "--backend", "replicas", "--servers", "r2",
-                     "--target", haproxy["standby"], "--timeout", "15")
+    rc, out = switch(
+        "--socket",
+        str(haproxy["sock"]),
+        "--backend",
+        "replicas",
+        "--servers",
+        "r2",
+        "--target",
+        haproxy["standby"],
+        "--timeout",
+        "15",
+    )
     assert rc == 0, out
     assert out["changed"] and out["verified"]
     assert out["switched"] == {"r2": haproxy["standby"]}
@@ -94,15 +104,15 @@ def test_switch_points_a_server_at_the_standby_and_the_rest_to_maintenance(hapro
     assert r.status_code == 200 and r.headers["x-served-by"] == "standby"
 
     # a second run finds it switched and changes nothing
-    rc, again = switch("--socket", str(haproxy["sock"]), "--backend", "replicas", "--servers", "r2",
-                       "--target", haproxy["standby"])
+    rc, again = switch(
+        "--socket", str(haproxy["sock"]), "--backend", "replicas", "--servers", "r2", "--target", haproxy["standby"]
+    )
     assert rc == 0 and again["changed"] is False and again["verified"]
 
 
 def test_a_target_that_never_comes_up_is_not_verified(haproxy, port_block):
     nothing = f"127.0.0.1:{port_block(1)}"
-    rc, out = switch("--socket", str(haproxy["sock"]), "--backend", "replicas", "--target", nothing,
-                     "--timeout", "2")
+    rc, out = switch("--socket", str(haproxy["sock"]), "--backend", "replicas", "--target", nothing, "--timeout", "2")
     assert rc == 1 and out["verified"] is False
     assert "want UP" in out["error"]
 
@@ -110,9 +120,9 @@ def test_a_target_that_never_comes_up_is_not_verified(haproxy, port_block):
 def test_unknown_backend_or_server_is_bad_input_and_no_socket_is_exit_3(haproxy, tmp_path):
     rc, out = switch("--socket", str(haproxy["sock"]), "--backend", "nope", "--target", haproxy["standby"])
     assert rc == 2 and "no servers" in out["error"]
-    rc, out = switch("--socket", str(haproxy["sock"]), "--backend", "replicas", "--servers", "r9",
-                     "--target", haproxy["standby"])
+    rc, out = switch(
+        "--socket", str(haproxy["sock"]), "--backend", "replicas", "--servers", "r9", "--target", haproxy["standby"]
+    )
     assert rc == 2 and "r9" in out["error"]
-    rc, out = switch("--socket", str(tmp_path / "none.sock"), "--backend", "replicas",
-                     "--target", haproxy["standby"])
+    rc, out = switch("--socket", str(tmp_path / "none.sock"), "--backend", "replicas", "--target", haproxy["standby"])
     assert rc == 3 and "runtime API" in out["error"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from procops.config import Config
-from procops.drills import runbooks
+from procops.incidents import runbooks
 from procops.errors import BadInput
 
 
@@ -25,8 +25,13 @@ def test_runbooks_name_procops_commands(lang):
 
 
 def test_contacts_table_filled_from_config():
-    cfg = Config.model_validate({"notifications": {"contacts": [
-        {"role": "responsible leader", "name": "Wang Fang", "phone": "+86 10 0000 0000"}]}})
+    cfg = Config.model_validate(
+        {
+            "notifications": {
+                "contacts": [{"role": "responsible leader", "name": "Wang Fang", "phone": "+86 10 0000 0000"}]
+            }
+        }
+    )
     text = runbooks.render(runbooks.get("incident-response", "zh"), cfg)
     assert "| responsible leader | Wang Fang | +86 10 0000 0000 | - |" in text
     assert runbooks.CONTACTS_MARKER not in text

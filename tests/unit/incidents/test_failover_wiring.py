@@ -18,8 +18,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from procops.config import Config
-from procops.drills import response
-from procops.drills.incident import IncidentStore
+from procops.incidents import response
+from procops.incidents.incident import IncidentStore
 from procops.errors import BadInput, EnvironmentFailure
 
 DOC = b"tender document"
@@ -37,8 +37,9 @@ def platform_like(port: int, doc: bytes):
             elif path == "/api/announcements":
                 body, ctype = json.dumps({"items": [{"id": 1}], "total": 30}).encode(), "application/json"
             elif path == "/api/archive":
-                body = json.dumps({"items": [{"id": 7, "sha256": hashlib.sha256(DOC).hexdigest()}],
-                                   "total": 10}).encode()
+                body = json.dumps(
+                    {"items": [{"id": 7, "sha256": hashlib.sha256(DOC).hexdigest()}], "total": 10}
+                ).encode()
                 ctype = "application/json"
             elif path == "/api/documents/7":
                 body, ctype = doc, "application/octet-stream"
@@ -82,8 +83,7 @@ def test_failover_restores_the_offsite_repo_into_the_standby_and_checks_it(proco
         srv.server_close()
     assert calls == [{"repo": "offsite", "snapshot": "latest", "instance": "standby"}]
     assert result["url"] == f"http://127.0.0.1:{port}" and result["snapshot"] == "abc123"
-    assert result["serving"] == {"healthz": True, "announcements_total": 30, "archive_total": 10,
-                                 "document_served": 7}
+    assert result["serving"] == {"healthz": True, "announcements_total": 30, "archive_total": 10, "document_served": 7}
     with IncidentStore(policy=Config().policy) as s:
         inc, _ = s.open("db lost")
         inc = s.standby(inc.id, evidence=result)
@@ -103,8 +103,16 @@ def test_failover_refuses_a_standby_serving_altered_documents(procops_home, fake
 
 def test_failover_uses_the_configured_offsite_repository(procops_home, fake_restore):
     calls, port = fake_restore
-    cfg = Config.model_validate({"backup": {"repositories": [
-        {"name": "main", "url": "/srv/restic"}, {"name": "city-dc", "url": "sftp:b@dr:/r", "offsite": True}]}})
+    cfg = Config.model_validate(
+        {
+            "backup": {
+                "repositories": [
+                    {"name": "main", "url": "/srv/restic"},
+                    {"name": "city-dc", "url": "sftp:b@dr:/r", "offsite": True},
+                ]
+            }
+        }
+    )
     assert response.offsite_repository(cfg) == "city-dc"
     with pytest.raises(EnvironmentFailure):  # nothing listens: the standby does not serve
         response.failover(cfg, snapshot="s1")
@@ -119,8 +127,12 @@ def test_failover_on_real_hosts_without_an_inventory_is_bad_input(procops_home):
 
 def test_switch_commands_point_every_main_server_at_a_standby_replica():
     assert response.switch_commands(["r1", "r2", "r3"], [18181, 18182]) == [
-        "set server replicas/r1 addr 127.0.0.1 port 18181", "set server replicas/r1 state ready",
-        "set server replicas/r2 addr 127.0.0.1 port 18182", "set server replicas/r2 state ready",
-        "set server replicas/r3 addr 127.0.0.1 port 18181", "set server replicas/r3 state ready"]
+        "set server replicas/r1 addr 127.0.0.1 port 18181",
+        "set server replicas/r1 state ready",
+        "set server replicas/r2 addr 127.0.0.1 port 18182",
+        "set server replicas/r2 state ready",
+        "set server replicas/r3 addr 127.0.0.1 port 18181",
+        "set server replicas/r3 state ready",
+    ]
     with pytest.raises(ValueError):
         response.switch_commands([], [1])

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import format_duration, iso, parse_iso, utcnow
 
-from procops.drills.incident import FAULT_TYPES, MILESTONE_TITLES, Incident
+from procops.incidents.incident import FAULT_TYPES, MILESTONE_TITLES, Incident
 
 if TYPE_CHECKING:
     from procops.config import Config
@@ -33,20 +33,36 @@ if TYPE_CHECKING:
 STANDBY_INSTANCE = "standby"
 
 FAULT_TYPE_TITLES = {
-    "en": {"app-crash": "application crash", "database-failure": "database failure", "disk-full": "disk full",
-           "network": "network failure", "backup-failure": "backup failure",
-           "capacity": "capacity surge (announcement peak)", "bad-release": "bad release",
-           "security": "security incident or data leak", "other": "other"},
-    "zh": {"app-crash": "应用崩溃", "database-failure": "数据库故障", "disk-full": "磁盘空间耗尽",
-           "network": "网络故障", "backup-failure": "备份失败", "capacity": "公告高峰容量不足",
-           "bad-release": "版本发布缺陷", "security": "安全事件或数据泄露", "other": "其他"},
+    "en": {
+        "app-crash": "application crash",
+        "database-failure": "database failure",
+        "disk-full": "disk full",
+        "network": "network failure",
+        "backup-failure": "backup failure",
+        "capacity": "capacity surge (announcement peak)",
+        "bad-release": "bad release",
+        "security": "security incident or data leak",
+        "other": "other",
+    },
+    "zh": {
+        "app-crash": "应用崩溃",
+        "database-failure": "数据库故障",
+        "disk-full": "磁盘空间耗尽",
+        "network": "网络故障",
+        "backup-failure": "备份失败",
+        "capacity": "公告高峰容量不足",
+        "bad-release": "版本发布缺陷",
+        "security": "安全事件或数据泄露",
+        "other": "其他",
+    },
 }
 assert all(set(v) == set(FAULT_TYPES) for v in FAULT_TYPE_TITLES.values())
 
 
 # --------------------------------------------------------------------------- failover
 
-def offsite_repository(config: "Config") -> str | None:
+
+def offsite_repository(config: Config) -> str | None:
     """The repository the standby restores from: the first off-site one (embedded default: 'offsite')."""
     repos = config.backup.repositories
     if not repos:
@@ -80,19 +96,23 @@ def check_serving(url: str, timeout: float = 10.0) -> dict:
                 doc["archive_total"] = body.get("total") if isinstance(body, dict) else None
                 if items:
                     d = c.get(f"{url}/api/documents/{items[0]['id']}")
-                    ok = d.status_code == 200 and (not items[0].get("sha256")
-                                                   or _h.sha256(d.content).hexdigest() == items[0]["sha256"])
+                    ok = d.status_code == 200 and (
+                        not items[0].get("sha256") or _h.sha256(d.content).hexdigest() == items[0]["sha256"]
+                    )
                     if not ok:
-                        raise EnvironmentFailure(f"the standby at {url} does not serve archived document "
-                                                 f"{items[0]['id']} intact (HTTP {d.status_code})")
+                        raise EnvironmentFailure(
+                            f"the standby at {url} does not serve archived document "
+                            f"{items[0]['id']} intact (HTTP {d.status_code})"
+                        )
                     doc["document_served"] = items[0]["id"]
     except httpx.HTTPError as e:
         raise EnvironmentFailure(f"the standby at {url} does not serve: {e}") from None
     return {"healthz": True, "announcements_total": total, **doc}
 
 
-def switch_commands(servers: list[str], standby_ports: list[int], backend: str = "replicas",
-                    host: str = "127.0.0.1") -> list[str]:
+def switch_commands(
+    servers: list[str], standby_ports: list[int], backend: str = "replicas", host: str = "127.0.0.1"
+) -> list[str]:
     """HAProxy runtime API commands pointing the main frontend's servers at the standby's replicas."""
     if not servers or not standby_ports:
         raise ValueError("nothing to switch")
@@ -119,25 +139,38 @@ def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
         standby = platform.load_state(platform.SandboxPaths.of(instance))
         if main is None or main.haproxy is None or not main.haproxy.alive() or standby is None:
             return None
-        cmds = switch_commands([r.name for r in main.replicas], [r.port for r in standby.replicas if r.port],
-                               host=standby.host)
+        cmds = switch_commands(
+            [r.name for r in main.replicas], [r.port for r in standby.replicas if r.port], host=standby.host
+        )
         api = RuntimeAPI(main_paths.haproxy_socket)
         answers = [api.command(c).strip() for c in cmds]
-        bad = [f"{c}: {a}" for c, a in zip(cmds, answers) if a and "changed" not in a.lower()
-               and "no need" not in a.lower()]
+        bad = [
+            f"{c}: {a}"
+            for c, a in zip(cmds, answers)
+            if a and "changed" not in a.lower() and "no need" not in a.lower()
+        ]
         return {"url": main.url, "commands": cmds, "ok": not bad, "errors": bad}
     except Exception as e:  # noqa: BLE001 - the standby URL still serves; report, do not fail
         return {"ok": False, "errors": [f"{type(e).__name__}: {e}"]}
 
 
 PLAYBOOK_TIMEOUT = 3600.0  # the standby clock itself
-_RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
-                    r"(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?", re.M)
+_RECAP = re.compile(
+    r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
+    r"(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?",
+    re.M,
+)
 _SERVES = re.compile(r"standby '([^']+)' serves run (\S+) from\s+(\S+) at (http://\S+)")
 
 
-def failover_playbook_argv(config: "Config", playbook: Path, *, ansible_playbook: str = "ansible-playbook",
-                           repo: str | None = None, snapshot: str | None = None) -> list[str]:
+def failover_playbook_argv(
+    config: Config,
+    playbook: Path,
+    *,
+    ansible_playbook: str = "ansible-playbook",
+    repo: str | None = None,
+    snapshot: str | None = None,
+) -> list[str]:
     """``ansible-playbook -i INVENTORY playbooks/failover.yml -e JSON`` for real hosts.
 
     The extra variables are ``drills.failover_extra_vars`` with ``--repo`` and ``--snapshot``
@@ -146,9 +179,11 @@ def failover_playbook_argv(config: "Config", playbook: Path, *, ansible_playbook
     """
     inventory = config.drills.failover_inventory
     if inventory is None:
-        raise BadInput("platform.url is set, so standby --execute runs playbooks/failover.yml on the real hosts: "
-                       "set drills.failover_inventory (groups 'standby' and 'lb') in the config",
-                       hint="or start the standby by hand and record it with --evidence TEXT")
+        raise BadInput(
+            "platform.url is set, so standby --execute runs playbooks/failover.yml on the real hosts: "
+            "set drills.failover_inventory (groups 'standby' and 'lb') in the config",
+            hint="or start the standby by hand and record it with --evidence TEXT",
+        )
     extra: dict[str, str] = dict(config.drills.failover_extra_vars)
     if repo:
         extra["procops_offsite_repo"] = repo
@@ -164,8 +199,10 @@ def parse_playbook_output(text: str) -> dict:
     """The PLAY RECAP per host, and what the standby serves (from the playbook's report line)."""
     recap = {}
     for m in _RECAP.finditer(text):
-        recap[m.group(1)] = {k: int(v or 0) for k, v in zip(
-            ("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"), m.groups()[1:])}
+        recap[m.group(1)] = {
+            k: int(v or 0)
+            for k, v in zip(("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"), m.groups()[1:])
+        }
     out: dict[str, Any] = {"recap": recap}
     serves = _SERVES.findall(" ".join(text.split()))
     if serves:
@@ -182,8 +219,9 @@ def _ansible_playbook() -> str:
     return str(here) if here.exists() else "ansible-playbook"
 
 
-def failover_on_hosts(config: "Config", *, repo: str | None = None, snapshot: str = "latest",
-                      timeout: float = PLAYBOOK_TIMEOUT) -> dict:
+def failover_on_hosts(
+    config: Config, *, repo: str | None = None, snapshot: str = "latest", timeout: float = PLAYBOOK_TIMEOUT
+) -> dict:
     """Run playbooks/failover.yml; returns {"ok", "rc", "argv", "recap", "standby", "seconds", ...}.
 
     Never raises for a failed playbook (``ok`` is False and the output's tail says why), so the
@@ -192,36 +230,59 @@ def failover_on_hosts(config: "Config", *, repo: str | None = None, snapshot: st
     from procops.home import project_path
 
     playbook = project_path("playbooks", "failover.yml")
-    argv = failover_playbook_argv(config, playbook, ansible_playbook=_ansible_playbook(), repo=repo,
-                                  snapshot=snapshot)
-    env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "ANSIBLE_RETRY_FILES_ENABLED": "0",
-           "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}"}
+    argv = failover_playbook_argv(config, playbook, ansible_playbook=_ansible_playbook(), repo=repo, snapshot=snapshot)
+    env = {
+        **os.environ,
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_FORCE_COLOR": "0",
+        "ANSIBLE_RETRY_FILES_ENABLED": "0",
+        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+    }
     started = time.monotonic()
     try:
-        p = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env,
-                           cwd=project_path(), stdin=subprocess.DEVNULL)
+        p = subprocess.run(
+            argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=project_path(), stdin=subprocess.DEVNULL
+        )
     except FileNotFoundError:
-        raise EnvironmentFailure("ansible-playbook is not installed", hint="install ansible-core next to "
-                                 "procops") from None
+        raise EnvironmentFailure(
+            "ansible-playbook is not installed", hint="install ansible-core next to procops"
+        ) from None
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return {"ok": False, "rc": None, "argv": argv, **parse_playbook_output(out),
-                "error": f"the failover playbook took longer than {timeout:.0f}s",
-                "seconds": round(time.monotonic() - started, 3), "output_tail": out.splitlines()[-30:]}
+        return {
+            "ok": False,
+            "rc": None,
+            "argv": argv,
+            **parse_playbook_output(out),
+            "error": f"the failover playbook took longer than {timeout:.0f}s",
+            "seconds": round(time.monotonic() - started, 3),
+            "output_tail": out.splitlines()[-30:],
+        }
     parsed = parse_playbook_output(p.stdout)
-    ok = p.returncode == 0 and bool(parsed["recap"]) and not any(
-        h["failed"] or h["unreachable"] for h in parsed["recap"].values())
-    result: dict[str, Any] = {"ok": ok, "rc": p.returncode, "argv": argv, "playbook": str(playbook),
-                              "inventory": str(config.drills.failover_inventory), **parsed,
-                              "url": config.platform.url, "seconds": round(time.monotonic() - started, 3)}
+    ok = (
+        p.returncode == 0
+        and bool(parsed["recap"])
+        and not any(h["failed"] or h["unreachable"] for h in parsed["recap"].values())
+    )
+    result: dict[str, Any] = {
+        "ok": ok,
+        "rc": p.returncode,
+        "argv": argv,
+        "playbook": str(playbook),
+        "inventory": str(config.drills.failover_inventory),
+        **parsed,
+        "url": config.platform.url,
+        "seconds": round(time.monotonic() - started, 3),
+    }
     if not ok:
         result["output_tail"] = (p.stdout + p.stderr).splitlines()[-30:]
         result.setdefault("error", "; ".join(parsed.get("errors", [])) or f"ansible-playbook exited {p.returncode}")
     return result
 
 
-def failover(config: "Config", *, repo: str | None = None, snapshot: str = "latest",
-             instance: str = STANDBY_INSTANCE) -> dict:
+def failover(
+    config: Config, *, repo: str | None = None, snapshot: str = "latest", instance: str = STANDBY_INSTANCE
+) -> dict:
     """Restore the latest off-site backup into the standby instance and check that it serves.
 
     With ``platform.url`` set: :func:`failover_on_hosts`, an unsuccessful playbook being exit 3.
@@ -234,11 +295,14 @@ def failover(config: "Config", *, repo: str | None = None, snapshot: str = "late
     try:
         from procops.backup.restore import restore_to_sandbox
     except ImportError:
-        raise EnvironmentFailure("the backup restore (procops.backup.restore) is not available in this build",
-                                 hint="start the standby by hand and record it with --evidence") from None
+        raise EnvironmentFailure(
+            "the backup restore (procops.backup.restore) is not available in this build",
+            hint="start the standby by hand and record it with --evidence",
+        ) from None
     started = time.monotonic()
-    result: dict[str, Any] = dict(restore_to_sandbox(config, repo=repo or offsite_repository(config),
-                                                     snapshot=snapshot, instance=instance))
+    result: dict[str, Any] = dict(
+        restore_to_sandbox(config, repo=repo or offsite_repository(config), snapshot=snapshot, instance=instance)
+    )
     result["serving"] = check_serving(result["url"])
     result["instance"] = instance
     switched = switch_main_haproxy(instance)
@@ -263,32 +327,93 @@ def failover(config: "Config", *, repo: str | None = None, snapshot: str = "late
 
 LABELS = {
     "en": {
-        "title": "Fault analysis report", "incident": "Incident", "severity": "Severity", "status": "Status",
-        "type": "Fault type", "t0": "Fault start (T0)", "opened": "Opened", "source": "Source",
-        "roles": "Roles", "commander": "Incident commander", "operations": "Operations lead",
-        "scribe": "Communications / scribe", "summary": "Summary", "impact": "Impact", "timeline": "Timeline",
-        "detection": "Detection", "root_cause": "Root cause", "resolution": "Resolution",
-        "compliance": "Deadline compliance", "milestone": "Milestone", "limit": "Limit", "deadline": "Deadline",
-        "reached": "Reached at", "took": "After T0", "met": "Met", "yes": "yes", "no": "NO (late)",
-        "pending": "pending", "waived": "not needed", "actions": "Rectification items", "problem": "Problem",
-        "owner": "Owner", "due": "Due", "time": "Time (UTC)", "event": "Event", "actor": "By",
-        "tbd": "(to be completed)", "none": "none", "generated": "Generated", "standby": "Standby system",
-        "not_resolved": "not resolved yet", "closed_loop": "Closed loop (resolved, report submitted, all "
-        "items accepted)",
+        "title": "Fault analysis report",
+        "incident": "Incident",
+        "severity": "Severity",
+        "status": "Status",
+        "type": "Fault type",
+        "t0": "Fault start (T0)",
+        "opened": "Opened",
+        "source": "Source",
+        "roles": "Roles",
+        "commander": "Incident commander",
+        "operations": "Operations lead",
+        "scribe": "Communications / scribe",
+        "summary": "Summary",
+        "impact": "Impact",
+        "timeline": "Timeline",
+        "detection": "Detection",
+        "root_cause": "Root cause",
+        "resolution": "Resolution",
+        "compliance": "Deadline compliance",
+        "milestone": "Milestone",
+        "limit": "Limit",
+        "deadline": "Deadline",
+        "reached": "Reached at",
+        "took": "After T0",
+        "met": "Met",
+        "yes": "yes",
+        "no": "NO (late)",
+        "pending": "pending",
+        "waived": "not needed",
+        "actions": "Rectification items",
+        "problem": "Problem",
+        "owner": "Owner",
+        "due": "Due",
+        "time": "Time (UTC)",
+        "event": "Event",
+        "actor": "By",
+        "tbd": "(to be completed)",
+        "none": "none",
+        "generated": "Generated",
+        "standby": "Standby system",
+        "not_resolved": "not resolved yet",
+        "closed_loop": "Closed loop (resolved, report submitted, all items accepted)",
         "statuses": {"open": "open", "rectified": "rectified", "accepted": "accepted"},
         "incident_statuses": {"open": "open (being handled)", "resolved": "resolved"},
     },
     "zh": {
-        "title": "故障分析报告", "incident": "事件编号", "severity": "严重程度", "status": "状态",
-        "type": "故障类型", "t0": "故障开始时间（T0）", "opened": "登记时间", "source": "来源",
-        "roles": "角色", "commander": "应急指挥", "operations": "运维负责人", "scribe": "通讯与记录",
-        "summary": "概述", "impact": "影响范围", "timeline": "时间线", "detection": "发现方式",
-        "root_cause": "根本原因", "resolution": "处置结果", "compliance": "时限达标情况",
-        "milestone": "环节", "limit": "时限", "deadline": "截止时间", "reached": "完成时间", "took": "距T0",
-        "met": "是否达标", "yes": "达标", "no": "超时", "pending": "未完成", "waived": "无需执行",
-        "actions": "整改事项", "problem": "问题", "owner": "责任人", "due": "期限", "time": "时间（UTC）",
-        "event": "事件", "actor": "操作人", "tbd": "（待补充）", "none": "无", "generated": "生成时间",
-        "standby": "备用系统", "not_resolved": "尚未恢复",
+        "title": "故障分析报告",
+        "incident": "事件编号",
+        "severity": "严重程度",
+        "status": "状态",
+        "type": "故障类型",
+        "t0": "故障开始时间（T0）",
+        "opened": "登记时间",
+        "source": "来源",
+        "roles": "角色",
+        "commander": "应急指挥",
+        "operations": "运维负责人",
+        "scribe": "通讯与记录",
+        "summary": "概述",
+        "impact": "影响范围",
+        "timeline": "时间线",
+        "detection": "发现方式",
+        "root_cause": "根本原因",
+        "resolution": "处置结果",
+        "compliance": "时限达标情况",
+        "milestone": "环节",
+        "limit": "时限",
+        "deadline": "截止时间",
+        "reached": "完成时间",
+        "took": "距T0",
+        "met": "是否达标",
+        "yes": "达标",
+        "no": "超时",
+        "pending": "未完成",
+        "waived": "无需执行",
+        "actions": "整改事项",
+        "problem": "问题",
+        "owner": "责任人",
+        "due": "期限",
+        "time": "时间（UTC）",
+        "event": "事件",
+        "actor": "操作人",
+        "tbd": "（待补充）",
+        "none": "无",
+        "generated": "生成时间",
+        "standby": "备用系统",
+        "not_resolved": "尚未恢复",
         "closed_loop": "闭环（已恢复、报告已提交、整改全部验收）",
         "statuses": {"open": "待整改", "rectified": "已整改", "accepted": "已验收"},
         "incident_statuses": {"open": "处置中", "resolved": "已恢复"},
@@ -301,11 +426,12 @@ SEVERITY_TITLES = {"zh": {"critical": "紧急", "major": "重大", "minor": "一
 def _timeline_text(kind: str, data: dict, lang: str) -> str:
     ms = MILESTONE_TITLES[lang]
     if kind == "open":
-        return ("登记事件，三个时限开始计时" if lang == "zh" else "incident opened, the three clocks start")
+        return "登记事件，三个时限开始计时" if lang == "zh" else "incident opened, the three clocks start"
     if kind == "classify":
         t = FAULT_TYPE_TITLES[lang].get(data.get("type", ""), data.get("type", ""))
-        return f"{ms['classify']}: {t}" + (" (超时)" if lang == "zh" and data.get("late") else
-                                           " (late)" if data.get("late") else "")
+        return f"{ms['classify']}: {t}" + (
+            " (超时)" if lang == "zh" and data.get("late") else " (late)" if data.get("late") else ""
+        )
     if kind == "standby":
         where = (data.get("evidence") or {}).get("url") or (data.get("evidence") or {}).get("note") or ""
         late = (" (超时)" if lang == "zh" else " (late)") if data.get("late") else ""
@@ -315,8 +441,9 @@ def _timeline_text(kind: str, data: dict, lang: str) -> str:
     if kind == "report.write":
         return "生成报告草稿" if lang == "zh" else "report draft written"
     if kind == "resolve":
-        return ("服务恢复" if lang == "zh" else "service restored") + (f": {data['summary']}" if data.get("summary")
-                                                                    else "")
+        return ("服务恢复" if lang == "zh" else "service restored") + (
+            f": {data['summary']}" if data.get("summary") else ""
+        )
     if kind.startswith("escalation."):
         lvl = data.get("level")
         m = ms.get(data.get("milestone", ""), data.get("milestone", ""))
@@ -326,25 +453,37 @@ def _timeline_text(kind: str, data: dict, lang: str) -> str:
         word = "escalated" if kind == "escalation.sent" else "escalation failed"
         return f"{word} ({m}, {lvl}) -> {data.get('receiver')}" + (f": {data['error']}" if data.get("error") else "")
     if kind == "action.add":
-        return (f"新增整改事项 {data.get('action')}: {data.get('problem')}" if lang == "zh"
-                else f"rectification item {data.get('action')} added: {data.get('problem')}")
+        return (
+            f"新增整改事项 {data.get('action')}: {data.get('problem')}"
+            if lang == "zh"
+            else f"rectification item {data.get('action')} added: {data.get('problem')}"
+        )
     if kind == "action.update":
         st = LABELS[lang]["statuses"].get(data.get("status", ""), data.get("status", ""))
-        return (f"整改事项 {data.get('action')} → {st}" if lang == "zh"
-                else f"rectification item {data.get('action')} -> {st}")
+        return (
+            f"整改事项 {data.get('action')} → {st}"
+            if lang == "zh"
+            else f"rectification item {data.get('action')} -> {st}"
+        )
     if kind == "update":
         fields = data.get("fields", {})
         return ("更新：" if lang == "zh" else "updated: ") + ", ".join(sorted(fields))
     if kind == "standby.execute":
-        return "开始切换到备用系统（从异地备份恢复）" if lang == "zh" else "failover started (restore from the off-site backup)"
+        return (
+            "开始切换到备用系统（从异地备份恢复）"
+            if lang == "zh"
+            else "failover started (restore from the off-site backup)"
+        )
     if kind == "standby.playbook":
-        hosts = ", ".join(f"{h} ok={r.get('ok')} failed={r.get('failed')} unreachable={r.get('unreachable')}"
-                          for h, r in (data.get("recap") or {}).items())
+        hosts = ", ".join(
+            f"{h} ok={r.get('ok')} failed={r.get('failed')} unreachable={r.get('unreachable')}"
+            for h, r in (data.get("recap") or {}).items()
+        )
         word = ("备用系统切换剧本" if lang == "zh" else "failover playbook") + " playbooks/failover.yml"
         state = ("成功" if lang == "zh" else "succeeded") if data.get("ok") else ("失败" if lang == "zh" else "failed")
         return f"{word}: {state} (rc={data.get('rc')}; {hosts})"
     if kind == "standby.failed":
-        return (("切换失败：" if lang == "zh" else "failover failed: ") + str(data.get("error", "")))
+        return ("切换失败：" if lang == "zh" else "failover failed: ") + str(data.get("error", ""))
     detail = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, "", {}, []))
     return f"{kind}" + (f": {detail}" if detail else "")
 
@@ -360,7 +499,7 @@ def _limit(seconds: float) -> str:
     return f"{seconds / 3600:g}h" if seconds >= 3600 and seconds % 3600 == 0 else format_duration(seconds)
 
 
-def report_context(inc: Incident, lang: str, config: "Config", now: dt.datetime | None = None) -> dict:
+def report_context(inc: Incident, lang: str, config: Config, now: dt.datetime | None = None) -> dict:
     if lang not in LABELS:
         raise BadInput(f"unknown language {lang!r}: use zh or en")
     L = LABELS[lang]
@@ -374,35 +513,70 @@ def report_context(inc: Incident, lang: str, config: "Config", now: dt.datetime 
             met = L["no"]
         else:
             met = L["pending"]
-        rows.append({"milestone": MILESTONE_TITLES[lang][r["milestone"]], "limit": _limit(r["limit_seconds"]),
-                     "deadline": _t(r["deadline"]), "reached": _t(r["reached_at"]) or "-",
-                     "took": format_duration(r["took_seconds"]) if r["took_seconds"] is not None else "-",
-                     "met": met})
-    timeline = [{"time": _t(e.time), "actor": e.actor, "text": _timeline_text(e.kind, e.data, lang).replace("|", "/")}
-                for e in inc.timeline]
+        rows.append(
+            {
+                "milestone": MILESTONE_TITLES[lang][r["milestone"]],
+                "limit": _limit(r["limit_seconds"]),
+                "deadline": _t(r["deadline"]),
+                "reached": _t(r["reached_at"]) or "-",
+                "took": format_duration(r["took_seconds"]) if r["took_seconds"] is not None else "-",
+                "met": met,
+            }
+        )
+    timeline = [
+        {"time": _t(e.time), "actor": e.actor, "text": _timeline_text(e.kind, e.data, lang).replace("|", "/")}
+        for e in inc.timeline
+    ]
     source = inc.source.get("kind", "manual")
     if inc.source.get("alertname"):
         source += f" ({inc.source['alertname']})"
     detection = inc.detection or (
-        (f"告警 {inc.source.get('alertname')} 于 {inc.opened_at} 自动登记" if lang == "zh"
-         else f"alert {inc.source.get('alertname')} opened the incident at {inc.opened_at}")
-        if inc.source.get("kind") == "alert" else None)
+        (
+            f"告警 {inc.source.get('alertname')} 于 {inc.opened_at} 自动登记"
+            if lang == "zh"
+            else f"alert {inc.source.get('alertname')} opened the incident at {inc.opened_at}"
+        )
+        if inc.source.get("kind") == "alert"
+        else None
+    )
     resolution = None
     if inc.resolution:
         took = format_duration((parse_iso(inc.resolution["at"]) - t0).total_seconds())
-        resolution = (f"{_t(inc.resolution['at'])}（距T0 {took}）" if lang == "zh"
-                      else f"{_t(inc.resolution['at'])} ({took} after T0)")
+        resolution = (
+            f"{_t(inc.resolution['at'])}（距T0 {took}）"
+            if lang == "zh"
+            else f"{_t(inc.resolution['at'])} ({took} after T0)"
+        )
         if inc.resolution.get("summary"):
             resolution += f": {inc.resolution['summary']}"
     sev = SEVERITY_TITLES.get(lang, {}).get(inc.severity, inc.severity)
     return {
-        "L": L, "inc": inc, "generated": _t(iso(now)), "t0": _t(inc.t0), "opened_at": _t(inc.opened_at), "platform": config.platform.name,
-        "type": FAULT_TYPE_TITLES[lang].get(inc.fault_type or "", None), "severity": sev,
-        "status": L["incident_statuses"].get(inc.status, inc.status), "source": source,
-        "compliance": rows, "timeline": timeline, "detection": detection, "resolution": resolution,
-        "actions": [{"n": a.n, "problem": a.problem.replace("|", "/"), "owner": a.owner, "due": (a.due or "-")[:10],
-                     "status": L["statuses"].get(a.status, a.status)} for a in inc.actions],
-        "standby": inc.standby, "closed_loop": inc.closed_loop(),
+        "L": L,
+        "inc": inc,
+        "generated": _t(iso(now)),
+        "t0": _t(inc.t0),
+        "opened_at": _t(inc.opened_at),
+        "platform": config.platform.name,
+        "type": FAULT_TYPE_TITLES[lang].get(inc.fault_type or "", None),
+        "severity": sev,
+        "status": L["incident_statuses"].get(inc.status, inc.status),
+        "source": source,
+        "compliance": rows,
+        "timeline": timeline,
+        "detection": detection,
+        "resolution": resolution,
+        "actions": [
+            {
+                "n": a.n,
+                "problem": a.problem.replace("|", "/"),
+                "owner": a.owner,
+                "due": (a.due or "-")[:10],
+                "status": L["statuses"].get(a.status, a.status),
+            }
+            for a in inc.actions
+        ],
+        "standby": inc.standby,
+        "closed_loop": inc.closed_loop(),
     }
 
 
@@ -414,8 +588,9 @@ def report_dir(incident_id: str) -> Path:
     return d
 
 
-def write_report(inc: Incident, lang: str, config: "Config", now: dt.datetime | None = None,
-                 out_dir: Path | None = None) -> dict:
+def write_report(
+    inc: Incident, lang: str, config: Config, now: dt.datetime | None = None, out_dir: Path | None = None
+) -> dict:
     """Render the report; returns {"markdown", "html", "sha256"} (paths as strings)."""
     from procops.home import atomic_write
     from procops.report import markdown_to_html, render

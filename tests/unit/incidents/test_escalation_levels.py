@@ -8,10 +8,10 @@ import json
 import pytest
 
 from procops.config import Config
-from procops.drills import escalation
-from procops.drills.incident import IncidentStore
+from procops.incidents import escalation
+from procops.incidents.incident import IncidentStore
 
-T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
 
 
 def at(**kw: float) -> dt.datetime:
@@ -44,7 +44,9 @@ def test_near_then_missed_once_each(setup):
     assert escalation.escalate_due(cfg, at(minutes=17), store=store) == []
     lines = [json.loads(x) for x in escalation.local_log_path().read_text().splitlines()]
     assert [(m["incident"], m["milestone"], m["level"]) for m in lines] == [
-        (inc.id, "classify", "near"), (inc.id, "classify", "missed")]
+        (inc.id, "classify", "near"),
+        (inc.id, "classify", "missed"),
+    ]
     assert lines[0]["seconds_left"] == 240 and lines[1]["seconds_left"] == -60
     assert "overdue by 1m" in lines[1]["text"] and "已超时" in lines[1]["text_zh"]
     kinds = [t.kind for t in store.get(inc.id).timeline]
@@ -64,11 +66,12 @@ def test_reached_milestone_is_not_escalated(setup):
 
 
 def test_down_receiver_is_retried_and_failure_recorded(setup, port_block):
-    from procops.drills.receiver import RecordingReceiver
+    from procops.incidents.receiver import RecordingReceiver
 
     port = port_block(1)
-    cfg = Config.model_validate({"notifications": {"escalation_receivers": [
-        {"name": "leader", "url": f"http://127.0.0.1:{port}/hook"}]}})
+    cfg = Config.model_validate(
+        {"notifications": {"escalation_receivers": [{"name": "leader", "url": f"http://127.0.0.1:{port}/hook"}]}}
+    )
     _, store, inc = setup
     first = escalation.escalate_due(cfg, at(minutes=16), store=store)
     assert sent(first) == [("classify", "missed", "failed")] and "unreachable" in first[0]["error"]
@@ -87,23 +90,31 @@ def test_metrics_textfile(setup, procops_home):
     escalation.write_metrics(store, at(minutes=20))
     text = (procops_home / "textfile" / "incident.prom").read_text()
     assert f'procops_incident_deadline_remaining_seconds{{incident="{inc.id}",milestone="classify"}} -300.0' in text
-    assert f'milestone="standby"}} 2400.0' in text
+    assert 'milestone="standby"} 2400.0' in text
 
 
 def test_receiver_token_is_sent_as_bearer(setup, port_block, tmp_path):
-    from procops.drills.receiver import RecordingReceiver
+    from procops.incidents.receiver import RecordingReceiver
 
     port = port_block(1)
     secret = tmp_path / "hook-token"
     secret.write_text("s3cret-token\n")
     secret.chmod(0o600)
-    cfg = Config.model_validate({"notifications": {"escalation_receivers": [
-        {"name": "leader", "url": f"http://127.0.0.1:{port}/", "token": {"file": str(secret)}},
-        {"name": "wrong", "url": f"http://127.0.0.1:{port}/"}]}})
+    cfg = Config.model_validate(
+        {
+            "notifications": {
+                "escalation_receivers": [
+                    {"name": "leader", "url": f"http://127.0.0.1:{port}/", "token": {"file": str(secret)}},
+                    {"name": "wrong", "url": f"http://127.0.0.1:{port}/"},
+                ]
+            }
+        }
+    )
     _, store, inc = setup
     with RecordingReceiver(port=port, token="s3cret-token") as rcv:
-        got = {r["receiver"]: (r["status"], r["error"]) for r in
-               escalation.escalate_due(cfg, at(minutes=16), store=store)}
+        got = {
+            r["receiver"]: (r["status"], r["error"]) for r in escalation.escalate_due(cfg, at(minutes=16), store=store)
+        }
         assert got == {"leader": ("sent", None), "wrong": ("failed", "HTTP 401")}
         assert len(rcv.received()) == 1
     text = json.dumps([t.as_dict() for t in store.get(inc.id).timeline])

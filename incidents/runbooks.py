@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from procops.errors import BadInput
 
-from procops.drills.incident import FAULT_TYPES
+from procops.incidents.incident import FAULT_TYPES
 
 if TYPE_CHECKING:
     from procops.config import Config
@@ -35,8 +35,14 @@ class Runbook:
     body: str = ""
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "title": self.title, "lang": self.lang, "path": str(self.path),
-                "fault_types": self.fault_types, "milestone": self.milestone}
+        return {
+            "id": self.id,
+            "title": self.title,
+            "lang": self.lang,
+            "path": str(self.path),
+            "fault_types": self.fault_types,
+            "milestone": self.milestone,
+        }
 
 
 def runbooks_dir() -> Path:
@@ -66,8 +72,15 @@ def parse(text: str, path: Path, lang: str) -> Runbook:
         raise BadInput(f"{path}: unknown fault type(s) {', '.join(bad)}")
     if meta["milestone"] not in MILESTONE_VALUES:
         raise BadInput(f"{path}: milestone must be one of {', '.join(MILESTONE_VALUES)}")
-    return Runbook(id=str(meta["id"]), title=str(meta["title"]), lang=lang, path=path, fault_types=types,
-                   milestone=meta["milestone"], body=text[end + 5:].lstrip("\n"))
+    return Runbook(
+        id=str(meta["id"]),
+        title=str(meta["title"]),
+        lang=lang,
+        path=path,
+        fault_types=types,
+        milestone=meta["milestone"],
+        body=text[end + 5 :].lstrip("\n"),
+    )
 
 
 def load_all(lang: str, base: Path | None = None) -> list[Runbook]:
@@ -84,8 +97,9 @@ def get(runbook_id: str, lang: str, base: Path | None = None) -> Runbook:
         if rb.id == runbook_id:
             return rb
     known = ", ".join(rb.id for rb in load_all(lang, base)) or "none"
-    raise BadInput(f"unknown runbook {runbook_id!r} in {lang} (known: {known})",
-                   hint="list them with: procops runbook list")
+    raise BadInput(
+        f"unknown runbook {runbook_id!r} in {lang} (known: {known})", hint="list them with: procops runbook list"
+    )
 
 
 def for_type(fault_type: str | None, lang: str, base: Path | None = None) -> Runbook | None:
@@ -101,19 +115,22 @@ def for_type(fault_type: str | None, lang: str, base: Path | None = None) -> Run
     return None
 
 
-def contacts_table(config: "Config", lang: str) -> str:
+def contacts_table(config: Config, lang: str) -> str:
     contacts = config.notifications.contacts
-    head = ("| 角色 | 姓名 | 电话 | 邮箱 |" if lang == "zh" else "| Role | Name | Phone | Email |")
+    head = "| 角色 | 姓名 | 电话 | 邮箱 |" if lang == "zh" else "| Role | Name | Phone | Email |"
     rows = [head, "|---|---|---|---|"]
     for c in contacts:
         rows.append(f"| {c.role} | {c.name} | {c.phone or '-'} | {c.email or '-'} |")
     if not contacts:
-        rows.append("| (未配置：在 procops.yaml 的 notifications.contacts 中填写) | - | - | - |" if lang == "zh"
-                    else "| (not configured: fill notifications.contacts in procops.yaml) | - | - | - |")
+        rows.append(
+            "| (未配置：在 procops.yaml 的 notifications.contacts 中填写) | - | - | - |"
+            if lang == "zh"
+            else "| (not configured: fill notifications.contacts in procops.yaml) | - | - | - |"
+        )
     return "\n".join(rows)
 
 
-def render(rb: Runbook, config: "Config") -> str:
+def render(rb: Runbook, config: Config) -> str:
     """The runbook's Markdown with the contacts table filled in."""
     return rb.body.replace(CONTACTS_MARKER, contacts_table(config, rb.lang))
 

@@ -22,7 +22,8 @@ import json
 import sqlite3
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
 
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import format_duration, iso, parse_iso, utcnow
@@ -32,12 +33,24 @@ if TYPE_CHECKING:
 
 MILESTONES = ("classify", "standby", "report")
 MILESTONE_TITLES = {
-    "en": {"classify": "Fault type confirmed", "standby": "Standby system started",
-           "report": "Fault analysis report submitted"},
+    "en": {
+        "classify": "Fault type confirmed",
+        "standby": "Standby system started",
+        "report": "Fault analysis report submitted",
+    },
     "zh": {"classify": "确认故障类型", "standby": "启动备用系统", "report": "提交故障分析报告"},
 }
-FAULT_TYPES = ("app-crash", "database-failure", "disk-full", "network", "backup-failure", "capacity",
-               "bad-release", "security", "other")
+FAULT_TYPES = (
+    "app-crash",
+    "database-failure",
+    "disk-full",
+    "network",
+    "backup-failure",
+    "capacity",
+    "bad-release",
+    "security",
+    "other",
+)
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 STATUSES = ("open", "resolved")
 ACTION_STATUSES = ("open", "rectified", "accepted")
@@ -89,6 +102,7 @@ def default_db_path() -> Path:
 
 
 # --------------------------------------------------------------------------- records
+
 
 @dataclass
 class Milestone:
@@ -197,9 +211,18 @@ class Incident:
         for name in MILESTONES:
             m = self.milestones[name]
             left = m.remaining(now)
-            out.append({"milestone": name, "deadline": m.deadline, "reached_at": m.reached_at, "by": m.by,
-                        "late": m.late, "waived": m.waived, "state": m.state(now, lead),
-                        "remaining_seconds": None if m.done else round(left, 3)})
+            out.append(
+                {
+                    "milestone": name,
+                    "deadline": m.deadline,
+                    "reached_at": m.reached_at,
+                    "by": m.by,
+                    "late": m.late,
+                    "waived": m.waived,
+                    "state": m.state(now, lead),
+                    "remaining_seconds": None if m.done else round(left, 3),
+                }
+            )
         return out
 
     def compliance(self) -> list[dict]:
@@ -216,15 +239,26 @@ class Incident:
                 met = True
             else:
                 met = None
-            rows.append({"milestone": name, "limit_seconds": (parse_iso(m.deadline) - t0).total_seconds(),
-                         "deadline": m.deadline, "reached_at": m.reached_at, "took_seconds": took,
-                         "waived": m.waived, "met": met})
+            rows.append(
+                {
+                    "milestone": name,
+                    "limit_seconds": (parse_iso(m.deadline) - t0).total_seconds(),
+                    "deadline": m.deadline,
+                    "reached_at": m.reached_at,
+                    "took_seconds": took,
+                    "waived": m.waived,
+                    "met": met,
+                }
+            )
         return rows
 
     def closed_loop(self) -> bool:
         """Resolved, report submitted, and every rectification item accepted."""
-        return (self.status == "resolved" and self.milestones["report"].reached_at is not None
-                and all(a.status == "accepted" for a in self.actions))
+        return (
+            self.status == "resolved"
+            and self.milestones["report"].reached_at is not None
+            and all(a.status == "accepted" for a in self.actions)
+        )
 
     def as_dict(self, now: dt.datetime | None = None) -> dict:
         d = asdict(self)
@@ -239,7 +273,7 @@ class Incident:
         return json.dumps(d, ensure_ascii=False, sort_keys=True)
 
     @classmethod
-    def from_doc(cls, doc: str, timeline: list[TimelineEntry] | None = None) -> "Incident":
+    def from_doc(cls, doc: str, timeline: list[TimelineEntry] | None = None) -> Incident:
         d = json.loads(doc)
         d["milestones"] = {k: Milestone(**v) for k, v in d["milestones"].items()}
         d["actions"] = [Action(**a) for a in d.get("actions", [])]
@@ -251,10 +285,12 @@ def make_id(day: str, seq: int) -> str:
     return f"INC-{day}-{seq:03d}"
 
 
-def deadlines(t0: dt.datetime, policy: "PolicyConfig") -> dict[str, dt.datetime]:
-    return {"classify": t0 + dt.timedelta(seconds=policy.classify_deadline),
-            "standby": t0 + dt.timedelta(seconds=policy.standby_deadline),
-            "report": t0 + dt.timedelta(seconds=policy.report_deadline)}
+def deadlines(t0: dt.datetime, policy: PolicyConfig) -> dict[str, dt.datetime]:
+    return {
+        "classify": t0 + dt.timedelta(seconds=policy.classify_deadline),
+        "standby": t0 + dt.timedelta(seconds=policy.standby_deadline),
+        "report": t0 + dt.timedelta(seconds=policy.report_deadline),
+    }
 
 
 def escalation_level(m: Milestone, now: dt.datetime, lead: float) -> str | None:
@@ -272,7 +308,7 @@ def escalation_level(m: Milestone, now: dt.datetime, lead: float) -> str | None:
 def _utc(t: dt.datetime) -> dt.datetime:
     if t.tzinfo is None:
         raise BadInput("times must carry a time zone (e.g. 2026-11-25T08:00:00Z)")
-    return t.astimezone(dt.timezone.utc)
+    return t.astimezone(dt.UTC)
 
 
 def parse_time(text: str) -> dt.datetime:
@@ -285,11 +321,19 @@ def parse_time(text: str) -> dt.datetime:
 
 # --------------------------------------------------------------------------- the store
 
+
 class IncidentStore:
     """Incidents in SQLite. ``clock`` and ``policy`` can be injected (tests, drills)."""
 
-    def __init__(self, path: Path | None = None, *, clock: Callable[[], dt.datetime] | None = None,
-                 policy: "PolicyConfig | None" = None, journal: bool = True, timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        path: Path | None = None,
+        *,
+        clock: Callable[[], dt.datetime] | None = None,
+        policy: PolicyConfig | None = None,
+        journal: bool = True,
+        timeout: float = 60.0,
+    ) -> None:
         self.path = Path(path) if path else default_db_path()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.clock = clock or utcnow
@@ -307,14 +351,14 @@ class IncidentStore:
     def close(self) -> None:
         self._db.close()
 
-    def __enter__(self) -> "IncidentStore":
+    def __enter__(self) -> IncidentStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     @property
-    def policy(self) -> "PolicyConfig":
+    def policy(self) -> PolicyConfig:
         if self._policy is None:
             from procops import config
 
@@ -338,7 +382,7 @@ class IncidentStore:
             else:
                 self.db.execute("ROLLBACK")
 
-    def _tx(self) -> "IncidentStore._Tx":
+    def _tx(self) -> IncidentStore._Tx:
         return IncidentStore._Tx(self._db)
 
     def _journal_append(self, kind: str, subject: str, data: dict, actor: str | None) -> None:
@@ -357,12 +401,15 @@ class IncidentStore:
 
         return default_actor()
 
-    def _insert_timeline(self, db: sqlite3.Connection, incident_id: str, kind: str, data: dict, actor: str,
-                         when: dt.datetime) -> None:
+    def _insert_timeline(
+        self, db: sqlite3.Connection, incident_id: str, kind: str, data: dict, actor: str, when: dt.datetime
+    ) -> None:
         from procops.journal import scrub
 
-        db.execute("INSERT INTO incident_timeline (incident_id, time, kind, actor, data) VALUES (?, ?, ?, ?, ?)",
-                   (incident_id, iso(when), kind, actor, json.dumps(scrub(data), ensure_ascii=False)))
+        db.execute(
+            "INSERT INTO incident_timeline (incident_id, time, kind, actor, data) VALUES (?, ?, ?, ?, ?)",
+            (incident_id, iso(when), kind, actor, json.dumps(scrub(data), ensure_ascii=False)),
+        )
 
     def _load(self, db: sqlite3.Connection, incident_id: str, *, timeline: bool = True) -> Incident:
         row = db.execute("SELECT doc FROM incidents WHERE id = ?", (incident_id,)).fetchone()
@@ -370,16 +417,26 @@ class IncidentStore:
             raise BadInput(f"unknown incident {incident_id!r}", hint="list them with: procops incident list")
         entries = None
         if timeline:
-            entries = [TimelineEntry(t, k, a, json.loads(d)) for t, k, a, d in db.execute(
-                "SELECT time, kind, actor, data FROM incident_timeline WHERE incident_id = ? ORDER BY id",
-                (incident_id,))]
+            entries = [
+                TimelineEntry(t, k, a, json.loads(d))
+                for t, k, a, d in db.execute(
+                    "SELECT time, kind, actor, data FROM incident_timeline WHERE incident_id = ? ORDER BY id",
+                    (incident_id,),
+                )
+            ]
         return Incident.from_doc(row[0], entries)
 
     def _save(self, db: sqlite3.Connection, inc: Incident) -> None:
         db.execute("UPDATE incidents SET status = ?, doc = ? WHERE id = ?", (inc.status, inc.to_doc(), inc.id))
 
-    def _change(self, incident_id: str, kind: str, change: Callable[[Incident, dt.datetime, str], dict],
-                actor: str | None, journal_kind: str | None = None) -> Incident:
+    def _change(
+        self,
+        incident_id: str,
+        kind: str,
+        change: Callable[[Incident, dt.datetime, str], dict],
+        actor: str | None,
+        journal_kind: str | None = None,
+    ) -> Incident:
         """Read, change and write one incident in one transaction; timeline + journal event."""
         actor = self._actor(actor)
         now = self.now()
@@ -395,9 +452,17 @@ class IncidentStore:
         return self.get(incident_id)
 
     # -- the public API
-    def open(self, title: str, *, severity: str = "critical", t0: dt.datetime | None = None,
-             source: dict | None = None, dedupe_key: str | None = None, actor: str | None = None,
-             roles: dict[str, str | None] | None = None) -> tuple[Incident, bool]:
+    def open(
+        self,
+        title: str,
+        *,
+        severity: str = "critical",
+        t0: dt.datetime | None = None,
+        source: dict | None = None,
+        dedupe_key: str | None = None,
+        actor: str | None = None,
+        roles: dict[str, str | None] | None = None,
+    ) -> tuple[Incident, bool]:
         """Open an incident (starts the clocks); with an open one of the same ``dedupe_key``, return it."""
         title = (title or "").strip()
         if not title:
@@ -418,23 +483,37 @@ class IncidentStore:
         try:
             with self._tx() as db:
                 if dedupe_key is not None:
-                    row = db.execute("SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'",
-                                     (dedupe_key,)).fetchone()
+                    row = db.execute(
+                        "SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'", (dedupe_key,)
+                    ).fetchone()
                     if row:
                         return self._load(db, row[0]), False
-                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents WHERE day = ?",
-                                 (day,)).fetchone()[0]
+                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM incidents WHERE day = ?", (day,)).fetchone()[0]
                 inc = Incident(
-                    id=make_id(day, seq), title=title, severity=severity, status="open", t0=iso(t0),
-                    opened_at=iso(now), opened_by=actor, source=source, dedupe_key=dedupe_key,
+                    id=make_id(day, seq),
+                    title=title,
+                    severity=severity,
+                    status="open",
+                    t0=iso(t0),
+                    opened_at=iso(now),
+                    opened_by=actor,
+                    source=source,
+                    dedupe_key=dedupe_key,
                     milestones={m: Milestone(m, iso(dl[m])) for m in MILESTONES},
                     roles={r: (roles or {}).get(r) for r in ROLES},
                 )
-                db.execute("INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc) "
-                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                           (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc()))
-                data = {"title": title, "severity": severity, "t0": inc.t0, "source": source,
-                        "dedupe_key": dedupe_key, "deadlines": {m: iso(dl[m]) for m in MILESTONES}}
+                db.execute(
+                    "INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc()),
+                )
+                data = {
+                    "title": title,
+                    "severity": severity,
+                    "t0": inc.t0,
+                    "source": source,
+                    "dedupe_key": dedupe_key,
+                    "deadlines": {m: iso(dl[m]) for m in MILESTONES},
+                }
                 self._insert_timeline(db, inc.id, "open", data, actor, now)
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot open an incident in {self.path}: {e}") from None
@@ -445,8 +524,9 @@ class IncidentStore:
         return self._load(self._db, incident_id)
 
     def find_open(self, dedupe_key: str) -> Incident | None:
-        row = self._db.execute("SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'",
-                               (dedupe_key,)).fetchone()
+        row = self._db.execute(
+            "SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'", (dedupe_key,)
+        ).fetchone()
         return self.get(row[0]) if row else None
 
     def list(self, open_only: bool = False) -> list[Incident]:
@@ -456,8 +536,7 @@ class IncidentStore:
         sql += " ORDER BY day, seq"
         return [self.get(r[0]) for r in self._db.execute(sql).fetchall()]
 
-    def add_timeline(self, incident_id: str, kind: str, data: dict | None = None, *,
-                     actor: str | None = None) -> None:
+    def add_timeline(self, incident_id: str, kind: str, data: dict | None = None, *, actor: str | None = None) -> None:
         """A note on the incident's timeline (alert repeated, alert resolved, escalation sent ...)."""
         actor = self._actor(actor)
         data = dict(data or {})
@@ -480,11 +559,18 @@ class IncidentStore:
         m.late = now > parse_iso(m.deadline)
         m.waived = None
         took = (now - parse_iso(inc.t0)).total_seconds()
-        return {"milestone": name, "reached_at": m.reached_at, "deadline": m.deadline, "late": m.late,
-                "took_seconds": round(took, 3), "evidence": evidence}
+        return {
+            "milestone": name,
+            "reached_at": m.reached_at,
+            "deadline": m.deadline,
+            "late": m.late,
+            "took_seconds": round(took, 3),
+            "evidence": evidence,
+        }
 
-    def classify(self, incident_id: str, fault_type: str, *, note: str | None = None,
-                 actor: str | None = None) -> Incident:
+    def classify(
+        self, incident_id: str, fault_type: str, *, note: str | None = None, actor: str | None = None
+    ) -> Incident:
         """Milestone 1: the fault type is confirmed."""
         if fault_type not in FAULT_TYPES:
             raise BadInput(f"unknown fault type {fault_type!r} (one of {', '.join(FAULT_TYPES)})")
@@ -564,8 +650,11 @@ class IncidentStore:
                 raise BadInput(f"incident {inc.id} was already resolved at {inc.resolution['at']}")
             inc.status = "resolved"
             inc.resolution = {"at": iso(now), "by": who, "summary": summary}
-            data: dict[str, Any] = {"resolved_at": iso(now), "summary": summary,
-                                    "took_seconds": round((now - parse_iso(inc.t0)).total_seconds(), 3)}
+            data: dict[str, Any] = {
+                "resolved_at": iso(now),
+                "summary": summary,
+                "took_seconds": round((now - parse_iso(inc.t0)).total_seconds(), 3),
+            }
             sb = inc.milestones["standby"]
             if sb.reached_at is None and now <= parse_iso(sb.deadline):
                 sb.waived = f"resolved at {iso(now)} before the standby deadline"
@@ -575,16 +664,23 @@ class IncidentStore:
         return self._change(incident_id, "resolve", change, actor)
 
     # -- rectification (R12)
-    def add_action(self, incident_id: str, problem: str, owner: str, due: dt.datetime | None = None, *,
-                   actor: str | None = None) -> tuple[Incident, Action]:
+    def add_action(
+        self, incident_id: str, problem: str, owner: str, due: dt.datetime | None = None, *, actor: str | None = None
+    ) -> tuple[Incident, Action]:
         if not problem.strip() or not owner.strip():
             raise BadInput("a rectification item needs a problem and an owner")
         made: dict[str, Action] = {}
 
         def change(inc: Incident, now: dt.datetime, who: str) -> dict:
-            a = Action(n=len(inc.actions) + 1, problem=problem.strip(), owner=owner.strip(),
-                       due=iso(_utc(due)) if due else None, created_at=iso(now), updated_at=iso(now),
-                       history=[{"at": iso(now), "by": who, "status": "open"}])
+            a = Action(
+                n=len(inc.actions) + 1,
+                problem=problem.strip(),
+                owner=owner.strip(),
+                due=iso(_utc(due)) if due else None,
+                created_at=iso(now),
+                updated_at=iso(now),
+                history=[{"at": iso(now), "by": who, "status": "open"}],
+            )
             inc.actions.append(a)
             made["a"] = a
             return {"action": a.n, "problem": a.problem, "owner": a.owner, "due": a.due}
@@ -592,22 +688,31 @@ class IncidentStore:
         inc = self._change(incident_id, "action.add", change, actor)
         return inc, made["a"]
 
-    def update_action(self, incident_id: str, n: int, *, status: str | None = None, note: str | None = None,
-                      owner: str | None = None, due: dt.datetime | None = None,
-                      actor: str | None = None) -> tuple[Incident, Action]:
+    def update_action(
+        self,
+        incident_id: str,
+        n: int,
+        *,
+        status: str | None = None,
+        note: str | None = None,
+        owner: str | None = None,
+        due: dt.datetime | None = None,
+        actor: str | None = None,
+    ) -> tuple[Incident, Action]:
         if status is not None and status not in ACTION_STATUSES:
             raise BadInput(f"unknown status {status!r} (one of {', '.join(ACTION_STATUSES)})")
 
         def change(inc: Incident, now: dt.datetime, who: str) -> dict:
             if not 1 <= n <= len(inc.actions):
-                raise BadInput(f"incident {inc.id} has no rectification item {n}"
-                               f" (it has {len(inc.actions)})")
+                raise BadInput(f"incident {inc.id} has no rectification item {n} (it has {len(inc.actions)})")
             a = inc.actions[n - 1]
             data: dict[str, Any] = {"action": n}
             if status is not None and status != a.status:
                 if status not in ACTION_TRANSITIONS[a.status]:
-                    raise BadInput(f"item {n} is {a.status}: it can go to "
-                                   f"{' or '.join(sorted(ACTION_TRANSITIONS[a.status]))}, not {status}")
+                    raise BadInput(
+                        f"item {n} is {a.status}: it can go to "
+                        f"{' or '.join(sorted(ACTION_TRANSITIONS[a.status]))}, not {status}"
+                    )
                 data["from"], data["status"] = a.status, status
                 a.status = status
             if owner:
@@ -623,18 +728,23 @@ class IncidentStore:
         inc = self._change(incident_id, "action.update", change, actor)
         return inc, inc.actions[n - 1]
 
-    # -- escalation bookkeeping (used by procops.drills.escalation)
-    def escalation_claim(self, incident_id: str, milestone: str, level: str, receiver: str,
-                         now: dt.datetime, claim_timeout: float = 60.0) -> int | None:
+    # -- escalation bookkeeping (used by procops.incidents.escalation)
+    def escalation_claim(
+        self, incident_id: str, milestone: str, level: str, receiver: str, now: dt.datetime, claim_timeout: float = 60.0
+    ) -> int | None:
         """Claim a delivery; returns the attempt number, or None when sent, claimed or not due yet."""
         with self._tx() as db:
-            row = db.execute("SELECT status, attempts, next_attempt_at, claimed_at FROM incident_escalations "
-                             "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
-                             (incident_id, milestone, level, receiver)).fetchone()
+            row = db.execute(
+                "SELECT status, attempts, next_attempt_at, claimed_at FROM incident_escalations "
+                "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                (incident_id, milestone, level, receiver),
+            ).fetchone()
             if row is None:
-                db.execute("INSERT INTO incident_escalations (incident_id, milestone, level, receiver, status, "
-                           "attempts, claimed_at) VALUES (?, ?, ?, ?, 'sending', 1, ?)",
-                           (incident_id, milestone, level, receiver, iso(now)))
+                db.execute(
+                    "INSERT INTO incident_escalations (incident_id, milestone, level, receiver, status, "
+                    "attempts, claimed_at) VALUES (?, ?, ?, ?, 'sending', 1, ?)",
+                    (incident_id, milestone, level, receiver, iso(now)),
+                )
                 return 1
             status, attempts, next_at, claimed_at = row
             if status == "sent":
@@ -643,33 +753,58 @@ class IncidentStore:
                 return None
             if status == "failed" and next_at and parse_iso(next_at) > now:
                 return None
-            db.execute("UPDATE incident_escalations SET status = 'sending', attempts = ?, claimed_at = ? "
-                       "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
-                       (attempts + 1, iso(now), incident_id, milestone, level, receiver))
+            db.execute(
+                "UPDATE incident_escalations SET status = 'sending', attempts = ?, claimed_at = ? "
+                "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                (attempts + 1, iso(now), incident_id, milestone, level, receiver),
+            )
             return attempts + 1
 
-    def escalation_done(self, incident_id: str, milestone: str, level: str, receiver: str, now: dt.datetime,
-                        *, error: str | None = None, retry_after: float = 0.0) -> None:
+    def escalation_done(
+        self,
+        incident_id: str,
+        milestone: str,
+        level: str,
+        receiver: str,
+        now: dt.datetime,
+        *,
+        error: str | None = None,
+        retry_after: float = 0.0,
+    ) -> None:
         with self._tx() as db:
             if error is None:
-                db.execute("UPDATE incident_escalations SET status = 'sent', sent_at = ?, last_error = NULL "
-                           "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
-                           (iso(now), incident_id, milestone, level, receiver))
+                db.execute(
+                    "UPDATE incident_escalations SET status = 'sent', sent_at = ?, last_error = NULL "
+                    "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                    (iso(now), incident_id, milestone, level, receiver),
+                )
             else:
-                db.execute("UPDATE incident_escalations SET status = 'failed', last_error = ?, next_attempt_at = ? "
-                           "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
-                           (error, iso(now + dt.timedelta(seconds=retry_after)), incident_id, milestone, level,
-                            receiver))
+                db.execute(
+                    "UPDATE incident_escalations SET status = 'failed', last_error = ?, next_attempt_at = ? "
+                    "WHERE incident_id = ? AND milestone = ? AND level = ? AND receiver = ?",
+                    (error, iso(now + dt.timedelta(seconds=retry_after)), incident_id, milestone, level, receiver),
+                )
 
     def escalations(self, incident_id: str | None = None) -> list[dict]:
-        sql = ("SELECT incident_id, milestone, level, receiver, status, attempts, last_error, next_attempt_at, "
-               "sent_at FROM incident_escalations")
+        sql = (
+            "SELECT incident_id, milestone, level, receiver, status, attempts, last_error, next_attempt_at, "
+            "sent_at FROM incident_escalations"
+        )
         args: tuple = ()
         if incident_id:
             sql += " WHERE incident_id = ?"
             args = (incident_id,)
-        cols = ("incident", "milestone", "level", "receiver", "status", "attempts", "last_error",
-                "next_attempt_at", "sent_at")
+        cols = (
+            "incident",
+            "milestone",
+            "level",
+            "receiver",
+            "status",
+            "attempts",
+            "last_error",
+            "next_attempt_at",
+            "sent_at",
+        )
         return [dict(zip(cols, r)) for r in self._db.execute(sql + " ORDER BY rowid", args)]
 
     def iter_active(self) -> Iterator[Incident]:

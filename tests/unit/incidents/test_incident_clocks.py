@@ -8,11 +8,11 @@ import threading
 import pytest
 
 from procops.config import PolicyConfig
-from procops.drills.incident import IncidentStore, escalation_level
+from procops.incidents.incident import IncidentStore, escalation_level
 from procops.errors import BadInput
 from procops.journal import open_journal
 
-T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.UTC)
 
 
 class Clock:
@@ -201,7 +201,7 @@ def test_naive_t0_is_refused(store):
 
 
 def test_t0_with_another_zone_is_converted_to_utc(store):
-    from procops.drills.incident import parse_time
+    from procops.incidents.incident import parse_time
 
     inc, _ = store.open("x", t0=parse_time("2026-11-25T15:50:00+08:00"))
     assert inc.t0 == "2026-11-25T07:50:00Z"

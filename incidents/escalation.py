@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from procops.timeutil import format_duration, iso, utcnow
 
-from procops.drills.incident import (
+from procops.incidents.incident import (
     MILESTONE_TITLES,
     MILESTONES,
     Incident,
@@ -55,14 +55,14 @@ def local_log_path() -> Path:
     return area_dir("incident") / "escalations.jsonl"
 
 
-def receivers(config: "Config") -> list[Receiver]:
+def receivers(config: Config) -> list[Receiver]:
     rs = config.notifications.escalation_receivers
     if not rs:
         return [Receiver("local", LOCAL_URL)]
     return [Receiver(r.name, r.url, r.token) for r in rs]
 
 
-def leaders(config: "Config") -> list[dict]:
+def leaders(config: Config) -> list[dict]:
     """The contacts an escalation names: responsible leaders first, then everyone."""
     contacts = [c.model_dump() for c in config.notifications.contacts]
     lead = [c for c in contacts if "leader" in c["role"].lower() or "负责" in c["role"]]
@@ -90,9 +90,9 @@ def message(inc: Incident, m: Milestone, level: str, now: dt.datetime, contacts:
         "deadline": m.deadline,
         "seconds_left": round(left, 1),
         "text": f"[{word_en}] {inc.id} {inc.title!r}: '{title_en}' due {m.deadline}, {when_en}. "
-                f"Run: procops incident show {inc.id}",
+        f"Run: procops incident show {inc.id}",
         "text_zh": f"【{word_zh}】{inc.id}「{inc.title}」：{title_zh}，时限 {m.deadline}，{when_zh}。"
-                   f"查看：procops incident show {inc.id}",
+        f"查看：procops incident show {inc.id}",
         "contacts": contacts,
         "sent_at": iso(now),
     }
@@ -115,8 +115,9 @@ def send(receiver: Receiver, body: dict) -> str | None:
     try:
         if receiver.token_ref is not None:
             headers["Authorization"] = f"Bearer {receiver.token_ref.reveal()}"
-        req = urllib.request.Request(receiver.url, data=json.dumps(body, ensure_ascii=False).encode(),
-                                     headers=headers, method="POST")
+        req = urllib.request.Request(
+            receiver.url, data=json.dumps(body, ensure_ascii=False).encode(), headers=headers, method="POST"
+        )
         with urllib.request.urlopen(req, timeout=SEND_TIMEOUT) as r:  # noqa: S310 - configured URL
             if not 200 <= r.status < 300:
                 return f"HTTP {r.status}"
@@ -140,8 +141,13 @@ def due(inc: Incident, now: dt.datetime, lead: float) -> list[tuple[Milestone, s
     return out
 
 
-def escalate_due(config: "Config", now: dt.datetime | None = None, *, store: IncidentStore | None = None,
-                 actor: str = "procops-escalation") -> list[dict]:
+def escalate_due(
+    config: Config,
+    now: dt.datetime | None = None,
+    *,
+    store: IncidentStore | None = None,
+    actor: str = "procops-escalation",
+) -> list[dict]:
     """Send the escalations that are due; returns one record per delivery attempt."""
     now = now or utcnow()
     own = store is None
@@ -160,14 +166,20 @@ def escalate_due(config: "Config", now: dt.datetime | None = None, *, store: Inc
                     body = message(inc, m, level, now, contacts)
                     error = send(r, body)
                     store.escalation_done(inc.id, m.name, level, r.name, now, error=error)
-                    rec = {"incident": inc.id, "milestone": m.name, "level": level, "receiver": r.name,
-                           "attempt": attempt, "status": "sent" if error is None else "failed",
-                           "error": error, "seconds_left": body["seconds_left"]}
+                    rec = {
+                        "incident": inc.id,
+                        "milestone": m.name,
+                        "level": level,
+                        "receiver": r.name,
+                        "attempt": attempt,
+                        "status": "sent" if error is None else "failed",
+                        "error": error,
+                        "seconds_left": body["seconds_left"],
+                    }
                     results.append(rec)
                     kind = "escalation.sent" if error is None else "escalation.failed"
                     try:
-                        store.add_timeline(inc.id, kind, {k: v for k, v in rec.items() if k != "incident"},
-                                           actor=actor)
+                        store.add_timeline(inc.id, kind, {k: v for k, v in rec.items() if k != "incident"}, actor=actor)
                     except Exception as e:  # noqa: BLE001 - recording never stops the other escalations
                         log.warning("could not record %s on %s: %s", kind, inc.id, e)
         write_metrics(store, now)
@@ -186,9 +198,12 @@ def write_metrics(store: IncidentStore, now: dt.datetime | None = None) -> Path 
 
         now = now or utcnow()
         reg = new_registry()
-        g = Gauge("procops_incident_deadline_remaining_seconds",
-                  "Seconds until an incident milestone's deadline (negative: overdue); clocks still running.",
-                  ["incident", "milestone"], registry=reg)
+        g = Gauge(
+            "procops_incident_deadline_remaining_seconds",
+            "Seconds until an incident milestone's deadline (negative: overdue); clocks still running.",
+            ["incident", "milestone"],
+            registry=reg,
+        )
         open_g = Gauge("procops_incidents_open", "Incidents not yet resolved.", registry=reg)
         for inc in store.iter_active():
             for name in MILESTONES:

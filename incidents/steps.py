@@ -1,0 +1,24 @@
+"""Readiness steps of procops.incidents (registered with procops.readiness.step, run in import order)."""
+
+from __future__ import annotations
+
+from procops.readiness import Context, StepFailed, step
+
+
+@step(
+    "runbooks",
+    "Runbooks in Chinese and English for every fault type",
+    "每种故障类型都有中英文应急手册",
+    needs=("config",),
+)
+def runbooks_present(ctx: Context) -> tuple[str, dict]:
+    from procops.incidents import runbooks
+
+    missing = runbooks.coverage()
+    counts = {lang: len(runbooks.load_all(lang)) for lang in runbooks.LANGS}
+    if any(missing.values()):
+        raise StepFailed(
+            "runbooks missing: " + "; ".join(f"{lang}: {', '.join(m)}" for lang, m in missing.items() if m),
+            {"missing": missing},
+        )
+    return (f"{counts['zh']} runbooks in zh, {counts['en']} in en, every fault type covered", {"counts": counts})
