@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -238,7 +237,7 @@ def standby(
 ) -> None:
     """Record that the standby system is started (milestone 2, within 1 h of T0)."""
     from procops.incidents import response
-    from procops.errors import BadInput, EnvironmentFailure, ProcopsError
+    from procops.errors import BadInput, ProcopsError
 
     if not execute and not evidence:
         raise BadInput("say what was started with --evidence TEXT, or run the failover with --execute")
@@ -248,14 +247,12 @@ def standby(
             raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
         ev: dict = {"note": evidence} if evidence else {}
         if execute and STATE.config.platform.url:
-            argv = response.failover_playbook_argv(
-                STATE.config, Path("playbooks/failover.yml"), repo=repo, snapshot=snapshot
-            )
-            say(f"{inc.id}: running playbooks/failover.yml on {argv[2]} ...", err=True)
+            inventory = str(response.failover_inventory(STATE.config))
+            say(f"{inc.id}: running playbooks/failover.yml on {inventory} ...", err=True)
             store.add_timeline(
                 inc.id,
                 "standby.execute",
-                {"repo": repo, "snapshot": snapshot, "playbook": "playbooks/failover.yml", "inventory": argv[2]},
+                {"repo": repo, "snapshot": snapshot, "playbook": "playbooks/failover.yml", "inventory": inventory},
                 actor=by,
             )
             result = response.failover_on_hosts(STATE.config, repo=repo, snapshot=snapshot)
@@ -265,10 +262,11 @@ def standby(
                 {
                     "ok": result["ok"],
                     "rc": result["rc"],
+                    "status": result["status"],
                     "recap": result.get("recap"),
                     "seconds": result["seconds"],
                     "standby": result.get("standby"),
-                    **({"error": result["error"]} if not result["ok"] else {}),
+                    **({"error": result["error"], "failures": result["failures"]} if not result["ok"] else {}),
                 },
                 actor=by,
             )
@@ -276,14 +274,11 @@ def standby(
                 store.add_timeline(inc.id, "standby.failed", {"error": result["error"]}, actor=by)
                 for line in result.get("output_tail", []):
                     say(line, err=True)
-                raise EnvironmentFailure(
-                    f"{inc.id}: the failover playbook failed: {result['error']}",
-                    hint="the standby milestone is not reached; fix and run it again",
-                )
+                raise response.failover_error(result, prefix=f"{inc.id}: ")
             ev.update(
                 {
                     "playbook": "playbooks/failover.yml",
-                    "inventory": argv[2],
+                    "inventory": inventory,
                     "recap": result["recap"],
                     "failover_seconds": result["seconds"],
                     "standby": result.get("standby"),
