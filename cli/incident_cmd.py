@@ -65,8 +65,10 @@ def _clock_line(c: dict, lang: str = "en") -> str:
 def _show_human(inc, lang: str) -> None:
     from procops.incidents import runbooks
 
-    say(f"{inc.id}  {inc.title}")
+    say(f"{inc.id}  {'[DRILL] ' if inc.drill else ''}{inc.title}")
     say(f"  severity {inc.severity}, status {inc.status}, type {inc.fault_type or '(not classified)'}")
+    if inc.alerts:
+        say(f"  attached alerts: {', '.join(str(a.get('alertname')) for a in inc.alerts)}")
     say(f"  T0 {inc.t0}, opened {inc.opened_at} by {inc.opened_by}, source {inc.source.get('kind')}")
     roles = ", ".join(f"{k} {v}" for k, v in inc.roles.items() if v)
     if roles:
@@ -139,7 +141,7 @@ def list_(
     open_only: Annotated[bool, typer.Option("--open", help="Only incidents not yet resolved.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List incidents."""
+    """List incidents (drill incidents are listed too, marked [DRILL]; real-incident counts exclude them)."""
     from procops.incidents.incident import describe_remaining
 
     with _store() as store:
@@ -151,7 +153,11 @@ def list_(
         for inc in items:
             nxt = next((c for c in inc.clocks() if c["remaining_seconds"] is not None), None)
             clock = f"{nxt['milestone']} {describe_remaining(nxt['remaining_seconds'])}" if nxt else "clocks done"
-            say(f"{inc.id}  {inc.status:<8} {inc.severity:<8} {(inc.fault_type or '-'):<16} {clock:<28} {inc.title}")
+            mark = "[DRILL] " if inc.drill else ""
+            say(
+                f"{inc.id}  {inc.status:<8} {inc.severity:<8} {(inc.fault_type or '-'):<16} {clock:<28} "
+                f"{mark}{inc.title}"
+            )
 
     emit(items, as_json, human)
 

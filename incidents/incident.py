@@ -13,6 +13,14 @@ reached after its deadline is recorded as late; the command still succeeds.
 Opening is idempotent per ``dedupe_key`` (e.g. an alert fingerprint): while an
 incident with that key is open, ``open`` returns it instead of a second one. A
 partial unique index makes that hold even for concurrent callers.
+
+One outage is one incident: an incident opened from an alert keeps the alert's
+grouping key (``group``, e.g. ``service=procurement-platform``), and later alerts of
+the same group attach to it (:meth:`IncidentStore.attach_alert`: the ``alerts`` list,
+an ``alert.attach`` timeline entry, an ``incident.alert`` journal event, the severity
+raised when the new alert is more severe). A ``drill`` incident is a drill's: it is
+kept out of real-incident figures and real escalation, and never shares alerts with
+a real one.
 """
 
 from __future__ import annotations
@@ -66,7 +74,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     status     TEXT NOT NULL,
     dedupe_key TEXT,
     t0         TEXT NOT NULL,
-    doc        TEXT NOT NULL
+    doc        TEXT NOT NULL,
+    drill      INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_dedupe ON incidents(dedupe_key)
     WHERE status = 'open' AND dedupe_key IS NOT NULL;
@@ -93,6 +102,31 @@ CREATE TABLE IF NOT EXISTS incident_escalations (
     PRIMARY KEY (incident_id, milestone, level, receiver)
 );
 """
+
+
+SCHEMA_VERSION = 2  # 2: incidents.drill (databases of version 1 are migrated when opened)
+
+
+def severity_rank(severity: str) -> int:
+    """0 for the most severe (critical); unknown severities rank last."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an incident database of an older version to :data:`SCHEMA_VERSION` (idempotent)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cols = {r[1] for r in db.execute("PRAGMA table_info(incidents)")}
+        if "drill" not in cols:  # version 1: no drill flag; every incident was a real one
+            db.execute("ALTER TABLE incidents ADD COLUMN drill INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def default_db_path() -> Path:
@@ -192,12 +226,22 @@ class Incident:
     report: dict | None = None  # {"lang": {"markdown", "html", "sha256"}, "submitted_at", "submitted_lang"}
     standby: dict | None = None  # result of the failover
     actions: list[Action] = field(default_factory=list)
+    drill: bool = False  # opened by a drill: out of real-incident figures and real escalation
+    group: str | None = None  # grouping key of its alerts (e.g. "service=procurement-platform")
+    alerts: list[dict] = field(default_factory=list)  # alerts attached after the one that opened it
     timeline: list[TimelineEntry] = field(default_factory=list)
 
     # -- derived
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    def alert_fingerprints(self) -> set[str]:
+        """Fingerprints of every alert of the incident: the one that opened it and those attached."""
+        fps = {str(a.get("fingerprint")) for a in self.alerts if a.get("fingerprint")}
+        if self.source.get("kind") == "alert" and self.source.get("fingerprint"):
+            fps.add(str(self.source["fingerprint"]))
+        return fps
 
     def milestone(self, name: str) -> Milestone:
         if name not in self.milestones:
@@ -344,6 +388,7 @@ class IncidentStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
             self._db.executescript(_SCHEMA)
+            _migrate(self._db)
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot open the incident database {self.path}: {e}") from None
 
@@ -427,7 +472,10 @@ class IncidentStore:
         return Incident.from_doc(row[0], entries)
 
     def _save(self, db: sqlite3.Connection, inc: Incident) -> None:
-        db.execute("UPDATE incidents SET status = ?, doc = ? WHERE id = ?", (inc.status, inc.to_doc(), inc.id))
+        db.execute(
+            "UPDATE incidents SET status = ?, doc = ?, drill = ? WHERE id = ?",
+            (inc.status, inc.to_doc(), int(inc.drill), inc.id),
+        )
 
     def _change(
         self,
@@ -462,8 +510,13 @@ class IncidentStore:
         dedupe_key: str | None = None,
         actor: str | None = None,
         roles: dict[str, str | None] | None = None,
+        drill: bool = False,
+        group: str | None = None,
     ) -> tuple[Incident, bool]:
-        """Open an incident (starts the clocks); with an open one of the same ``dedupe_key``, return it."""
+        """Open an incident (starts the clocks); with an open one of the same ``dedupe_key``, return it.
+
+        ``drill`` flags a drill's incident; ``group`` is the grouping key later alerts attach by.
+        """
         title = (title or "").strip()
         if not title:
             raise BadInput("an incident needs a title")
@@ -501,10 +554,13 @@ class IncidentStore:
                     dedupe_key=dedupe_key,
                     milestones={m: Milestone(m, iso(dl[m])) for m in MILESTONES},
                     roles={r: (roles or {}).get(r) for r in ROLES},
+                    drill=bool(drill),
+                    group=group,
                 )
                 db.execute(
-                    "INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc()),
+                    "INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc, drill) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc(), int(inc.drill)),
                 )
                 data = {
                     "title": title,
@@ -513,6 +569,8 @@ class IncidentStore:
                     "source": source,
                     "dedupe_key": dedupe_key,
                     "deadlines": {m: iso(dl[m]) for m in MILESTONES},
+                    "drill": inc.drill,
+                    "group": group,
                 }
                 self._insert_timeline(db, inc.id, "open", data, actor, now)
         except sqlite3.Error as e:
@@ -529,12 +587,68 @@ class IncidentStore:
         ).fetchone()
         return self.get(row[0]) if row else None
 
-    def list(self, open_only: bool = False) -> list[Incident]:
-        sql = "SELECT id FROM incidents"
+    def list(self, open_only: bool = False, *, drill: bool | None = None) -> list[Incident]:
+        """Incidents in opening order; ``drill`` True/False keeps only drill/real ones (None: both)."""
+        where = []
         if open_only:
-            sql += " WHERE status = 'open'"
+            where.append("status = 'open'")
+        if drill is not None:
+            where.append("drill = 1" if drill else "drill = 0")
+        sql = "SELECT id FROM incidents" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY day, seq"
         return [self.get(r[0]) for r in self._db.execute(sql).fetchall()]
+
+    def count_open(self, *, drill: bool = False) -> int:
+        """Open real incidents (``drill=True``: open drill incidents); real-incident figures never count drills."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM incidents WHERE status = 'open' AND drill = ?", (int(drill),)
+        ).fetchone()
+        return int(row[0])
+
+    def attach_alert(
+        self, incident_id: str, evidence: dict, *, drill: bool = False, actor: str | None = None
+    ) -> Incident:
+        """Attach a related alert to an incident as further evidence (journal kind ``incident.alert``).
+
+        ``evidence``: fingerprint, alertname, status, severity, labels, starts_at, group_key. An alert
+        already on the incident is not attached twice. A more severe alert raises the incident's
+        severity (recorded as ``severity_raised``). A drill alert never attaches to a real incident,
+        nor a real alert to a drill incident (BadInput).
+        """
+        fp = str(evidence.get("fingerprint") or "")
+        if not fp:
+            raise BadInput("an attached alert needs its fingerprint")
+        current = self.get(incident_id)
+        if fp in current.alert_fingerprints() and current.drill == bool(drill):
+            return current  # dedupe by fingerprint: nothing new to record
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+            if inc.drill != bool(drill):
+                what = "a drill alert to a real incident" if drill else "a real alert to a drill incident"
+                raise BadInput(f"{inc.id}: refusing to attach {what}")
+            data = dict(evidence)
+            if fp in inc.alert_fingerprints():
+                data["already_attached"] = True
+                return data
+            sev = str(evidence.get("severity") or "")
+            inc.alerts.append(
+                {
+                    "fingerprint": fp,
+                    "alertname": evidence.get("alertname"),
+                    "severity": sev,
+                    "status": evidence.get("status"),
+                    "starts_at": evidence.get("starts_at"),
+                    "attached_at": iso(now),
+                }
+            )
+            if sev in SEVERITIES and severity_rank(sev) < severity_rank(inc.severity):
+                data["severity_raised"] = {"from": inc.severity, "to": sev}
+                inc.severity = sev
+            data["incident_severity"] = inc.severity
+            data["drill"] = inc.drill
+            return data
+
+        return self._change(incident_id, "alert.attach", change, actor, "incident.alert")
 
     def add_timeline(self, incident_id: str, kind: str, data: dict | None = None, *, actor: str | None = None) -> None:
         """A note on the incident's timeline (alert repeated, alert resolved, escalation sent ...)."""

@@ -21,6 +21,10 @@ Exported series:
 - ``procops_incident_deadline_remaining_seconds{incident,milestone}`` for every
   pending milestone of an open incident (computed at scrape time)
 - ``procops_incidents_open`` and ``procops_release_stage{release}``
+- drill incidents are kept out of those two: their clocks and count are
+  ``procops_drill_incident_deadline_remaining_seconds{incident,milestone}`` and
+  ``procops_drill_incidents_open`` (so the ``IncidentDeadline*`` alerts, which escalate
+  to the leaders, never fire for a drill)
 
 Incident clocks are read live from the incident store (``procops.incidents.incident``)
 at every scrape, so a milestone reached a second ago stops its series at once;
@@ -63,7 +67,10 @@ HELP = {
     "procops_scan_last_success_timestamp_seconds": "Time of the last successful vulnerability scan.",
     "procops_incident_deadline_remaining_seconds": "Seconds left before a pending incident milestone is due "
     "(negative: overdue).",
-    "procops_incidents_open": "Incidents not yet resolved.",
+    "procops_incidents_open": "Incidents not yet resolved (drills excluded).",
+    "procops_drill_incident_deadline_remaining_seconds": "Seconds left before a pending drill incident milestone "
+    "is due (negative: overdue).",
+    "procops_drill_incidents_open": "Drill incidents not yet resolved.",
     "procops_release_stage": "Current stage of a gray release (index into the batches; -1 aborted).",
     "procops_journal_events": "Journal rows read by the exporter.",
 }
@@ -115,6 +122,7 @@ class Incident:
     t0: float
     deadlines: dict[str, float]
     pending: set[str] = field(default_factory=lambda: set(MILESTONES))
+    drill: bool = False
 
 
 @dataclass
@@ -226,7 +234,7 @@ class JournalState:
                     dl[m] = parse_iso(v).timestamp() if isinstance(v, str) else t0 + self.deadlines[m]
                 except ValueError:
                     dl[m] = t0 + self.deadlines[m]
-            self.incidents[iid] = Incident(iid, t0, dl)
+            self.incidents[iid] = Incident(iid, t0, dl, drill=d.get("drill") is True)
             return
         inc = self.incidents.get(iid)
         if inc is None:
@@ -274,11 +282,12 @@ class JournalState:
             put("procops_scan_last_success_timestamp_seconds", {}, self.scan_success)
         for rel, v in self.release_stage.items():
             put("procops_release_stage", {"release": rel}, v)
-        put("procops_incidents_open", {}, len(self.incidents))
+        put("procops_incidents_open", {}, sum(not i.drill for i in self.incidents.values()))
+        put("procops_drill_incidents_open", {}, sum(i.drill for i in self.incidents.values()))
         for inc in self.incidents.values():
             for m in sorted(inc.pending):
                 put(
-                    "procops_incident_deadline_remaining_seconds",
+                    DRILL_CLOCK if inc.drill else CLOCK,
                     {"incident": inc.id, "milestone": m},
                     round(inc.deadlines[m] - now, 3),
                 )
@@ -314,7 +323,9 @@ def read_textfiles(directory: Path) -> list[Any]:
     return fams
 
 
-LIVE = frozenset({"procops_incident_deadline_remaining_seconds", "procops_incidents_open"})
+CLOCK = "procops_incident_deadline_remaining_seconds"
+DRILL_CLOCK = "procops_drill_incident_deadline_remaining_seconds"
+LIVE = frozenset({CLOCK, "procops_incidents_open", DRILL_CLOCK, "procops_drill_incidents_open"})
 
 
 def merge(
@@ -428,18 +439,25 @@ def incident_series(now: float) -> dict[str, dict] | None:
     try:
         when = dt.datetime.fromtimestamp(now, dt.UTC)
         remaining: dict = {}
+        drill_remaining: dict = {}
         for inc in store.iter_active():
             for name in INC_MILESTONES:
                 m = inc.milestones[name]
                 if not m.done:
-                    remaining[(("incident", inc.id), ("milestone", name))] = round(m.remaining(when), 3)
-        n_open = len(store.list(open_only=True))
+                    into = drill_remaining if inc.drill else remaining
+                    into[(("incident", inc.id), ("milestone", name))] = round(m.remaining(when), 3)
+        n_open, n_drill = store.count_open(), store.count_open(drill=True)
     except Exception as e:  # noqa: BLE001
         log.warning("incident store not readable: %s", e)
         return None
     finally:
         store.close()
-    return {"procops_incident_deadline_remaining_seconds": remaining, "procops_incidents_open": {(): float(n_open)}}
+    return {
+        CLOCK: remaining,
+        "procops_incidents_open": {(): float(n_open)},
+        DRILL_CLOCK: drill_remaining,
+        "procops_drill_incidents_open": {(): float(n_drill)},
+    }
 
 
 def make_registry(config: Any, **kw: Any) -> Any:

@@ -171,3 +171,19 @@ def test_textfile_backup_series_get_the_offsite_label():
         (("offsite", "false"), ("repository", "local")): 10.0,
         (("offsite", "true"), ("repository", "dr")): 20.0,
     }
+
+
+def test_drill_incidents_are_kept_out_of_the_real_incident_figures():
+    s = JournalState(DL)
+    s.fold(
+        [
+            Ev(1, "incident.open", "INC-1", {"t0": "2026-11-25T08:00:00Z", "drill": False}),
+            Ev(2, "incident.open", "INC-2", {"t0": "2026-11-25T08:00:00Z", "drill": True}),
+            Ev(3, "incident.alert", "INC-1", {"fingerprint": "fp", "alertname": "ReplicaDown"}),
+        ]
+    )
+    series = s.series(T + 60)
+    assert series["procops_incidents_open"] == {(): 1.0}
+    assert series["procops_drill_incidents_open"] == {(): 1.0}
+    assert {k[0][1] for k in series["procops_incident_deadline_remaining_seconds"]} == {"INC-1"}
+    assert {k[0][1] for k in series["procops_drill_incident_deadline_remaining_seconds"]} == {"INC-2"}
