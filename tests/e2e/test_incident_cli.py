@@ -230,3 +230,26 @@ def test_failed_failover_is_recorded_and_the_milestone_not_reached(cli):
     inc = cli("incident", "show", iid, "--json", check=0).json()
     assert [t["kind"] for t in inc["timeline"]] == ["open", "standby.execute", "standby.failed"]
     assert inc["milestones"]["standby"]["reached_at"] is None
+
+
+def _journal_clocks(home) -> set[str]:
+    """The milestones still pending by the journal alone (the exporter's fold, with no incident store)."""
+    from procops.monitoring.exporter import JournalState
+
+    state = JournalState({"classify": 900.0, "standby": 3600.0, "report": 86400.0})
+    with Journal(home / "journal.db") as j:
+        state.fold(j.events())
+    series = state.series(0.0).get("procops_incident_deadline_remaining_seconds", {})
+    return {dict(key)["milestone"] for key in series}
+
+
+def test_a_report_draft_does_not_stop_the_24h_clock_and_a_submitted_report_does(cli, procops_home):
+    iid = cli("incident", "open", "--title", "archive read errors", "--json", check=0).json()["id"]
+    r = cli("incident", "report", iid, "--lang", "en", "--summary", "first draft", "--json", check=0).json()
+    assert r["submitted"] is False and r["milestone"]["reached_at"] is None
+    assert "report" in _journal_clocks(procops_home)  # a draft is no fault analysis report submitted
+    shown = cli("incident", "show", iid, "--json", check=0).json()
+    assert next(c for c in shown["clocks"] if c["milestone"] == "report")["state"] == "pending"
+
+    cli("incident", "report", iid, "--lang", "en", "--submit", "--json", check=0)
+    assert "report" not in _journal_clocks(procops_home)
