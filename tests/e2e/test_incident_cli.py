@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import shutil
+import subprocess
+
+import pytest
 
 from procops.journal import Journal
 
@@ -253,3 +258,37 @@ def test_a_report_draft_does_not_stop_the_24h_clock_and_a_submitted_report_does(
 
     cli("incident", "report", iid, "--lang", "en", "--submit", "--json", check=0)
     assert "report" not in _journal_clocks(procops_home)
+
+
+@contextlib.contextmanager
+def read_only_journal(home):
+    """The journal file made immutable (chattr +i): a write fails for real, even for root."""
+    path = home / "journal.db"
+    Journal(path).close()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_unwritable_journal_stops_incident_open_and_nothing_is_stored(cli, procops_home):
+    with read_only_journal(procops_home):
+        r = cli("incident", "open", "--title", "portal down")
+        assert r.code == 3 and "journal" in r.err
+        assert cli("incident", "list", "--json", check=0).json() == []
+    cli("incident", "open", "--title", "portal down", check=0)  # the retry opens exactly one
+    assert len(cli("incident", "list", "--json", check=0).json()) == 1
+
+
+def test_an_unwritable_journal_stops_a_milestone_and_the_clock_keeps_running(cli, procops_home):
+    iid = cli("incident", "open", "--title", "portal down", "--json", check=0).json()["id"]
+    with read_only_journal(procops_home):
+        r = cli("incident", "classify", iid, "--type", "app-crash")
+        assert r.code == 3 and "journal" in r.err
+        inc = cli("incident", "show", iid, "--json", check=0).json()
+        assert inc["milestones"]["classify"]["reached_at"] is None and inc["fault_type"] is None
+        assert [e["kind"] for e in inc["timeline"]] == ["open"]
+    cli("incident", "classify", iid, "--type", "app-crash", check=0)
+    assert journal_kinds(procops_home, iid) == [("incident.open", None), ("incident.milestone", "classify")]
