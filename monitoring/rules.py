@@ -1013,17 +1013,20 @@ def write_and_test(config: Any, out_dir=None, *, journal: bool = True) -> RulesR
         output.strip(),
     )
     if journal:
+        from procops.events import Kind, MonitorRules, Status, verdict_word
         from procops.journal import record
 
+        status = Status.of(res.ok)
         record(
-            "monitor.rules",
+            Kind.MONITOR_RULES,
             str(rules_path),
-            {
-                "verdict": "pass" if res.ok else "fail",
-                "alerts": len(res.alerts),
-                "test_cases": res.test_cases,
-                "check_ok": res.check_ok,
-                "test_ok": res.test_ok,
-            },
+            MonitorRules(
+                status=status,
+                verdict=verdict_word(status),
+                alerts=len(res.alerts),
+                test_cases=res.test_cases,
+                check_ok=res.check_ok,
+                test_ok=res.test_ok,
+            ),
         )
     return res

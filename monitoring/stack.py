@@ -539,9 +539,10 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
             paths.state_file.unlink(missing_ok=True)
             raise
     if journal:
+        from procops.events import Kind, MonitorUp
         from procops.journal import record
 
-        record("monitor.up", "stack", {"components": [c.name for c in state.components], "target": state.target})
+        record(Kind.MONITOR_UP, "stack", MonitorUp(components=[c.name for c in state.components], target=state.target))
     return state, True
 
 
@@ -593,9 +594,10 @@ def down(*, journal: bool = True) -> list[str]:
         stopped = terminate(list(reversed(state.components)))
         paths.state_file.unlink(missing_ok=True)
     if journal:
+        from procops.events import Kind, MonitorDown
         from procops.journal import record
 
-        record("monitor.down", "stack", {"stopped": stopped})
+        record(Kind.MONITOR_DOWN, "stack", MonitorDown(stopped=stopped))
     return stopped
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from collections.abc import Callable
 
 from procops.errors import BadInput
+from procops.events import Kind, Record, WebhookDelivery, WebhookRejected
 from procops.monitoring import grouping
 from procops.timeutil import iso, parse_iso, utcnow
 
@@ -243,12 +244,12 @@ class Receiver:
     def reject(self, code: int, reason: str, path: str) -> Outcome:
         with self._lock:
             self.stats["rejected"] += 1
-            self._journal("monitor.webhook.rejected", path, {"code": code, "reason": reason[:200]})
+            self._journal(Kind.MONITOR_WEBHOOK_REJECTED, path, WebhookRejected(code=code, reason=reason[:200]))
         return Outcome(code, {"error": reason})
 
-    def _journal(self, kind: str, subject: str, data: dict) -> None:
+    def _journal(self, kind: Kind, subject: str, evidence: Record) -> None:
         try:
-            self.journal.append(kind, subject, data)
+            self.journal.append(kind, subject, evidence)
         except Exception as e:  # noqa: BLE001 - a notification is still handled
             log.error("journal append failed: %s", e)
 
@@ -363,7 +364,7 @@ class Receiver:
             data["drill_incidents"] = drills
         if synthetic:
             data["synthetic"] = synthetic
-        self._journal("monitor.webhook", note.group_key[:200] or note.receiver, data)
+        self._journal(Kind.MONITOR_WEBHOOK, note.group_key[:200] or note.receiver, WebhookDelivery(**data))
         body = {"opened": opened, "attached": attached, "resolved": resolved, "duplicates": duplicates}
         if errors:
             return Outcome(500, body | {"errors": errors})
