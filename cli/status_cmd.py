@@ -8,13 +8,13 @@ from procops.cli.common import JsonOpt, emit, say
 def status(json_: JsonOpt = False) -> None:
     """The sandbox, and the latest journal event of each kind."""
     from procops.journal import journal_path, open_journal
-    from procops.sandbox import platform
+    from procops.sandbox import api as sandbox
 
     with open_journal() as j:
         latest: dict[str, dict] = {}
         for e in j.events():
             latest[e.kind] = {"time": e.time, "subject": e.subject, "id": e.id}
-    data = {"sandbox": platform.status(), "journal": str(journal_path()), "latest_events": latest}
+    data = {"sandbox": sandbox.status(), "journal": str(journal_path()), "latest_events": latest}
 
     def human(d: dict) -> None:
         sb = d["sandbox"]

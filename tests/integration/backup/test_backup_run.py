@@ -48,14 +48,14 @@ def test_run_backs_up_both_repositories_and_restore_brings_everything_back(cli, 
     assert manifest["tables"]["archive_documents"] == 20
 
 
-def test_offsite_down_then_the_next_run_catches_up(cli, platform):
+def test_offsite_down_is_exit_3_then_the_next_run_catches_up(cli, platform):
     cli("backup", "init", check=0)
     off = platform.repo_path("offsite")
     away = off.with_name("offsite.unmounted")
     os.rename(off, away)  # the off-site host is gone (as a missing mount looks)
     try:
         r = cli("backup", "run", "--json")
-        assert r.code == 1, r.err
+        assert r.code == 3, r.err  # an unreachable repository is exit 3, after the local backup was written
         res = r.json()
         assert res["repositories"]["local"]["status"] == "ok"
         assert res["repositories"]["offsite"]["status"] == "failed"
