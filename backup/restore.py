@@ -8,7 +8,7 @@ Layout of ``restore --target DIR``::
     DIR/files/...           extra paths of the backup, under their absolute paths
 
 ``restore_to_sandbox`` restores the same into a sandbox instance's data paths
-(``sandbox.platform.SandboxPaths.of(instance)``) and starts it: the standby
+(``procops.sandbox.api.paths(instance)``) and starts it: the standby
 system of R7. It is the API ``incident standby --execute`` calls.
 """
 
@@ -64,8 +64,10 @@ def find_run(restic: Restic, repos: list[Repo], snapshot: str) -> tuple[Repo, Ru
             return r, resolve(run_sets(snapshots(restic, r)), snapshot, r.name)
         except (EnvironmentFailure, BadInput) as e:
             errors.append(f"{r.name}: {e.message}")
+    if errors and all("no backup run or snapshot" in e for e in errors):
+        raise BadInput("; ".join(errors))  # an unknown snapshot is bad input, wherever it was looked for
     if len(repos) == 1 and errors:
-        raise BadInput(errors[0]) if "no backup run or snapshot" in errors[0] else EnvironmentFailure(errors[0])
+        raise EnvironmentFailure(errors[0])
     raise EnvironmentFailure("no repository can provide the backup: " + "; ".join(errors))
 
 
@@ -227,7 +229,7 @@ def _expected_bytes(repo: str) -> int:
 
 
 def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
-    from procops.sandbox.platform import port_free
+    from procops.process import port_free
 
     for first in list(range(start, min(start + 500, 65000 - n), 10)) + list(range(20000, 60000, 10)):
         if all(port_free(p, host) for p in range(first, first + n)):
@@ -251,15 +253,15 @@ def restore_to_sandbox(
     (its data is replaced). ``bind_address`` (default: ``sandbox.bind_address``) is where it listens: a
     standby that another host's load balancer reaches binds this host's address.
     """
-    from procops.sandbox import platform
+    from procops.sandbox import api as sandbox
 
     if instance == "main":
         raise BadInput("restore --to-sandbox never overwrites the main sandbox: use another instance name")
     t0 = time.monotonic()
     restic = make_restic(config)
     r, run = find_run(restic, select(config, repo), snapshot)
-    paths = platform.SandboxPaths.of(instance)
-    platform.down(instance, journal=False)
+    paths = sandbox.paths(instance)
+    sandbox.down(instance, journal=False)
     work = paths.base / ".restore"
     shutil.rmtree(work, ignore_errors=True)
     try:
@@ -302,8 +304,8 @@ def restore_to_sandbox(
         shutil.rmtree(work, ignore_errors=True)
     bind = bind_address or config.sandbox.bind_address
     port = _free_port_block(config.sandbox.port + 100, config.sandbox.replicas + 1, bind)
-    opts = platform.UpOptions.from_config(
-        config.sandbox,
+    opts = sandbox.up_options(
+        config,
         port=port,
         database_url=database_url,
         seed_announcements=0,
@@ -311,7 +313,7 @@ def restore_to_sandbox(
         seed_documents=0,
         bind_address=bind,
     )
-    state, _ = platform.up(opts, instance)
+    state, _ = sandbox.up(opts, instance)
     seconds = round(time.monotonic() - t0, 3)
     result = {
         "url": state.url,

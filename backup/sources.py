@@ -183,15 +183,15 @@ class Sources:
 
 def _running_sandbox() -> Any:
     try:
-        from procops.sandbox.platform import SandboxPaths, load_state
+        from procops.sandbox import api as sandbox
 
-        return load_state(SandboxPaths.of("main"))
+        return sandbox.running("main")
     except Exception:  # noqa: BLE001 - no running sandbox is a normal case
         return None
 
 
 def sources(config: Any) -> Sources:
-    from procops.sandbox.platform import SandboxPaths
+    from procops.sandbox.api import SandboxPaths
 
     cfg = config.backup
     state = None

@@ -1,13 +1,13 @@
-"""Readiness steps of procops.backup (registered with procops.readiness.step, run in import order):
+"""Readiness steps of procops.backup in the order they run (:data:`STEPS`, read through
+``procops.backup.api.readiness_steps``):
 a backup to every repository, a repository check, a restore-and-verify of the latest backup and of the live data.
 """
 
 from __future__ import annotations
 
-from procops.readiness import Context, StepFailed, step
+from procops.readiness import Context, Step, StepFailed
 
 
-@step("backup", "Backup to the local and off-site repositories", "备份到本地和异地存储库", needs=("sandbox",))
 def backup_run(ctx: Context) -> tuple[str, dict]:
     from procops.backup import run
 
@@ -27,7 +27,6 @@ def backup_run(ctx: Context) -> tuple[str, dict]:
     )
 
 
-@step("backup-check", "Backup repositories are consistent", "备份存储库一致", needs=("backup",))
 def backup_check(ctx: Context) -> tuple[str, dict]:
     from procops.backup import check
 
@@ -39,12 +38,6 @@ def backup_check(ctx: Context) -> tuple[str, dict]:
     return "restic check clean: " + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
 
 
-@step(
-    "backup-verify",
-    "Latest backup restores and matches; live archive intact",
-    "最新备份可恢复且一致；在线档案完整",
-    needs=("backup",),
-)
 def backup_verify(ctx: Context) -> tuple[str, dict]:
     from procops.backup import verify
 
@@ -59,3 +52,22 @@ def backup_verify(ctx: Context) -> tuple[str, dict]:
             ev,
         )
     return ("restored and verified " + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)
+
+
+STEPS = (
+    Step(
+        "backup",
+        "Backup to the local and off-site repositories",
+        "备份到本地和异地存储库",
+        backup_run,
+        needs=("sandbox",),
+    ),
+    Step("backup-check", "Backup repositories are consistent", "备份存储库一致", backup_check, needs=("backup",)),
+    Step(
+        "backup-verify",
+        "Latest backup restores and matches; live archive intact",
+        "最新备份可恢复且一致；在线档案完整",
+        backup_verify,
+        needs=("backup",),
+    ),
+)

@@ -28,27 +28,26 @@ def _setup_logging() -> None:
 @app.command()
 def init(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Initialise every repository (an already initialised one is fine)."""
-    from procops.backup import run
+    from procops.backup import api
 
     _setup_logging()
-    res = run.init(STATE.config, repo)
+    res = api.init(STATE.config, repo)
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
             say(f"{name:<10} {r['status']:<8} {r['url']}" + (f"  {r['error']}" if r.get("error") else ""))
 
     emit(res, json_, human)
-    if not res["ok"]:
-        raise typer.Exit(3)
+    raise typer.Exit(int(api.init_exit_code(res)))
 
 
 @app.command("run")
 def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Back up the database and the documents store to every repository (one run at a time)."""
-    from procops.backup import run
+    from procops.backup import api
 
     _setup_logging()
-    res = run.backup(STATE.config, repo)
+    res = api.backup(STATE.config, repo)
 
     def human(d: dict) -> None:
         tot = d.get("manifest_totals") or {}
@@ -70,8 +69,7 @@ def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
                 say(f"  {name:<10} FAILED  {r['problem']}: {r['error']}")
 
     emit(res.as_dict(), json_, human)
-    if not res.ok:
-        raise typer.Exit(3 if res.live_lock_only else 1)
+    raise typer.Exit(int(api.run_exit_code(res)))
 
 
 def _progress_bar():
@@ -120,7 +118,7 @@ def restore(
     json_: JsonOpt = False,
 ) -> None:
     """Restore a backup run to a folder (--target DIR) or to a serving standby sandbox (--to-sandbox)."""
-    from procops.backup import restore as r
+    from procops.backup import api
     from procops.errors import BadInput
 
     _setup_logging()
@@ -131,7 +129,7 @@ def restore(
         bar.start()
     try:
         if to_sandbox:
-            res = r.restore_to_sandbox(
+            res = api.restore_to_sandbox(
                 STATE.config,
                 repo=repo,
                 snapshot=snapshot,
@@ -140,7 +138,7 @@ def restore(
                 bind_address=bind_address,
             )
         else:
-            res = r.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
+            res = api.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
     finally:
         if bar is not None:
             bar.stop()
@@ -179,10 +177,10 @@ def check(
     json_: JsonOpt = False,
 ) -> None:
     """`restic check` of every repository, reading the next n/t subset of its packs; exit 1 on any error."""
-    from procops.backup import check as c
+    from procops.backup import api
 
     _setup_logging()
-    res = c.check(STATE.config, repo=repo, read_data_subset=read_data_subset)
+    res = api.check(STATE.config, repo=repo, read_data_subset=read_data_subset)
 
     def human(d: dict) -> None:
         for r in d["repositories"]:
@@ -194,10 +192,7 @@ def check(
 
     ok = all(r.ok for r in res)
     emit({"ok": ok, "repositories": [r.as_dict() for r in res]}, json_, human)
-    if not ok:
-        raise typer.Exit(
-            3 if all(r.problem in ("live_lock", "unreachable", "not_initialised") for r in res if not r.ok) else 1
-        )
+    raise typer.Exit(int(api.check_exit_code(res)))
 
 
 @app.command()
@@ -213,10 +208,12 @@ def verify(
     json_: JsonOpt = False,
 ) -> None:
     """Restore a backup run to scratch (files and database) and check it against its manifest; exit 1 on problems."""
-    from procops.backup import verify as v
+    from procops.backup import api
 
     _setup_logging()
-    results = [v.verify_live(STATE.config)] if live else v.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot)
+    results = (
+        [api.verify_live(STATE.config)] if live else api.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot)
+    )
 
     def human(d: dict) -> None:
         for r in d["results"]:
@@ -232,16 +229,15 @@ def verify(
 
     ok = all(r.ok for r in results)
     emit({"ok": ok, "results": [r.as_dict() for r in results]}, json_, human)
-    if not ok:
-        raise typer.Exit(1)
+    raise typer.Exit(int(api.verify_exit_code(results)))
 
 
 @app.command()
 def snapshots(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     """Backup runs (database + files snapshots) in each repository."""
-    from procops.backup import status as s
+    from procops.backup import api
 
-    res = s.list_snapshots(STATE.config, repo)
+    res = api.snapshots(STATE.config, repo)
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
@@ -255,18 +251,17 @@ def snapshots(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
                 say(f"  {x['time'][:19]}  incomplete snapshot {x['id']} ({', '.join(x['tags'])})")
 
     emit(res, json_, human)
-    if not res["ok"]:
-        raise typer.Exit(3)
+    raise typer.Exit(int(api.snapshots_exit_code(res)))
 
 
 @app.command()
 def status(json_: JsonOpt = False) -> None:
     """Per repository: latest backup and its age, RPO (1 h), last check and verify, off-site lag. Exit 1 when
     the RPO does not hold somewhere."""
-    from procops.backup import status as s
+    from procops.backup import api
     from procops.timeutil import format_duration
 
-    res = s.status(STATE.config)
+    res = api.status(STATE.config)
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
@@ -298,5 +293,4 @@ def status(json_: JsonOpt = False) -> None:
         )
 
     emit(res, json_, human)
-    if not res["ok"]:
-        raise typer.Exit(1)
+    raise typer.Exit(int(api.status_exit_code(res)))

@@ -16,6 +16,7 @@ from collections.abc import Callable
 import typer
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+LANGS = ("en", "zh")
 
 
 @dataclass
@@ -39,6 +40,55 @@ class State:
 
 
 STATE = State()
+
+
+def set_lang(lang: str) -> None:
+    """``--lang``, before the command or after it: everything a person reads."""
+    if lang not in LANGS:
+        raise typer.BadParameter(f"unknown language {lang!r}: use en or zh", param_hint="--lang")
+    STATE.lang = lang
+
+
+ROOT_VALUE_OPTIONS = ("--config", "-c", "--lang")
+
+
+def hoist_lang(argv: list[str], root: Any) -> list[str]:
+    """Accept ``--lang`` after the subcommand, as ``--json`` is (``procops backup status --lang zh``).
+
+    A ``--lang X`` (or ``--lang=X``) after the command's name moves to the front, where the
+    root option reads it, unless that command has a ``--lang`` of its own (``incident show``,
+    ``runbook list``, ... which fall back to the global one). Nothing after ``--`` is touched.
+    """
+    args = list(argv)
+    node, i = root, 0
+    while i < len(args):
+        a = args[i]
+        subs = getattr(node, "commands", None)
+        if a == "--" or subs is None:
+            break
+        if a in subs:
+            node = subs[a]
+        elif node is root and a in ROOT_VALUE_OPTIONS:
+            i += 1
+        i += 1
+    if getattr(node, "commands", None) is not None or any("--lang" in getattr(p, "opts", ()) for p in node.params):
+        return args
+    head, tail, lang = args[:i], [], None
+    j = i
+    while j < len(args):
+        a = args[j]
+        if a == "--":
+            tail += args[j:]
+            break
+        if a == "--lang" and j + 1 < len(args):
+            lang, j = args[j + 1], j + 2
+            continue
+        if a.startswith("--lang="):
+            lang, j = a.split("=", 1)[1], j + 1
+            continue
+        tail.append(a)
+        j += 1
+    return args if lang is None else ["--lang", lang, *head, *tail]
 
 
 def want_json(local: bool) -> bool:

@@ -19,15 +19,15 @@ ByOpt = Annotated[Optional[str], typer.Option("--by", help="Who did it (default:
 
 
 def _store():
-    from procops.incidents.incident import IncidentStore
+    from procops.incidents import api
 
-    return IncidentStore(policy=STATE.config.policy)
+    return api.open_store(STATE.config)
 
 
 def _metrics(store) -> None:
-    from procops.incidents.escalation import write_metrics
+    from procops.incidents import api
 
-    write_metrics(store)
+    api.write_metrics(store)
 
 
 def _lang(lang: str | None) -> str:
@@ -40,10 +40,10 @@ def _lang(lang: str | None) -> str:
 
 
 def _clock_line(c: dict, lang: str = "en") -> str:
-    from procops.incidents.incident import MILESTONE_TITLES, describe_remaining
+    from procops.incidents import api
     from procops.timeutil import format_duration
 
-    title = MILESTONE_TITLES[lang][c["milestone"]]
+    title = api.MILESTONE_TITLES[lang][c["milestone"]]
     left = c["remaining_seconds"]
     if lang == "zh":
         if c["reached_at"]:
@@ -58,12 +58,12 @@ def _clock_line(c: dict, lang: str = "en") -> str:
     elif c["waived"]:
         state = f"not needed: {c['waived']}"
     else:
-        state = describe_remaining(left) + (" (MISSED)" if left < 0 else "")
+        state = api.describe_remaining(left) + (" (MISSED)" if left < 0 else "")
     return f"  {c['milestone']:<9} {title:<33} due {c['deadline']}  {state}"
 
 
 def _show_human(inc, lang: str) -> None:
-    from procops.incidents import runbooks
+    from procops.incidents import api
 
     say(f"{inc.id}  {'[DRILL] ' if inc.drill else ''}{inc.title}")
     say(f"  severity {inc.severity}, status {inc.status}, type {inc.fault_type or '(not classified)'}")
@@ -91,7 +91,7 @@ def _show_human(inc, lang: str) -> None:
     for e in inc.timeline:
         detail = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, "", {}, []) and k != "deadlines")
         say(f"  {e.time}  {e.kind:<18} {e.actor}  {detail[:160]}")
-    rb = runbooks.for_type(inc.fault_type, lang)
+    rb = api.runbook_for_type(inc.fault_type, lang)
     if rb:
         say(f"runbook: {rb.title} ({rb.path})\n  procops runbook show {rb.id} --lang {lang}")
 
@@ -116,7 +116,7 @@ def open_(
     as_json: JsonOpt = False,
 ) -> None:
     """Open an incident (starts the three clocks); prints the new id."""
-    from procops.incidents.incident import parse_time
+    from procops.incidents.api import parse_time
 
     with _store() as store:
         inc, _ = store.open(
@@ -142,7 +142,7 @@ def list_(
     as_json: JsonOpt = False,
 ) -> None:
     """List incidents (drill incidents are listed too, marked [DRILL]; real-incident counts exclude them)."""
-    from procops.incidents.incident import describe_remaining
+    from procops.incidents.api import describe_remaining
 
     with _store() as store:
         items = store.list(open_only=open_only)
@@ -169,7 +169,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show an incident: each clock's deadline and time left or overdue, the timeline, the runbook."""
-    from procops.incidents import runbooks
+    from procops.incidents import api
 
     lang = _lang(lang)
     with _store() as store:
@@ -180,7 +180,7 @@ def show(
         d["escalations"] = []
         with _store() as store:
             d["escalations"] = store.escalations(inc.id)
-        rb = runbooks.for_type(inc.fault_type, lang)
+        rb = api.runbook_for_type(inc.fault_type, lang)
         d["runbook"] = rb.as_dict() if rb else None
         emit(d, True, lambda _: None)
     else:
@@ -203,13 +203,13 @@ def classify(
     as_json: JsonOpt = False,
 ) -> None:
     """Confirm the fault type (milestone 1, within 15 min of T0)."""
-    from procops.incidents import runbooks
+    from procops.incidents import api
 
     with _store() as store:
         inc = store.classify(incident_id, fault_type, note=note, actor=by)
         _metrics(store)
     m = inc.milestones["classify"]
-    rb = runbooks.for_type(inc.fault_type, _lang(None))
+    rb = api.runbook_for_type(inc.fault_type, _lang(None))
     _done(
         inc,
         as_json,
@@ -242,90 +242,19 @@ def standby(
     as_json: JsonOpt = False,
 ) -> None:
     """Record that the standby system is started (milestone 2, within 1 h of T0)."""
-    from procops.incidents import response
-    from procops.errors import BadInput, ProcopsError
+    from procops.incidents import api
 
-    if not execute and not evidence:
-        raise BadInput("say what was started with --evidence TEXT, or run the failover with --execute")
-    with _store() as store:
-        inc = store.get(incident_id)
-        if inc.milestones["standby"].reached_at:
-            raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
-        ev: dict = {"note": evidence} if evidence else {}
-        if execute and STATE.config.platform.url:
-            inventory = str(response.failover_inventory(STATE.config))
-            say(f"{inc.id}: running playbooks/failover.yml on {inventory} ...", err=True)
-            store.add_timeline(
-                inc.id,
-                "standby.execute",
-                {"repo": repo, "snapshot": snapshot, "playbook": "playbooks/failover.yml", "inventory": inventory},
-                actor=by,
-            )
-            result = response.failover_on_hosts(STATE.config, repo=repo, snapshot=snapshot)
-            store.add_timeline(
-                inc.id,
-                "standby.playbook",
-                {
-                    "ok": result["ok"],
-                    "rc": result["rc"],
-                    "status": result["status"],
-                    "recap": result.get("recap"),
-                    "seconds": result["seconds"],
-                    "standby": result.get("standby"),
-                    **({"error": result["error"], "failures": result["failures"]} if not result["ok"] else {}),
-                },
-                actor=by,
-            )
-            if not result["ok"]:
-                store.add_timeline(inc.id, "standby.failed", {"error": result["error"]}, actor=by)
-                for line in result.get("output_tail", []):
-                    say(line, err=True)
-                raise response.failover_error(result, prefix=f"{inc.id}: ")
-            ev.update(
-                {
-                    "playbook": "playbooks/failover.yml",
-                    "inventory": inventory,
-                    "recap": result["recap"],
-                    "failover_seconds": result["seconds"],
-                    "standby": result.get("standby"),
-                    "url": STATE.config.platform.url,
-                    "snapshot": (result.get("standby") or {}).get("run"),
-                    "repository": (result.get("standby") or {}).get("repository"),
-                }
-            )
-        elif execute:
-            say(f"{inc.id}: restoring the latest off-site backup into the standby instance ...", err=True)
-            store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot}, actor=by)
-            try:
-                result = response.failover(STATE.config, repo=repo, snapshot=snapshot)
-            except ProcopsError as e:
-                store.add_timeline(inc.id, "standby.failed", {"error": e.message}, actor=by)
-                raise
-            ev.update(result)
-        inc = store.standby(inc.id, evidence=ev, actor=by)
-        _metrics(store)
-    m = inc.milestones["standby"]
-    if ev.get("playbook"):
-        where = (
-            f"; playbooks/failover.yml switched {ev['url']} to the standby "
-            f"{(ev.get('standby') or {}).get('url') or ''} in {ev.get('failover_seconds')} s"
-        )
-    else:
-        where = (
-            f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)"
-            if ev.get("url")
-            else ""
-        )
-    sw = ev.get("switched")
-    if sw:
-        where += (
-            f"; {sw['url']} switched to it"
-            if sw.get("ok")
-            else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL"
-        )
-    _done(
-        inc, as_json, f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)") + where
+    res = api.start_standby(
+        STATE.config,
+        incident_id,
+        execute=execute,
+        evidence=evidence,
+        repo=repo,
+        snapshot=snapshot,
+        actor=by,
+        progress=lambda line: say(line, err=True),
     )
+    _done(res.incident, as_json, api.describe_standby(res))
 
 
 @app.command("report")
@@ -341,7 +270,7 @@ def report(
     as_json: JsonOpt = False,
 ) -> None:
     """Write the fault analysis report (故障分析报告), Markdown and HTML; prints where."""
-    from procops.incidents import response
+    from procops.incidents import api
 
     lang = _lang(lang)
     with _store() as store:
@@ -351,7 +280,7 @@ def report(
         if submit:  # reached first, so the submitted report shows the milestone it reached
             store.submit_report(incident_id, lang, actor=by)
         inc = store.get(incident_id)
-        files = response.write_report(inc, lang, STATE.config)
+        files = api.write_report(inc, lang, STATE.config)
         inc = store.record_report(inc.id, lang, files, actor=by)
         _metrics(store)
     m = inc.milestones["report"]
@@ -419,9 +348,9 @@ def set_(
 @app.command("escalate")
 def escalate(as_json: JsonOpt = False) -> None:
     """Send the escalations that are due (run by cron; the alert webhook also runs it every 30 s)."""
-    from procops.incidents.escalation import escalate_due
+    from procops.incidents import api
 
-    results = escalate_due(STATE.config)
+    results = api.escalate_due(STATE.config)
 
     def human(_):
         if not results:
@@ -451,12 +380,12 @@ def receiver(
     """Run a local webhook receiver that records escalations (foreground; Ctrl-C stops it)."""
     from pathlib import Path
 
-    from procops.incidents.receiver import RecordingReceiver
     from procops.errors import EnvironmentFailure
     from procops.home import area_dir
+    from procops.incidents import api
 
     path = Path(out) if out else area_dir("incident") / "received.jsonl"
-    rcv = RecordingReceiver(port, out=path)
+    rcv = api.recording_receiver(port, path)
     say(f"recording POSTs to {rcv.url} into {path}", err=True)
     try:
         rcv.serve_forever()
@@ -474,7 +403,7 @@ def action_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a rectification item (prints its number)."""
-    from procops.incidents.incident import parse_time
+    from procops.incidents.api import parse_time
 
     with _store() as store:
         inc, a = store.add_action(incident_id, problem, owner, parse_time(due) if due else None, actor=by)
@@ -493,7 +422,7 @@ def action_update(
     as_json: JsonOpt = False,
 ) -> None:
     """Move a rectification item on: open -> rectified -> accepted."""
-    from procops.incidents.incident import parse_time
+    from procops.incidents.api import parse_time
 
     with _store() as store:
         inc, a = store.update_action(

@@ -55,9 +55,9 @@ def _duration(name: str, value: Optional[str]) -> Optional[float]:
 
 
 def _finish(result) -> None:
-    from procops.loadtests import report
+    from procops.loadtests import api
 
-    emit(result.summary, False, lambda d: say(report.human(d, STATE.lang)))
+    emit(result.summary, False, lambda d: say(api.human(d, STATE.lang)))
     if result.exit_code:
         raise typer.Exit(int(result.exit_code))
 
@@ -81,11 +81,11 @@ def peak(
     json_: JsonOpt = False,
 ) -> None:
     """Ramp to the peak users, hold, give an SLO verdict (exit 0 pass, 1 fail, 3 invalid/unreachable)."""
-    from procops.loadtests import runner
+    from procops.loadtests import api
 
     if json_:
         STATE.json = True
-    opts = runner.PeakOptions(
+    opts = api.peak_options(
         users=users,
         spawn_rate=spawn_rate,
         duration=_duration("--duration", duration),
@@ -96,7 +96,7 @@ def peak(
         expect_workers=expect_workers,
         locustfile=locustfile,
     )
-    _finish(runner.run_peak(STATE.config, opts))
+    _finish(api.run_peak(STATE.config, opts))
 
 
 @app.command()
@@ -126,11 +126,11 @@ def capacity(
     json_: JsonOpt = False,
 ) -> None:
     """Step load upward (1x, 1.5x, 2x, 3x ...); report the highest step that held every SLO."""
-    from procops.loadtests import runner
+    from procops.loadtests import api
 
     if json_:
         STATE.json = True
-    opts = runner.CapacityOptions(
+    opts = api.capacity_options(
         baseline_users=baseline_users,
         multiple=multiple,
         max_multiple=max_multiple,
@@ -143,7 +143,7 @@ def capacity(
         expect_workers=expect_workers,
         locustfile=locustfile,
     )
-    _finish(runner.run_capacity(STATE.config, opts))
+    _finish(api.run_capacity(STATE.config, opts))
 
 
 @app.command()
@@ -152,8 +152,7 @@ def report(
     json_: JsonOpt = False,
 ) -> None:
     """Print the summary of an earlier run."""
-    from procops.loadtests import report as rep
-    from procops.loadtests import runner
+    from procops.loadtests import api
 
-    data = runner.load_summary(directory)
-    emit(data, json_, lambda d: say(rep.human(d, STATE.lang)))
+    data = api.load_summary(directory)
+    emit(data, json_, lambda d: say(api.human(d, STATE.lang)))

@@ -29,7 +29,7 @@ from procops.cli import (
     schedule_cmd,
     status_cmd,
 )
-from procops.cli.common import STATE
+from procops.cli.common import STATE, hoist_lang, set_lang
 
 app = typer.Typer(
     name="procops",
@@ -63,7 +63,12 @@ def root(
     ] = None,
     json_: Annotated[bool, typer.Option("--json", help="Machine-readable result on stdout.")] = False,
     lang: Annotated[
-        Optional[str], typer.Option("--lang", envvar="PROCOPS_LANG", help="Language of reports and runbooks: en or zh.")
+        Optional[str],
+        typer.Option(
+            "--lang",
+            envvar="PROCOPS_LANG",
+            help="Language of reports and runbooks: en or zh (also accepted after the command).",
+        ),
     ] = None,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
@@ -72,9 +77,7 @@ def root(
     STATE.config_path = config
     STATE.json = json_
     if lang is not None:
-        if lang not in ("en", "zh"):
-            raise typer.BadParameter(f"unknown language {lang!r}: use en or zh", param_hint="--lang")
-        STATE.lang = lang
+        set_lang(lang)
 
 
 for module, name in (
@@ -99,8 +102,10 @@ app.command("readiness")(readiness_cmd.readiness)
 def main(argv: list[str] | None = None) -> int:
     from procops.errors import ProcopsError
 
+    command = typer.main.get_command(app)
+    argv = hoist_lang(sys.argv[1:] if argv is None else argv, command)
     try:
-        app(args=argv, prog_name="procops", standalone_mode=True)
+        command(args=argv, prog_name="procops", standalone_mode=True)
     except ProcopsError as e:
         typer.echo(f"procops: error: {e.message}", err=True)
         if e.hint:

@@ -24,9 +24,9 @@ def rules(
     json_: JsonOpt = False,
 ) -> None:
     """Render alert rules from policy and test them with promtool (exit 1 when a check or test fails)."""
-    from procops.monitoring import rules as r
+    from procops.monitoring import api
 
-    res = r.write_and_test(STATE.config, out)
+    res = api.rules(STATE.config, out)
 
     def human(_: object) -> None:
         say(f"rules: {res.rules_path} ({len(res.alerts)} alerts)")
@@ -51,15 +51,14 @@ PortOpt = Annotated[
 @app.command()
 def exporter(port: PortOpt = None) -> None:
     """Serve the procops_* metrics from the journal and the textfiles (runs until stopped)."""
-    from procops.monitoring import exporter as ex
-    from procops.monitoring.webhook import wait_for_signal
+    from procops.monitoring import api
 
     cfg = STATE.config
     p = port or cfg.monitoring.exporter_port
-    server, _thread = ex.serve(cfg, p)
+    server, _thread = api.serve_exporter(cfg, p)
     say(f"procops exporter: http://127.0.0.1:{p}/metrics", err=True)
     try:
-        wait_for_signal()
+        api.wait_for_signal()
     finally:
         server.shutdown()
 
@@ -67,26 +66,23 @@ def exporter(port: PortOpt = None) -> None:
 @app.command()
 def webhook(port: PortOpt = None) -> None:
     """Receive Alertmanager notifications and open incidents (runs until stopped)."""
-    from procops.monitoring import webhook as wh
+    from procops.monitoring import api
 
-    cfg = STATE.config
-    service = wh.start(cfg, port)
+    svc = api.start_webhook(STATE.config, port)
     say(
-        f"procops webhook: http://127.0.0.1:{service.port}{wh.INCIDENT_PATH} "
-        f"(escalation: {wh.ESCALATION_PATH}; bearer token in {wh.token_file(cfg)})",
+        f"procops webhook: {svc.incident_url} (escalation: {svc.escalation_url}; bearer token in {svc.token_file})",
         err=True,
     )
-    wh.run_forever(service)
+    api.run_webhook_forever(svc)
 
 
 @app.command()
 def up(json_: JsonOpt = False) -> None:
     """Start Prometheus, Alertmanager, exporters and the webhook on loopback (idempotent)."""
-    from procops.monitoring import stack
+    from procops.monitoring import api
 
     loaded = STATE.loaded()
-    state, started = stack.up(loaded.config, loaded.source)
-    st = stack.status()
+    st, started = api.up(loaded.config, loaded.source)
     data = {"started": started, **st}
 
     def human(d: dict) -> None:
@@ -107,9 +103,9 @@ def _print_components(d: dict) -> None:
 @app.command()
 def down(json_: JsonOpt = False) -> None:
     """Stop what `monitor up` started (and nothing else)."""
-    from procops.monitoring import stack
+    from procops.monitoring import api
 
-    stopped = stack.down()
+    stopped = api.down()
     emit(
         {"stopped": stopped},
         json_,
@@ -120,9 +116,9 @@ def down(json_: JsonOpt = False) -> None:
 @app.command()
 def status(json_: JsonOpt = False) -> None:
     """List each monitoring component with its URL, pid and health."""
-    from procops.monitoring import stack
+    from procops.monitoring import api
 
-    st = stack.status()
+    st = api.status()
 
     def human(d: dict) -> None:
         if not d["running"]:
@@ -140,9 +136,9 @@ def status(json_: JsonOpt = False) -> None:
 @app.command()
 def check(json_: JsonOpt = False) -> None:
     """Ask Prometheus and Alertmanager what is firing now (exit 1 when a critical alert fires)."""
-    from procops.monitoring import stack
+    from procops.monitoring import api
 
-    res = stack.check(STATE.config)
+    res = api.check(STATE.config)
     data = res.as_dict()
 
     def human(d: dict) -> None:
@@ -156,19 +152,5 @@ def check(json_: JsonOpt = False) -> None:
             say(d["alertmanager_error"])
 
     emit(data, json_, human)
-    from procops.events import Kind, MonitorCheck, Status, verdict_word
-    from procops.journal import record
-
-    status = Status.of(not res.critical)
-    record(
-        Kind.MONITOR_CHECK,
-        "stack",
-        MonitorCheck(
-            status=status,
-            verdict=verdict_word(status),
-            critical=len(res.critical),
-            firing=[a["alertname"] for a in data["firing"]],
-        ),
-    )
     if res.critical:
         raise typer.Exit(1)

@@ -24,9 +24,9 @@ def _lang(lang: str | None) -> str:
 @app.command("list")
 def list_(lang: LangOpt = None, as_json: JsonOpt = False) -> None:
     """List runbooks (id, fault types, milestone, title)."""
-    from procops.incidents import runbooks
+    from procops.incidents import api
 
-    books = runbooks.load_all(_lang(lang))
+    books = api.runbooks(_lang(lang))
 
     def human(_):
         for rb in books:
@@ -42,8 +42,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a runbook (Markdown) with the contacts table from the configuration."""
-    from procops.incidents import runbooks
+    from procops.incidents import api
 
-    rb = runbooks.get(runbook_id, _lang(lang))
-    text = runbooks.render(rb, STATE.config)
+    rb = api.runbook(runbook_id, _lang(lang))
+    text = api.render_runbook(rb, STATE.config)
     emit({**rb.as_dict(), "markdown": text}, as_json, lambda _: typer.echo(text))

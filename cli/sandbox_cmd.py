@@ -50,10 +50,10 @@ def up(
     json_: JsonOpt = False,
 ) -> None:
     """Start the platform (idempotent), wait until healthy, print its URL."""
-    from procops.sandbox import platform
+    from procops.sandbox import api
 
-    opts = platform.UpOptions.from_config(
-        STATE.config.sandbox,
+    opts = api.up_options(
+        STATE.config,
         replicas=replicas,
         version=version,
         port=port,
@@ -65,7 +65,7 @@ def up(
         seed=seed,
         bind_address=bind_address,
     )
-    state, started = platform.up(opts, instance)
+    state, started = api.up(opts, instance)
     data = {
         "url": state.url,
         "started": started,
@@ -85,9 +85,9 @@ def up(
 @app.command()
 def down(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
     """Stop only the processes `sandbox up` started."""
-    from procops.sandbox import platform
+    from procops.sandbox import api
 
-    stopped = platform.down(instance)
+    stopped = api.down(instance)
     emit(
         {"stopped": stopped},
         json_,
@@ -98,9 +98,9 @@ def down(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
 @app.command()
 def status(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
     """URL, replicas, pids, versions, health and data paths."""
-    from procops.sandbox import platform
+    from procops.sandbox import api
 
-    st = platform.status(instance)
+    st = api.status(instance)
 
     def human(d: dict) -> None:
         if not d["running"]:
@@ -133,9 +133,9 @@ def fault_set(
     json_: JsonOpt = False,
 ) -> None:
     """Set a fault on every replica (health and metrics endpoints are never affected)."""
-    from procops.sandbox import platform
+    from procops.sandbox import api
 
-    res = platform.set_fault(specs, endpoint, instance)
+    res = api.set_fault(specs, endpoint, instance)
     emit(
         res,
         json_,
@@ -148,7 +148,7 @@ def fault_set(
 @fault_app.command("clear")
 def fault_clear(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
     """Clear every fault."""
-    from procops.sandbox import platform
+    from procops.sandbox import api
 
-    res = platform.clear_fault(instance)
+    res = api.clear_fault(instance)
     emit(res, json_, lambda d: say(f"faults cleared on {', '.join(d)}"))

@@ -31,7 +31,7 @@ def install(
     json_: JsonOpt = False,
 ) -> None:
     """Install the periodic jobs (hourly backup, daily check and live verify, weekly verify and scan)."""
-    from procops.backup import schedule as s
+    from procops import schedule as s
     from procops.errors import BadInput
 
     if systemd and cron:
@@ -56,7 +56,7 @@ def install(
 @app.command()
 def show(target_dir: TargetOpt = None, json_: JsonOpt = False) -> None:
     """The jobs, their calendars, what is installed, and each job's last run."""
-    from procops.backup import schedule as s
+    from procops import schedule as s
 
     res = s.show(STATE.config, STATE.loaded().source, target_dir)
 
@@ -77,7 +77,7 @@ def remove(
     json_: JsonOpt = False,
 ) -> None:
     """Remove the installed timers or cron file (only files procops generated)."""
-    from procops.backup import schedule as s
+    from procops import schedule as s
 
     res = s.remove(target_dir)
     emit(res, json_, lambda d: say("removed: " + (", ".join(d["removed"]) or "nothing was installed")))
@@ -86,6 +86,6 @@ def remove(
 @app.command("run-job", hidden=True)
 def run_job(name: str) -> None:
     """Run one scheduled job and record its exit code (what the timers and cron lines call)."""
-    from procops.backup import schedule as s
+    from procops import schedule as s
 
     raise typer.Exit(s.run_job(STATE.config, name, STATE.loaded().source))

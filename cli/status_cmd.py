@@ -9,7 +9,7 @@ def status(json_: JsonOpt = False) -> None:
     """The sandbox, and the latest journal event of each kind with its outcome."""
     from procops.events import Status
     from procops.journal import journal_path, open_journal
-    from procops.sandbox import platform
+    from procops.sandbox import api as sandbox
 
     with open_journal() as j:
         newest = {e.kind: e for e in j.events()}
@@ -25,7 +25,7 @@ def status(json_: JsonOpt = False) -> None:
             "id": e.id,
             "status": outcome.value if isinstance(outcome, Status) else None,
         }
-    data = {"sandbox": platform.status(), "journal": str(journal_path()), "latest_events": latest}
+    data = {"sandbox": sandbox.status(), "journal": str(journal_path()), "latest_events": latest}
 
     def human(d: dict) -> None:
         sb = d["sandbox"]

@@ -1,1 +1,1 @@
-"""procops.incidents: quarterly emergency drills (R8)."""
+"""procops.drills: quarterly emergency drills (R8)."""

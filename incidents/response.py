@@ -1,7 +1,7 @@
 """What a responder does to an incident beyond recording it: fail over, write the report.
 
 * :func:`failover` starts the standby system: the latest off-site backup restored
-  into the ``standby`` sandbox instance (``procops.backup.restore.restore_to_sandbox``),
+  into the ``standby`` sandbox instance (``procops.backup.api.restore_to_sandbox``),
   then checked to serve (``/healthz`` and the restored announcements and documents).
   With ``platform.url`` set (real hosts) it runs ``playbooks/failover.yml`` instead
   (:func:`failover_on_hosts`, through ``procops.playbook.run_playbook``): restore on the
@@ -128,18 +128,17 @@ def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
     the standby URL). Never raises: a failed switch is reported in the result.
     """
     from procops.haproxy import RuntimeAPI
-    from procops.sandbox import platform
+    from procops.sandbox import api as sandbox
 
     try:
-        main_paths = platform.SandboxPaths.of("main")
-        main = platform.load_state(main_paths)
-        standby = platform.load_state(platform.SandboxPaths.of(instance))
-        if main is None or main.haproxy is None or not main.haproxy.alive() or standby is None:
+        main = sandbox.running("main")
+        standby = sandbox.running(instance)
+        if main is None or not main.haproxy_alive or standby is None:
             return None
         cmds = switch_commands(
             [r.name for r in main.replicas], [r.port for r in standby.replicas if r.port], host=standby.host
         )
-        api = RuntimeAPI(main_paths.haproxy_socket)
+        api = RuntimeAPI(main.haproxy_socket)
         answers = [api.command(c).strip() for c in cmds]
         bad = [
             f"{c}: {a}"
@@ -247,13 +246,8 @@ def failover(
         if not result["ok"]:
             raise failover_error(result)
         return result
-    try:
-        from procops.backup.restore import restore_to_sandbox
-    except ImportError:
-        raise EnvironmentFailure(
-            "the backup restore (procops.backup.restore) is not available in this build",
-            hint="start the standby by hand and record it with --evidence",
-        ) from None
+    from procops.backup.api import restore_to_sandbox
+
     started = time.monotonic()
     result: dict[str, Any] = dict(
         restore_to_sandbox(config, repo=repo or offsite_repository(config), snapshot=snapshot, instance=instance)

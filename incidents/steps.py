@@ -1,16 +1,11 @@
-"""Readiness steps of procops.incidents (registered with procops.readiness.step, run in import order)."""
+"""Readiness steps of procops.incidents in the order they run (:data:`STEPS`, read through
+``procops.incidents.api.readiness_steps``)."""
 
 from __future__ import annotations
 
-from procops.readiness import Context, StepFailed, step
+from procops.readiness import Context, Step, StepFailed
 
 
-@step(
-    "runbooks",
-    "Runbooks in Chinese and English for every fault type",
-    "每种故障类型都有中英文应急手册",
-    needs=("config",),
-)
 def runbooks_present(ctx: Context) -> tuple[str, dict]:
     from procops.incidents import runbooks
 
@@ -22,3 +17,14 @@ def runbooks_present(ctx: Context) -> tuple[str, dict]:
             {"missing": missing},
         )
     return (f"{counts['zh']} runbooks in zh, {counts['en']} in en, every fault type covered", {"counts": counts})
+
+
+STEPS = (
+    Step(
+        "runbooks",
+        "Runbooks in Chinese and English for every fault type",
+        "每种故障类型都有中英文应急手册",
+        runbooks_present,
+        needs=("config",),
+    ),
+)

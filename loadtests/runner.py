@@ -105,15 +105,15 @@ class RunResult:
 def resolve_host(config: Any, host: str | None) -> str:
     url = host or config.platform.url
     if not url:
-        from procops.sandbox import platform
+        from procops.sandbox import api as sandbox
 
-        st = platform.status()
-        if not st.get("running"):
+        st = sandbox.running()
+        if st is None:
             raise EnvironmentFailure(
                 "no platform URL is configured and the sandbox is not running",
                 hint="start it with 'procops sandbox up' or give --host URL",
             )
-        url = st["url"]
+        url = st.url
     return check_url(url)
 
 

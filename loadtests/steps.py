@@ -1,14 +1,14 @@
-"""Readiness steps of procops.loadtests (registered with procops.readiness.step, run in import order)."""
+"""Readiness steps of procops.loadtests in the order they run (:data:`STEPS`, read through
+``procops.loadtests.api.readiness_steps``)."""
 
 from __future__ import annotations
 
-from procops.readiness import Context, StepFailed, step
+from procops.readiness import Context, Step, StepFailed
 
 READINESS_USERS = 10
 READINESS_HOLD = 15.0
 
 
-@step("peak-test", "Short peak-load test holds the SLOs", "短时峰值压测满足服务目标", needs=("sandbox",))
 def short_peak(ctx: Context) -> tuple[str, dict]:
     """A short peak test (10 users, 15 s hold) against the platform; the full one is `procops loadtest peak`."""
     from procops.errors import EnvironmentFailure
@@ -53,3 +53,10 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
         + (f" (slowest page {worst['endpoint']} p95 {worst['observed']:.0f} ms)" if worst else ""),
         evidence,
     )
+
+
+STEPS = (
+    Step(
+        "peak-test", "Short peak-load test holds the SLOs", "短时峰值压测满足服务目标", short_peak, needs=("sandbox",)
+    ),
+)

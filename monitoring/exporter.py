@@ -28,7 +28,7 @@ Exported series:
 - drills and releases journal no events yet: ``procops_drill_last_success_timestamp_seconds{scenario}``
   and ``procops_release_stage{release}`` are served when a textfile holds them
 
-Incident clocks are read live from the incident store (``procops.incidents.incident``)
+Incident clocks are read live from the incident store (``procops.incidents.api``)
 at every scrape, so a milestone reached a second ago stops its series at once;
 the journal's ``incident.*`` events are the fallback when there is no store.
 - ``procops_journal_events`` (rows read) for the exporter's own health.
@@ -324,13 +324,11 @@ class ProcopsCollector:
 
 def incident_series(now: float) -> dict[str, dict] | None:
     """Clock series from the incident store, or None when there is none (the journal's fold is used)."""
-    try:
-        import datetime as dt
+    import datetime as dt
 
-        from procops.incidents.incident import MILESTONES as INC_MILESTONES
-        from procops.incidents.incident import IncidentStore, default_db_path
-    except ImportError:
-        return None
+    from procops.incidents.api import MILESTONES as INC_MILESTONES
+    from procops.incidents.api import IncidentStore, default_db_path
+
     if not default_db_path().exists():
         return None
     try:

@@ -140,12 +140,12 @@ def discover_target(config: Any) -> Target:
 
         u = urlsplit(config.platform.url)
         return Target(config.platform.url, (u.netloc,), _postgres_dsn(config.platform.database_url))
-    from procops.sandbox.platform import SandboxPaths, load_state
+    from procops.sandbox import api as sandbox
 
-    state = load_state(SandboxPaths.of())
+    state = sandbox.running()
     if state is None:
         port = config.sandbox.port
-        from procops.sandbox.platform import replica_ports
+        from procops.sandbox.api import replica_ports
 
         return Target(
             f"http://127.0.0.1:{port}",

@@ -1,11 +1,11 @@
-"""Readiness steps of procops.monitoring (registered with procops.readiness.step, run in import order)."""
+"""Readiness steps of procops.monitoring in the order they run (:data:`STEPS`, read through
+``procops.monitoring.api.readiness_steps``)."""
 
 from __future__ import annotations
 
-from procops.readiness import Context, StepFailed, step
+from procops.readiness import Context, Step, StepFailed
 
 
-@step("monitoring-rules", "Alert rules are tested (promtool)", "告警规则已通过 promtool 测试", needs=("config",))
 def rules_tested(ctx: Context) -> tuple[str, dict]:
     from procops.monitoring import rules
 
@@ -21,12 +21,6 @@ def rules_tested(ctx: Context) -> tuple[str, dict]:
     )
 
 
-@step(
-    "monitoring-stack",
-    "Monitoring stack is up and watching the platform",
-    "监控系统已启动并监视平台",
-    needs=("monitoring-rules", "sandbox"),
-)
 def stack_up(ctx: Context) -> tuple[str, dict]:
     from procops.monitoring import stack
 
@@ -66,9 +60,6 @@ def _targets(config) -> list[dict]:
     ]
 
 
-@step(
-    "monitoring-alert", "A synthetic alert is delivered end to end", "合成告警端到端送达", needs=("monitoring-stack",)
-)
 def synthetic_alert(ctx: Context) -> tuple[str, dict]:
     from procops.errors import VerdictFailed
     from procops.monitoring import stack
@@ -78,3 +69,28 @@ def synthetic_alert(ctx: Context) -> tuple[str, dict]:
     except VerdictFailed as e:
         raise StepFailed(e.message) from None
     return (f"Alertmanager -> webhook -> journal in {res['seconds']:.1f}s (journal row {res['journal_event']})", res)
+
+
+STEPS = (
+    Step(
+        "monitoring-rules",
+        "Alert rules are tested (promtool)",
+        "告警规则已通过 promtool 测试",
+        rules_tested,
+        needs=("config",),
+    ),
+    Step(
+        "monitoring-stack",
+        "Monitoring stack is up and watching the platform",
+        "监控系统已启动并监视平台",
+        stack_up,
+        needs=("monitoring-rules", "sandbox"),
+    ),
+    Step(
+        "monitoring-alert",
+        "A synthetic alert is delivered end to end",
+        "合成告警端到端送达",
+        synthetic_alert,
+        needs=("monitoring-stack",),
+    ),
+)

@@ -413,9 +413,9 @@ def _source(a: AlertNote) -> dict:
 
 
 def default_store_factory() -> Any:
-    from procops.incidents.incident import IncidentStore
+    from procops.incidents import api as incidents
 
-    return IncidentStore()
+    return incidents.open_store()
 
 
 # --------------------------------------------------------------------------- HTTP
@@ -516,12 +516,10 @@ class WebhookServer(ThreadingHTTPServer):
 
 
 def escalation_loop(config: Any, stop: threading.Event, every: float) -> None:
-    """Call ``procops.incidents.escalation.escalate_due(config)`` every ``every`` seconds (when it exists)."""
+    """Call ``procops.incidents.api.escalate_due(config)`` every ``every`` seconds."""
+    from procops.incidents.api import escalate_due
+
     while not stop.wait(every):
-        try:
-            from procops.incidents.escalation import escalate_due
-        except ImportError:
-            continue
         try:
             escalate_due(config)
         except Exception as e:  # noqa: BLE001 - the loop keeps running

@@ -1,6 +1,7 @@
 """`procops readiness`: the main job, a fixed list of steps with a report.
 
-Each area adds its step to :data:`STEPS` (in order). A step's record is opened
+The steps come as one explicit ordered list (:func:`procops.steps.ordered`; this
+module never imports it, nor any area). A step's record is opened
 before it runs and closed in ``finally``, so a crash still leaves an honest
 partial report. The verdict holds (exit 0) only when every step is ``ok``.
 """
@@ -14,7 +15,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from procops.errors import ProcopsError
 from procops.timeutil import iso, utcnow
@@ -77,17 +78,6 @@ class Step:
     needs: tuple[str, ...] = ()
 
 
-STEPS: list[Step] = []
-
-
-def step(name: str, title_en: str, title_zh: str, needs: tuple[str, ...] = ()) -> Callable:
-    def deco(fn: Callable[[Context], tuple[str, dict]]) -> Callable:
-        STEPS.append(Step(name, title_en, title_zh, fn, needs))
-        return fn
-
-    return deco
-
-
 @dataclass
 class ReadinessResult:
     ok: bool
@@ -108,16 +98,19 @@ class ReadinessResult:
 
 
 def run(
-    config: Any, lang: str, report_root: Path, on_step: Callable[[StepRecord], None] | None = None
+    config: Any,
+    lang: str,
+    report_root: Path,
+    on_step: Callable[[StepRecord], None] | None = None,
+    *,
+    steps: Sequence[Step],
 ) -> ReadinessResult:
-    from procops import steps as _register  # noqa: F401 - registers the steps of every area
-
     started = utcnow()
     report_dir = report_root / f"readiness-{started.strftime('%Y%m%dT%H%M%SZ')}"
     report_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(config=config, lang=lang, report_dir=report_dir)
     records: list[StepRecord] = []
-    for s in STEPS:
+    for s in steps:
         rec = StepRecord(s.name, {"en": s.title_en, "zh": s.title_zh}, started_at=iso(utcnow()))
         records.append(rec)
         t0 = time.monotonic()

@@ -15,6 +15,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from procops.errors import EnvironmentFailure
 
@@ -177,3 +178,10 @@ def _record(result: ScanResult) -> None:
             "procops_scan_last_success_timestamp_seconds", "Time of the last passing scan", registry=reg
         ).set_to_current_time()
     write_textfile("scan", reg)
+
+
+def jobs(config: Any) -> list[Any]:  # list[procops.schedule.Job]
+    """The scan's scheduled job (``procops schedule install``): the weekly host security scan (R3)."""
+    from procops.schedule import Job
+
+    return [Job("scan", ("scan",), config.policy.scan_interval, 40, "weekly host security scan (R3)", 3600.0)]

@@ -1,16 +1,19 @@
-"""The steps of `procops readiness`, one or more per area, in the order they run.
+"""The steps of `procops readiness`, in the order they run: one explicit list (:func:`ordered`).
 
-Each step calls an area's public API and returns ``(detail, evidence)`` or
-raises :class:`procops.readiness.StepFailed` when the platform does not meet
-the policy.
+Core's own steps (the configuration first, the journal last) are here; each area's live in
+its ``steps.py`` and come through its api (``<area>.api.readiness_steps()``), in the order
+:func:`procops.areas.readiness_steps` gives. Nothing registers itself when imported, so the
+order of imports cannot change the order of the steps.
+
+Each step returns ``(detail, evidence)`` or raises :class:`procops.readiness.StepFailed`
+when the platform does not meet the policy.
 """
 
 from __future__ import annotations
 
-from procops.readiness import Context, StepFailed, step
+from procops.readiness import Context, Step, StepFailed
 
 
-@step("config", "Configuration is valid", "配置有效")
 def config_valid(ctx: Context) -> tuple[str, dict]:
     p = ctx.config.policy
     return (
@@ -20,63 +23,6 @@ def config_valid(ctx: Context) -> tuple[str, dict]:
     )
 
 
-@step("sandbox", "Platform is up and healthy", "平台已启动且健康", needs=("config",))
-def sandbox_up(ctx: Context) -> tuple[str, dict]:
-    from procops.sandbox import platform
-
-    if ctx.config.platform.url:
-        import httpx
-
-        url = ctx.config.platform.url.rstrip("/")
-        try:
-            r = httpx.get(url + "/healthz", timeout=10)
-        except httpx.HTTPError as e:
-            raise StepFailed(f"{url} is unreachable: {e}") from None
-        if r.status_code != 200:
-            raise StepFailed(f"{url}/healthz answered {r.status_code}")
-        ctx.facts["url"] = url
-        return f"{url} healthy", {"url": url}
-    state, started = platform.up(platform.UpOptions.from_config(ctx.config.sandbox))
-    st = platform.status()
-    if not st["healthy"]:
-        raise StepFailed("the sandbox is not healthy", st)
-    ctx.facts["url"] = state.url
-    return (
-        f"{state.url}: {len(st['replicas'])} replicas healthy ({'started' if started else 'already running'})",
-        {"url": state.url, "replicas": st["replicas"]},
-    )
-
-
-@step("seeded-data", "Seeded data is served", "种子数据可访问", needs=("sandbox",))
-def seeded_data(ctx: Context) -> tuple[str, dict]:
-    import httpx
-
-    url = ctx.facts["url"]
-    with httpx.Client(base_url=url, timeout=10) as c:
-        ann = c.get("/api/announcements", params={"page": 1, "size": 20})
-        arc = c.get("/api/archive", params={"page": 1, "size": 1})
-    if ann.status_code != 200 or arc.status_code != 200:
-        raise StepFailed(f"announcements answered {ann.status_code}, archive {arc.status_code}")
-    n_ann, n_docs = ann.json()["total"], arc.json()["total"]
-    if not ctx.config.platform.url:
-        want = ctx.config.sandbox.seed
-        if n_ann < want.announcements or n_docs < want.documents:
-            raise StepFailed(
-                f"{n_ann} announcements and {n_docs} documents; seeded {want.announcements} and {want.documents}"
-            )
-    return f"{n_ann} announcements, {n_docs} archived documents", {"announcements": n_ann, "documents": n_docs}
-
-
-# The areas' own steps, in the order DESIGN.md gives: monitoring stack, peak test,
-# backup with integrity verification, canary release, drill.
-from procops.monitoring import steps as _monitoring  # noqa: E402,F401
-from procops.loadtests import steps as _loadtests  # noqa: E402,F401
-from procops.backup import steps as _backup  # noqa: E402,F401
-from procops.release import steps as _release  # noqa: E402,F401
-from procops.incidents import steps as _incidents  # noqa: E402,F401
-
-
-@step("journal", "Evidence journal is intact", "证据日志完整")
 def journal_intact(ctx: Context) -> tuple[str, dict]:
     from procops.journal import open_journal
 
@@ -85,3 +31,19 @@ def journal_intact(ctx: Context) -> tuple[str, dict]:
     if not v.ok:
         raise StepFailed(f"journal tampered at row {v.first_bad_id}: {v.problem}", v.as_dict())
     return f"{v.rows} events, chain intact", v.as_dict()
+
+
+CONFIG = Step("config", "Configuration is valid", "配置有效", config_valid)
+JOURNAL = Step("journal", "Evidence journal is intact", "证据日志完整", journal_intact)
+
+
+def ordered() -> list[Step]:
+    """Every readiness step in the order it runs: config, the areas' (DESIGN.md's order), journal."""
+    from procops import areas
+
+    steps = [CONFIG, *areas.readiness_steps(), JOURNAL]
+    names = [s.name for s in steps]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ValueError(f"readiness steps named twice: {', '.join(dup)}")
+    return steps

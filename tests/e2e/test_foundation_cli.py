@@ -61,3 +61,19 @@ def test_verify_journal_detects_tampering(cli, procops_home):
     r = cli("audit", "verify-journal")
     assert r.code == 1 and "row 2" in r.out
     assert [e["id"] for e in cli("audit", "log", "--json", check=0).json()] == [1, 2, 3]
+
+
+def test_an_unknown_name_is_exit_2(cli):
+    assert cli("schedule", "run-job", "nosuch").code == 2
+    assert cli("runbook", "show", "nosuch").code == 2
+    assert cli("incident", "show", "INC-20000101-999").code == 2
+    assert cli("sandbox", "status", "--instance", "no/such").code == 2
+
+
+def test_lang_is_accepted_after_the_subcommand_as_json_is(cli):
+    after = cli("config", "show", "--lang", "zh", "--json")
+    assert after.code == 0 and after.json() == cli("--lang", "zh", "config", "show", "--json").json()
+    bad = cli("config", "show", "--lang", "fr")
+    assert bad.code == 2 and "unknown language 'fr'" in bad.err
+    zh = cli("runbook", "list", "--lang", "zh", "--json").json()  # its own --lang still wins
+    assert zh and all(rb["lang"] == "zh" for rb in zh)

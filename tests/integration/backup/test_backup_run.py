@@ -48,14 +48,14 @@ def test_run_backs_up_both_repositories_and_restore_brings_everything_back(cli, 
     assert manifest["tables"]["archive_documents"] == 20
 
 
-def test_offsite_down_then_the_next_run_catches_up(cli, platform):
+def test_offsite_down_is_exit_3_then_the_next_run_catches_up(cli, platform):
     cli("backup", "init", check=0)
     off = platform.repo_path("offsite")
     away = off.with_name("offsite.unmounted")
     os.rename(off, away)  # the off-site host is gone (as a missing mount looks)
     try:
         r = cli("backup", "run", "--json")
-        assert r.code == 1, r.err
+        assert r.code == 3, r.err  # an unreachable repository is exit 3, after the local backup was written
         res = r.json()
         assert res["repositories"]["local"]["status"] == "ok"
         assert res["repositories"]["offsite"]["status"] == "failed"
@@ -192,3 +192,16 @@ def test_bad_input_exits_2(cli, platform, tmp_path):
     assert cli("backup", "restore").code == 2  # neither --target nor --to-sandbox
     assert cli("backup", "check", "--repo", "local", "--read-data-subset", "9/4").code == 2
     assert (busy / "x").read_text() == "keep me"
+
+
+def test_an_unknown_snapshot_is_exit_2_in_every_command_that_takes_one(cli, platform, tmp_path):
+    cli("backup", "init", check=0)
+    cli("backup", "run", check=0)
+    for args in (
+        ("backup", "verify", "--snapshot", "nosuch"),
+        ("backup", "verify", "--repo", "local", "--snapshot", "nosuch"),
+        ("backup", "restore", "--snapshot", "nosuch", "--target", str(tmp_path / "r1")),
+        ("backup", "restore", "--repo", "offsite", "--snapshot", "nosuch", "--target", str(tmp_path / "r2")),
+    ):
+        r = cli(*args)
+        assert r.code == 2 and "no backup run or snapshot 'nosuch'" in r.err, (args, r.code, r.err)

@@ -1,7 +1,7 @@
 """standby --execute's wiring: which restore it calls, with what, and how it checks the standby serves.
 
-The restore itself belongs to the backup area (``procops.backup.restore.restore_to_sandbox``);
-here it is replaced by a stand-in that returns what the real one returns, and the
+The restore itself belongs to the backup area, reached through its api
+(``procops.backup.api.restore_to_sandbox``); here that boundary is replaced by a stand-in that returns what the real one returns, and the
 "standby" is a tiny HTTP server answering like the platform. The real restore into
 a real standby is tests/e2e/test_incident_standby.py.
 """
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import threading
-import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -67,9 +65,9 @@ def fake_restore(monkeypatch, port_block):
         calls.append({"repo": repo, "snapshot": snapshot, "instance": instance})
         return {"url": f"http://127.0.0.1:{port}", "snapshot": "abc123", "repository": repo, "seconds": 1.5}
 
-    mod = types.ModuleType("procops.backup.restore")
-    mod.restore_to_sandbox = restore_to_sandbox
-    monkeypatch.setitem(sys.modules, "procops.backup.restore", mod)
+    from procops.backup import api as backup_api
+
+    monkeypatch.setattr(backup_api, "restore_to_sandbox", restore_to_sandbox)
     return calls, port
 
 

@@ -1,8 +1,9 @@
 """The periodic jobs of the policy as systemd timers or cron lines (R3, R4, R5).
 
-Jobs (cadences from ``policy``): hourly ``backup run`` (which also prunes on
-its own cadence), daily ``backup check``, daily ``backup verify --live``,
-weekly ``backup verify``, weekly ``scan``, the monthly stress test
+The mechanism is core's; each area declares its own jobs in its ``jobs.py`` (through its
+api, gathered by :func:`procops.areas.jobs`): backup's hourly ``backup run`` (which also
+prunes on its own cadence), daily ``backup check``, daily ``backup verify --live``, weekly
+``backup verify``; core's weekly ``scan`` (:func:`procops.scan.jobs`); the monthly stress test
 (``loadtest capacity``) and, every minute, ``incident escalate`` (R11). Each job runs through
 ``procops schedule run-job NAME``, which runs the command, records a
 ``schedule.job`` journal event with its exit code and writes
@@ -48,52 +49,10 @@ class Job:
 
 
 def jobs(config: Any) -> list[Job]:
-    p = config.policy
-    timeout = config.backup.command_timeout
-    return [
-        Job("backup-run", ("backup", "run"), p.backup_interval, 5, "backup to every repository (R4)", timeout),
-        Job(
-            "backup-check",
-            ("backup", "check"),
-            p.backup_check_interval,
-            35,
-            "check repositories, rotating subset",
-            timeout,
-        ),
-        Job(
-            "backup-verify-live",
-            ("backup", "verify", "--live"),
-            p.backup_check_interval,
-            50,
-            "verify the live documents against the archive records (R5)",
-            timeout,
-        ),
-        Job(
-            "backup-verify",
-            ("backup", "verify"),
-            p.backup_verify_interval,
-            20,
-            "restore the latest backup to scratch and verify it (R5)",
-            timeout,
-        ),
-        Job("scan", ("scan",), p.scan_interval, 40, "weekly host security scan (R3)", 3600.0),
-        Job(
-            "loadtest-capacity",
-            ("loadtest", "capacity"),
-            p.loadtest_interval,
-            30,
-            "monthly performance stress test of the configured platform (R3)",
-            3 * 3600.0,
-        ),
-        Job(
-            "incident-escalate",
-            ("incident", "escalate"),
-            60.0,
-            0,
-            "send due incident escalations to the responsible leaders (R11)",
-            120.0,
-        ),
-    ]
+    """Every area's jobs, each declared in its ``jobs.py`` (core's in its own module), in one order."""
+    from procops import areas
+
+    return areas.jobs(config)
 
 
 def find_job(config: Any, name: str) -> Job:

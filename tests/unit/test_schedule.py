@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from procops.backup import schedule as s
+from procops import schedule as s
 from procops.config import Config
 from procops.errors import BadInput
 
@@ -63,3 +63,30 @@ def test_cron_lines_are_wrapped_in_flock():
         fields = ln.split()
         assert fields[5] == "procops" and fields[6:8] == ["flock", "-n"]
         assert "schedule run-job" in ln
+
+
+def test_every_area_declares_its_jobs_and_the_list_keeps_todays_order():
+    from procops.backup import api as backup
+    from procops.incidents import api as incidents
+    from procops.loadtests import api as loadtests
+    from procops import scan
+
+    c = Config()
+    assert [j.name for j in s.jobs(c)] == [
+        "backup-run",
+        "backup-check",
+        "backup-verify-live",
+        "backup-verify",
+        "scan",
+        "loadtest-capacity",
+        "incident-escalate",
+    ]
+    assert [j.name for j in backup.jobs(c)] == ["backup-run", "backup-check", "backup-verify-live", "backup-verify"]
+    assert [j.name for j in scan.jobs(c)] == ["scan"]
+    assert [j.name for j in loadtests.jobs(c)] == ["loadtest-capacity"]
+    assert [(j.name, j.interval) for j in incidents.jobs(c)] == [("incident-escalate", 60.0)]
+
+
+def test_an_unknown_job_is_bad_input():
+    with pytest.raises(BadInput, match="unknown job 'nosuch'"):
+        s.find_job(Config(), "nosuch")

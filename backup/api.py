@@ -1,0 +1,161 @@
+"""The backup's public API: the only module other areas and ``cli/`` import.
+
+A thin facade over ``run``, ``restore``, ``check``, ``verify`` and ``status`` (imported inside
+the functions: ``procops --help`` stays fast). Results are the areas' typed records
+(:class:`procops.backup.run.RunResult`, ``check.CheckResult``, ``verify.VerifyResult``).
+
+Exit codes, one rule for every command (:func:`exit_code`): 0 when everything holds; 3 when
+every failure is the environment's (a repository or service unreachable, not initialised,
+a live lock held): ``backup run`` says so after it has written the repositories it could
+reach; 1 when a verdict failed (a damaged pack, an integrity problem, a failed dump, a
+missed RPO); an unknown repository or snapshot is bad input, 2 (raised as ``BadInput``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from procops.errors import ExitCode
+
+if TYPE_CHECKING:
+    from procops.backup.check import CheckResult
+    from procops.backup.restore import Progress
+    from procops.backup.run import RunResult
+    from procops.backup.verify import VerifyResult
+    from procops.readiness import Step
+    from procops.schedule import Job
+
+# problems that say the environment failed, not the backup's verdict
+ENVIRONMENT_PROBLEMS = frozenset({"unreachable", "not_initialised", "live_lock", "locked", "environment"})
+
+
+def exit_code(problems: Iterable[str | None]) -> ExitCode:
+    """The exit code of a command whose failed parts have these problems (none: 0)."""
+    bad = list(problems)
+    if not bad:
+        return ExitCode.OK
+    return ExitCode.ENVIRONMENT if all(p in ENVIRONMENT_PROBLEMS for p in bad) else ExitCode.VERDICT_FAILED
+
+
+def init(config: Any, repo: str | None = None) -> dict:
+    """Initialise every (or one) repository; ``{"ok", "repositories": {name: {status, url, error}}}``."""
+    from procops.backup import run
+
+    return run.init(config, repo)
+
+
+def init_exit_code(res: dict) -> ExitCode:
+    return ExitCode.OK if res["ok"] else ExitCode.ENVIRONMENT
+
+
+def backup(config: Any, repo: str | None = None) -> RunResult:
+    """One backup run to every (or one) repository; a repository that fails never stops the others."""
+    from procops.backup import run
+
+    return run.backup(config, repo)
+
+
+def run_exit_code(res: RunResult) -> ExitCode:
+    if res.ok:
+        return ExitCode.OK
+    return exit_code(r.problem for r in res.repositories if r.status != "ok") or ExitCode.VERDICT_FAILED
+
+
+def check(config: Any, repo: str | None = None, read_data_subset: str | None = None) -> list[CheckResult]:
+    from procops.backup import check as c
+
+    return c.check(config, repo=repo, read_data_subset=read_data_subset)
+
+
+def check_exit_code(results: list[CheckResult]) -> ExitCode:
+    return exit_code(r.problem for r in results if not r.ok)
+
+
+def verify_snapshot(config: Any, *, repo: str | None = None, snapshot: str = "latest") -> list[VerifyResult]:
+    """Restore a run to scratch and verify it in each repository. A snapshot found in no reachable
+    repository is bad input (2)."""
+    from procops.backup import verify as v
+
+    if snapshot != "latest":
+        from procops.backup.ops import make_restic
+        from procops.backup.restore import find_run
+        from procops.backup.sources import select
+
+        from procops.errors import EnvironmentFailure
+
+        try:
+            find_run(make_restic(config), select(config, repo), snapshot)  # BadInput: no repository has it
+        except EnvironmentFailure:
+            pass  # a repository is unreachable: each one then reports what it can
+    return v.verify_snapshot(config, repo=repo, snapshot=snapshot)
+
+
+def verify_live(config: Any) -> VerifyResult:
+    from procops.backup import verify as v
+
+    return v.verify_live(config)
+
+
+def verify_exit_code(results: list[VerifyResult]) -> ExitCode:
+    return ExitCode.OK if all(r.ok for r in results) else ExitCode.VERDICT_FAILED
+
+
+def restore_to_dir(
+    config: Any, target: str, *, repo: str | None = None, snapshot: str = "latest", progress: Progress | None = None
+) -> Any:
+    from procops.backup import restore as r
+
+    return r.restore_to_dir(config, target, repo=repo, snapshot=snapshot, progress=progress)
+
+
+def restore_to_sandbox(
+    config: Any,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    instance: str = "standby",
+    progress: Progress | None = None,
+    bind_address: str | None = None,
+) -> dict:
+    """Restore a run into a sandbox instance and start it serving (the standby system)."""
+    from procops.backup import restore as r
+
+    return r.restore_to_sandbox(
+        config, repo=repo, snapshot=snapshot, instance=instance, progress=progress, bind_address=bind_address
+    )
+
+
+def snapshots(config: Any, repo: str | None = None) -> dict:
+    from procops.backup import status as s
+
+    return s.list_snapshots(config, repo)
+
+
+def snapshots_exit_code(res: dict) -> ExitCode:
+    return ExitCode.OK if res["ok"] else ExitCode.ENVIRONMENT
+
+
+def status(config: Any) -> dict:
+    from procops.backup import status as s
+
+    return s.status(config)
+
+
+def status_exit_code(res: dict) -> ExitCode:
+    return ExitCode.OK if res["ok"] else ExitCode.VERDICT_FAILED
+
+
+def readiness_steps() -> list[Step]:
+    """Backup to every repository, check them, restore-and-verify (in this order)."""
+    from procops.backup import steps
+
+    return list(steps.STEPS)
+
+
+def jobs(config: Any) -> list[Job]:
+    """The backup's scheduled jobs: hourly run (which prunes on its own cadence), daily check and live
+    verify, weekly restore-and-verify."""
+    from procops.backup import jobs as j
+
+    return j.jobs(config)

@@ -1,0 +1,167 @@
+"""The incidents' public API: the only module other areas and ``cli/`` import.
+
+The typed records cross the boundary as they are (:class:`Incident`, its milestones and
+actions; :class:`IncidentStore` opens the store); workflows that change an incident and
+its timeline together live here, not in ``cli/`` (:func:`start_standby`). Heavier modules
+(escalation, the report renderer, the failover) are imported inside the functions.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from procops.incidents.incident import (
+    MILESTONE_TITLES,
+    MILESTONES,
+    Incident,
+    IncidentStore,
+    default_db_path,
+    describe_remaining,
+    parse_time,
+)
+from procops.incidents.standby import StandbyResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from procops.incidents.receiver import RecordingReceiver
+    from procops.incidents.runbooks import Runbook
+    from procops.readiness import Step
+    from procops.schedule import Job
+
+__all__ = [
+    "MILESTONES",
+    "MILESTONE_TITLES",
+    "Incident",
+    "IncidentStore",
+    "StandbyResult",
+    "default_db_path",
+    "describe_remaining",
+    "describe_standby",
+    "escalate_due",
+    "jobs",
+    "open_store",
+    "parse_time",
+    "readiness_steps",
+    "recording_receiver",
+    "runbook",
+    "runbook_for_type",
+    "runbooks",
+    "render_runbook",
+    "start_standby",
+    "store_exists",
+    "write_metrics",
+    "write_report",
+]
+
+
+def open_store(config: Any | None = None, **kw: Any) -> IncidentStore:
+    """The incident store (``$PROCOPS_HOME/procops.db``), with the config's policy when given."""
+    if config is not None:
+        kw.setdefault("policy", config.policy)
+    return IncidentStore(**kw)
+
+
+def store_exists() -> bool:
+    """Whether any incident was ever stored (the exporter does not create the database)."""
+    return default_db_path().exists()
+
+
+def write_metrics(store: IncidentStore) -> Path | None:
+    """The incident clocks as node_exporter textfile metrics (never fails the caller)."""
+    from procops.incidents.escalation import write_metrics as _write
+
+    return _write(store)
+
+
+def escalate_due(config: Any) -> list[dict]:
+    """Send the escalations that are due; one result per escalation sent or failed."""
+    from procops.incidents.escalation import escalate_due as _escalate
+
+    return _escalate(config)
+
+
+def start_standby(
+    config: Any,
+    incident_id: str,
+    *,
+    execute: bool = False,
+    evidence: str | None = None,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    actor: str | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> StandbyResult:
+    """Milestone 2: record the standby (``evidence``) or run the configured failover (``execute``)."""
+    from procops.incidents import standby
+
+    return standby.start_standby(
+        config,
+        incident_id,
+        execute=execute,
+        evidence=evidence,
+        repo=repo,
+        snapshot=snapshot,
+        actor=actor,
+        progress=progress,
+    )
+
+
+def describe_standby(res: StandbyResult) -> str:
+    from procops.incidents import standby
+
+    return standby.describe(res)
+
+
+def write_report(inc: Incident, lang: str, config: Any) -> dict:
+    """The fault analysis report, Markdown and HTML; ``{"markdown": path, "html": path}``."""
+    from procops.incidents import response
+
+    return response.write_report(inc, lang, config)
+
+
+def runbooks(lang: str) -> list[Runbook]:
+    from procops.incidents import runbooks as rb
+
+    return rb.load_all(lang)
+
+
+def runbook(runbook_id: str, lang: str) -> Runbook:
+    """One runbook; an unknown id is bad input (2)."""
+    from procops.incidents import runbooks as rb
+
+    return rb.get(runbook_id, lang)
+
+
+def runbook_for_type(fault_type: str | None, lang: str) -> Runbook | None:
+    from procops.incidents import runbooks as rb
+
+    return rb.for_type(fault_type, lang)
+
+
+def render_runbook(book: Runbook, config: Any) -> str:
+    """The runbook's Markdown with the contacts table from the configuration."""
+    from procops.incidents import runbooks as rb
+
+    return rb.render(book, config)
+
+
+def recording_receiver(port: int, out: Path) -> RecordingReceiver:
+    from procops.incidents.receiver import RecordingReceiver
+
+    return RecordingReceiver(port, out=out)
+
+
+def readiness_steps() -> list[Step]:
+    """Runbooks in both languages for every fault type."""
+    from procops.incidents import steps
+
+    return list(steps.STEPS)
+
+
+def jobs(config: Any) -> list[Job]:
+    """Every minute: the due escalations."""
+    from procops.incidents import jobs as j
+
+    return j.jobs(config)

@@ -1,0 +1,21 @@
+"""The load tests' scheduled jobs (installed by ``procops schedule install``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from procops.schedule import Job
+
+
+def jobs(config: Any) -> list[Job]:
+    """The monthly performance stress test of the configured platform (R3)."""
+    return [
+        Job(
+            "loadtest-capacity",
+            ("loadtest", "capacity"),
+            config.policy.loadtest_interval,
+            30,
+            "monthly performance stress test of the configured platform (R3)",
+            3 * 3600.0,
+        )
+    ]

@@ -1,0 +1,119 @@
+"""The monitoring's public API: the only module other areas and ``cli/`` import.
+
+A thin facade over ``rules``, ``stack``, ``exporter`` and ``webhook`` (imported inside the
+functions: ``procops --help`` stays fast). Results are typed records
+(``rules.RulesResult``, ``stack.CheckResult``, :class:`WebhookService`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from procops.monitoring.rules import RulesResult
+    from procops.monitoring.stack import CheckResult
+    from procops.readiness import Step
+
+
+def rules(config: Any, out_dir: str | Path | None = None) -> RulesResult:
+    """Render the alert rules from the policy and test them with promtool."""
+    from procops.monitoring import rules as r
+
+    return r.write_and_test(config, out_dir)
+
+
+def up(config: Any, config_source: Path | None = None) -> tuple[dict, bool]:
+    """Start the stack (idempotent); returns (its status, started now)."""
+    from procops.monitoring import stack
+
+    _, started = stack.up(config, config_source)
+    return stack.status(), started
+
+
+def down() -> list[str]:
+    from procops.monitoring import stack
+
+    return stack.down()
+
+
+def status() -> dict:
+    from procops.monitoring import stack
+
+    return stack.status()
+
+
+def check(config: Any) -> CheckResult:
+    """What is firing now; journals ``monitor.check`` with the verdict (fail when a critical alert fires)."""
+    from procops.events import Kind, MonitorCheck, Status, verdict_word
+    from procops.journal import record
+    from procops.monitoring import stack
+
+    res = stack.check(config)
+    data = res.as_dict()
+    status = Status.of(not res.critical)
+    record(
+        Kind.MONITOR_CHECK,
+        "stack",
+        MonitorCheck(
+            status=status,
+            verdict=verdict_word(status),
+            critical=len(res.critical),
+            firing=[a["alertname"] for a in data["firing"]],
+        ),
+    )
+    return res
+
+
+def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
+    from procops.monitoring import stack
+
+    return stack.deliver_synthetic(config, timeout)
+
+
+def serve_exporter(config: Any, port: int) -> tuple[Any, Any]:
+    """Serve the procops_* metrics in a background thread; returns (server, thread)."""
+    from procops.monitoring import exporter
+
+    return exporter.serve(config, port)
+
+
+@dataclass(frozen=True)
+class WebhookService:
+    port: int
+    incident_url: str
+    escalation_url: str
+    token_file: Path
+    service: Any  # procops.monitoring.webhook.Service
+
+
+def start_webhook(config: Any, port: int | None = None) -> WebhookService:
+    """Start the alert webhook (and the escalation loop) in background threads."""
+    from procops.monitoring import webhook as wh
+
+    service = wh.start(config, port)
+    base = f"http://127.0.0.1:{service.port}"
+    return WebhookService(
+        service.port, base + wh.INCIDENT_PATH, base + wh.ESCALATION_PATH, wh.token_file(config), service
+    )
+
+
+def run_webhook_forever(svc: WebhookService) -> None:
+    from procops.monitoring import webhook as wh
+
+    wh.run_forever(svc.service)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGTERM or SIGINT (the foreground services)."""
+    from procops.monitoring import webhook as wh
+
+    wh.wait_for_signal()
+
+
+def readiness_steps() -> list[Step]:
+    """Alert rules tested, the stack up and scraping, a synthetic alert delivered (in this order)."""
+    from procops.monitoring import steps
+
+    return list(steps.STEPS)

@@ -1,0 +1,57 @@
+"""Readiness steps of procops.sandbox, in the order they run (:data:`STEPS`, read through
+``procops.sandbox.api.readiness_steps``): the platform is up and healthy, its seeded data is served."""
+
+from __future__ import annotations
+
+from procops.readiness import Context, Step, StepFailed
+
+
+def sandbox_up(ctx: Context) -> tuple[str, dict]:
+    from procops.sandbox import platform
+
+    if ctx.config.platform.url:
+        import httpx
+
+        url = ctx.config.platform.url.rstrip("/")
+        try:
+            r = httpx.get(url + "/healthz", timeout=10)
+        except httpx.HTTPError as e:
+            raise StepFailed(f"{url} is unreachable: {e}") from None
+        if r.status_code != 200:
+            raise StepFailed(f"{url}/healthz answered {r.status_code}")
+        ctx.facts["url"] = url
+        return f"{url} healthy", {"url": url}
+    state, started = platform.up(platform.UpOptions.from_config(ctx.config.sandbox))
+    st = platform.status()
+    if not st["healthy"]:
+        raise StepFailed("the sandbox is not healthy", st)
+    ctx.facts["url"] = state.url
+    return (
+        f"{state.url}: {len(st['replicas'])} replicas healthy ({'started' if started else 'already running'})",
+        {"url": state.url, "replicas": st["replicas"]},
+    )
+
+
+def seeded_data(ctx: Context) -> tuple[str, dict]:
+    import httpx
+
+    url = ctx.facts["url"]
+    with httpx.Client(base_url=url, timeout=10) as c:
+        ann = c.get("/api/announcements", params={"page": 1, "size": 20})
+        arc = c.get("/api/archive", params={"page": 1, "size": 1})
+    if ann.status_code != 200 or arc.status_code != 200:
+        raise StepFailed(f"announcements answered {ann.status_code}, archive {arc.status_code}")
+    n_ann, n_docs = ann.json()["total"], arc.json()["total"]
+    if not ctx.config.platform.url:
+        want = ctx.config.sandbox.seed
+        if n_ann < want.announcements or n_docs < want.documents:
+            raise StepFailed(
+                f"{n_ann} announcements and {n_docs} documents; seeded {want.announcements} and {want.documents}"
+            )
+    return f"{n_ann} announcements, {n_docs} archived documents", {"announcements": n_ann, "documents": n_docs}
+
+
+STEPS = (
+    Step("sandbox", "Platform is up and healthy", "平台已启动且健康", sandbox_up, needs=("config",)),
+    Step("seeded-data", "Seeded data is served", "种子数据可访问", seeded_data, needs=("sandbox",)),
+)
