@@ -221,7 +221,7 @@ def _expected_bytes(repo: str) -> int:
 
 
 def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
-    from procops.sandbox.platform import port_free
+    from procops.execute import port_free
 
     for first in list(range(start, min(start + 500, 65000 - n), 10)) + list(range(20000, 60000, 10)):
         if all(port_free(p, host) for p in range(first, first + n)):

@@ -156,6 +156,11 @@ class Tool:
     inherit: tuple[str, ...] = ()  # more of our variables the tool needs (names, or prefixes ending in '_')
     env: Mapping[str, str] = field(default_factory=dict, hash=False)  # defaults the caller may override
     search_path: str = "/usr/bin:/usr/sbin:/usr/local/bin:/bin:/sbin"
+    secret_output: bool = False  # its stdout is a secret: never in an error, a tail or a log
+
+    def shown(self, stdout: str, stderr: str) -> str:
+        """The output an error may carry."""
+        return stderr if self.secret_output else stdout + stderr
 
     def with_binary(self, binary: str) -> Tool:
         return replace(self, binary=binary)
@@ -187,7 +192,7 @@ class Tool:
 
 ENV_ = ExitCode.ENVIRONMENT
 _PY = ("PYTHONPATH", "VIRTUAL_ENV")
-_DB_ENV = frozenset({"PGPASSWORD", "MYSQL_PWD", "PGSERVICEFILE", "PGPASSFILE"})
+_DB_ENV = frozenset({"PGPASSWORD", "MYSQL_PWD"})
 
 RESTIC = Tool(
     "restic",
@@ -240,6 +245,7 @@ SECRET_COMMAND = Tool(
     "secret command",
     "",  # the configured argv names it
     timeout=30.0,
+    secret_output=True,
     # what password managers need to reach their agent and store (no secret of ours)
     inherit=("GNUPGHOME", "GPG_TTY", "PASSWORD_STORE_", "SSH_AUTH_SOCK", "XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS"),
 )
@@ -359,7 +365,8 @@ class Completed:
 
     @property
     def output(self) -> str:
-        return (self.stdout or "") + (self.stderr or "")
+        """stdout and stderr (stderr only for a tool whose stdout is a secret)."""
+        return self.tool.shown(self.stdout or "", self.stderr or "")
 
     @property
     def outcome(self) -> Outcome:
@@ -451,7 +458,7 @@ class Child:
                 self.tool,
                 self.argv,
                 self.proc.returncode,
-                _decode(out) + _decode(err),
+                self.tool.shown(_decode(out), _decode(err)),
                 outcome=(ExitCode.ENVIRONMENT, "timeout"),
                 message=f"{self.tool.name} did not finish within {t:g}s (stopped)",
             ) from None
