@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Iterator, Sequence
 
+from procops import execute
 from procops.backup.sources import Database
 from procops.errors import EnvironmentFailure
 
@@ -108,9 +108,8 @@ def mysql_restore_argv(db: Database) -> list[str]:
 
 
 def dump_env(db: Database) -> dict[str, str]:
-    """The dump program's environment: the password (if any) and a connect timeout."""
-    from procops.backup.restic import base_env
-
+    """What the dump program is told beyond the runner's exact environment: the password (if any) and a
+    connect timeout."""
     extra: dict[str, str] = {}
     pw = db.password
     if db.kind == "postgresql":
@@ -119,7 +118,7 @@ def dump_env(db: Database) -> dict[str, str]:
             extra["PGPASSWORD"] = pw
     elif db.kind == "mysql" and pw:
         extra["MYSQL_PWD"] = pw
-    return base_env(extra)
+    return extra
 
 
 # --------------------------------------------------------------------------- manifest
@@ -209,6 +208,11 @@ class Producer:
     file: Path | None = None
     argv: list[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tool(self) -> execute.Tool:
+        """The program's entry in the runner's table (pg_dump, mysqldump), or a plain one named by its label."""
+        return execute.TOOLS.get(self.label) or execute.Tool(self.label, (self.argv or [self.label])[0])
 
 
 def sqlite_online_backup(src: Path, dst: Path) -> None:
@@ -307,18 +311,15 @@ def drop_server_database(db: Database) -> None:
 def load_dump(target: Database, dump_file: Path, timeout: float) -> None:
     """Load a plain SQL dump into a (new, empty) server database."""
     argv = psql_restore_argv(target) if target.kind == "postgresql" else mysql_restore_argv(target)
+    tool = execute.PSQL if target.kind == "postgresql" else execute.MYSQL
     with open(dump_file, "rb") as f:
         try:
-            p = subprocess.run(argv, stdin=f, capture_output=True, env=dump_env(target), timeout=timeout)
-        except FileNotFoundError:
-            raise EnvironmentFailure(f"{argv[0]} is not installed (run scripts/bootstrap)") from None
-        except subprocess.TimeoutExpired:
+            p = execute.run(tool, argv, stdin=f, env=dump_env(target), timeout=timeout, check=False)
+        except execute.ToolFailed:
             raise EnvironmentFailure(
                 f"loading the dump into {target.masked_url} took longer than {timeout:.0f}s"
             ) from None
-    if p.returncode != 0:
+    if p.rc != 0:
         from procops.backup.restic import tail
 
-        raise EnvironmentFailure(
-            f"{argv[0]} could not load the dump into {target.masked_url}: {tail(p.stderr.decode(errors='replace'))}"
-        )
+        raise EnvironmentFailure(f"{argv[0]} could not load the dump into {target.masked_url}: {tail(p.stderr)}")

@@ -1,16 +1,19 @@
-"""restic, in one place: pure argv builders, a version feature table, one runner.
+"""restic, in one place: pure argv builders, a version feature table, and its calls of the one runner.
 
 * Every command line is built by a pure function returning a tuple of
   arguments (unit-tested without starting anything); the caller hands it to
-  :meth:`Restic.run` (or :meth:`Restic.popen` for a streamed ``--stdin`` backup).
+  :meth:`Restic.run` (or :meth:`Restic.command` as a step of
+  :func:`procops.execute.pipeline` for a streamed ``--stdin`` backup), which run
+  it through :mod:`procops.execute` (masked logging, exact environment, SIGINT
+  to stop it).
 * Flags that only some restic versions know are gated through :data:`FEATURES`
   (Debian 12 ships 0.14.0: no ``--stdin-from-command``, no ``--retry-lock``,
   no ``check --json``, exit codes 0/1/3 only).
 * Secrets reach restic only through the child's environment
   (``RESTIC_PASSWORD_FILE`` / ``RESTIC_PASSWORD_COMMAND``; the repository URL,
   which may hold credentials, through ``RESTIC_REPOSITORY``). The environment is
-  explicit (inherited ``RESTIC_*`` variables are dropped), logged with secrets
-  masked, and never in argv.
+  exact (built from an allowlist: inherited ``RESTIC_*`` variables never reach
+  restic), logged with secrets masked, and never in argv.
 * Exit codes are mapped to :class:`ResticExit`; errors carry the tail of
   restic's stderr and a classification (locked, not initialised, unreachable,
   wrong password, no space) read from the exit code where the version has
@@ -22,18 +25,17 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
 import re
 import shlex
 import signal
-import subprocess
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Sequence
 
+from procops import execute
 from procops.errors import BadInput, EnvironmentFailure
+from procops.execute import MASK, mask_argv, mask_env, mask_text  # noqa: F401 - re-exported
 
 log = logging.getLogger(__name__)
 
@@ -367,46 +369,6 @@ def parse_subset_option(text: str) -> tuple[str | None, bool]:
     raise BadInput(f"--read-data-subset {text}: use n/t, a percentage, a size like 500M, or 'all'")
 
 
-# --------------------------------------------------------------------------- masking (pure)
-
-_SECRET_FLAG = re.compile(r"^--?(password|pass|passwd|token|secret|key)([-_a-z]*)$", re.IGNORECASE)
-_SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|KEY|PWD|CREDENTIAL)", re.IGNORECASE)
-_URL_PASS = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
-MASK = "********"
-
-
-def mask_argv(argv: Sequence[str]) -> list[str]:
-    """Mask ``--password value``, ``--password=value`` and passwords inside URLs."""
-    out: list[str] = []
-    hide_next = False
-    for a in argv:
-        if hide_next:
-            out.append(MASK)
-            hide_next = False
-            continue
-        if a.startswith("-") and "=" in a:
-            flag, _, _v = a.partition("=")
-            if _SECRET_FLAG.match(flag) and not flag.endswith(("-file", "_file")):
-                out.append(f"{flag}={MASK}")
-                continue
-        elif _SECRET_FLAG.match(a) and not a.endswith(("-file", "_file", "-hint")):
-            out.append(a)
-            hide_next = True
-            continue
-        out.append(_URL_PASS.sub(rf"\g<1>{MASK}\g<3>", a))
-    return out
-
-
-def mask_env(env: dict[str, str]) -> dict[str, str]:
-    out = {}
-    for k, v in env.items():
-        if _SECRET_ENV.search(k) and not k.endswith("_FILE"):
-            out[k] = MASK
-        else:
-            out[k] = _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", v)
-    return out
-
-
 # --------------------------------------------------------------------------- runner
 
 
@@ -438,7 +400,7 @@ class ResticError(EnvironmentFailure):
 
     def __init__(self, repo: str, command: str, rc: int, stderr: str, problem: Problem, *, output: str = "") -> None:
         self.repo, self.command, self.rc, self.problem = repo, command, rc, problem
-        self.output = _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", output or stderr)
+        self.output = mask_text(output or stderr)
         self.tail = tail(stderr)
         super().__init__(
             f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
@@ -453,19 +415,12 @@ def tail(text: str, lines: int = 6) -> str:
         for ln in text.strip().splitlines()
         if ln.strip() and not ln.startswith(("using temporary cache", "Using temporary cache"))
     ]
-    return _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", " | ".join(keep[-lines:]))
+    return mask_text(" | ".join(keep[-lines:]))
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The child's environment: ours without inherited restic/database secrets, plus ``extra``."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("RESTIC_", "PGPASSWORD", "MYSQL_PWD", "AWS_SECRET", "B2_ACCOUNT_KEY"))
-    }
-    env.setdefault("LC_ALL", "C.UTF-8")
-    env.update(extra or {})
-    return env
+    """restic's exact environment (see :func:`procops.execute.child_env`): never an inherited secret."""
+    return execute.child_env(execute.RESTIC, extra)
 
 
 @dataclass
@@ -478,6 +433,10 @@ class Restic:
     def __post_init__(self) -> None:
         if self.version == (0, 0, 0):
             self.version = detect_version(self.binary)
+
+    @property
+    def tool(self) -> execute.Tool:
+        return execute.RESTIC if self.binary == execute.RESTIC.binary else execute.RESTIC.with_binary(self.binary)
 
     def has(self, feature: str) -> bool:
         return available(feature, self.version)
@@ -499,12 +458,18 @@ class Restic:
         ]
 
     def env(self, repo: Repo, *, source: Repo | None = None) -> dict[str, str]:
+        """The variables that tell restic about the repository (and a copy's source); the runner adds the rest."""
         repo.check_password_source()
         extra = repo.env()
         if source is not None:
             source.check_password_source()
             extra.update(source.env("RESTIC_FROM_"))
-        return base_env(extra)
+        return extra
+
+    def command(self, repo: Repo, args: Argv, *, json_output: bool = False) -> execute.Command:
+        """``args`` on ``repo`` as a step of :func:`procops.execute.pipeline`."""
+        argv = self.argv(args, json_output=json_output, options=repo.options)
+        return execute.Command(self.tool, argv, env=self.env(repo))
 
     def run(
         self,
@@ -518,59 +483,37 @@ class Restic:
         check: bool = True,
         input: bytes | None = None,
         cwd: Path | None = None,
+        stdout: Any = None,
     ) -> Completed:
         opts = (*repo.options, *(source.options if source is not None else ()))
         argv = self.argv(args, json_output=json_output, no_lock=no_lock, options=opts)
         env = self.env(repo, source=source)
-        log.info("run %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
-        log.debug("env %s", mask_env({k: v for k, v in env.items() if k.startswith("RESTIC_")}))
-        t0 = time.monotonic()
+        limit = timeout or self.timeout
+        log.debug("restic %s on repository %s", args[0], repo.name)
         try:
-            p = subprocess.Popen(
-                argv,
-                env=env,
-                cwd=cwd,
-                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            raise EnvironmentFailure(f"{self.binary} is not installed (run scripts/bootstrap)") from None
-        try:
-            out, err = p.communicate(input=input, timeout=timeout or self.timeout)
-        except subprocess.TimeoutExpired:
-            out, err = interrupt(p)
-            c = Completed(
-                argv, p.returncode, out.decode(errors="replace"), err.decode(errors="replace"), time.monotonic() - t0
-            )
+            c = execute.run(self.tool, argv, env=env, cwd=cwd, input=input, stdout=stdout, timeout=limit, check=False)
+        except execute.ToolFailed as e:
+            if e.problem != "timeout":
+                raise
             raise ResticError(
                 repo.name,
                 args[0],
-                c.rc,
-                f"timed out after {timeout or self.timeout:.0f}s; " + c.stderr,
+                e.rc if e.rc is not None else -9,
+                f"timed out after {limit:.0f}s; " + e.tail,
                 Problem.TIMEOUT,
             ) from None
-        except BaseException:
-            interrupt(p)
-            raise
-        c = Completed(
-            mask_argv(argv),
-            p.returncode,
-            out.decode(errors="replace"),
-            err.decode(errors="replace"),
-            time.monotonic() - t0,
-        )
-        log.info("restic %s on %s: exit %d in %.1fs", args[0], repo.name, c.rc, c.seconds)
-        if check and c.rc != 0:
+        done = Completed(c.argv, c.rc, c.stdout, c.stderr, c.seconds)
+        log.info("restic %s on %s: exit %d in %.1fs", args[0], repo.name, done.rc, done.seconds)
+        if check and done.rc != 0:
             raise ResticError(
                 repo.name,
                 args[0],
-                c.rc,
-                c.stderr,
-                classify(c.rc, c.stderr, self.version),
-                output=c.stdout + "\n" + c.stderr,
+                done.rc,
+                done.stderr,
+                classify(done.rc, done.stderr, self.version),
+                output=done.stdout + "\n" + done.stderr,
             )
-        return c
+        return done
 
     def popen(
         self,
@@ -579,37 +522,14 @@ class Restic:
         *,
         json_output: bool = False,
         cwd: Path | None = None,
-        stdin: Any = subprocess.PIPE,
-        stdout: Any = subprocess.PIPE,
-    ) -> subprocess.Popen:
+        stdin: Any = execute.PIPE,
+        stdout: Any = execute.PIPE,
+    ) -> execute.Child:
         argv = self.argv(args, json_output=json_output, options=repo.options)
-        env = self.env(repo)
-        log.info("start %s (repository %s)", " ".join(mask_argv(argv)), repo.name)
-        try:
-            return subprocess.Popen(argv, env=env, cwd=cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE)
-        except FileNotFoundError:
-            raise EnvironmentFailure(f"{self.binary} is not installed (run scripts/bootstrap)") from None
+        return execute.popen(self.tool, argv, env=self.env(repo), cwd=cwd, stdin=stdin, stdout=stdout)
 
     def error(self, repo: Repo, command: str, rc: int, stderr: str) -> ResticError:
         return ResticError(repo.name, command, rc, stderr, classify(rc, stderr, self.version))
-
-
-def interrupt(p: subprocess.Popen, grace: float = 30.0) -> tuple[bytes, bytes]:
-    """SIGINT (restic then saves nothing and removes its lock), SIGKILL after ``grace`` seconds."""
-    if p.poll() is None:
-        try:
-            p.send_signal(signal.SIGINT)
-        except ProcessLookupError:
-            pass
-    try:
-        out, err = p.communicate(timeout=grace)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
-    except ValueError:  # streams already consumed elsewhere
-        p.wait()
-        out, err = b"", b""
-    return out or b"", err or b""
 
 
 _VERSION_CACHE: dict[str, Version] = {}
@@ -618,11 +538,10 @@ _VERSION_CACHE: dict[str, Version] = {}
 def detect_version(binary: str = "restic") -> Version:
     if binary in _VERSION_CACHE:
         return _VERSION_CACHE[binary]
+    tool = execute.RESTIC.with_binary(binary)
     try:
-        out = subprocess.run([binary, "version"], capture_output=True, text=True, timeout=30, env=base_env()).stdout
-    except FileNotFoundError:
-        raise EnvironmentFailure(f"{binary} is not installed (run scripts/bootstrap)") from None
-    except subprocess.TimeoutExpired:
+        out = execute.run(tool, [binary, "version"], timeout=30, check=False).stdout
+    except execute.ToolFailed:
         raise EnvironmentFailure(f"'{binary} version' did not answer within 30s") from None
     try:
         v = parse_version(out)

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from collections.abc import Callable
 
 from procops.backup import dumps
 from procops.backup.ops import RunSet, make_restic, resolve, run_sets, snapshots, with_stale_unlock
-from procops.backup.restic import Repo, Restic, dump_args, restore_args
+from procops.backup.restic import Problem, Repo, Restic, ResticError, dump_args, restore_args
 from procops.backup.sources import Database, select
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import iso, utcnow
@@ -147,20 +146,16 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
         raise EnvironmentFailure(f"run {run.run_id} in '{repo.name}' has no database snapshot")
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
-    with open(tmp, "wb") as out:
-        p = restic.popen(
-            repo, dump_args(run.database.id, "/" + dump_file.lstrip("/")), stdout=out, stdin=subprocess.DEVNULL
-        )
-        try:
-            _, err = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            tmp.unlink(missing_ok=True)
-            raise EnvironmentFailure(f"restic dump of the database took longer than {timeout:.0f}s") from None
-    if p.returncode != 0:
+    try:
+        with open(tmp, "wb") as out:
+            restic.run(
+                repo, dump_args(run.database.id, "/" + dump_file.lstrip("/")), stdout=out, timeout=timeout, check=True
+            )
+    except ResticError as e:
         tmp.unlink(missing_ok=True)
-        raise restic.error(repo, "dump", p.returncode, err.decode(errors="replace"))
+        if e.problem is Problem.TIMEOUT:
+            raise EnvironmentFailure(f"restic dump of the database took longer than {timeout:.0f}s") from None
+        raise
     os.replace(tmp, dest)
     return dest
 
@@ -229,7 +224,7 @@ def _expected_bytes(repo: str) -> int:
 
 
 def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
-    from procops.process import port_free
+    from procops.execute import port_free
 
     for first in list(range(start, min(start + 500, 65000 - n), 10)) + list(range(20000, 60000, 10)):
         if all(port_free(p, host) for p in range(first, first + n)):

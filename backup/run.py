@@ -23,11 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
-import signal
-import subprocess
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +49,6 @@ from procops.home import atomic_write, exclusive_lock
 from procops.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
-CHUNK = 1024 * 1024
 
 
 # --------------------------------------------------------------------------- init
@@ -120,138 +115,38 @@ class DumpFailed(Exception):
         self.message = message
 
 
-def _drain(stream: Any, sink: list[bytes]) -> threading.Thread:
-    def run() -> None:
-        for chunk in iter(lambda: stream.read(65536), b""):
-            sink.append(chunk)
-
-    t = threading.Thread(target=run, daemon=True)
-    t.start()
-    return t
-
-
 def stream_backup(
     restic: Restic, repo: Repo, producer: dumps.Producer, filename: str, tags: list[str], timeout: float
 ) -> dict:
     """Feed the producer's bytes to ``restic backup --stdin``; return restic's JSON summary.
 
-    restic's input is closed only after the producer has exited 0: on a failed
-    producer restic is sent SIGINT while its input is still open, so it cannot
-    save a snapshot of a truncated dump.
+    :func:`procops.execute.pipeline` closes restic's input only after the producer
+    has exited 0: on a failed producer restic is sent SIGINT while its input is
+    still open (and waited for), so it cannot save a snapshot of a truncated dump.
     """
+    from procops import execute
+
     args = backup_stdin_args(filename, tags=tags)
-    prod: subprocess.Popen | None = None
-    prod_err: list[bytes] = []
-    t_prod_err: threading.Thread | None = None
     if producer.argv is not None:
-        try:
-            prod = subprocess.Popen(
-                producer.argv,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=producer.env,
-            )
-        except FileNotFoundError:
-            raise EnvironmentFailure(f"{producer.argv[0]} is not installed (run scripts/bootstrap)") from None
-        t_prod_err = _drain(prod.stderr, prod_err)
-        src = prod.stdout
+        source: execute.Command | Path = execute.Command(producer.tool, producer.argv, env=producer.env)
     else:
-        src = open(producer.file, "rb")  # type: ignore[arg-type]
-    rp = restic.popen(repo, args, json_output=True)
-    out: list[bytes] = []
-    err: list[bytes] = []
-    t_out, t_err = _drain(rp.stdout, out), _drain(rp.stderr, err)
-    timed_out = threading.Event()
-
-    def on_timeout() -> None:
-        timed_out.set()
-        if prod is not None and prod.poll() is None:
-            prod.kill()
-        if rp.poll() is None:
-            rp.send_signal(2)
-
-    timer = threading.Timer(timeout, on_timeout)
-    timer.daemon = True
-    timer.start()
-    broken = False
-    try:
-        fd_in = rp.stdin.fileno()  # type: ignore[union-attr]
-        while True:
-            chunk = src.read(CHUNK)
-            if not chunk:
-                break
-            try:
-                view = memoryview(chunk)
-                while view:
-                    n = os.write(fd_in, view)
-                    view = view[n:]
-            except (BrokenPipeError, OSError):
-                broken = True
-                break
-        failure: str | None = None
-        if prod is not None:
-            if broken:
-                prod.kill()
-            try:
-                rc = prod.wait(timeout=max(1.0, timeout))
-            except subprocess.TimeoutExpired:
-                prod.kill()
-                rc = prod.wait()
-            if t_prod_err is not None:
-                t_prod_err.join(10)
-            if rc != 0 and not broken:
-                failure = (
-                    f"{producer.label} exited {rc}: {tail(b''.join(prod_err).decode(errors='replace')) or 'no message'}"
-                )
-        if timed_out.is_set():
-            failure = f"the dump did not finish within {timeout:.0f}s"
-        if failure is not None:
-            _interrupt_open(rp)  # SIGINT with restic's input still open: no snapshot is saved
-            t_out.join(5)
-            t_err.join(5)
-            raise DumpFailed(failure + "; restic was interrupted, no snapshot was saved")
-        try:
-            rp.stdin.close()  # type: ignore[union-attr]
-        except OSError:
-            pass
-        rc = rp.wait()
-        t_out.join(10)
-        t_err.join(10)
-    except BaseException:
-        if prod is not None and prod.poll() is None:
-            prod.kill()
-        if rp.poll() is None:
-            _interrupt_open(rp)
-        raise
-    finally:
-        timer.cancel()
-        if producer.argv is None:
-            src.close()
-    stderr = b"".join(err).decode(errors="replace")
-    log.info("restic backup --stdin on %s: exit %d", repo.name, rc)
-    if rc != 0:
-        raise restic.error(repo, "backup", rc, stderr)
-    return _summary(b"".join(out).decode(errors="replace"))
-
-
-def _interrupt_open(p: subprocess.Popen, grace: float = 30.0) -> None:
-    """SIGINT restic and wait for it to exit *before* closing its input, so it never sees a clean end of
-    input (which it would save as a snapshot); SIGKILL after ``grace`` seconds."""
-    if p.poll() is None:
-        try:
-            p.send_signal(signal.SIGINT)
-        except ProcessLookupError:
-            pass
-        try:
-            p.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-    try:
-        p.stdin.close()  # type: ignore[union-attr]
-    except OSError:
-        pass
+        source = producer.file  # type: ignore[assignment]
+    res = execute.pipeline(source, restic.command(repo, args, json_output=True), timeout=timeout)
+    if res.timed_out:
+        raise DumpFailed(
+            f"the dump did not finish within {timeout:.0f}s; restic was interrupted, no snapshot was saved"
+        )
+    if res.failed == "producer":
+        assert res.producer is not None
+        raise DumpFailed(
+            f"{producer.label} exited {res.producer.rc}: {tail(res.producer.stderr) or 'no message'}"
+            "; restic was interrupted, no snapshot was saved"
+        )
+    c = res.consumer
+    log.info("restic backup --stdin on %s: exit %d", repo.name, c.rc)
+    if c.rc != 0:
+        raise restic.error(repo, "backup", c.rc, c.stderr)
+    return _summary(c.stdout)
 
 
 def _summary(stdout: str) -> dict:

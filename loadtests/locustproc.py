@@ -1,7 +1,8 @@
 """Locust as child processes: argv builders (pure), the process group, and the CPU sampler.
 
-Every Locust process is ``<python> -m locust ...`` started here with an
-explicit environment, its output in the report folder, and a hard timeout. The
+Every Locust process is ``<python> -m locust ...`` started here through
+:func:`procops.execute.popen` (exact environment, registered so an interrupted
+operation stops it), its output in the report folder, and a hard timeout. The
 generator's CPU is sampled with psutil per Locust process (each is one gevent
 loop, so its share of one core is what saturates: a process near 100% delays
 its own timers and inflates the response times it measures).
@@ -9,14 +10,13 @@ its own timers and inflates the response times it measures).
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from procops import execute
 from procops.errors import EnvironmentFailure
 
 HERE = Path(__file__).resolve().parent
@@ -245,39 +245,34 @@ class LocustGroup:
     env: dict
     cwd: Path
     timeout: float
-    procs: list[tuple[str, subprocess.Popen]] = field(default_factory=list)
+    procs: list[tuple[str, execute.Child]] = field(default_factory=list)
 
     def run(self, sampler: CpuSampler | None = None) -> int:
         try:
             for name, argv in self.argvs:
-                out = open(self.cwd / f"{name}.out", "wb")
-                p = subprocess.Popen(
-                    argv,
-                    cwd=self.cwd,
-                    env=self.env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-                out.close()
+                with open(self.cwd / f"{name}.out", "wb") as out:
+                    p = execute.popen(
+                        execute.LOCUST,
+                        argv,
+                        cwd=self.cwd,
+                        env=self.env,
+                        stdout=out,
+                        stderr=execute.STDOUT,
+                        new_session=True,
+                    )
                 self.procs.append((name, p))
                 if sampler:
                     sampler.watch(p.pid, name)
             if sampler:
                 sampler.start()
             main = self.procs[0][1]
-            try:
-                code = main.wait(timeout=self.timeout)
-            except subprocess.TimeoutExpired:
+            code = main.wait(timeout=self.timeout)
+            if code is None:
                 raise EnvironmentFailure(
                     f"Locust did not finish within {self.timeout:.0f}s; stopped it (see {self.cwd}/locust-*.log)"
-                ) from None
+                )
             for _, p in self.procs[1:]:
-                try:
-                    p.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    pass
+                p.wait(timeout=20)
             return code
         finally:
             if sampler:
@@ -285,23 +280,19 @@ class LocustGroup:
             self.terminate()
 
     def terminate(self) -> None:
+        """The stop signal to every process still running, then SIGKILL after 10 s in all."""
         for _, p in self.procs:
             if p.poll() is None:
-                p.terminate()
+                p.signal(execute.LOCUST.stop_signal)
         deadline = time.monotonic() + 10
         for _, p in self.procs:
-            try:
-                p.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+            if p.wait(timeout=max(0.1, deadline - time.monotonic())) is None:
+                p.stop(grace=0)
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LOCUST_")}
-    env.update(PYTHONUNBUFFERED="1", PYTHONDONTWRITEBYTECODE="1")
-    env.update(extra)
-    return env
+    """What Locust is told beyond the runner's exact environment (no inherited LOCUST_* settings)."""
+    return {"PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **extra}
 
 
 def python() -> str:

@@ -992,6 +992,7 @@ def write_and_test(config: Any, out_dir=None, *, journal: bool = True) -> RulesR
     """Write the rule file and its tests to ``out_dir``, run ``promtool check rules`` and ``test rules``."""
     from pathlib import Path
 
+    from procops import execute
     from procops.home import atomic_write
     from procops.monitoring import tools
 
@@ -1000,9 +1001,11 @@ def write_and_test(config: Any, out_dir=None, *, journal: bool = True) -> RulesR
     rules_path, tests_path = out / RULES_FILE, out / TESTS_FILE
     atomic_write(rules_path, rendered.rules)
     atomic_write(tests_path, rendered.tests)
-    check = tools.run(tools.promtool_check_rules(rules_path))
-    test = tools.run(tools.promtool_test_rules(tests_path), cwd=out) if check.ok else None
-    output = check.tail() + ("\n" + test.tail(60) if test else "")
+    check = execute.run(execute.PROMTOOL, tools.promtool_check_rules(rules_path), check=False)
+    test = (
+        execute.run(execute.PROMTOOL, tools.promtool_test_rules(tests_path), cwd=out, check=False) if check.ok else None
+    )
+    output = check.tail(30) + ("\n" + test.tail(60) if test else "")
     res = RulesResult(
         str(rules_path),
         str(tests_path),

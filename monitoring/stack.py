@@ -24,7 +24,8 @@ import yaml
 from procops.errors import BadInput, EnvironmentFailure
 from procops.monitoring import rules as R
 from procops.monitoring import tools
-from procops.process import Proc, http_ok, log_tail, port_free, spawn, terminate
+from procops import execute
+from procops.execute import ProcessGroup, Proc, http_ok, log_tail, port_free
 from procops.timeutil import iso, utcnow
 
 HEALTH_TIMEOUT = 40.0
@@ -428,11 +429,11 @@ def render_all(config: Any, paths: StackPaths, target: Target) -> dict[str, Path
 
 
 def validate(paths: StackPaths) -> None:
-    for argv, what in (
-        (tools.promtool_check_config(paths.prometheus_yml), "promtool check config"),
-        (tools.amtool_check_config(paths.alertmanager_yml), "amtool check-config"),
+    for tool, argv, what in (
+        (execute.PROMTOOL, tools.promtool_check_config(paths.prometheus_yml), "promtool check config"),
+        (execute.AMTOOL, tools.amtool_check_config(paths.alertmanager_yml), "amtool check-config"),
     ):
-        out = tools.run(argv, timeout=60)
+        out = execute.run(tool, argv, timeout=60, check=False)
         if not out.ok:
             raise EnvironmentFailure(f"{what} rejected the generated config:\n{out.tail()}")
 
@@ -455,14 +456,20 @@ def effective_config_file(config: Any, paths: StackPaths) -> Path:
 
 
 def _env(config_file: Path) -> dict[str, str]:
+    """What the components are told beyond the runner's exact environment (no inherited DSN or config)."""
     import os
 
     from procops.home import state_home
 
-    env = {k: v for k, v in os.environ.items() if k not in ("PROCOPS_CONFIG", "DATA_SOURCE_NAME")}
+    env = {k: os.environ[k] for k in ("PROCOPS_LANG", "PROCOPS_LOG_LEVEL") if k in os.environ}
     env["PROCOPS_HOME"] = str(state_home())
     env["PROCOPS_CONFIG"] = str(config_file)
     return env
+
+
+def component_tool(name: str) -> execute.Tool:
+    """The runner's entry of a component: procops itself for the exporter and the webhook."""
+    return execute.PROCOPS if name in ("exporter", "webhook") else tools.tool(name)
 
 
 def _reload_prometheus(port: int) -> None:
@@ -487,7 +494,7 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
     with exclusive_lock("monitoring", wait=True):
         target = discover_target(config)
         current = load_state(paths)
-        if current is not None and current.components and all(c.alive() for c in current.components):
+        if current is not None and ProcessGroup("monitoring", paths.logs, current.components).all_alive():
             render_all(config, paths, target)
             validate(paths)
             _reload_prometheus(mon.prometheus_port)
@@ -495,7 +502,7 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
             save_state(paths, current)
             return current, False
         if current is not None:
-            terminate(current.components)
+            ProcessGroup("monitoring", paths.logs, current.components).stop()
             paths.state_file.unlink(missing_ok=True)
         render_all(config, paths, target)
         validate(paths)
@@ -516,28 +523,23 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
                 "config": str(config_source) if config_source else None,
             },
         )
-        try:
+        group = ProcessGroup("monitoring", paths.logs, on_change=lambda _g: save_state(paths, state))
+        state.components = group.members
+        with group.starting(cleanup=lambda: paths.state_file.unlink(missing_ok=True)):
             for n in names:
                 e = dict(env)
                 if n == "postgres_exporter":
                     e["DATA_SOURCE_NAME"] = target.postgres_dsn or ""
-                state.components.append(
-                    spawn(
-                        component_argv(n, mon, paths),
-                        e,
-                        paths.logs / f"{n}.log",
-                        n,
-                        cwd=paths.base,
-                        port=component_port(n, mon),
-                    )
+                group.spawn(
+                    component_tool(n),
+                    component_argv(n, mon, paths),
+                    n,
+                    env=e,
+                    cwd=paths.base,
+                    port=component_port(n, mon),
                 )
-                save_state(paths, state)
             _wait_healthy(state, paths)
             _wait_first_scrapes(mon)
-        except BaseException:
-            terminate(state.components)
-            paths.state_file.unlink(missing_ok=True)
-            raise
     if journal:
         from procops.events import Kind, MonitorUp
         from procops.journal import record
@@ -591,7 +593,7 @@ def down(*, journal: bool = True) -> list[str]:
         if state is None:
             return []
         # stop Prometheus first so no alert is sent to a webhook that is going away
-        stopped = terminate(list(reversed(state.components)))
+        stopped = ProcessGroup("monitoring", paths.logs, state.components).stop(reverse=True)
         paths.state_file.unlink(missing_ok=True)
     if journal:
         from procops.events import Kind, MonitorDown

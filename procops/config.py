@@ -12,7 +12,6 @@ number of seconds) and sizes ``200KB``, ``5MB`` (or a number of bytes).
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -96,10 +95,17 @@ class SecretRef(Section):
 
         if self.file is not None:
             return read_secret(self.file.expanduser())
+        from procops import execute
+        from procops.errors import ProcopsError
+
         try:
-            out = subprocess.run(self.command, capture_output=True, text=True, timeout=30, check=True)
-        except (OSError, subprocess.SubprocessError) as e:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {type(e).__name__}") from None
+            out = execute.run(execute.SECRET_COMMAND, self.command, timeout=30)
+        except execute.ToolMissing:
+            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: not installed") from None
+        except execute.ToolFailed as e:
+            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {e.problem}, exit {e.rc}") from None
+        except ProcopsError as e:
+            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {e.message}") from None
         return out.stdout.strip()
 
 

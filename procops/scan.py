@@ -10,8 +10,6 @@ it).
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,27 +109,29 @@ def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, ti
     from procops.home import atomic_write
     from procops.timeutil import utcnow
 
-    if shutil.which(LYNIS) is None:
-        raise EnvironmentFailure("lynis is not installed (run scripts/bootstrap)")
+    from procops import execute
+
+    execute.LYNIS.resolve()  # exit 3 before anything is written when lynis is missing
     out_dir = report_root / f"scan-{utcnow().strftime('%Y%m%dT%H%M%SZ')}"
     out_dir.mkdir(parents=True, exist_ok=True)
     report_file, log_file = out_dir / "lynis-report.dat", out_dir / "lynis.log"
     t0 = time.monotonic()
     try:
-        p = subprocess.run(
+        p = execute.run(
+            execute.LYNIS,
             lynis_argv(report_file, log_file, groups or scan_cfg.groups or None),
-            capture_output=True,
-            text=True,
             timeout=timeout,
-            stdin=subprocess.DEVNULL,
+            check=False,
         )
-    except subprocess.TimeoutExpired:
+    except execute.ToolFailed as e:
+        if e.problem != "timeout":
+            raise
         raise EnvironmentFailure(f"lynis did not finish within {timeout:.0f}s") from None
     duration = time.monotonic() - t0
     (out_dir / "lynis.out").write_text(p.stdout)
-    if p.returncode != 0 or not report_file.exists():
+    if p.rc != 0 or not report_file.exists():
         tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-5:])
-        raise EnvironmentFailure(f"lynis failed (exit {p.returncode}): {tail}")
+        raise EnvironmentFailure(f"lynis failed (exit {p.rc}): {tail}")
     report = parse_report(report_file.read_text(errors="replace"))
     ok = len(report.warnings) <= scan_cfg.max_warnings and (
         report.hardening_index is None or report.hardening_index >= scan_cfg.min_hardening_index

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,11 +24,10 @@ from typing import Any
 
 from procops.errors import BadInput, EnvironmentFailure
 from procops.home import area_dir, atomic_write, exclusive_lock, generated_secret, read_secret
-from procops.process import Proc, port_free
-from procops.process import http_ok as _http_ok
-from procops.process import log_tail as _log_tail
-from procops.process import spawn as _spawn
-from procops.process import terminate as _terminate
+from procops import execute
+from procops.execute import ProcessGroup, Proc, port_free
+from procops.execute import http_ok as _http_ok
+from procops.execute import log_tail as _log_tail
 from procops.timeutil import iso, utcnow
 
 ADMIN_TOKEN_SECRET = "sandbox-admin-token"
@@ -125,6 +123,9 @@ class SandboxState:
     def processes(self) -> list[Proc]:
         return ([self.haproxy] if self.haproxy else []) + list(self.replicas)
 
+    def group(self, paths: SandboxPaths) -> ProcessGroup:
+        return ProcessGroup(f"sandbox-{self.instance}", paths.logs, self.processes())
+
 
 def masked_url(url: str) -> str:
     from procops.config import _mask_url
@@ -186,7 +187,8 @@ backend replicas
 def replica_env(
     paths: SandboxPaths, database_url: str, version: str, max_upload: int, replica: str, token_file: Path
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCOPS_SANDBOX_")}
+    """What a replica is told beyond the runner's exact environment (no inherited PROCOPS_SANDBOX_*)."""
+    env = {k: os.environ[k] for k in ("PROCOPS_HOME", "PROCOPS_LANG") if k in os.environ}
     env.update(
         {
             "PROCOPS_SANDBOX_DB_URL": database_url,
@@ -325,7 +327,7 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
                 if ok:
                     return current, False
             # half-dead: clean it up before starting anew
-            _terminate(current.processes())
+            current.group(paths).stop()
             paths.state_file.unlink(missing_ok=True)
 
         ports = [opts.port, *replica_ports(opts.port, opts.replicas)]
@@ -349,41 +351,27 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
             started_at=iso(utcnow()),
             bind_address=opts.bind_address,
         )
-        try:
+        group = ProcessGroup(f"sandbox-{instance}", paths.logs)
+        with group.starting(cleanup=lambda: paths.state_file.unlink(missing_ok=True)):
             for i, p in enumerate(ports[1:], start=1):
                 name = f"r{i}"
                 env = replica_env(paths, database_url, opts.version, opts.max_upload_size, name, token_file)
                 state.replicas.append(
-                    _spawn(
-                        replica_argv(p, opts.bind_address),
-                        env,
-                        paths.logs / f"{name}.log",
-                        name,
-                        port=p,
-                        version=opts.version,
+                    group.spawn(
+                        execute.UVICORN, replica_argv(p, opts.bind_address), name, env=env, port=p, version=opts.version
                     )
                 )
                 save_state(paths, state)
             cfg = haproxy_config(opts.port, ports[1:], paths.haproxy_socket, bind_address=opts.bind_address)
             atomic_write(paths.haproxy_cfg, cfg)
-            check = subprocess.run(
-                ["haproxy", "-c", "-q", "-f", str(paths.haproxy_cfg)], capture_output=True, text=True
-            )
-            if check.returncode != 0:
+            check = execute.run(execute.HAPROXY, ["haproxy", "-c", "-q", "-f", str(paths.haproxy_cfg)], check=False)
+            if check.rc != 0:
                 raise EnvironmentFailure(f"haproxy rejected {paths.haproxy_cfg}: {check.stderr.strip()}")
-            state.haproxy = _spawn(
-                ["haproxy", "-db", "-f", str(paths.haproxy_cfg)],
-                None,
-                paths.logs / "haproxy.log",
-                "haproxy",
-                port=opts.port,
+            state.haproxy = group.spawn(
+                execute.HAPROXY, ["haproxy", "-db", "-f", str(paths.haproxy_cfg)], "haproxy", port=opts.port
             )
             save_state(paths, state)
             _wait_healthy(state, paths)
-        except BaseException:
-            _terminate(state.processes())
-            paths.state_file.unlink(missing_ok=True)
-            raise
     if journal:
         from procops.events import Kind, SandboxUp
         from procops.journal import record
@@ -471,7 +459,7 @@ def down(instance: str = "main", *, journal: bool = True) -> list[str]:
         state = load_state(paths)
         if state is None:
             return []
-        stopped = _terminate(state.processes())
+        stopped = state.group(paths).stop()
         paths.state_file.unlink(missing_ok=True)
         with contextlib.suppress(FileNotFoundError):
             paths.haproxy_socket.unlink()

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from procops import execute
 from procops.monitoring import tools
 
 
@@ -12,4 +13,8 @@ def test_promtool_argv():
 
 def test_tool_env_is_explicit(monkeypatch):
     monkeypatch.setenv("PROCOPS_SECRET_THING", "x")
-    assert "PROCOPS_SECRET_THING" not in tools.tool_env()
+    assert "PROCOPS_SECRET_THING" not in execute.child_env(tools.tool("promtool"))
+
+
+def test_every_stack_program_has_an_entry_in_the_runners_table():
+    assert all(tools.tool(n).name == n for n in tools.NAMES)
