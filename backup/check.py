@@ -126,12 +126,18 @@ def check(config: Any, *, repo: str | None = None, read_data_subset: str | None 
         state.write_metrics(
             [x.name for x in repos], {x.name: x.offsite for x in repos}, rpo_seconds=config.policy.backup_interval
         )
+        from procops.events import BackupCheck, BackupCheckRepo, Kind, Status
         from procops.journal import record
 
+        ok = all(c.ok for c in out)
         record(
-            "backup.check",
+            Kind.BACKUP_CHECK,
             repo or "all",
-            {"ok": all(c.ok for c in out), "repositories": {c.repository: c.as_dict() for c in out}},
+            BackupCheck(
+                status=Status.of(ok),
+                ok=ok,
+                repositories={c.repository: BackupCheckRepo(**c.as_dict()) for c in out},
+            ),
         )
         return out
 

@@ -200,17 +200,18 @@ def restore_to_dir(
         timeout=config.backup.command_timeout,
     )
     out = Restored(r.name, run, target, target / "documents", manifest, dump)
+    from procops.events import BackupRestore, Kind
     from procops.journal import record
 
     record(
-        "backup.restore",
+        Kind.BACKUP_RESTORE,
         str(target),
-        {
-            "repository": r.name,
+        BackupRestore(
+            repository=r.name,
             **run.as_dict(),
-            "seconds": round(time.monotonic() - t0, 3),
-            "documents": (manifest.get("totals") or {}).get("documents"),
-        },
+            seconds=round(time.monotonic() - t0, 3),
+            documents=(manifest.get("totals") or {}).get("documents"),
+        ),
     )
     return out
 
@@ -327,7 +328,8 @@ def restore_to_sandbox(
         "documents": (manifest.get("totals") or {}).get("documents"),
         "restored_at": iso(utcnow()),
     }
+    from procops.events import BackupRestore, Kind
     from procops.journal import record
 
-    record("backup.restore", f"sandbox:{instance}", result)
+    record(Kind.BACKUP_RESTORE, f"sandbox:{instance}", BackupRestore(**result))
     return result

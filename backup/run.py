@@ -81,10 +81,16 @@ def init(config: Any, repo_name: str | None = None) -> dict:
                 first_local = r
         except ResticError as e:
             results[r.name] = {"status": "failed", "url": _masked(r.url), "error": e.message}
+    from procops.events import BackupInit, BackupInitRepo, Kind, Status
     from procops.journal import record
 
-    record("backup.init", repo_name or "all", {"repositories": results})
-    return {"ok": all(v["status"] != "failed" for v in results.values()), "repositories": results}
+    ok = all(v["status"] != "failed" for v in results.values())
+    record(
+        Kind.BACKUP_INIT,
+        repo_name or "all",
+        BackupInit(status=Status.of(ok), repositories={n: BackupInitRepo(**v) for n, v in results.items()}),
+    )
+    return {"ok": ok, "repositories": results}
 
 
 def _initialised(restic: Restic, repo: Repo) -> bool:
@@ -540,6 +546,7 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
 
 
 def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -> None:
+    from procops.events import BackupRun, BackupRunRepo, Kind, Status
     from procops.journal import record
 
     now = iso(utcnow())
@@ -580,27 +587,28 @@ def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -
         [r.name for r in repos], {r.name: r.offsite for r in repos}, rpo_seconds=config.policy.backup_interval
     )
     record(
-        "backup.run",
+        Kind.BACKUP_RUN,
         "all" if len(result.repositories) > 1 else result.repositories[0].name if result.repositories else "none",
-        {
-            "ok": result.ok,
-            "run": result.run_id,
-            "seconds": round(seconds, 3),
-            "dump_error": result.dump_error,
-            "documents": (result.manifest.get("totals") or {}).get("documents"),
-            "repositories": {
-                rr.name: {
-                    "status": rr.status,
-                    "mode": rr.mode,
-                    "problem": rr.problem,
-                    "error": rr.error,
-                    "files_snapshot": rr.files_snapshot,
-                    "database_snapshot": rr.database_snapshot,
-                    "added_bytes": rr.added_bytes,
-                    "forget": rr.forget,
-                    "prune": rr.prune,
-                }
+        BackupRun(
+            status=Status.of(result.ok),
+            ok=result.ok,
+            run=result.run_id,
+            seconds=round(seconds, 3),
+            dump_error=result.dump_error,
+            documents=(result.manifest.get("totals") or {}).get("documents"),
+            repositories={
+                rr.name: BackupRunRepo(
+                    status=Status(rr.status),
+                    mode=rr.mode,
+                    problem=rr.problem,
+                    error=rr.error,
+                    files_snapshot=rr.files_snapshot,
+                    database_snapshot=rr.database_snapshot,
+                    added_bytes=rr.added_bytes,
+                    forget=rr.forget,
+                    prune=rr.prune,
+                )
                 for rr in result.repositories
             },
-        },
+        ),
     )

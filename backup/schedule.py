@@ -297,12 +297,13 @@ def install(
     if kind == "systemd" and target_dir is None:
         _systemctl("daemon-reload")
         _systemctl("enable", "--now", *[n for n in files if n.endswith(".timer")])
+    from procops.events import Kind, ScheduleInstall
     from procops.journal import record
 
     record(
-        "schedule.install",
+        Kind.SCHEDULE_INSTALL,
         kind,
-        {"target": str(target), "files": sorted(files), "jobs": [j["name"] for j in result["jobs"]]},
+        ScheduleInstall(target=str(target), files=sorted(files), jobs=[j["name"] for j in result["jobs"]]),
     )
     return result
 
@@ -368,9 +369,10 @@ def remove(target_dir: Path | None = None, *, kind: str | None = None) -> dict:
             _systemctl("daemon-reload")
         except EnvironmentFailure:
             pass
+    from procops.events import Kind, ScheduleRemove
     from procops.journal import record
 
-    record("schedule.remove", kind or "all", {"removed": removed})
+    record(Kind.SCHEDULE_REMOVE, kind or "all", ScheduleRemove(removed=removed))
     return {"removed": removed}
 
 
@@ -397,6 +399,7 @@ def run_job(config: Any, name: str, config_source: Path | None) -> int:
     import json
 
     from procops.home import atomic_write, exclusive_lock
+    from procops.events import Kind, ScheduleJob, Status
     from procops.journal import record
     from procops.timeutil import iso, utcnow
 
@@ -426,14 +429,15 @@ def run_job(config: Any, name: str, config_source: Path | None) -> int:
         }
         atomic_write(_status_file(), json.dumps(st, indent=2, sort_keys=True))
     record(
-        "schedule.job",
+        Kind.SCHEDULE_JOB,
         name,
-        {
-            "command": " ".join(job.args),
-            "exit_code": code,
-            "seconds": round(seconds, 3),
-            "error": tail if code else None,
-        },
+        ScheduleJob(
+            status=Status.from_exit_code(code),
+            command=" ".join(job.args),
+            exit_code=code,
+            seconds=round(seconds, 3),
+            error=tail if code else None,
+        ),
     )
     _write_metrics(st)
     return code

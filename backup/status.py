@@ -73,22 +73,24 @@ def status(config: Any) -> dict:
         repos[name] = entry
     live = st.get("live", {}).get("verify")
     ok = all(e["rpo_ok"] for e in repos.values())
+    from procops.events import BackupStatus, BackupStatusRepo, Kind, Status
     from procops.journal import record
 
     record(
-        "backup.status",
+        Kind.BACKUP_STATUS,
         "all",
-        {
-            "ok": ok,
-            "repositories": {
-                n: {
-                    "rpo_ok": e["rpo_ok"],
-                    "age_seconds": e["age_seconds"],
-                    "latest_run": e["latest_run"],
-                    "offsite_missing_runs": e.get("offsite_missing_runs"),
-                }
+        BackupStatus(
+            status=Status.of(ok),
+            ok=ok,
+            repositories={
+                n: BackupStatusRepo(
+                    rpo_ok=e["rpo_ok"],
+                    age_seconds=e["age_seconds"],
+                    latest_run=e["latest_run"],
+                    offsite_missing_runs=e.get("offsite_missing_runs"),
+                )
                 for n, e in repos.items()
             },
-        },
+        ),
     )
     return {"ok": ok, "repositories": repos, "live_verify": live}

@@ -286,6 +286,7 @@ def verify_live(config: Any) -> VerifyResult:
 
 
 def _record(config: Any, res: VerifyResult) -> None:
+    from procops.events import BackupVerify, Kind, Status
     from procops.journal import record
 
     now = iso(utcnow())
@@ -308,14 +309,15 @@ def _record(config: Any, res: VerifyResult) -> None:
         names = [r.name for r in repos]
         state.write_metrics(names, {r.name: r.offsite for r in repos}, rpo_seconds=config.policy.backup_interval)
     record(
-        "backup.verify",
+        Kind.BACKUP_VERIFY,
         res.target,
-        {
-            "ok": res.ok,
-            "run": res.run,
-            "snapshot": res.snapshot,
-            "documents": res.documents,
-            "problem_counts": res.counts(),
-            "problems": [p.as_dict() for p in res.problems[:50]],
-        },
+        BackupVerify(
+            status=Status.of(res.ok),
+            ok=res.ok,
+            run=res.run,
+            snapshot=res.snapshot,
+            documents=res.documents,
+            problem_counts=res.counts(),
+            problems=[p.as_dict() for p in res.problems[:50]],
+        ),
     )

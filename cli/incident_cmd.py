@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -66,8 +65,10 @@ def _clock_line(c: dict, lang: str = "en") -> str:
 def _show_human(inc, lang: str) -> None:
     from procops.incidents import runbooks
 
-    say(f"{inc.id}  {inc.title}")
+    say(f"{inc.id}  {'[DRILL] ' if inc.drill else ''}{inc.title}")
     say(f"  severity {inc.severity}, status {inc.status}, type {inc.fault_type or '(not classified)'}")
+    if inc.alerts:
+        say(f"  attached alerts: {', '.join(str(a.get('alertname')) for a in inc.alerts)}")
     say(f"  T0 {inc.t0}, opened {inc.opened_at} by {inc.opened_by}, source {inc.source.get('kind')}")
     roles = ", ".join(f"{k} {v}" for k, v in inc.roles.items() if v)
     if roles:
@@ -140,7 +141,7 @@ def list_(
     open_only: Annotated[bool, typer.Option("--open", help="Only incidents not yet resolved.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """List incidents."""
+    """List incidents (drill incidents are listed too, marked [DRILL]; real-incident counts exclude them)."""
     from procops.incidents.incident import describe_remaining
 
     with _store() as store:
@@ -152,7 +153,11 @@ def list_(
         for inc in items:
             nxt = next((c for c in inc.clocks() if c["remaining_seconds"] is not None), None)
             clock = f"{nxt['milestone']} {describe_remaining(nxt['remaining_seconds'])}" if nxt else "clocks done"
-            say(f"{inc.id}  {inc.status:<8} {inc.severity:<8} {(inc.fault_type or '-'):<16} {clock:<28} {inc.title}")
+            mark = "[DRILL] " if inc.drill else ""
+            say(
+                f"{inc.id}  {inc.status:<8} {inc.severity:<8} {(inc.fault_type or '-'):<16} {clock:<28} "
+                f"{mark}{inc.title}"
+            )
 
     emit(items, as_json, human)
 
@@ -238,7 +243,7 @@ def standby(
 ) -> None:
     """Record that the standby system is started (milestone 2, within 1 h of T0)."""
     from procops.incidents import response
-    from procops.errors import BadInput, EnvironmentFailure, ProcopsError
+    from procops.errors import BadInput, ProcopsError
 
     if not execute and not evidence:
         raise BadInput("say what was started with --evidence TEXT, or run the failover with --execute")
@@ -248,14 +253,12 @@ def standby(
             raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
         ev: dict = {"note": evidence} if evidence else {}
         if execute and STATE.config.platform.url:
-            argv = response.failover_playbook_argv(
-                STATE.config, Path("playbooks/failover.yml"), repo=repo, snapshot=snapshot
-            )
-            say(f"{inc.id}: running playbooks/failover.yml on {argv[2]} ...", err=True)
+            inventory = str(response.failover_inventory(STATE.config))
+            say(f"{inc.id}: running playbooks/failover.yml on {inventory} ...", err=True)
             store.add_timeline(
                 inc.id,
                 "standby.execute",
-                {"repo": repo, "snapshot": snapshot, "playbook": "playbooks/failover.yml", "inventory": argv[2]},
+                {"repo": repo, "snapshot": snapshot, "playbook": "playbooks/failover.yml", "inventory": inventory},
                 actor=by,
             )
             result = response.failover_on_hosts(STATE.config, repo=repo, snapshot=snapshot)
@@ -265,10 +268,11 @@ def standby(
                 {
                     "ok": result["ok"],
                     "rc": result["rc"],
+                    "status": result["status"],
                     "recap": result.get("recap"),
                     "seconds": result["seconds"],
                     "standby": result.get("standby"),
-                    **({"error": result["error"]} if not result["ok"] else {}),
+                    **({"error": result["error"], "failures": result["failures"]} if not result["ok"] else {}),
                 },
                 actor=by,
             )
@@ -276,14 +280,11 @@ def standby(
                 store.add_timeline(inc.id, "standby.failed", {"error": result["error"]}, actor=by)
                 for line in result.get("output_tail", []):
                     say(line, err=True)
-                raise EnvironmentFailure(
-                    f"{inc.id}: the failover playbook failed: {result['error']}",
-                    hint="the standby milestone is not reached; fix and run it again",
-                )
+                raise response.failover_error(result, prefix=f"{inc.id}: ")
             ev.update(
                 {
                     "playbook": "playbooks/failover.yml",
-                    "inventory": argv[2],
+                    "inventory": inventory,
                     "recap": result["recap"],
                     "failover_seconds": result["seconds"],
                     "standby": result.get("standby"),

@@ -156,16 +156,19 @@ def check(json_: JsonOpt = False) -> None:
             say(d["alertmanager_error"])
 
     emit(data, json_, human)
+    from procops.events import Kind, MonitorCheck, Status, verdict_word
     from procops.journal import record
 
+    status = Status.of(not res.critical)
     record(
-        "monitor.check",
+        Kind.MONITOR_CHECK,
         "stack",
-        {
-            "verdict": "fail" if res.critical else "pass",
-            "critical": len(res.critical),
-            "firing": [a["alertname"] for a in data["firing"]],
-        },
+        MonitorCheck(
+            status=status,
+            verdict=verdict_word(status),
+            critical=len(res.critical),
+            firing=[a["alertname"] for a in data["firing"]],
+        ),
     )
     if res.critical:
         raise typer.Exit(1)

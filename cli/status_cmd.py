@@ -6,14 +6,25 @@ from procops.cli.common import JsonOpt, emit, say
 
 
 def status(json_: JsonOpt = False) -> None:
-    """The sandbox, and the latest journal event of each kind."""
+    """The sandbox, and the latest journal event of each kind with its outcome."""
+    from procops.events import Status
     from procops.journal import journal_path, open_journal
     from procops.sandbox import platform
 
     with open_journal() as j:
-        latest: dict[str, dict] = {}
-        for e in j.events():
-            latest[e.kind] = {"time": e.time, "subject": e.subject, "id": e.id}
+        newest = {e.kind: e for e in j.events()}
+    latest: dict[str, dict] = {}
+    for kind, e in newest.items():
+        try:
+            outcome = getattr(e.evidence, "status", None)  # the Status of an operation's record
+        except ValueError:  # a kind the catalog does not know (an older or foreign row)
+            outcome = None
+        latest[kind] = {
+            "time": e.time,
+            "subject": e.subject,
+            "id": e.id,
+            "status": outcome.value if isinstance(outcome, Status) else None,
+        }
     data = {"sandbox": platform.status(), "journal": str(journal_path()), "latest_events": latest}
 
     def human(d: dict) -> None:
@@ -23,6 +34,6 @@ def status(json_: JsonOpt = False) -> None:
         )
         say(f"journal: {d['journal']}")
         for kind, ev in sorted(d["latest_events"].items()):
-            say(f"  {kind:<24} {ev['time']}  {ev['subject']}")
+            say(f"  {kind:<24} {ev['time']}  {ev['status'] or '':<11} {ev['subject']}")
 
     emit(data, json_, human)

@@ -12,6 +12,12 @@ Receivers are webhook URLs (``notifications.escalation_receivers``); with none
 configured, the local recording receiver appends the notifications to
 ``$PROCOPS_HOME/incident/escalations.jsonl`` (``url: local:`` selects it
 explicitly). Sending never raises: a failure is a recorded result.
+
+A drill incident (``Incident.drill``) never reaches the configured leader channel:
+its escalations go to the local recording receiver only, marked ``"drill": true``
+and naming the drill's participants (the incident's roles) instead of the leaders.
+Its clocks are published under their own metric names, so real-incident figures
+and the ``IncidentDeadline*`` alerts never count it.
 """
 
 from __future__ import annotations
@@ -62,6 +68,14 @@ def receivers(config: Config) -> list[Receiver]:
     return [Receiver(r.name, r.url, r.token) for r in rs]
 
 
+DRILL_RECEIVERS = [Receiver("local", LOCAL_URL)]
+
+
+def drill_participants(inc: Incident) -> list[dict]:
+    """The contacts a drill escalation names: the people holding the incident's roles."""
+    return [{"role": role, "name": name} for role, name in inc.roles.items() if name]
+
+
 def leaders(config: Config) -> list[dict]:
     """The contacts an escalation names: responsible leaders first, then everyone."""
     contacts = [c.model_dump() for c in config.notifications.contacts]
@@ -77,8 +91,11 @@ def message(inc: Incident, m: Milestone, level: str, now: dt.datetime, contacts:
     title_en, title_zh = MILESTONE_TITLES["en"][m.name], MILESTONE_TITLES["zh"][m.name]
     word_en = "DEADLINE MISSED" if level == "missed" else "deadline near"
     word_zh = "已超过时限" if level == "missed" else "即将到期"
+    drill = "[DRILL] " if inc.drill else ""
+    drill_zh = "【演练】" if inc.drill else ""
     return {
         "kind": "procops.escalation",
+        "drill": inc.drill,
         "incident": inc.id,
         "title": inc.title,
         "severity": inc.severity,
@@ -89,9 +106,9 @@ def message(inc: Incident, m: Milestone, level: str, now: dt.datetime, contacts:
         "t0": inc.t0,
         "deadline": m.deadline,
         "seconds_left": round(left, 1),
-        "text": f"[{word_en}] {inc.id} {inc.title!r}: '{title_en}' due {m.deadline}, {when_en}. "
+        "text": f"{drill}[{word_en}] {inc.id} {inc.title!r}: '{title_en}' due {m.deadline}, {when_en}. "
         f"Run: procops incident show {inc.id}",
-        "text_zh": f"【{word_zh}】{inc.id}「{inc.title}」：{title_zh}，时限 {m.deadline}，{when_zh}。"
+        "text_zh": f"{drill_zh}【{word_zh}】{inc.id}「{inc.title}」：{title_zh}，时限 {m.deadline}，{when_zh}。"
         f"查看：procops incident show {inc.id}",
         "contacts": contacts,
         "sent_at": iso(now),
@@ -159,11 +176,11 @@ def escalate_due(
         contacts = leaders(config)
         for inc in store.iter_active():
             for m, level in due(inc, now, lead):
-                for r in rcv:
+                for r in DRILL_RECEIVERS if inc.drill else rcv:
                     attempt = store.escalation_claim(inc.id, m.name, level, r.name, now)
                     if attempt is None:
                         continue
-                    body = message(inc, m, level, now, contacts)
+                    body = message(inc, m, level, now, drill_participants(inc) if inc.drill else contacts)
                     error = send(r, body)
                     store.escalation_done(inc.id, m.name, level, r.name, now, error=error)
                     rec = {
@@ -176,6 +193,8 @@ def escalate_due(
                         "error": error,
                         "seconds_left": body["seconds_left"],
                     }
+                    if inc.drill:
+                        rec["drill"] = True
                     results.append(rec)
                     kind = "escalation.sent" if error is None else "escalation.failed"
                     try:
@@ -190,7 +209,11 @@ def escalate_due(
 
 
 def write_metrics(store: IncidentStore, now: dt.datetime | None = None) -> Path | None:
-    """procops_incident_deadline_remaining_seconds{incident,milestone} for every clock still running."""
+    """procops_incident_deadline_remaining_seconds{incident,milestone} for every clock still running.
+
+    Drill incidents are published as procops_drill_incident_deadline_remaining_seconds and
+    procops_drill_incidents_open: real-incident figures (and the alerts on them) exclude drills.
+    """
     from procops.metrics import new_registry, write_textfile
 
     try:
@@ -204,13 +227,21 @@ def write_metrics(store: IncidentStore, now: dt.datetime | None = None) -> Path 
             ["incident", "milestone"],
             registry=reg,
         )
-        open_g = Gauge("procops_incidents_open", "Incidents not yet resolved.", registry=reg)
+        open_g = Gauge("procops_incidents_open", "Incidents not yet resolved (drills excluded).", registry=reg)
+        dg = Gauge(
+            "procops_drill_incident_deadline_remaining_seconds",
+            "Seconds until a drill incident milestone's deadline (negative: overdue); clocks still running.",
+            ["incident", "milestone"],
+            registry=reg,
+        )
+        open_dg = Gauge("procops_drill_incidents_open", "Drill incidents not yet resolved.", registry=reg)
         for inc in store.iter_active():
             for name in MILESTONES:
                 m = inc.milestones[name]
                 if not m.done:
-                    g.labels(inc.id, name).set(m.remaining(now))
-        open_g.set(len(store.list(open_only=True)))
+                    (dg if inc.drill else g).labels(inc.id, name).set(m.remaining(now))
+        open_g.set(store.count_open())
+        open_dg.set(store.count_open(drill=True))
         return write_textfile("incident", reg)
     except Exception as e:  # noqa: BLE001 - metrics never fail the command
         log.warning("could not write incident metrics: %s", e)

@@ -4,7 +4,10 @@ An incident is a typed record (:class:`Incident`) kept in ``$PROCOPS_HOME/procop
 (SQLite, WAL). Every write is one ``BEGIN IMMEDIATE`` transaction that reads the
 row, changes it and writes it back, so several processes (the alert webhook, cron's
 ``incident escalate``, a responder at the CLI) can work on the same incidents.
-Every change is also appended to the evidence journal (``incident.*`` events).
+Every change is also appended to the evidence journal (``incident.*`` events of
+:mod:`procops.events`), inside the change's transaction and before it commits: the
+journal is the record of intent, so when it cannot be written the incident is not
+changed either (a retry then neither duplicates nor skips anything).
 
 Deadlines are fixed when the incident opens: T0 + the policy's
 ``classify_deadline`` / ``standby_deadline`` / ``report_deadline``. A milestone
@@ -13,6 +16,14 @@ reached after its deadline is recorded as late; the command still succeeds.
 Opening is idempotent per ``dedupe_key`` (e.g. an alert fingerprint): while an
 incident with that key is open, ``open`` returns it instead of a second one. A
 partial unique index makes that hold even for concurrent callers.
+
+One outage is one incident: an incident opened from an alert keeps the alert's
+grouping key (``group``, e.g. ``service=procurement-platform``), and later alerts of
+the same group attach to it (:meth:`IncidentStore.attach_alert`: the ``alerts`` list,
+an ``alert.attach`` timeline entry, an ``incident.alert`` journal event, the severity
+raised when the new alert is more severe). A ``drill`` incident is a drill's: it is
+kept out of real-incident figures and real escalation, and never shares alerts with
+a real one.
 """
 
 from __future__ import annotations
@@ -20,12 +31,14 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Iterator
 
+from procops import events
 from procops.errors import BadInput, EnvironmentFailure
+from procops.events import Kind
 from procops.timeutil import format_duration, iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -66,7 +79,8 @@ CREATE TABLE IF NOT EXISTS incidents (
     status     TEXT NOT NULL,
     dedupe_key TEXT,
     t0         TEXT NOT NULL,
-    doc        TEXT NOT NULL
+    doc        TEXT NOT NULL,
+    drill      INTEGER NOT NULL DEFAULT 0
 );
 CREATE UNIQUE INDEX IF NOT EXISTS incidents_open_dedupe ON incidents(dedupe_key)
     WHERE status = 'open' AND dedupe_key IS NOT NULL;
@@ -93,6 +107,31 @@ CREATE TABLE IF NOT EXISTS incident_escalations (
     PRIMARY KEY (incident_id, milestone, level, receiver)
 );
 """
+
+
+SCHEMA_VERSION = 2  # 2: incidents.drill (databases of version 1 are migrated when opened)
+
+
+def severity_rank(severity: str) -> int:
+    """0 for the most severe (critical); unknown severities rank last."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring an incident database of an older version to :data:`SCHEMA_VERSION` (idempotent)."""
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version >= SCHEMA_VERSION:
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        cols = {r[1] for r in db.execute("PRAGMA table_info(incidents)")}
+        if "drill" not in cols:  # version 1: no drill flag; every incident was a real one
+            db.execute("ALTER TABLE incidents ADD COLUMN drill INTEGER NOT NULL DEFAULT 0")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 
 def default_db_path() -> Path:
@@ -192,12 +231,22 @@ class Incident:
     report: dict | None = None  # {"lang": {"markdown", "html", "sha256"}, "submitted_at", "submitted_lang"}
     standby: dict | None = None  # result of the failover
     actions: list[Action] = field(default_factory=list)
+    drill: bool = False  # opened by a drill: out of real-incident figures and real escalation
+    group: str | None = None  # grouping key of its alerts (e.g. "service=procurement-platform")
+    alerts: list[dict] = field(default_factory=list)  # alerts attached after the one that opened it
     timeline: list[TimelineEntry] = field(default_factory=list)
 
     # -- derived
     @property
     def is_open(self) -> bool:
         return self.status == "open"
+
+    def alert_fingerprints(self) -> set[str]:
+        """Fingerprints of every alert of the incident: the one that opened it and those attached."""
+        fps = {str(a.get("fingerprint")) for a in self.alerts if a.get("fingerprint")}
+        if self.source.get("kind") == "alert" and self.source.get("fingerprint"):
+            fps.add(str(self.source["fingerprint"]))
+        return fps
 
     def milestone(self, name: str) -> Milestone:
         if name not in self.milestones:
@@ -344,6 +393,7 @@ class IncidentStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA busy_timeout=%d" % int(timeout * 1000))
             self._db.executescript(_SCHEMA)
+            _migrate(self._db)
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot open the incident database {self.path}: {e}") from None
 
@@ -385,13 +435,17 @@ class IncidentStore:
     def _tx(self) -> IncidentStore._Tx:
         return IncidentStore._Tx(self._db)
 
-    def _journal_append(self, kind: str, subject: str, data: dict, actor: str | None) -> None:
+    def _journal_append(self, kind: Kind, subject: str, evidence: events.Record, actor: str) -> None:
+        """The journal event of a change; called inside the change's transaction, before it commits.
+
+        Raises EnvironmentFailure when the journal cannot be written: the transaction rolls back.
+        """
         if not self._journal:
             return
         from procops.journal import open_journal
 
         with open_journal() as j:
-            j.append(kind, subject, data, actor=actor)
+            j.append(kind, subject, evidence, actor=actor)
 
     @staticmethod
     def _actor(actor: str | None) -> str:
@@ -427,28 +481,32 @@ class IncidentStore:
         return Incident.from_doc(row[0], entries)
 
     def _save(self, db: sqlite3.Connection, inc: Incident) -> None:
-        db.execute("UPDATE incidents SET status = ?, doc = ? WHERE id = ?", (inc.status, inc.to_doc(), inc.id))
+        db.execute(
+            "UPDATE incidents SET status = ?, doc = ?, drill = ? WHERE id = ?",
+            (inc.status, inc.to_doc(), int(inc.drill), inc.id),
+        )
 
     def _change(
         self,
         incident_id: str,
         kind: str,
-        change: Callable[[Incident, dt.datetime, str], dict],
+        journal_kind: Kind,
+        change: Callable[[Incident, dt.datetime, str], events.Record],
         actor: str | None,
-        journal_kind: str | None = None,
     ) -> Incident:
-        """Read, change and write one incident in one transaction; timeline + journal event."""
+        """Read, change and write one incident in one transaction: timeline entry, and the journal
+        event (``change``'s record) written before the transaction commits."""
         actor = self._actor(actor)
         now = self.now()
         try:
             with self._tx() as db:
                 inc = self._load(db, incident_id, timeline=False)
-                data = change(inc, now, actor)
+                evidence = change(inc, now, actor)
                 self._save(db, inc)
-                self._insert_timeline(db, inc.id, kind, data, actor, now)
+                self._insert_timeline(db, inc.id, kind, evidence.to_data(), actor, now)
+                self._journal_append(journal_kind, incident_id, evidence, actor)
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot update incident {incident_id} in {self.path}: {e}") from None
-        self._journal_append(journal_kind or f"incident.{kind}", incident_id, data, actor)
         return self.get(incident_id)
 
     # -- the public API
@@ -462,8 +520,13 @@ class IncidentStore:
         dedupe_key: str | None = None,
         actor: str | None = None,
         roles: dict[str, str | None] | None = None,
+        drill: bool = False,
+        group: str | None = None,
     ) -> tuple[Incident, bool]:
-        """Open an incident (starts the clocks); with an open one of the same ``dedupe_key``, return it."""
+        """Open an incident (starts the clocks); with an open one of the same ``dedupe_key``, return it.
+
+        ``drill`` flags a drill's incident; ``group`` is the grouping key later alerts attach by.
+        """
         title = (title or "").strip()
         if not title:
             raise BadInput("an incident needs a title")
@@ -501,23 +564,28 @@ class IncidentStore:
                     dedupe_key=dedupe_key,
                     milestones={m: Milestone(m, iso(dl[m])) for m in MILESTONES},
                     roles={r: (roles or {}).get(r) for r in ROLES},
+                    drill=bool(drill),
+                    group=group,
                 )
                 db.execute(
-                    "INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc()),
+                    "INSERT INTO incidents (id, day, seq, status, dedupe_key, t0, doc, drill) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (inc.id, day, seq, inc.status, dedupe_key, inc.t0, inc.to_doc(), int(inc.drill)),
                 )
-                data = {
-                    "title": title,
-                    "severity": severity,
-                    "t0": inc.t0,
-                    "source": source,
-                    "dedupe_key": dedupe_key,
-                    "deadlines": {m: iso(dl[m]) for m in MILESTONES},
-                }
-                self._insert_timeline(db, inc.id, "open", data, actor, now)
+                evidence = events.IncidentOpen(
+                    title=title,
+                    severity=severity,
+                    t0=inc.t0,
+                    source=source,
+                    dedupe_key=dedupe_key,
+                    deadlines={m: iso(dl[m]) for m in MILESTONES},
+                    drill=inc.drill,
+                    group=group,
+                )
+                self._insert_timeline(db, inc.id, "open", evidence.to_data(), actor, now)
+                self._journal_append(Kind.INCIDENT_OPEN, inc.id, evidence, actor)
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot open an incident in {self.path}: {e}") from None
-        self._journal_append("incident.open", inc.id, data, actor)
         return self.get(inc.id), True
 
     def get(self, incident_id: str) -> Incident:
@@ -529,44 +597,108 @@ class IncidentStore:
         ).fetchone()
         return self.get(row[0]) if row else None
 
-    def list(self, open_only: bool = False) -> list[Incident]:
-        sql = "SELECT id FROM incidents"
+    def list(self, open_only: bool = False, *, drill: bool | None = None) -> list[Incident]:
+        """Incidents in opening order; ``drill`` True/False keeps only drill/real ones (None: both)."""
+        where = []
         if open_only:
-            sql += " WHERE status = 'open'"
+            where.append("status = 'open'")
+        if drill is not None:
+            where.append("drill = 1" if drill else "drill = 0")
+        sql = "SELECT id FROM incidents" + (" WHERE " + " AND ".join(where) if where else "")
         sql += " ORDER BY day, seq"
         return [self.get(r[0]) for r in self._db.execute(sql).fetchall()]
+
+    def count_open(self, *, drill: bool = False) -> int:
+        """Open real incidents (``drill=True``: open drill incidents); real-incident figures never count drills."""
+        row = self._db.execute(
+            "SELECT COUNT(*) FROM incidents WHERE status = 'open' AND drill = ?", (int(drill),)
+        ).fetchone()
+        return int(row[0])
+
+    _ALERT_FIELDS = frozenset({"fingerprint", "alertname", "status", "severity", "labels", "starts_at", "group_key"})
+
+    def attach_alert(
+        self, incident_id: str, evidence: dict, *, drill: bool = False, actor: str | None = None
+    ) -> Incident:
+        """Attach a related alert to an incident as further evidence (journal kind ``incident.alert``).
+
+        ``evidence``: fingerprint, alertname, status, severity, labels, starts_at, group_key. An alert
+        already on the incident is not attached twice. A more severe alert raises the incident's
+        severity (recorded as ``severity_raised``). A drill alert never attaches to a real incident,
+        nor a real alert to a drill incident (BadInput).
+        """
+        fp = str(evidence.get("fingerprint") or "")
+        if not fp:
+            raise BadInput("an attached alert needs its fingerprint")
+        current = self.get(incident_id)
+        if fp in current.alert_fingerprints() and current.drill == bool(drill):
+            return current  # dedupe by fingerprint: nothing new to record
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentAlert:
+            if inc.drill != bool(drill):
+                what = "a drill alert to a real incident" if drill else "a real alert to a drill incident"
+                raise BadInput(f"{inc.id}: refusing to attach {what}")
+            data = {k: v for k, v in evidence.items() if k in self._ALERT_FIELDS}
+            if fp in inc.alert_fingerprints():
+                return events.IncidentAlert(**data, already_attached=True, drill=inc.drill)
+            raised = None
+            sev = str(evidence.get("severity") or "")
+            inc.alerts.append(
+                {
+                    "fingerprint": fp,
+                    "alertname": evidence.get("alertname"),
+                    "severity": sev,
+                    "status": evidence.get("status"),
+                    "starts_at": evidence.get("starts_at"),
+                    "attached_at": iso(now),
+                }
+            )
+            if sev in SEVERITIES and severity_rank(sev) < severity_rank(inc.severity):
+                raised = {"from": inc.severity, "to": sev}
+                inc.severity = sev
+            return events.IncidentAlert(
+                **data, severity_raised=raised, incident_severity=inc.severity, drill=inc.drill
+            )
+
+        return self._change(incident_id, "alert.attach", Kind.INCIDENT_ALERT, change, actor)
 
     def add_timeline(self, incident_id: str, kind: str, data: dict | None = None, *, actor: str | None = None) -> None:
         """A note on the incident's timeline (alert repeated, alert resolved, escalation sent ...)."""
         actor = self._actor(actor)
         data = dict(data or {})
+        escalation = events.IncidentEscalation(kind=kind, **data) if kind.startswith("escalation.") else None
         try:
             with self._tx() as db:
                 if db.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
                     raise BadInput(f"unknown incident {incident_id!r}")
                 self._insert_timeline(db, incident_id, kind, data, actor, self.now())
+                if escalation is not None:
+                    self._journal_append(Kind.INCIDENT_ESCALATION, incident_id, escalation, actor)
+                else:
+                    note = events.IncidentTimeline(kind=kind, details=data)
+                    self._journal_append(Kind.INCIDENT_TIMELINE, incident_id, note, actor)
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot write the timeline of {incident_id}: {e}") from None
-        jkind = "incident.escalation" if kind.startswith("escalation.") else "incident.timeline"
-        self._journal_append(jkind, incident_id, {"kind": kind, **data}, actor)
 
     # -- milestones
-    def _reach(self, inc: Incident, name: str, now: dt.datetime, actor: str, evidence: dict) -> dict:
+    def _reach(
+        self, inc: Incident, name: str, now: dt.datetime, actor: str, evidence: dict
+    ) -> events.IncidentMilestone:
         m = inc.milestones[name]
         if m.reached_at is not None:
-            return {"milestone": name, "already_reached_at": m.reached_at, "evidence": evidence}
+            return events.IncidentMilestone(milestone=name, already_reached_at=m.reached_at, evidence=evidence)
         m.reached_at, m.by, m.evidence = iso(now), actor, evidence
         m.late = now > parse_iso(m.deadline)
         m.waived = None
         took = (now - parse_iso(inc.t0)).total_seconds()
-        return {
-            "milestone": name,
-            "reached_at": m.reached_at,
-            "deadline": m.deadline,
-            "late": m.late,
-            "took_seconds": round(took, 3),
-            "evidence": evidence,
-        }
+        return events.IncidentMilestone(
+            milestone=name,
+            reached_at=m.reached_at,
+            deadline=m.deadline,
+            late=m.late,
+            took_seconds=round(took, 3),
+            evidence=evidence,
+        )
 
     def classify(
         self, incident_id: str, fault_type: str, *, note: str | None = None, actor: str | None = None
@@ -575,52 +707,57 @@ class IncidentStore:
         if fault_type not in FAULT_TYPES:
             raise BadInput(f"unknown fault type {fault_type!r} (one of {', '.join(FAULT_TYPES)})")
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentMilestone:
             previous = inc.fault_type
             inc.fault_type = fault_type
-            data = self._reach(inc, "classify", now, who, {"type": fault_type, "note": note})
-            data["type"] = fault_type
-            if previous and previous != fault_type:
-                data["previous_type"] = previous
-            return data
+            reached = self._reach(inc, "classify", now, who, {"type": fault_type, "note": note})
+            return replace(
+                reached, type=fault_type, previous_type=previous if previous and previous != fault_type else None
+            )
 
-        return self._change(incident_id, "classify", change, actor, "incident.milestone")
+        return self._change(incident_id, "classify", Kind.INCIDENT_MILESTONE, change, actor)
 
     def standby(self, incident_id: str, *, evidence: dict | None = None, actor: str | None = None) -> Incident:
         """Milestone 2: the standby system is started (``evidence``: what was started, where)."""
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentMilestone:
             if evidence and evidence.get("url"):
                 inc.standby = dict(evidence)
             return self._reach(inc, "standby", now, who, dict(evidence or {}))
 
-        return self._change(incident_id, "standby", change, actor, "incident.milestone")
+        return self._change(incident_id, "standby", Kind.INCIDENT_MILESTONE, change, actor)
 
     def submit_report(self, incident_id: str, lang: str, *, actor: str | None = None) -> Incident:
         """Milestone 3: the fault analysis report is submitted (its files are attached by record_report)."""
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentMilestone:
             rep = dict(inc.report or {})
             if not rep.get("submitted_at"):
                 rep["submitted_at"], rep["submitted_lang"] = iso(now), lang
             inc.report = rep
             return self._reach(inc, "report", now, who, {"lang": lang})
 
-        return self._change(incident_id, "report.submit", change, actor, "incident.milestone")
+        return self._change(incident_id, "report.submit", Kind.INCIDENT_MILESTONE, change, actor)
 
     def record_report(self, incident_id: str, lang: str, files: dict, *, actor: str | None = None) -> Incident:
-        """A report was written (``files``: markdown, html, sha256); attached to milestone 3 when submitted."""
+        """A report was written (``files``: markdown, html, sha256); attached to milestone 3 when submitted.
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        Writing a report is not submitting it: a draft leaves the 24 h clock running (:meth:`submit_report`
+        stops it, with an ``incident.milestone`` event; this one is ``incident.report``).
+        """
+
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentReport:
             rep = dict(inc.report or {})
             rep[lang] = dict(files, written_at=iso(now))
             inc.report = rep
             m = inc.milestones["report"]
             if m.reached_at and m.evidence.get("lang") == lang and "sha256" not in m.evidence:
                 m.evidence.update(files)
-            return {"lang": lang, **files}
+            return events.IncidentReport(
+                lang=lang, markdown=files.get("markdown"), html=files.get("html"), sha256=files.get("sha256")
+            )
 
-        return self._change(incident_id, "report.write", change, actor, "incident.report")
+        return self._change(incident_id, "report.write", Kind.INCIDENT_REPORT, change, actor)
 
     def update_fields(self, incident_id: str, *, actor: str | None = None, **fields: str | None) -> Incident:
         """Narrative fields of the report (summary, impact, detection, root_cause) and roles (commander ...)."""
@@ -632,36 +769,37 @@ class IncidentStore:
         if not given:
             return self.get(incident_id)
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentUpdate:
             for k, v in given.items():
                 if k in ROLES:
                     inc.roles[k] = v
                 else:
                     setattr(inc, k, v)
-            return {"fields": given}
+            return events.IncidentUpdate(fields=given)
 
-        return self._change(incident_id, "update", change, actor)
+        return self._change(incident_id, "update", Kind.INCIDENT_UPDATE, change, actor)
 
     def resolve(self, incident_id: str, *, summary: str | None = None, actor: str | None = None) -> Incident:
         """The service is restored. A standby not needed before its deadline is waived, not missed."""
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentResolve:
             if inc.status == "resolved":
                 raise BadInput(f"incident {inc.id} was already resolved at {inc.resolution['at']}")
             inc.status = "resolved"
             inc.resolution = {"at": iso(now), "by": who, "summary": summary}
-            data: dict[str, Any] = {
-                "resolved_at": iso(now),
-                "summary": summary,
-                "took_seconds": round((now - parse_iso(inc.t0)).total_seconds(), 3),
-            }
+            waived = None
             sb = inc.milestones["standby"]
             if sb.reached_at is None and now <= parse_iso(sb.deadline):
                 sb.waived = f"resolved at {iso(now)} before the standby deadline"
-                data["standby_waived"] = True
-            return data
+                waived = True
+            return events.IncidentResolve(
+                resolved_at=iso(now),
+                summary=summary,
+                took_seconds=round((now - parse_iso(inc.t0)).total_seconds(), 3),
+                standby_waived=waived,
+            )
 
-        return self._change(incident_id, "resolve", change, actor)
+        return self._change(incident_id, "resolve", Kind.INCIDENT_RESOLVE, change, actor)
 
     # -- rectification (R12)
     def add_action(
@@ -671,7 +809,7 @@ class IncidentStore:
             raise BadInput("a rectification item needs a problem and an owner")
         made: dict[str, Action] = {}
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentActionAdd:
             a = Action(
                 n=len(inc.actions) + 1,
                 problem=problem.strip(),
@@ -683,9 +821,9 @@ class IncidentStore:
             )
             inc.actions.append(a)
             made["a"] = a
-            return {"action": a.n, "problem": a.problem, "owner": a.owner, "due": a.due}
+            return events.IncidentActionAdd(action=a.n, problem=a.problem, owner=a.owner, due=a.due)
 
-        inc = self._change(incident_id, "action.add", change, actor)
+        inc = self._change(incident_id, "action.add", Kind.INCIDENT_ACTION_ADD, change, actor)
         return inc, made["a"]
 
     def update_action(
@@ -702,7 +840,7 @@ class IncidentStore:
         if status is not None and status not in ACTION_STATUSES:
             raise BadInput(f"unknown status {status!r} (one of {', '.join(ACTION_STATUSES)})")
 
-        def change(inc: Incident, now: dt.datetime, who: str) -> dict:
+        def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentActionUpdate:
             if not 1 <= n <= len(inc.actions):
                 raise BadInput(f"incident {inc.id} has no rectification item {n} (it has {len(inc.actions)})")
             a = inc.actions[n - 1]
@@ -723,9 +861,16 @@ class IncidentStore:
                 data["note"] = note
             a.updated_at = iso(now)
             a.history.append({"at": iso(now), "by": who, **{k: v for k, v in data.items() if k != "action"}})
-            return data
+            return events.IncidentActionUpdate(
+                action=n,
+                from_=data.get("from"),
+                status=data.get("status"),
+                owner=data.get("owner"),
+                due=data.get("due"),
+                note=data.get("note"),
+            )
 
-        inc = self._change(incident_id, "action.update", change, actor)
+        inc = self._change(incident_id, "action.update", Kind.INCIDENT_ACTION_UPDATE, change, actor)
         return inc, inc.actions[n - 1]
 
     # -- escalation bookkeeping (used by procops.incidents.escalation)

@@ -4,7 +4,8 @@
   into the ``standby`` sandbox instance (``procops.backup.restore.restore_to_sandbox``),
   then checked to serve (``/healthz`` and the restored announcements and documents).
   With ``platform.url`` set (real hosts) it runs ``playbooks/failover.yml`` instead
-  (:func:`failover_on_hosts`): restore on the ``standby`` host, switch HAProxy on ``lb``.
+  (:func:`failover_on_hosts`, through ``procops.playbook.run_playbook``): restore on the
+  ``standby`` host, switch HAProxy on ``lb``; per-host results from the run's events.
 * :func:`write_report` renders the fault analysis report (故障分析报告) in zh or en,
   Markdown and HTML, with the deadline-compliance table.
 """
@@ -13,16 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
-import os
-import re
-import subprocess
-import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from procops.errors import BadInput, EnvironmentFailure
+from procops.errors import BadInput, EnvironmentFailure, ExitCode, ProcopsError
 from procops.timeutil import format_duration, iso, parse_iso, utcnow
 
 from procops.incidents.incident import FAULT_TYPES, MILESTONE_TITLES, Incident
@@ -155,28 +152,10 @@ def switch_main_haproxy(instance: str = STANDBY_INSTANCE) -> dict | None:
 
 
 PLAYBOOK_TIMEOUT = 3600.0  # the standby clock itself
-_RECAP = re.compile(
-    r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)"
-    r"(?:\s+skipped=(\d+))?(?:\s+rescued=(\d+))?(?:\s+ignored=(\d+))?",
-    re.M,
-)
-_SERVES = re.compile(r"standby '([^']+)' serves run (\S+) from\s+(\S+) at (http://\S+)")
 
 
-def failover_playbook_argv(
-    config: Config,
-    playbook: Path,
-    *,
-    ansible_playbook: str = "ansible-playbook",
-    repo: str | None = None,
-    snapshot: str | None = None,
-) -> list[str]:
-    """``ansible-playbook -i INVENTORY playbooks/failover.yml -e JSON`` for real hosts.
-
-    The extra variables are ``drills.failover_extra_vars`` with ``--repo`` and ``--snapshot``
-    on top (as ``procops_offsite_repo`` and ``procops_snapshot``), passed as one JSON object so
-    values with spaces or ``=`` survive.
-    """
+def failover_inventory(config: Config) -> Path:
+    """drills.failover_inventory, which real hosts need (groups 'standby' and 'lb'); else bad input."""
     inventory = config.drills.failover_inventory
     if inventory is None:
         raise BadInput(
@@ -184,100 +163,75 @@ def failover_playbook_argv(
             "set drills.failover_inventory (groups 'standby' and 'lb') in the config",
             hint="or start the standby by hand and record it with --evidence TEXT",
         )
+    return Path(inventory)
+
+
+def failover_extra_vars(config: Config, *, repo: str | None = None, snapshot: str | None = None) -> dict[str, str]:
+    """The playbook's variables: ``drills.failover_extra_vars`` with ``--repo`` and ``--snapshot`` on top
+    (as ``procops_offsite_repo`` and ``procops_snapshot``; ``latest`` is the playbook's default)."""
     extra: dict[str, str] = dict(config.drills.failover_extra_vars)
     if repo:
         extra["procops_offsite_repo"] = repo
     if snapshot and snapshot != "latest":
         extra["procops_snapshot"] = snapshot
-    argv = [ansible_playbook, "-i", str(inventory), str(playbook)]
-    if extra:
-        argv += ["-e", json.dumps(extra, sort_keys=True, ensure_ascii=False)]
-    return argv
-
-
-def parse_playbook_output(text: str) -> dict:
-    """The PLAY RECAP per host, and what the standby serves (from the playbook's report line)."""
-    recap = {}
-    for m in _RECAP.finditer(text):
-        recap[m.group(1)] = {
-            k: int(v or 0)
-            for k, v in zip(("ok", "changed", "unreachable", "failed", "skipped", "rescued", "ignored"), m.groups()[1:])
-        }
-    out: dict[str, Any] = {"recap": recap}
-    serves = _SERVES.findall(" ".join(text.split()))
-    if serves:
-        inst, run, repo, url = serves[-1]
-        out["standby"] = {"instance": inst, "run": run, "repository": repo, "url": url.rstrip("\"',)")}
-    failed = [ln.strip() for ln in text.splitlines() if ln.startswith(("fatal:", "failed:"))]
-    if failed:
-        out["errors"] = [f[:500] for f in failed[-5:]]
-    return out
-
-
-def _ansible_playbook() -> str:
-    here = Path(sys.executable).parent / "ansible-playbook"
-    return str(here) if here.exists() else "ansible-playbook"
+    return extra
 
 
 def failover_on_hosts(
     config: Config, *, repo: str | None = None, snapshot: str = "latest", timeout: float = PLAYBOOK_TIMEOUT
 ) -> dict:
-    """Run playbooks/failover.yml; returns {"ok", "rc", "argv", "recap", "standby", "seconds", ...}.
+    """Run playbooks/failover.yml (``procops.playbook.run_playbook``); returns
+    {"ok", "status", "exit_code", "rc", "recap", "standby", "failures", "seconds", ...}.
 
-    Never raises for a failed playbook (``ok`` is False and the output's tail says why), so the
-    caller can record the result before it fails.
+    ``recap`` is the PLAY RECAP per host (from the run's events), ``standby`` what the playbook reported
+    with ``set_stats``. Never raises for a failed playbook (``ok`` is False, ``error`` and ``output_tail``
+    say why, ``exit_code`` is 2 for a playbook or inventory that cannot be used, else 3), so the caller
+    can record the result before it fails. No inventory configured is :class:`BadInput`.
     """
     from procops.home import project_path
+    from procops.playbook import PlaybookStatus, run_playbook
 
     playbook = project_path("playbooks", "failover.yml")
-    argv = failover_playbook_argv(config, playbook, ansible_playbook=_ansible_playbook(), repo=repo, snapshot=snapshot)
-    env = {
-        **os.environ,
-        "ANSIBLE_NOCOLOR": "1",
-        "ANSIBLE_FORCE_COLOR": "0",
-        "ANSIBLE_RETRY_FILES_ENABLED": "0",
-        "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
-    }
-    started = time.monotonic()
-    try:
-        p = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, env=env, cwd=project_path(), stdin=subprocess.DEVNULL
-        )
-    except FileNotFoundError:
-        raise EnvironmentFailure(
-            "ansible-playbook is not installed", hint="install ansible-core next to procops"
-        ) from None
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return {
-            "ok": False,
-            "rc": None,
-            "argv": argv,
-            **parse_playbook_output(out),
-            "error": f"the failover playbook took longer than {timeout:.0f}s",
-            "seconds": round(time.monotonic() - started, 3),
-            "output_tail": out.splitlines()[-30:],
-        }
-    parsed = parse_playbook_output(p.stdout)
-    ok = (
-        p.returncode == 0
-        and bool(parsed["recap"])
-        and not any(h["failed"] or h["unreachable"] for h in parsed["recap"].values())
-    )
+    inventory = failover_inventory(config)
+    extra = failover_extra_vars(config, repo=repo, snapshot=snapshot)
+    res = run_playbook(playbook, inventory, extra_vars=extra, timeout=timeout)
+    standby = res.reported.get("standby") if isinstance(res.reported.get("standby"), dict) else None
+    ok = res.ok and standby is not None
+    error = res.error
+    if res.ok and standby is None:
+        error = "the failover playbook did not report a standby (set_stats 'standby')"
+    if res.status is PlaybookStatus.TIMEOUT:
+        error = f"the failover playbook took longer than {timeout:.0f}s"
     result: dict[str, Any] = {
         "ok": ok,
-        "rc": p.returncode,
-        "argv": argv,
+        "status": res.status.value,
+        "exit_code": int(res.exit_code(on_failure=ExitCode.ENVIRONMENT)) if not res.ok else (0 if ok else 3),
+        "rc": res.rc,
         "playbook": str(playbook),
-        "inventory": str(config.drills.failover_inventory),
-        **parsed,
+        "inventory": str(inventory),
+        "recap": {h: asdict(s) for h, s in res.hosts.items()},
+        "standby": (
+            {k: standby.get(k) for k in ("instance", "run", "repository", "url", "replica_ports")} if standby else None
+        ),
+        "failures": [asdict(f) for f in res.failures],
+        "check": res.check,
         "url": config.platform.url,
-        "seconds": round(time.monotonic() - started, 3),
+        "seconds": res.seconds,
     }
     if not ok:
-        result["output_tail"] = (p.stdout + p.stderr).splitlines()[-30:]
-        result.setdefault("error", "; ".join(parsed.get("errors", [])) or f"ansible-playbook exited {p.returncode}")
+        result["error"] = error or f"the failover playbook ended {res.status.value}"
+        result["output_tail"] = list(res.output_tail)
     return result
+
+
+def failover_error(result: dict, prefix: str = "") -> ProcopsError:
+    """The error of an unsuccessful :func:`failover_on_hosts`: exit 2 for an unusable playbook or
+    inventory, else 3 (a failed task or an unreachable host: the environment the standby needs)."""
+    cls = BadInput if result.get("exit_code") == ExitCode.BAD_INPUT else EnvironmentFailure
+    return cls(
+        f"{prefix}the failover playbook failed: {result['error']}",
+        hint="the standby milestone is not reached; fix and run it again",
+    )
 
 
 def failover(
@@ -285,12 +239,13 @@ def failover(
 ) -> dict:
     """Restore the latest off-site backup into the standby instance and check that it serves.
 
-    With ``platform.url`` set: :func:`failover_on_hosts`, an unsuccessful playbook being exit 3.
+        With ``platform.url`` set: :func:`failover_on_hosts`, an unsuccessful playbook being
+    :func:`failover_error` (exit 3, or 2 for an unusable playbook or inventory).
     """
     if config.platform.url:
         result = failover_on_hosts(config, repo=repo, snapshot=snapshot)
         if not result["ok"]:
-            raise EnvironmentFailure(f"the failover playbook failed: {result['error']}")
+            raise failover_error(result)
         return result
     try:
         from procops.backup.restore import restore_to_sandbox

@@ -460,22 +460,24 @@ def _finish(summary: dict, report_dir: Path, facts: dict, config: Any, windows: 
 
 
 def _record(summary: dict) -> None:
+    from procops.events import Kind, LoadtestRun, Status
     from procops.journal import record
 
     failed_rows = [r["name"] for r in summary.get("slos", []) if not r["ok"]]
     record(
-        f"loadtest.{summary['scenario']}",
+        Kind.loadtest(summary["scenario"]),
         summary["target"],
-        {
-            "verdict": summary["verdict"],
-            "report_dir": summary["report_dir"],
-            "failed_slos": failed_rows,
-            "requests": summary["requests"],
-            "rps": summary["rps"],
-            "users": summary.get("users"),
-            "generator_cpu_max": summary["generator_cpu"]["max_ratio"],
-            "capacity_multiple": (summary.get("capacity") or {}).get("multiple"),
-        },
+        LoadtestRun(
+            status={"pass": Status.OK, "fail": Status.FAILED}.get(summary["verdict"], Status.ERROR),  # invalid: error
+            verdict=summary["verdict"],
+            report_dir=summary["report_dir"],
+            failed_slos=failed_rows,
+            requests=summary["requests"],
+            rps=summary["rps"],
+            users=summary.get("users"),
+            generator_cpu_max=summary["generator_cpu"]["max_ratio"],
+            capacity_multiple=(summary.get("capacity") or {}).get("multiple"),
+        ),
     )
     if summary["verdict"] == "pass":
         from prometheus_client import Gauge
@@ -499,9 +501,10 @@ def _journal_errors(scenario: str, url: str) -> Iterator[None]:
     try:
         yield
     except EnvironmentFailure as e:
+        from procops.events import Kind, LoadtestRun, Status
         from procops.journal import record
 
-        record(f"loadtest.{scenario}", url, {"verdict": "error", "error": e.message})
+        record(Kind.loadtest(scenario), url, LoadtestRun(status=Status.ERROR, verdict="error", error=e.message))
         raise
 
 

@@ -1,8 +1,9 @@
 """The procops exporter: the ``procops_*`` metrics of DESIGN.md, from the journal and the textfiles.
 
 The journal is folded incrementally (only rows newer than the last scrape are
-read) into :class:`JournalState`; the event kinds of every area are read
-tolerantly (a kind or field that is missing is simply not exported). The
+read) into :class:`JournalState`, each row parsed into its typed evidence
+(:mod:`procops.events`): success is the record's ``status``, never a guess at
+words; a kind the catalog does not know is not exported. The
 node_exporter textfile directory (``$PROCOPS_HOME/textfile/*.prom``, written
 by batch jobs) is served too: a series present in both is taken from the
 textfile, except last-success timestamps where the newer one wins.
@@ -15,12 +16,17 @@ Exported series:
   (the backup job's own textfile gives the site in ``procops_backup_repository_offsite``;
   it is turned into the ``offsite`` label the rules use)
 - ``procops_integrity_problems{repository}``
-- ``procops_drill_last_success_timestamp_seconds{scenario}``
 - ``procops_loadtest_last_pass_timestamp_seconds{scenario}``
 - ``procops_scan_last_success_timestamp_seconds``
 - ``procops_incident_deadline_remaining_seconds{incident,milestone}`` for every
   pending milestone of an open incident (computed at scrape time)
-- ``procops_incidents_open`` and ``procops_release_stage{release}``
+- ``procops_incidents_open``
+- drill incidents are kept out of the incident series: their clocks and count are
+  ``procops_drill_incident_deadline_remaining_seconds{incident,milestone}`` and
+  ``procops_drill_incidents_open`` (so the ``IncidentDeadline*`` alerts, which escalate
+  to the leaders, never fire for a drill)
+- drills and releases journal no events yet: ``procops_drill_last_success_timestamp_seconds{scenario}``
+  and ``procops_release_stage{release}`` are served when a textfile holds them
 
 Incident clocks are read live from the incident store (``procops.incidents.incident``)
 at every scrape, so a milestone reached a second ago stops its series at once;
@@ -38,20 +44,13 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterable, Iterator
 
+from procops import events
+from procops.events import Status
 from procops.timeutil import parse_iso
 
 log = logging.getLogger(__name__)
 
-_OK_WORDS = {"ok", "success", "succeeded", "pass", "passed", "done", "completed", "complete", "met", "true"}
 MILESTONES = ("classify", "standby", "report")
-_MILESTONE_KINDS = {
-    "incident.classify": "classify",
-    "incident.classified": "classify",
-    "incident.standby": "standby",
-    "incident.report": "report",
-    "incident.reported": "report",
-}
-_CLOSE_KINDS = {"incident.close", "incident.closed", "incident.cancel", "incident.delete"}
 
 HELP = {
     "procops_backup_last_success_timestamp_seconds": "Time of the last successful backup, per repository.",
@@ -63,50 +62,13 @@ HELP = {
     "procops_scan_last_success_timestamp_seconds": "Time of the last successful vulnerability scan.",
     "procops_incident_deadline_remaining_seconds": "Seconds left before a pending incident milestone is due "
     "(negative: overdue).",
-    "procops_incidents_open": "Incidents not yet resolved.",
+    "procops_incidents_open": "Incidents not yet resolved (drills excluded).",
+    "procops_drill_incident_deadline_remaining_seconds": "Seconds left before a pending drill incident milestone "
+    "is due (negative: overdue).",
+    "procops_drill_incidents_open": "Drill incidents not yet resolved.",
     "procops_release_stage": "Current stage of a gray release (index into the batches; -1 aborted).",
     "procops_journal_events": "Journal rows read by the exporter.",
 }
-
-
-def succeeded(data: dict) -> bool:
-    """Whether an event's data says the job succeeded (tolerant of the areas' wording)."""
-    for key in ("ok", "success", "passed"):
-        v = data.get(key)
-        if isinstance(v, bool):
-            return v
-    for key in ("verdict", "status", "result", "outcome"):
-        v = data.get(key)
-        if isinstance(v, str):
-            return v.strip().lower() in _OK_WORDS
-    return False
-
-
-def _has_verdict(data: dict) -> bool:
-    return any(k in data for k in ("ok", "success", "passed", "verdict", "status", "result", "outcome"))
-
-
-def _ts(event_time: str, data: dict, *keys: str) -> float:
-    for k in keys:
-        v = data.get(k)
-        if isinstance(v, (int, float)) and not isinstance(v, bool):
-            return float(v)
-        if isinstance(v, str):
-            try:
-                return parse_iso(v).timestamp()
-            except ValueError:
-                pass
-    return parse_iso(event_time).timestamp()
-
-
-def _count(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, (int, float)):
-        return int(v)
-    if isinstance(v, (list, tuple, dict)):
-        return len(v)
-    return None
 
 
 @dataclass
@@ -115,6 +77,8 @@ class Incident:
     t0: float
     deadlines: dict[str, float]
     pending: set[str] = field(default_factory=lambda: set(MILESTONES))
+    resolved: bool = False
+    drill: bool = False
 
 
 @dataclass
@@ -128,125 +92,75 @@ class JournalState:
     check_success: dict[str, float] = field(default_factory=dict)
     check_ok: dict[str, int] = field(default_factory=dict)
     integrity: dict[str, int] = field(default_factory=dict)
-    drill_success: dict[str, float] = field(default_factory=dict)
     loadtest_pass: dict[str, float] = field(default_factory=dict)
     scan_success: float | None = None
-    release_stage: dict[str, float] = field(default_factory=dict)
     incidents: dict[str, Incident] = field(default_factory=dict)
 
     # ---- folding
     def apply(self, ev: Any) -> None:
         try:
-            self._apply(ev.kind, ev.subject, ev.data if isinstance(ev.data, dict) else {}, ev.time)
-        except (ValueError, TypeError, KeyError, AttributeError) as e:  # a malformed row never stops the exporter
-            log.debug("journal row %s (%s) not understood: %s", ev.id, ev.kind, e)
+            rec = events.evidence(ev)
+        except ValueError:  # a kind the catalog does not know (a foreign or retired row): nothing to export
+            rec = None
+        if rec is not None:
+            try:
+                self._apply(rec, str(ev.kind), str(ev.subject), parse_iso(ev.time).timestamp())
+            except (ValueError, TypeError, KeyError, AttributeError) as e:  # a malformed row never stops it
+                log.debug("journal row %s (%s) not understood: %s", ev.id, ev.kind, e)
         self.last_id = max(self.last_id, ev.id)
 
-    def _apply(self, kind: str, subject: str, d: dict, t: str) -> None:
-        area = kind.split(".", 1)[0]
-        if kind == "backup.run":
-            repo = str(d.get("repository") or subject or "default")
-            repos = d.get("repositories")
-            if isinstance(repos, dict):  # one event for several repositories: {name: {status, ...}}
-                for name, r in repos.items():
-                    if isinstance(r, dict) and succeeded(r):
-                        off = "true" if r.get("offsite") or str(name) in self.offsite_repos else "false"
-                        self.backup_success[(str(name), off)] = _ts(t, r, "finished_at", "time")
-                return
-            if succeeded(d):
-                off = "true" if d.get("offsite") in (True, "true", "yes", 1) or repo in self.offsite_repos else "false"
-                self.backup_success[(repo, off)] = _ts(t, d, "finished_at", "ended_at", "time")
-        elif kind == "backup.check":
-            repos = d.get("repositories")
-            if isinstance(repos, dict):  # {name: {ok, ...}}
-                for name, r in repos.items():
-                    if isinstance(r, dict):
-                        self._apply("backup.check", str(name), {k: v for k, v in r.items() if k != "repositories"}, t)
-                return
-            repo = str(d.get("repository") or subject or "default")
-            if succeeded(d):
-                self.check_ok[repo] = 1
-                self.check_success[repo] = _ts(t, d, "finished_at", "ended_at", "time")
-            elif _has_verdict(d):
-                self.check_ok[repo] = 0
-        elif kind in ("backup.verify", "integrity.verify", "backup.integrity"):
-            repo = str(d.get("repository") or subject or "default")
-            n = None
-            counts = d.get("problem_counts")
-            if isinstance(counts, dict):
-                n = sum(int(v) for v in counts.values() if isinstance(v, (int, float)) and not isinstance(v, bool))
-            for key in ("integrity_problems", "problems", "missing_or_altered"):
-                if n is not None:
-                    break
-                n = _count(d.get(key))
-                if n is not None:
-                    break
-            if n is None:
-                parts = [_count(d.get(k)) for k in ("missing", "altered", "corrupt")]
-                if any(p is not None for p in parts):
-                    n = sum(p or 0 for p in parts)
-            if n is None and _has_verdict(d):
-                n = 0 if succeeded(d) else 1
-            if n is not None:
-                self.integrity[repo] = n
-        elif kind in ("drill.run", "drill.end", "drill.finish"):
-            if succeeded(d):
-                scenario = str(d.get("scenario") or subject or "drill")
-                self.drill_success[scenario] = _ts(t, d, "ended_at", "finished_at")
-        elif area == "loadtest":
-            if succeeded(d) and kind not in ("loadtest.report",):
-                scenario = str(d.get("scenario") or kind.split(".", 1)[1] or subject)  # loadtest.<scenario>
-                self.loadtest_pass[scenario] = _ts(t, d, "ended_at", "finished_at")
-        elif kind in ("scan.run", "scan"):
-            if succeeded(d):
-                self.scan_success = _ts(t, d, "ended_at", "finished_at")
-        elif area == "release":
-            rel = str(d.get("release") or d.get("version") or subject or "release")
-            stage = d.get("stage")
-            if kind in ("release.abort", "release.aborted", "release.rollback"):
-                self.release_stage[rel] = -1
-            elif isinstance(stage, (int, float)) and not isinstance(stage, bool):
-                self.release_stage[rel] = float(stage)
-        elif area == "incident":
-            self._incident(kind, subject, d, t)
+    def _apply(self, rec: events.Record, kind: str, subject: str, t: float) -> None:
+        if isinstance(rec, events.BackupRun):  # one event for every repository of the run
+            for name, r in rec.repositories.items():
+                if r.status is Status.OK:
+                    self.backup_success[(name, "true" if name in self.offsite_repos else "false")] = t
+        elif isinstance(rec, events.BackupCheck):
+            for name, c in rec.repositories.items():
+                self.check_ok[name] = int(c.ok)
+                if c.ok:
+                    self.check_success[name] = t
+        elif isinstance(rec, events.BackupVerify):  # subject: the verified target (live, a snapshot ...)
+            if rec.problem_counts or rec.problems:
+                self.integrity[subject or "default"] = sum(rec.problem_counts.values()) or len(rec.problems)
+            elif rec.status in (Status.OK, Status.FAILED):
+                self.integrity[subject or "default"] = 0 if rec.status is Status.OK else 1
+        elif isinstance(rec, events.LoadtestRun):  # loadtest.<scenario>
+            if rec.status is Status.OK:
+                self.loadtest_pass[kind.split(".", 1)[1]] = t
+        elif isinstance(rec, events.ScanRun):
+            if rec.status is Status.OK:
+                self.scan_success = t
+        elif kind.startswith("incident."):
+            self._incident(rec, subject)
 
-    def _incident(self, kind: str, subject: str, d: dict, t: str) -> None:
-        iid = str(d.get("incident") or d.get("id") or d.get("incident_id") or subject or "")
-        if not iid:
-            return
-        if kind in ("incident.open", "incident.opened"):
-            if iid in self.incidents or d.get("created") is False:
+    def _incident(self, rec: events.Record, iid: str) -> None:
+        if isinstance(rec, events.IncidentOpen):
+            if iid in self.incidents:
                 return
-            t0 = _ts(t, d, "t0")
+            t0 = parse_iso(rec.t0).timestamp() if rec.t0 else 0.0
             dl = {}
-            given = d.get("deadlines") if isinstance(d.get("deadlines"), dict) else {}
             for m in MILESTONES:
-                v = given.get(m)
-                try:
-                    dl[m] = parse_iso(v).timestamp() if isinstance(v, str) else t0 + self.deadlines[m]
-                except ValueError:
-                    dl[m] = t0 + self.deadlines[m]
-            self.incidents[iid] = Incident(iid, t0, dl)
+                given = rec.deadlines.get(m)
+                dl[m] = parse_iso(given).timestamp() if given else t0 + self.deadlines[m]
+            self.incidents[iid] = Incident(iid, t0, dl, drill=rec.drill)
             return
         inc = self.incidents.get(iid)
         if inc is None:
             return
-        if kind in _CLOSE_KINDS:
-            del self.incidents[iid]
-            return
-        if kind in ("incident.resolve", "incident.resolved"):
-            inc.pending -= {"classify", "standby"}
-        milestone = _MILESTONE_KINDS.get(kind)
-        if kind == "incident.milestone":
-            milestone = str(d.get("milestone") or "")
-        if milestone in inc.pending and (kind != "incident.milestone" or d.get("met", True) is not False):
-            inc.pending.discard(milestone)
+        # only these stop a clock: a milestone reached, a standby waived by resolving in time.
+        # A report written (incident.report) is a draft until its milestone is reached.
+        if isinstance(rec, events.IncidentMilestone) and rec.reached:
+            inc.pending.discard(rec.milestone)
+        elif isinstance(rec, events.IncidentResolve):
+            inc.resolved = True
+            if rec.standby_waived:
+                inc.pending.discard("standby")
         if not inc.pending:
             del self.incidents[iid]
 
-    def fold(self, events: Iterable[Any]) -> int:
+    def fold(self, rows: Iterable[Any]) -> int:
         n = 0
-        for ev in events:
+        for ev in rows:
             self.apply(ev)
             n += 1
         return n
@@ -266,19 +180,16 @@ class JournalState:
             put("procops_backup_last_check_success", {"repository": repo}, v)
         for repo, v in self.integrity.items():
             put("procops_integrity_problems", {"repository": repo}, v)
-        for sc, v in self.drill_success.items():
-            put("procops_drill_last_success_timestamp_seconds", {"scenario": sc}, v)
         for sc, v in self.loadtest_pass.items():
             put("procops_loadtest_last_pass_timestamp_seconds", {"scenario": sc}, v)
         if self.scan_success is not None:
             put("procops_scan_last_success_timestamp_seconds", {}, self.scan_success)
-        for rel, v in self.release_stage.items():
-            put("procops_release_stage", {"release": rel}, v)
-        put("procops_incidents_open", {}, len(self.incidents))
+        put("procops_incidents_open", {}, sum(not i.resolved and not i.drill for i in self.incidents.values()))
+        put("procops_drill_incidents_open", {}, sum(not i.resolved and i.drill for i in self.incidents.values()))
         for inc in self.incidents.values():
             for m in sorted(inc.pending):
                 put(
-                    "procops_incident_deadline_remaining_seconds",
+                    DRILL_CLOCK if inc.drill else CLOCK,
                     {"incident": inc.id, "milestone": m},
                     round(inc.deadlines[m] - now, 3),
                 )
@@ -314,7 +225,9 @@ def read_textfiles(directory: Path) -> list[Any]:
     return fams
 
 
-LIVE = frozenset({"procops_incident_deadline_remaining_seconds", "procops_incidents_open"})
+CLOCK = "procops_incident_deadline_remaining_seconds"
+DRILL_CLOCK = "procops_drill_incident_deadline_remaining_seconds"
+LIVE = frozenset({CLOCK, "procops_incidents_open", DRILL_CLOCK, "procops_drill_incidents_open"})
 
 
 def merge(
@@ -428,18 +341,25 @@ def incident_series(now: float) -> dict[str, dict] | None:
     try:
         when = dt.datetime.fromtimestamp(now, dt.UTC)
         remaining: dict = {}
+        drill_remaining: dict = {}
         for inc in store.iter_active():
             for name in INC_MILESTONES:
                 m = inc.milestones[name]
                 if not m.done:
-                    remaining[(("incident", inc.id), ("milestone", name))] = round(m.remaining(when), 3)
-        n_open = len(store.list(open_only=True))
+                    into = drill_remaining if inc.drill else remaining
+                    into[(("incident", inc.id), ("milestone", name))] = round(m.remaining(when), 3)
+        n_open, n_drill = store.count_open(), store.count_open(drill=True)
     except Exception as e:  # noqa: BLE001
         log.warning("incident store not readable: %s", e)
         return None
     finally:
         store.close()
-    return {"procops_incident_deadline_remaining_seconds": remaining, "procops_incidents_open": {(): float(n_open)}}
+    return {
+        CLOCK: remaining,
+        "procops_incidents_open": {(): float(n_open)},
+        DRILL_CLOCK: drill_remaining,
+        "procops_drill_incidents_open": {(): float(n_drill)},
+    }
 
 
 def make_registry(config: Any, **kw: Any) -> Any:

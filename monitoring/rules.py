@@ -34,6 +34,12 @@ JOB_BLACKBOX_HEALTH = "blackbox-health"
 JOB_BLACKBOX_PAGE = "blackbox-page"
 JOB_POSTGRES = "postgres"
 
+# Labels the alert webhook reads (docs/monitoring.md, "Grouping, inhibition and drills").
+SERVICE_LABEL = "service"  # alerts of one service attach to that service's open incident
+SERVICE_PLATFORM = "procurement-platform"  # the platform's value (also on its scrape targets)
+DRILL_LABEL = "drill"  # any non-empty value: the alert belongs to a drill and opens a drill incident
+OPENS_INCIDENT_LABEL = "opens_incident"  # "true" on a warning that opens an incident of its own
+
 RUNBOOKS = (
     "app-crash",
     "database-failure",
@@ -75,12 +81,13 @@ class Alert:
     summary: str
     description: str
     cases: tuple[Case, ...] = field(default_factory=tuple)
+    labels: dict[str, str] = field(default_factory=dict)  # static labels besides severity (service ...)
 
     def rule(self, runbook_base: str) -> dict:
         r: dict[str, Any] = {"alert": self.name, "expr": self.expr}
         if self.for_s:
             r["for"] = prom_duration(self.for_s)
-        r["labels"] = {"severity": self.severity}
+        r["labels"] = {"severity": self.severity, **self.labels}
         r["annotations"] = {
             "summary": self.summary,
             "description": self.description,
@@ -403,36 +410,71 @@ def alerts(config: Any) -> list[Alert]:
     down_for = mon.platform_down_for
     nd = _eval_after(down_for) // 60 + 2
     health = {"job": JOB_BLACKBOX_HEALTH, "instance": "http://127.0.0.1:18080/healthz"}
+    # PlatformDown is the platform as users see it: the front end (HAProxy) fails its health probe.
+    # A replica gone while the front end still serves is ReplicaDown, a warning; while the front end
+    # is down, the replicas' own alerts are symptoms of the same outage (the rule and Alertmanager's
+    # inhibit rules both keep them quiet, the webhook attaches any that get through).
+    probe_down = f'probe_success{{job="{JOB_BLACKBOX_HEALTH}"}} == 0'
+    r1_up = dict(r1, service=SERVICE_PLATFORM)
     out.append(
         Alert(
             "PlatformDown",
             "procops-platform",
-            f'(probe_success{{job="{JOB_BLACKBOX_HEALTH}"}} == 0) or (up{{job="{JOB_PLATFORM}"}} == 0)',
+            probe_down,
             down_for,
             "critical",
             "app-crash",
             "Platform target {{ $labels.instance }} is down",
-            f"{{{{ $labels.job }}}} target {{{{ $labels.instance }}}} has failed its health check for "
-            f"{prom_duration(down_for)}. Suppliers cannot reach the platform or one replica is gone: follow the "
-            "app-crash runbook; the response clocks have started (R7).",
+            f"The front end {{{{ $labels.instance }}}} has failed its health check for "
+            f"{prom_duration(down_for)}. Suppliers cannot reach the platform: follow the app-crash runbook; "
+            "the response clocks have started (R7).",
             (
                 Case(
-                    ((_series("probe_success", health), _const(0, nd)), (_series("up", r1), _const(1, nd))),
+                    ((_series("probe_success", health), _const(0, nd)), (_series("up", r1_up), _const(1, nd))),
                     _eval_after(down_for),
                     (health,),
                     (0,),
                 ),
-                Case(
-                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1), _const(0, nd))),
+                Case(  # one replica gone, the front end still serves: not PlatformDown (ReplicaDown)
+                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1_up), _const(0, nd))),
                     _eval_after(down_for),
-                    (r1,),
-                    (0,),
                 ),
                 Case(
-                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1), _const(1, nd))),
+                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1_up), _const(1, nd))),
                     _eval_after(down_for),
                 ),
             ),
+        )
+    )
+    out.append(
+        Alert(
+            "ReplicaDown",
+            "procops-platform",
+            f'(up{{job="{JOB_PLATFORM}"}} == 0) unless on () ({probe_down})',
+            down_for,
+            "warning",
+            "app-crash",
+            "Platform replica {{ $labels.instance }} is down",
+            f"Replica {{{{ $labels.instance }}}} has failed its scrapes for {prom_duration(down_for)} while the "
+            "front end still serves: the platform runs without redundancy and one more failure is an outage. "
+            "Restart the replica (app-crash runbook); an incident of warning severity is open.",
+            (
+                Case(
+                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1_up), _const(0, nd))),
+                    _eval_after(down_for),
+                    (r1_up,),
+                    (0,),
+                ),
+                Case(
+                    ((_series("probe_success", health), _const(1, nd)), (_series("up", r1_up), _const(1, nd))),
+                    _eval_after(down_for),
+                ),
+                Case(  # the whole platform is down: that is PlatformDown's outage, not a replica's
+                    ((_series("probe_success", health), _const(0, nd)), (_series("up", r1_up), _const(0, nd))),
+                    _eval_after(down_for),
+                ),
+            ),
+            {OPENS_INCIDENT_LABEL: "true"},
         )
     )
 
@@ -824,6 +866,8 @@ def alerts(config: Any) -> list[Alert]:
     )
 
     for a in out:
+        if a.group == "procops-platform":  # one service: the webhook groups its alerts, inhibition is per service
+            a.labels.setdefault(SERVICE_LABEL, SERVICE_PLATFORM)
         if a.name in mon.severity_overrides:
             object.__setattr__(a, "severity", mon.severity_overrides[a.name])
     unknown = set(mon.severity_overrides) - {a.name for a in out}
@@ -838,6 +882,7 @@ ALERT_NAMES = (
     "HostDiskFull",
     "DatabaseConnectionsHigh",
     "PlatformDown",
+    "ReplicaDown",
     "PageLoadSlow",
     "UploadFailures",
     "ErrorRatioHigh",
@@ -877,6 +922,7 @@ def render_tests(alert_list: list[Alert], runbook_base: str, rules_file: str = R
             exp = []
             for labels, value in zip(case.fires, case.values or (None,) * len(case.fires)):
                 lab = dict(labels)
+                lab.update(a.labels)
                 lab["severity"] = a.severity
                 ann = {k: render_annotation(v, lab, value) for k, v in rule["annotations"].items()}
                 exp.append({"exp_labels": dict(sorted(lab.items())), "exp_annotations": ann})
@@ -967,17 +1013,20 @@ def write_and_test(config: Any, out_dir=None, *, journal: bool = True) -> RulesR
         output.strip(),
     )
     if journal:
+        from procops.events import Kind, MonitorRules, Status, verdict_word
         from procops.journal import record
 
+        status = Status.of(res.ok)
         record(
-            "monitor.rules",
+            Kind.MONITOR_RULES,
             str(rules_path),
-            {
-                "verdict": "pass" if res.ok else "fail",
-                "alerts": len(res.alerts),
-                "test_cases": res.test_cases,
-                "check_ok": res.check_ok,
-                "test_ok": res.test_ok,
-            },
+            MonitorRules(
+                status=status,
+                verdict=verdict_word(status),
+                alerts=len(res.alerts),
+                test_cases=res.test_cases,
+                check_ok=res.check_ok,
+                test_ok=res.test_ok,
+            ),
         )
     return res

@@ -6,10 +6,16 @@ missing or wrong is 401. A body that is not a JSON object of the webhook
 format, or is larger than ``monitoring.webhook_max_body``, is 400/413; the
 server never crashes on input, and unknown fields are ignored.
 
-A firing ``critical`` alert opens an incident (T0 = the alert's ``startsAt``,
-source = alert name, fingerprint, labels; dedupe key ``alert:<fingerprint>``),
-which starts the three response clocks. The same fingerprint again opens
-nothing new; its resolution is recorded once on the incident's timeline.
+One outage is one incident (:mod:`procops.monitoring.grouping`): a firing alert of
+a service (its ``service`` label) that has an open incident attaches to it as
+further evidence (journal ``incident.alert``; a more severe alert raises the
+incident's severity). Otherwise a ``critical`` alert, or a warning whose rule says
+``opens_incident="true"`` (``ReplicaDown``), opens an incident (T0 = the alert's
+``startsAt``, source = alert name, fingerprint, labels; dedupe key
+``alert:<fingerprint>``), which starts the three response clocks; other warnings
+are counted and ignored. An alert with a ``drill`` label opens (or attaches to) a
+drill incident only. The same fingerprint again opens nothing new; its resolution
+is recorded once on the incident's timeline.
 Every delivery is one journal event (``monitor.webhook``) that counts its
 duplicates, so a storm of repeats costs one row each and no timeline rows.
 
@@ -30,6 +36,8 @@ from typing import Any
 from collections.abc import Callable
 
 from procops.errors import BadInput
+from procops.events import Kind, Record, WebhookDelivery, WebhookRejected
+from procops.monitoring import grouping
 from procops.timeutil import iso, parse_iso, utcnow
 
 log = logging.getLogger(__name__)
@@ -236,12 +244,12 @@ class Receiver:
     def reject(self, code: int, reason: str, path: str) -> Outcome:
         with self._lock:
             self.stats["rejected"] += 1
-            self._journal("monitor.webhook.rejected", path, {"code": code, "reason": reason[:200]})
+            self._journal(Kind.MONITOR_WEBHOOK_REJECTED, path, WebhookRejected(code=code, reason=reason[:200]))
         return Outcome(code, {"error": reason})
 
-    def _journal(self, kind: str, subject: str, data: dict) -> None:
+    def _journal(self, kind: Kind, subject: str, evidence: Record) -> None:
         try:
-            self.journal.append(kind, subject, data)
+            self.journal.append(kind, subject, evidence)
         except Exception as e:  # noqa: BLE001 - a notification is still handled
             log.error("journal append failed: %s", e)
 
@@ -252,10 +260,13 @@ class Receiver:
     def _handle(self, note: Notification, path: str) -> Outcome:
         opened, attached, resolved, refired, errors, synthetic = [], [], [], [], [], []
         errors_ignored: list[str] = []
-        duplicates = 0
+        drills: list[str] = []
+        duplicates = ignored = 0
         changed = False
         escalation = path == ESCALATION_PATH
-        for a in note.alerts:
+        # the most severe firing alert of a delivery first: it opens the incident, the others attach to it
+        order = sorted(note.alerts, key=lambda x: (x.status != "firing", grouping.rank(x.severity)))
+        for a in order:
             t = self.tracked.get(a.fingerprint)
             if a.labels.get(SYNTHETIC_LABEL):  # an end-to-end delivery test: recorded, never an incident
                 synthetic.append(a.labels[SYNTHETIC_LABEL][:64])
@@ -265,24 +276,46 @@ class Receiver:
                     changed |= self._escalation(a, resolved)
                     continue
                 if a.status == "firing":
-                    if a.severity != "critical":
-                        continue
                     if t is not None and not t.resolved:
                         duplicates += 1  # the storm case: no database work at all
                         continue
-                    inc, created = self.store().open(
-                        incident_title(a),
-                        severity="critical",
-                        t0=parse_iso(a.starts_at),
-                        source=_source(a),
-                        dedupe_key="alert:" + a.fingerprint,
-                    )
-                    iid = str(getattr(inc, "id", inc))
-                    if t is not None and not created:  # resolved, then firing again: same open incident
-                        self.store().add_timeline(iid, "alert.refired", _source(a))
-                        refired.append(iid)
+                    if not grouping.opens_incident(a) and grouping.group_key(a.labels) is None:
+                        ignored += 1  # a warning with nothing to attach to: no database work either
+                        continue
+                    store = self.store()
+                    d = grouping.decide(a, [grouping.view(i) for i in store.list(open_only=True)])
+                    if d.action == "ignore":
+                        ignored += 1
+                        continue
+                    if d.action == "duplicate":
+                        iid = str(d.incident)
+                        if t is not None:  # resolved, then firing again: same open incident
+                            store.add_timeline(iid, "alert.refired", _source(a))
+                            refired.append(iid)
+                        else:
+                            duplicates += 1
+                    elif d.action == "attach":
+                        iid = str(d.incident)
+                        store.attach_alert(iid, _evidence(a, note.group_key), drill=d.drill)
+                        attached.append(iid)
                     else:
-                        (opened if created else attached).append(iid)
+                        inc, created = store.open(
+                            incident_title(a),
+                            severity=d.severity or "critical",
+                            t0=parse_iso(a.starts_at),
+                            source=_source(a),
+                            dedupe_key="alert:" + a.fingerprint,
+                            drill=d.drill,
+                            group=d.group,
+                        )
+                        iid = str(getattr(inc, "id", inc))
+                        if t is not None and not created:
+                            store.add_timeline(iid, "alert.refired", _source(a))
+                            refired.append(iid)
+                        else:
+                            (opened if created else attached).append(iid)
+                        if created and d.drill:
+                            drills.append(iid)
                     self.tracked[a.fingerprint] = Tracked(iid)
                     changed = True
                 else:
@@ -324,11 +357,14 @@ class Receiver:
             "resolved": resolved,
             "refired": refired,
             "duplicates": duplicates,
+            "ignored": ignored,
             "errors": errors + errors_ignored,
         }
+        if drills:
+            data["drill_incidents"] = drills
         if synthetic:
             data["synthetic"] = synthetic
-        self._journal("monitor.webhook", note.group_key[:200] or note.receiver, data)
+        self._journal(Kind.MONITOR_WEBHOOK, note.group_key[:200] or note.receiver, WebhookDelivery(**data))
         body = {"opened": opened, "attached": attached, "resolved": resolved, "duplicates": duplicates}
         if errors:
             return Outcome(500, body | {"errors": errors})
@@ -350,6 +386,19 @@ class Receiver:
         if state_resolved:
             resolved.append(iid)
         return True
+
+
+def _evidence(a: AlertNote, group_key: str) -> dict:
+    """The evidence of an alert attached to an open incident (journal kind ``incident.alert``)."""
+    return {
+        "fingerprint": a.fingerprint,
+        "alertname": a.name,
+        "status": a.status,
+        "severity": a.severity,
+        "labels": a.labels,
+        "starts_at": a.starts_at,
+        "group_key": group_key[:200],
+    }
 
 
 def _source(a: AlertNote) -> dict:

@@ -430,7 +430,8 @@ class DrillsConfig(Section):
     )
     failover_extra_vars: dict[str, str] = Field(
         default_factory=dict,
-        description="Variables passed to playbooks/failover.yml with -e (no secrets: they are on argv).",
+        description="Variables for playbooks/failover.yml (through a file in a private 0700 directory, "
+        "not on the command line).",
         examples=[{"failover_backend": "replicas", "standby_address": "10.0.0.12"}],
     )
 

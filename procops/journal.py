@@ -4,7 +4,9 @@ Each row: id, time (UTC ISO 8601), kind (``backup.run``, ``incident.milestone``
 ...), subject, actor (user@host), data (JSON), prev_hash and
 ``hash = sha256(prev_hash + canonical JSON of (id, time, kind, subject, actor, data))``.
 
-* Appends go through :meth:`Journal.append` only. SQLite triggers refuse UPDATE
+* Appends go through :meth:`Journal.append` only, with a kind of the catalog
+  (:class:`procops.events.Kind`) and its typed evidence record; readers get the
+  record back from :attr:`Event.evidence`. SQLite triggers refuse UPDATE
   and DELETE, so a change needs deliberate tampering, which
   :meth:`Journal.verify` then finds: it recomputes the chain and names the first
   row that was altered, deleted or inserted.
@@ -30,7 +32,9 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
+from procops import events
 from procops.errors import EnvironmentFailure
+from procops.events import Kind
 from procops.timeutil import iso, utcnow
 
 GENESIS = "0" * 64
@@ -100,6 +104,11 @@ class Event:
     prev_hash: str
     hash: str
 
+    @property
+    def evidence(self) -> events.Record:
+        """The typed evidence (:func:`procops.events.evidence`); ValueError for a kind not in the catalog."""
+        return events.evidence(self)
+
     def as_dict(self) -> dict:
         return {
             "id": self.id,
@@ -153,8 +162,11 @@ class Journal:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def append(self, kind: str, subject: str = "", data: dict | None = None, *, actor: str | None = None) -> Event:
-        payload = canonical(scrub(data or {}))
+    def append(self, kind: Kind, subject: str, evidence: events.Record, *, actor: str | None = None) -> Event:
+        """Append one event: a kind of the catalog and its evidence record (anything else: TypeError)."""
+        kind, evidence = events.check(kind, evidence)
+        payload = canonical(scrub(evidence.to_data()))
+        subject = str(subject)
         actor = actor or default_actor()
         try:
             self._db.execute("BEGIN IMMEDIATE")
@@ -163,11 +175,11 @@ class Journal:
                 prev_id, prev_hash = row if row else (0, GENESIS)
                 new_id = prev_id + 1
                 t = iso(utcnow())
-                h = row_hash(prev_hash, new_id, t, kind, subject, actor, payload)
+                h = row_hash(prev_hash, new_id, t, kind.value, subject, actor, payload)
                 self._db.execute(
                     "INSERT INTO events (id, time, kind, subject, actor, data, prev_hash, hash) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (new_id, t, kind, subject, actor, payload, prev_hash, h),
+                    (new_id, t, kind.value, subject, actor, payload, prev_hash, h),
                 )
                 self._db.execute("COMMIT")
             except BaseException:
@@ -175,11 +187,11 @@ class Journal:
                 raise
         except sqlite3.Error as e:
             raise EnvironmentFailure(f"cannot append to the journal {self.path}: {e}") from None
-        return Event(new_id, t, kind, subject, actor, json.loads(payload), prev_hash, h)
+        return Event(new_id, t, kind.value, subject, actor, json.loads(payload), prev_hash, h)
 
     def events(
         self,
-        kind: str | None = None,
+        kind: Kind | str | None = None,
         subject: str | None = None,
         *,
         since_id: int = 0,
@@ -189,6 +201,7 @@ class Journal:
         sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE id > ?"
         args: list[Any] = [since_id]
         if kind is not None:
+            kind = kind.value if isinstance(kind, Kind) else str(kind)
             if kind.endswith("*"):
                 sql += " AND kind LIKE ?"
                 args.append(kind[:-1] + "%")
@@ -204,7 +217,7 @@ class Journal:
             args.append(limit)
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in self._db.execute(sql, args)]
 
-    def last(self, kind: str, subject: str | None = None) -> Event | None:
+    def last(self, kind: Kind | str, subject: str | None = None) -> Event | None:
         ev = self.events(kind, subject, limit=1, newest_first=True)
         return ev[0] if ev else None
 
@@ -253,7 +266,8 @@ def open_journal() -> Journal:
     return Journal(journal_path())
 
 
-def record(kind: str, subject: str = "", data: dict | None = None) -> Event:
-    """Append one event to the default journal."""
+def record(kind: Kind, subject: str, evidence: events.Record) -> Event:
+    """Append one event to the default journal (checked before the journal is opened)."""
+    events.check(kind, evidence)
     with open_journal() as j:
-        return j.append(kind, subject, data)
+        return j.append(kind, subject, evidence)

@@ -148,16 +148,19 @@ def run(
     ok = all(r.status is StepStatus.OK for r in records)
     result = ReadinessResult(ok, iso(started), iso(utcnow()), records, report_dir)
     _write(ctx, records, started, final=True, ok=ok)
+    from procops.events import Kind, ReadinessRun, Status, verdict_word
     from procops.journal import record
 
+    status = Status.of(ok)
     record(
-        "readiness.run",
+        Kind.READINESS_RUN,
         "platform",
-        {
-            "verdict": "pass" if ok else "fail",
-            "report": str(report_dir),
-            "steps": {r.name: r.status.value for r in records},
-        },
+        ReadinessRun(
+            status=status,
+            verdict=verdict_word(status),
+            report=str(report_dir),
+            steps={r.name: r.status.value for r in records},
+        ),
     )
     return result
 

@@ -144,18 +144,24 @@ def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, ti
 def _record(result: ScanResult) -> None:
     from prometheus_client import Gauge
 
+    from procops.events import Kind, ScanRun, Status
     from procops.journal import record
     from procops.metrics import new_registry, write_textfile
 
     data = result.as_dict()
     record(
-        "scan.run",
+        Kind.SCAN_RUN,
         "host",
-        {
-            k: data[k]
-            for k in ("verdict", "hardening_index", "tests_executed", "suggestions", "report_dir", "duration_s")
-        }
-        | {"warnings": len(result.report.warnings)},
+        ScanRun(
+            status=Status.of(result.ok),
+            verdict=data["verdict"],
+            hardening_index=data["hardening_index"],
+            tests_executed=data["tests_executed"],
+            suggestions=data["suggestions"],
+            warnings=len(result.report.warnings),
+            report_dir=data["report_dir"],
+            duration_s=data["duration_s"],
+        ),
     )
     reg = new_registry()
     Gauge("procops_scan_warnings", "Warnings of the last host security scan", registry=reg).set(

@@ -385,18 +385,19 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
             paths.state_file.unlink(missing_ok=True)
             raise
     if journal:
+        from procops.events import Kind, SandboxUp
         from procops.journal import record
 
         record(
-            "sandbox.up",
+            Kind.SANDBOX_UP,
             instance,
-            {
-                "url": state.url,
-                "replicas": len(state.replicas),
-                "version": opts.version,
-                "database": masked_url(database_url),
-                "seeded": seeded,
-            },
+            SandboxUp(
+                url=state.url,
+                replicas=len(state.replicas),
+                version=opts.version,
+                database=masked_url(database_url),
+                seeded=seeded,
+            ),
         )
     return state, True
 
@@ -475,9 +476,10 @@ def down(instance: str = "main", *, journal: bool = True) -> list[str]:
         with contextlib.suppress(FileNotFoundError):
             paths.haproxy_socket.unlink()
     if journal:
+        from procops.events import Kind, SandboxDown
         from procops.journal import record
 
-        record("sandbox.down", instance, {"stopped": stopped})
+        record(Kind.SANDBOX_DOWN, instance, SandboxDown(stopped=stopped))
     return stopped
 
 
@@ -568,7 +570,8 @@ def _admin_fault(method: str, body: dict | None, instance: str) -> dict:
         if resp.status_code >= 300:
             raise EnvironmentFailure(f"replica {r.name} refused the fault change: {resp.status_code} {resp.text}")
         results[r.name] = resp.json()
+    from procops.events import Kind, SandboxFault
     from procops.journal import record
 
-    record("sandbox.fault", instance, {"action": "set" if method == "PUT" else "clear", "fault": body})
+    record(Kind.SANDBOX_FAULT, instance, SandboxFault(action="set" if method == "PUT" else "clear", fault=body))
     return results

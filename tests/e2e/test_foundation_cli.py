@@ -45,17 +45,18 @@ def test_not_yet_available_commands_exit_2(cli):
 
 def test_verify_journal_detects_tampering(cli, procops_home):
     cli("config", "init", check=0)  # no journal event: init writes a file only
+    from procops.events import IncidentTimeline, Kind
     from procops.journal import Journal
 
     j = Journal(procops_home / "journal.db")
     for i in range(3):
-        j.append("test.event", "x", {"i": i})
+        j.append(Kind.INCIDENT_TIMELINE, "x", IncidentTimeline(kind="note", details={"i": i}))
     j.close()
     ok = cli("audit", "verify-journal", "--json", check=0).json()
     assert ok["ok"] and ok["rows"] == 3
     db = sqlite3.connect(procops_home / "journal.db", isolation_level=None)
     db.execute("DROP TRIGGER events_no_update")
-    db.execute("""UPDATE events SET data = '{"i":7}' WHERE id = 2""")
+    db.execute("""UPDATE events SET data = '{"i":7,"kind":"note"}' WHERE id = 2""")
     db.close()
     r = cli("audit", "verify-journal")
     assert r.code == 1 and "row 2" in r.out

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import shutil
+import subprocess
+
+import pytest
 
 from procops.journal import Journal
 
@@ -230,3 +235,60 @@ def test_failed_failover_is_recorded_and_the_milestone_not_reached(cli):
     inc = cli("incident", "show", iid, "--json", check=0).json()
     assert [t["kind"] for t in inc["timeline"]] == ["open", "standby.execute", "standby.failed"]
     assert inc["milestones"]["standby"]["reached_at"] is None
+
+
+def _journal_clocks(home) -> set[str]:
+    """The milestones still pending by the journal alone (the exporter's fold, with no incident store)."""
+    from procops.monitoring.exporter import JournalState
+
+    state = JournalState({"classify": 900.0, "standby": 3600.0, "report": 86400.0})
+    with Journal(home / "journal.db") as j:
+        state.fold(j.events())
+    series = state.series(0.0).get("procops_incident_deadline_remaining_seconds", {})
+    return {dict(key)["milestone"] for key in series}
+
+
+def test_a_report_draft_does_not_stop_the_24h_clock_and_a_submitted_report_does(cli, procops_home):
+    iid = cli("incident", "open", "--title", "archive read errors", "--json", check=0).json()["id"]
+    r = cli("incident", "report", iid, "--lang", "en", "--summary", "first draft", "--json", check=0).json()
+    assert r["submitted"] is False and r["milestone"]["reached_at"] is None
+    assert "report" in _journal_clocks(procops_home)  # a draft is no fault analysis report submitted
+    shown = cli("incident", "show", iid, "--json", check=0).json()
+    assert next(c for c in shown["clocks"] if c["milestone"] == "report")["state"] == "pending"
+
+    cli("incident", "report", iid, "--lang", "en", "--submit", "--json", check=0)
+    assert "report" not in _journal_clocks(procops_home)
+
+
+@contextlib.contextmanager
+def read_only_journal(home):
+    """The journal file made immutable (chattr +i): a write fails for real, even for root."""
+    path = home / "journal.db"
+    Journal(path).close()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def test_an_unwritable_journal_stops_incident_open_and_nothing_is_stored(cli, procops_home):
+    with read_only_journal(procops_home):
+        r = cli("incident", "open", "--title", "portal down")
+        assert r.code == 3 and "journal" in r.err
+        assert cli("incident", "list", "--json", check=0).json() == []
+    cli("incident", "open", "--title", "portal down", check=0)  # the retry opens exactly one
+    assert len(cli("incident", "list", "--json", check=0).json()) == 1
+
+
+def test_an_unwritable_journal_stops_a_milestone_and_the_clock_keeps_running(cli, procops_home):
+    iid = cli("incident", "open", "--title", "portal down", "--json", check=0).json()["id"]
+    with read_only_journal(procops_home):
+        r = cli("incident", "classify", iid, "--type", "app-crash")
+        assert r.code == 3 and "journal" in r.err
+        inc = cli("incident", "show", iid, "--json", check=0).json()
+        assert inc["milestones"]["classify"]["reached_at"] is None and inc["fault_type"] is None
+        assert [e["kind"] for e in inc["timeline"]] == ["open"]
+    cli("incident", "classify", iid, "--type", "app-crash", check=0)
+    assert journal_kinds(procops_home, iid) == [("incident.open", None), ("incident.milestone", "classify")]

@@ -123,19 +123,44 @@ def test_readiness_steps_rules_stack_and_synthetic_alert(cli, stack, tmp_path):
     assert _incidents(cli, stack["env"]) == []  # a synthetic alert opens no incident
 
 
-def test_a_killed_replica_opens_one_platform_down_incident(cli, stack):
-    env = stack["env"]
-    replica = cli("sandbox", "status", "--json", env=env, check=0).json()["replicas"][0]
-    psutil.Process(replica["pid"]).kill()  # kill -9: the replica is gone, HAProxy still serves
-    deadline = time.monotonic() + 90
+def _wait_for_incidents(cli, env, timeout=90):
+    deadline = time.monotonic() + timeout
     incs = []
     while time.monotonic() < deadline:
         incs = _incidents(cli, env)
         if incs:
             break
         time.sleep(1)
+    return incs
+
+
+def test_a_killed_replica_opens_one_warning_incident_and_no_critical_one(cli, stack):
+    env = stack["env"]
+    replica = cli("sandbox", "status", "--json", env=env, check=0).json()["replicas"][0]
+    psutil.Process(replica["pid"]).kill()  # kill -9: the replica is gone, HAProxy still serves
+    incs = _wait_for_incidents(cli, env)
     assert len(incs) == 1, "no incident within 90 s"
-    assert incs[0]["source"]["alertname"] == "PlatformDown"
-    assert incs[0]["source"]["labels"]["instance"] == f"127.0.0.1:{replica['port']}"
+    inc = incs[0]
+    assert inc["source"]["alertname"] == "ReplicaDown" and inc["severity"] == "warning"
+    assert inc["source"]["labels"]["instance"] == f"127.0.0.1:{replica['port']}"
+    assert inc["drill"] is False
     time.sleep(8)
-    assert len(_incidents(cli, env)) == 1
+    incs = _incidents(cli, env)
+    assert len(incs) == 1 and incs[0]["severity"] == "warning"  # the front end still serves: nothing critical
+
+
+def test_stopping_the_whole_platform_opens_exactly_one_critical_incident(cli, stack):
+    env = stack["env"]
+    cli("sandbox", "down", env=env, check=0)  # the front end and both replicas stop
+    incs = _wait_for_incidents(cli, env)
+    assert incs, "no incident within 90 s"
+    # long enough for every replica's alert (and Alertmanager's group_wait) to have come and gone
+    time.sleep(15)
+    incs = _incidents(cli, env)
+    assert len(incs) == 1, [(i["id"], i["source"].get("alertname")) for i in incs]
+    inc = incs[0]
+    assert inc["severity"] == "critical" and inc["group"] == "service=procurement-platform"
+    names = {inc["source"]["alertname"]} | {a["alertname"] for a in inc["alerts"]}
+    assert "PlatformDown" in names and names <= {"PlatformDown", "ReplicaDown", "PageLoadSlow"}
+    m = httpx.get(f"http://127.0.0.1:{stack['mon'] + 5}/metrics").text
+    assert "procops_incidents_open 1.0" in m

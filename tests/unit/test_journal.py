@@ -5,13 +5,14 @@ import sqlite3
 
 import pytest
 
+from procops.events import BackupCheck, BackupRun, IncidentTimeline, Kind, Status
 from procops.journal import GENESIS, Journal, row_hash, scrub
 
 
 def _writer(path: str, n: int, who: int) -> None:
     j = Journal(path)
     for i in range(n):
-        j.append("test.concurrent", f"w{who}", {"i": i})
+        j.append(Kind.INCIDENT_TIMELINE, f"w{who}", IncidentTimeline(kind="test.concurrent", details={"i": i}))
     j.close()
 
 
@@ -19,7 +20,7 @@ def _writer(path: str, n: int, who: int) -> None:
 def journal(tmp_path):
     j = Journal(tmp_path / "journal.db")
     for i in range(5):
-        j.append("backup.run", "local", {"n": i, "ok": True})
+        j.append(Kind.BACKUP_RUN, "local", BackupRun(status=Status.OK, ok=True, run=f"run-{i}"))
     yield j
     j.close()
 
@@ -118,9 +119,12 @@ def test_concurrent_writers_from_several_processes(tmp_path):
 def test_secrets_are_masked_before_hashing(tmp_path):
     j = Journal(tmp_path / "j.db")
     e = j.append(
-        "backup.init",
-        "local",
-        {"password_file": "/x", "env": {"RESTIC_PASSWORD": "hunter2"}, "argv": ["restic", "init"]},
+        Kind.INCIDENT_TIMELINE,
+        "INC-1",
+        IncidentTimeline(
+            kind="standby.execute",
+            details={"password_file": "/x", "env": {"RESTIC_PASSWORD": "hunter2"}, "argv": ["restic", "init"]},
+        ),
     )
     assert "hunter2" not in str(e.data) and "/x" not in str(e.data)
     assert e.data["argv"] == ["restic", "init"]
@@ -128,8 +132,9 @@ def test_secrets_are_masked_before_hashing(tmp_path):
 
 
 def test_filters_and_last(journal):
-    journal.append("backup.check", "offsite", {})
+    journal.append(Kind.BACKUP_CHECK, "offsite", BackupCheck())
     assert [e.kind for e in journal.events("backup.*")][-1] == "backup.check"
-    assert journal.last("backup.run").data["n"] == 4
+    assert journal.last(Kind.BACKUP_RUN).data["run"] == "run-4"
+    assert journal.last("backup.run").evidence == BackupRun(status=Status.OK, ok=True, run="run-4")
     assert journal.last("backup.run", "offsite") is None
     assert len(journal.events(limit=2, newest_first=True)) == 2

@@ -93,6 +93,10 @@ def test_a_failed_playbook_is_exit_3_on_the_timeline_and_reaches_nothing(cli, pr
     assert "standby.execute" in kinds and "standby.failed" in kinds
     pb = next(e for e in inc["timeline"] if e["kind"] == "standby.playbook")
     assert pb["data"]["ok"] is False and pb["data"]["recap"]["s1"]["failed"] == 1
+    assert pb["data"]["status"] == "failed"
+    assert [(f["host"], f["task"]) for f in pb["data"]["failures"]] == [
+        ("s1", "Restore and start the standby instance")
+    ]
 
 
 def test_an_inventory_without_hosts_is_not_a_failover(procops_home, tmp_path):
@@ -105,7 +109,11 @@ def test_an_inventory_without_hosts_is_not_a_failover(procops_home, tmp_path):
     )
     res = response.failover_on_hosts(cfg, timeout=120)
     assert res["ok"] is False and res["recap"] == {}
-    assert res["error"]
+    assert res["exit_code"] == 2 and "does not exist" in res["error"]
+    (tmp_path / "empty.ini").write_text("[standby]\n[lb]\n")
+    cfg.drills.failover_inventory = tmp_path / "empty.ini"
+    res = response.failover_on_hosts(cfg, timeout=120)
+    assert res["ok"] is False and res["recap"] == {} and res["status"] == "no_hosts" and res["exit_code"] == 2
 
 
 # --------------------------------------------------------------------------- the real failover

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 
+from procops.events import BackupRun, BackupRunRepo, Kind, LoadtestRun, ScanRun, Status
 from procops.journal import record
 
 PROCOPS = str(Path(sys.executable).parent / "procops")
@@ -25,9 +26,16 @@ def _scrape(port: int) -> str:
 
 
 def test_exporter_serves_journal_and_textfiles_incrementally(procops_home, port_block):
-    record("backup.run", "all", {"ok": True, "repositories": {"local": {"status": "ok"}, "offsite": {"status": "ok"}}})
-    record("drill.run", "app-crash", {"scenario": "app-crash", "verdict": "pass"})
-    record("loadtest.peak", "http://127.0.0.1:18080", {"verdict": "pass"})
+    record(
+        Kind.BACKUP_RUN,
+        "all",
+        BackupRun(
+            status=Status.OK,
+            ok=True,
+            repositories={"local": BackupRunRepo(status=Status.OK), "offsite": BackupRunRepo(status=Status.OK)},
+        ),
+    )
+    record(Kind.LOADTEST_PEAK, "http://127.0.0.1:18080", LoadtestRun(status=Status.OK, verdict="pass"))
     (procops_home / "textfile").mkdir(exist_ok=True)
     (procops_home / "textfile" / "backup.prom").write_text(
         '# TYPE procops_integrity_problems gauge\nprocops_integrity_problems{repository="live"} 2\n'
@@ -49,10 +57,9 @@ def test_exporter_serves_journal_and_textfiles_incrementally(procops_home, port_
         assert 'procops_backup_last_success_timestamp_seconds{offsite="true",repository="offsite"}' in text
         assert 'procops_backup_last_success_timestamp_seconds{offsite="true",repository="dr"} 1.7e+09' in text
         assert 'procops_integrity_problems{repository="live"} 2.0' in text
-        assert 'procops_drill_last_success_timestamp_seconds{scenario="app-crash"}' in text
         assert 'procops_loadtest_last_pass_timestamp_seconds{scenario="peak"}' in text
         assert "procops_scan_last_success_timestamp_seconds" not in text
-        record("scan.run", "host", {"verdict": "pass"})
+        record(Kind.SCAN_RUN, "host", ScanRun(status=Status.OK, verdict="pass"))
         assert "procops_scan_last_success_timestamp_seconds" in _scrape(port)  # new rows are folded in
     finally:
         p.terminate()

@@ -186,3 +186,100 @@ def test_the_webhook_service_runs_the_escalation_loop(procops_home, port_block):
     finally:
         svc.stop()
     assert inc.id in local_log_path().read_text()  # the overdue classify milestone was escalated
+
+
+def _platform_alert(fp, name, severity, starts, **labels):
+    a = _alert(fp=fp, severity=severity, name=name)
+    a["labels"] = {"alertname": name, "severity": severity, "service": "procurement-platform", **labels}
+    if name == "ReplicaDown":  # as the rule labels it (procops.monitoring.rules)
+        a["labels"]["opens_incident"] = "true"
+    a["startsAt"] = starts
+    return a
+
+
+def test_related_alerts_attach_and_a_drill_opens_a_drill_incident_with_no_leader_escalation(procops_home, port_block):
+    import datetime as dt
+    import time
+
+    from procops.incidents.escalation import local_log_path
+    from procops.incidents.receiver import RecordingReceiver
+    from procops.timeutil import iso
+
+    hook = port_block(2)
+    leader_port = hook + 1
+    cfg = Config.model_validate(
+        {
+            "monitoring": {"escalation_every": "0.3s"},
+            "notifications": {
+                "escalation_receivers": [{"name": "leader", "url": f"http://127.0.0.1:{leader_port}/"}],
+                "contacts": [{"role": "responsible leader", "name": "Director Wang"}],
+            },
+        }
+    )
+    old = iso(dt.datetime.now(dt.UTC) - dt.timedelta(minutes=20))  # the classify clock is already missed
+    with RecordingReceiver(port=leader_port) as leader:
+        svc = webhook.start(cfg, hook, escalation=False)
+        try:
+            h = {"Authorization": f"Bearer {webhook.token(cfg)}"}
+            url = f"http://127.0.0.1:{svc.port}/alerts"
+            drill = {"drill": "q4-app-crash"}
+            # a drill outage: PlatformDown and, in a later delivery, a replica of the same service
+            r = httpx.post(
+                url, json=_payload(_platform_alert("d-pd", "PlatformDown", "critical", old, **drill)), headers=h
+            )
+            assert r.status_code == 200 and len(r.json()["opened"]) == 1
+            drill_id = r.json()["opened"][0]
+            r = httpx.post(
+                url, json=_payload(_platform_alert("d-r1", "ReplicaDown", "warning", old, **drill)), headers=h
+            )
+            assert r.json()["opened"] == [] and r.json()["attached"] == [drill_id]
+            # a real replica loss never attaches to the drill: it opens a real (warning) incident
+            r = httpx.post(url, json=_payload(_platform_alert("r-r1", "ReplicaDown", "warning", old)), headers=h)
+            real_id = r.json()["opened"][0]
+            # the real front end goes down too: it attaches to the real incident and raises it to critical
+            both = _payload(
+                _platform_alert("r-pd", "PlatformDown", "critical", old),
+                _platform_alert("r-page", "PageLoadSlow", "warning", old),
+            )
+            r = httpx.post(url, json=both, headers=h)
+            assert r.json()["opened"] == [] and r.json()["attached"] == [real_id, real_id]
+            # repeats are duplicates
+            r = httpx.post(url, json=both, headers=h)
+            assert r.json()["duplicates"] == 2 and r.json()["attached"] == []
+        finally:
+            svc.stop()
+        with IncidentStore(journal=False) as s:
+            incs = {i.id: i for i in s.list()}
+            assert set(incs) == {drill_id, real_id}
+            d, real = incs[drill_id], incs[real_id]
+            assert (
+                d.drill is True and d.severity == "critical" and [a["alertname"] for a in d.alerts] == ["ReplicaDown"]
+            )
+            assert real.drill is False and real.severity == "critical"
+            assert [a["alertname"] for a in real.alerts] == ["PlatformDown", "PageLoadSlow"]
+            assert s.count_open() == 1 and s.count_open(drill=True) == 1
+        with open_journal() as j:
+            attached = j.events("incident.alert")
+        assert [(e.subject, e.data["alertname"]) for e in attached] == [
+            (drill_id, "ReplicaDown"),
+            (real_id, "PlatformDown"),
+            (real_id, "PageLoadSlow"),
+        ]
+        assert attached[1].data["severity_raised"] == {"from": "warning", "to": "critical"}
+        assert attached[1].data["group_key"] == "{}:{alertname}" and attached[1].data["labels"]["service"]
+
+        # the escalation loop of the webhook service: the real incident reaches the leader, the drill does not
+        svc = webhook.start(cfg, hook, escalation=True)
+        try:
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and not (
+                leader.received() and local_log_path().exists() and drill_id in local_log_path().read_text()
+            ):
+                time.sleep(0.2)
+        finally:
+            svc.stop()
+        got = leader.received()
+    assert got and {b["incident"] for b in got} == {real_id}
+    assert all(b["drill"] is False for b in got)
+    local = [json.loads(line) for line in local_log_path().read_text().splitlines()]
+    assert local and {b["incident"] for b in local} == {drill_id} and all(b["drill"] for b in local)

@@ -1,16 +1,16 @@
-"""playbooks/failover.yml's wiring: the argv, the output parsing, and haproxy_switch.py's plan."""
+"""playbooks/failover.yml's wiring: inventory, variables, errors, what it reports, and haproxy_switch.py's plan."""
 
 from __future__ import annotations
 
 import importlib.util
-import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from procops.config import Config
 from procops.incidents import response
-from procops.errors import BadInput
+from procops.errors import BadInput, EnvironmentFailure
 
 ROOT = Path(__file__).resolve().parents[3]
 PLAYBOOK = ROOT / "playbooks" / "failover.yml"
@@ -20,17 +20,12 @@ def _cfg(**drills) -> Config:
     return Config.model_validate({"platform": {"url": "https://bid.example.gov.cn"}, "drills": drills})
 
 
-def test_argv_runs_the_playbook_on_the_configured_inventory():
+def test_the_playbook_runs_on_the_configured_inventory():
     cfg = _cfg(failover_inventory="/etc/procops/hosts.ini")
-    assert response.failover_playbook_argv(cfg, PLAYBOOK) == [
-        "ansible-playbook",
-        "-i",
-        "/etc/procops/hosts.ini",
-        str(PLAYBOOK),
-    ]
+    assert response.failover_inventory(cfg) == Path("/etc/procops/hosts.ini")
 
 
-def test_argv_passes_extra_vars_as_one_json_object_with_repo_and_snapshot_on_top():
+def test_extra_vars_are_the_configured_ones_with_repo_and_snapshot_on_top():
     cfg = _cfg(
         failover_inventory="hosts.ini",
         failover_extra_vars={
@@ -39,72 +34,40 @@ def test_argv_passes_extra_vars_as_one_json_object_with_repo_and_snapshot_on_top
             "note": "a b=c",
         },
     )
-    argv = response.failover_playbook_argv(
-        cfg, PLAYBOOK, ansible_playbook="/opt/venv/bin/ansible-playbook", repo="city-dc", snapshot="abc123"
-    )
-    assert argv[:4] == ["/opt/venv/bin/ansible-playbook", "-i", "hosts.ini", str(PLAYBOOK)]
-    assert argv[4] == "-e"
-    assert json.loads(argv[5]) == {
+    assert response.failover_extra_vars(cfg, repo="city-dc", snapshot="abc123") == {
         "haproxy_socket": "/run/haproxy/admin.sock",
         "procops_offsite_repo": "city-dc",
         "procops_snapshot": "abc123",
         "note": "a b=c",
     }
-    assert len(argv) == 6
 
 
 def test_latest_snapshot_is_the_playbook_default():
-    argv = response.failover_playbook_argv(_cfg(failover_inventory="h"), PLAYBOOK, snapshot="latest")
-    assert "-e" not in argv
+    assert response.failover_extra_vars(_cfg(failover_inventory="h"), snapshot="latest") == {}
 
 
 def test_no_inventory_is_bad_input():
     with pytest.raises(BadInput, match="drills.failover_inventory"):
-        response.failover_playbook_argv(_cfg(), PLAYBOOK)
+        response.failover_inventory(_cfg())
 
 
-OUTPUT = """
-TASK [The standby] *************************************************************
-ok: [s1] => {
-    "msg": "standby 'standby' serves run 20261125T1040Z from offsite at http://10.231.7.2:18180 (replicas 18181, 18182)"
-}
-
-PLAY RECAP *********************************************************************
-localhost                  : ok=3    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0
-s1                         : ok=5    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0
-"""
-
-
-def test_output_gives_the_recap_and_the_standby():
-    out = response.parse_playbook_output(OUTPUT)
-    assert out["recap"]["s1"] == {
-        "ok": 5,
-        "changed": 1,
-        "unreachable": 0,
-        "failed": 0,
-        "skipped": 0,
-        "rescued": 0,
-        "ignored": 0,
-    }
-    assert out["recap"]["localhost"]["ok"] == 3
-    assert out["standby"] == {
-        "instance": "standby",
-        "run": "20261125T1040Z",
-        "repository": "offsite",
-        "url": "http://10.231.7.2:18180",
-    }
-    assert "errors" not in out
-
-
-def test_output_of_a_failed_run_names_the_failure():
-    text = (
-        'fatal: [s1]: FAILED! => {"changed": true, "msg": "non-zero return code", "rc": 3}\n'
-        "PLAY RECAP ***\ns1 : ok=1    changed=0    unreachable=0    failed=1    skipped=0\n"
+def test_an_unusable_playbook_or_inventory_is_exit_2_and_anything_else_exit_3():
+    bad = response.failover_error({"exit_code": 2, "error": "inventory /x does not exist"}, prefix="INC-1: ")
+    assert (
+        isinstance(bad, BadInput) and bad.message == "INC-1: the failover playbook failed: inventory /x does not exist"
     )
-    out = response.parse_playbook_output(text)
-    assert out["recap"]["s1"]["failed"] == 1
-    assert out["errors"][0].startswith("fatal: [s1]")
-    assert "standby" not in out
+    for code in (1, 3, 130):
+        err = response.failover_error({"exit_code": code, "error": "s1: Restore: rc=3"})
+        assert isinstance(err, EnvironmentFailure) and err.exit_code == 3
+
+
+def test_the_playbook_reports_the_standby_with_set_stats():
+    plays = yaml.safe_load(PLAYBOOK.read_text())
+    tasks = [t for t in plays[0]["tasks"] if "ansible.builtin.set_stats" in t]
+    assert len(tasks) == 1
+    stats = tasks[0]["ansible.builtin.set_stats"]
+    assert stats["per_host"] is False and stats["aggregate"] is False
+    assert set(stats["data"]["standby"]) == {"instance", "run", "repository", "url", "replica_ports"}
 
 
 # --------------------------------------------------------------------------- haproxy_switch.py

@@ -20,6 +20,7 @@ def test_alerts_cover_the_issue_list():
         "HostDiskFull",
         "DatabaseConnectionsHigh",
         "PlatformDown",
+        "ReplicaDown",
         "PageLoadSlow",
         "UploadFailures",
         "ErrorRatioHigh",
@@ -115,3 +116,41 @@ def test_every_runbook_url_points_at_an_existing_runbook():
     for a in rules.alerts(Config()):
         assert project_path("runbooks", "en", f"{a.runbook}.md").is_file(), a.runbook
         assert project_path("runbooks", "zh", f"{a.runbook}.md").is_file(), a.runbook
+
+
+def _by_name():
+    return {a.name: a for a in rules.alerts(_cfg())}
+
+
+def test_platform_down_is_the_front_end_probe_only_and_critical():
+    a = _by_name()["PlatformDown"]
+    assert a.severity == "critical"
+    assert a.expr == 'probe_success{job="blackbox-health"} == 0'
+    assert a.rule("x")["labels"] == {"severity": "critical", "service": rules.SERVICE_PLATFORM}
+    quiet = [c for c in a.cases if not c.firing]
+    # one replica down while the front end serves is among the quiet cases
+    assert any(any(s.startswith("up{") and v.startswith("0x") for s, v in c.series) for c in quiet)
+
+
+def test_replica_down_is_a_warning_that_opens_an_incident_and_is_quiet_during_an_outage():
+    a = _by_name()["ReplicaDown"]
+    assert a.severity == "warning" and a.runbook == "app-crash"
+    assert a.rule("x")["labels"] == {
+        "severity": "warning",
+        "service": rules.SERVICE_PLATFORM,
+        rules.OPENS_INCIDENT_LABEL: "true",
+    }
+    assert "unless on ()" in a.expr and "probe_success" in a.expr
+    both_down = [
+        c for c in a.cases if not c.firing and all(v.startswith("0x") for _, v in c.series)
+    ]  # front end and replica down: PlatformDown's, not ReplicaDown's
+    assert both_down
+
+
+def test_every_platform_alert_carries_the_service_label_and_no_other_alert_does():
+    for a in rules.alerts(_cfg()):
+        labels = a.rule("x")["labels"]
+        if a.group == "procops-platform":
+            assert labels["service"] == rules.SERVICE_PLATFORM, a.name
+        else:
+            assert "service" not in labels, a.name

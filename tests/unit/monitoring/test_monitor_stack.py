@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import yaml
@@ -86,3 +87,21 @@ def test_non_http_escalation_receivers_are_not_given_to_alertmanager(procops_hom
     )
     out = stack._escalation_receivers(cfg, stack.StackPaths.of())
     assert [r["name"] for r in out] == ["leader"]
+
+
+def test_platform_down_inhibits_its_replicas_and_pages_per_service_and_drill():
+    cfg = yaml.safe_load(stack.alertmanager_config(_mon(), Path("/s/tok"), []))
+    assert cfg["inhibit_rules"] == [
+        {
+            "source_matchers": ['alertname="PlatformDown"'],
+            "target_matchers": ['alertname=~"ReplicaDown|PageLoadSlow"'],
+            "equal": ["service", "drill"],
+        }
+    ]
+
+
+def test_platform_targets_carry_the_service_label_the_rules_group_by():
+    from procops.monitoring.rules import SERVICE_PLATFORM
+
+    doc = json.loads(stack.platform_targets(TARGET))
+    assert doc[0]["labels"] == {"service": SERVICE_PLATFORM}
