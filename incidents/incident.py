@@ -656,9 +656,7 @@ class IncidentStore:
             if sev in SEVERITIES and severity_rank(sev) < severity_rank(inc.severity):
                 raised = {"from": inc.severity, "to": sev}
                 inc.severity = sev
-            return events.IncidentAlert(
-                **data, severity_raised=raised, incident_severity=inc.severity, drill=inc.drill
-            )
+            return events.IncidentAlert(**data, severity_raised=raised, incident_severity=inc.severity, drill=inc.drill)
 
         return self._change(incident_id, "alert.attach", Kind.INCIDENT_ALERT, change, actor)
 

@@ -39,7 +39,6 @@ written by its area, with the operation's id in it when the area passes it on;
 from __future__ import annotations
 
 import contextlib
-import enum
 import hashlib
 import signal
 import threading
@@ -51,17 +50,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from procops.errors import ExitCode, ProcopsError, VerdictFailed
+from procops.events import Kind, OperationEnd, OperationStart, Status
 from procops.timeutil import iso, utcnow
 
 EXIT_INTERRUPTED = 130
-
-
-class Status(str, enum.Enum):
-    OK = "ok"
-    FAILED = "failed"  # done, and the verdict failed
-    ERROR = "error"  # could not be done
-    INTERRUPTED = "interrupted"  # stopped by a signal
-    SKIPPED = "skipped"  # not run: something it needs did not hold
 
 
 EXIT_CODES: dict[Status, int] = {
@@ -167,17 +159,17 @@ def _stop_children(grace: float) -> list[str]:
     return execute.stop_children(grace)
 
 
-def _journal(kind: str, subject: str, data: dict[str, Any]) -> None:
+def _journal(kind: Kind, subject: str, evidence: OperationStart | OperationEnd) -> None:
     from procops.journal import record
 
-    record(kind, subject, data)
+    record(kind, subject, evidence)
 
 
 @dataclass
 class Operation:
     """One job's lifecycle (see the module docstring)."""
 
-    kind: str
+    kind: Kind | str  # the job's own journal kind (backup.run ...), or a name
     subject: str = ""
     loaded: Any | None = None  # procops.config.LoadedConfig, for the provenance
     grace: float = 30.0  # how long children get to stop on an interrupt
@@ -204,9 +196,9 @@ class Operation:
     def __enter__(self) -> Operation:
         self.started_at = iso(utcnow())
         _journal(
-            "operation.start",
+            Kind.OPERATION_START,
             self.subject,
-            {"operation": self.kind, "id": self.id, "started_at": self.started_at, **provenance(self.loaded)},
+            OperationStart(operation=str(self.kind), id=self.id, started_at=self.started_at, **provenance(self.loaded)),
         )
         if self.handle_signals:
             self._signals.enter_context(signals_raise(self._on_signal))
@@ -237,7 +229,7 @@ class Operation:
             self.exit_code = self._exit_code(status, exc)
             self.ended_at = iso(utcnow())
             try:
-                _journal("operation.end", self.subject, self.as_dict())
+                _journal(Kind.OPERATION_END, self.subject, self.evidence())
             finally:
                 self._signals.close()
                 self._closing = False
@@ -345,9 +337,24 @@ class Operation:
             )
         return "; ".join(parts)
 
+    def evidence(self) -> OperationEnd:
+        return OperationEnd(
+            operation=str(self.kind),
+            id=self.id,
+            status=self.status or Status.ERROR,
+            exit_code=self.exit_code,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            detail=self.detail,
+            error=self.error,
+            steps=[s.as_dict() for s in self.steps],
+            rollbacks=[r.as_dict() for r in self.rollbacks],
+            stopped=list(self.stopped),
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
-            "operation": self.kind,
+            "operation": str(self.kind),
             "id": self.id,
             "status": self.status.value if self.status else "running",
             "exit_code": self.exit_code,
