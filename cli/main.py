@@ -2,7 +2,9 @@
 
 Exit codes: 0 done and the verdict holds; 1 done and the verdict failed;
 2 bad input (usage, config, unknown name); 3 environment failure (binary
-missing, service unreachable, lock held).
+missing, service unreachable, lock held); 130 interrupted (SIGINT or SIGTERM:
+children stopped, the operation's journal event written with status
+``interrupted``).
 """
 
 from __future__ import annotations
@@ -101,11 +103,16 @@ app.command("readiness")(readiness_cmd.readiness)
 
 def main(argv: list[str] | None = None) -> int:
     from procops.errors import ProcopsError
+    from procops.operation import EXIT_INTERRUPTED, Interrupted, signals_raise
 
     command = typer.main.get_command(app)
     argv = hoist_lang(sys.argv[1:] if argv is None else argv, command)
     try:
-        command(args=argv, prog_name="procops", standalone_mode=True)
+        with signals_raise():
+            command(args=argv, prog_name="procops", standalone_mode=True)
+    except Interrupted as e:
+        typer.echo(f"procops: {e.message}", err=True)
+        return EXIT_INTERRUPTED
     except ProcopsError as e:
         typer.echo(f"procops: error: {e.message}", err=True)
         if e.hint:
@@ -121,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         typer.echo("procops: interrupted", err=True)
-        return 130
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -111,6 +111,9 @@ class Kind(str, enum.Enum):
     # host security scan, readiness
     SCAN_RUN = "scan.run"
     READINESS_RUN = "readiness.run"
+    # the lifecycle every job runs in (procops/operation.py)
+    OPERATION_START = "operation.start"
+    OPERATION_END = "operation.end"
 
     def __str__(self) -> str:
         return self.value
@@ -618,6 +621,41 @@ class ReadinessRun(Record):
     steps: dict[str, str] = field(default_factory=dict)  # step name -> its status
 
 
+# ---- the operation lifecycle
+
+
+@dataclass(frozen=True)
+class OperationStart(Record):
+    """Written before an operation's first side effect: what runs, where and with what."""
+
+    operation: str = ""
+    id: str = ""
+    started_at: str = ""
+    procops: str = ""
+    actor: str = ""
+    config_source: str | None = None
+    config_sha256: str | None = None
+    policy: dict[str, Any] = field(default_factory=dict)
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"config_source", "config_sha256"})
+
+
+@dataclass(frozen=True)
+class OperationEnd(Record):
+    """Written however an operation ends (ok, failed, error or interrupted), with its steps."""
+
+    operation: str = ""
+    id: str = ""
+    status: Status = Status.ERROR
+    exit_code: int = 3
+    started_at: str = ""
+    ended_at: str = ""
+    detail: str = ""
+    error: str = ""
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    rollbacks: list[dict[str, Any]] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)  # child processes stopped on an interrupt
+
+
 RECORDS: Mapping[Kind, type[Record]] = {
     Kind.BACKUP_INIT: BackupInit,
     Kind.BACKUP_RUN: BackupRun,
@@ -652,6 +690,8 @@ RECORDS: Mapping[Kind, type[Record]] = {
     Kind.INCIDENT_ALERT: IncidentAlert,
     Kind.SCAN_RUN: ScanRun,
     Kind.READINESS_RUN: ReadinessRun,
+    Kind.OPERATION_START: OperationStart,
+    Kind.OPERATION_END: OperationEnd,
 }
 
 
