@@ -103,7 +103,7 @@ app.command("readiness")(readiness_cmd.readiness)
 
 def main(argv: list[str] | None = None) -> int:
     from procops.errors import ProcopsError
-    from procops.operation import EXIT_INTERRUPTED, Interrupted, signals_raise
+    from procops.errors import ExitCode, Interrupted, signals_raise
 
     command = typer.main.get_command(app)
     argv = hoist_lang(sys.argv[1:] if argv is None else argv, command)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             command(args=argv, prog_name="procops", standalone_mode=True)
     except Interrupted as e:
         typer.echo(f"procops: {e.message}", err=True)
-        return EXIT_INTERRUPTED
+        return int(ExitCode.INTERRUPTED)
     except ProcopsError as e:
         typer.echo(f"procops: error: {e.message}", err=True)
         if e.hint:
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         typer.echo("procops: interrupted", err=True)
-        return EXIT_INTERRUPTED
+        return int(ExitCode.INTERRUPTED)
     return 0
 
 

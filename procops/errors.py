@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 class ExitCode(enum.IntEnum):
@@ -10,6 +15,7 @@ class ExitCode(enum.IntEnum):
     VERDICT_FAILED = 1  # done, the verdict failed
     BAD_INPUT = 2  # usage, config, unknown name
     ENVIRONMENT = 3  # binary missing, service unreachable, lock held
+    INTERRUPTED = 130  # SIGINT or SIGTERM: children stopped, the operation journaled as interrupted
 
 
 class ProcopsError(Exception):
@@ -40,3 +46,36 @@ class NotYetAvailable(BadInput):
 
     def __init__(self, command: str) -> None:
         super().__init__(f"'procops {command}' is not yet available in this version")
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived (exit 130). A BaseException, so ``except Exception`` cannot swallow it.
+
+    Not a KeyboardInterrupt either: Click would turn that into "Aborted!" and exit 1.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT, message: str = "") -> None:
+        self.signum = signum
+        self.message = message or f"interrupted ({signal.Signals(signum).name})"
+        super().__init__(self.message)
+
+
+def raise_interrupted(signum: int, _frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def signals_raise(handler: Callable[[int, Any], None] = raise_interrupted) -> Iterator[None]:
+    """SIGINT and SIGTERM call ``handler`` inside the block; the previous handlers come back after.
+
+    Outside the main thread signal handlers cannot be set: the block runs unchanged.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)

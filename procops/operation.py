@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import signal
-import threading
 import time
 import traceback
 import uuid
@@ -49,11 +48,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from procops.errors import ExitCode, ProcopsError, VerdictFailed
+from procops.errors import ExitCode, Interrupted, ProcopsError, VerdictFailed, signals_raise
 from procops.events import Kind, OperationEnd, OperationStart, Status
 from procops.timeutil import iso, utcnow
 
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = int(ExitCode.INTERRUPTED)
 
 
 EXIT_CODES: dict[Status, int] = {
@@ -63,39 +62,6 @@ EXIT_CODES: dict[Status, int] = {
     Status.ERROR: int(ExitCode.ENVIRONMENT),
     Status.INTERRUPTED: EXIT_INTERRUPTED,
 }
-
-
-class Interrupted(BaseException):
-    """SIGINT or SIGTERM arrived. A BaseException, so ``except Exception`` cannot swallow it.
-
-    Not a KeyboardInterrupt either: Click would turn that into "Aborted!" and exit 1.
-    """
-
-    def __init__(self, signum: int = signal.SIGINT, message: str = "") -> None:
-        self.signum = signum
-        self.message = message or f"interrupted ({signal.Signals(signum).name})"
-        super().__init__(self.message)
-
-
-def raise_interrupted(signum: int, _frame: Any) -> None:
-    raise Interrupted(signum)
-
-
-@contextlib.contextmanager
-def signals_raise(handler: Callable[[int, Any], None] = raise_interrupted) -> Iterator[None]:
-    """SIGINT and SIGTERM call ``handler`` inside the block; the previous handlers come back after.
-
-    Outside the main thread signal handlers cannot be set: the block runs unchanged.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
 
 
 @dataclass
