@@ -241,6 +241,13 @@ HAPROXY = Tool("haproxy", "haproxy", exits={1: (ENV_, "config_rejected")}, timeo
 LOCUST = Tool("locust", sys.executable, timeout=3600.0, inherit=_PY, env={"PYTHONUNBUFFERED": "1"})
 UVICORN = Tool("uvicorn", sys.executable, inherit=_PY)
 PROCOPS = Tool("procops", "procops", inherit=_PY, timeout=6 * 3600.0)  # procops' own commands (jobs, exporter, webhook)
+# ansible-playbook, run by ansible-runner (procops.playbook): its agent socket and ANSIBLE_* settings
+ANSIBLE_PLAYBOOK = Tool(
+    "ansible-playbook",
+    "ansible-playbook",
+    inherit=("SSH_AUTH_SOCK", "ANSIBLE_"),
+    env={"LANG": "C.UTF-8", "ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"},
+)
 SECRET_COMMAND = Tool(
     "secret command",
     "",  # the configured argv names it
@@ -272,6 +279,7 @@ TOOLS: dict[str, Tool] = {
         LOCUST,
         UVICORN,
         PROCOPS,
+        ANSIBLE_PLAYBOOK,
         SECRET_COMMAND,
     )
 }
@@ -284,11 +292,15 @@ ALLOWED_ENV_PREFIXES = ("LC_",)
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin"
 
 
-def child_env(tool: Tool, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The exact environment of a child: the allowlist of ours, the tool's own needs, then ``extra``."""
+def child_env(
+    tool: Tool, extra: Mapping[str, str] | None = None, *, base: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The exact environment of a child: the allowlist of ours (from ``base``, default
+    ``os.environ``), the tool's own needs, then ``extra``."""
     names = tuple(n for n in tool.inherit if not n.endswith("_"))
     prefixes = ALLOWED_ENV_PREFIXES + tuple(n for n in tool.inherit if n.endswith("_"))
-    env = {k: v for k, v in os.environ.items() if k in ALLOWED_ENV or k in names or k.startswith(prefixes)}
+    source = os.environ if base is None else base
+    env = {k: v for k, v in source.items() if k in ALLOWED_ENV or k in names or k.startswith(prefixes)}
     env.setdefault("PATH", DEFAULT_PATH)
     for k, v in tool.env.items():
         env.setdefault(k, v)

@@ -49,10 +49,6 @@ MESSAGE_CHARS = 500
 # ansible-playbook's exit codes for a playbook, inventory or option it could not load (AnsibleError,
 # argparse's usage error, AnsibleParserError, AnsibleOptionsError), when no play ran
 _LOAD_ERROR_RCS = frozenset({1, 2, 4, 5})
-# what the child keeps of procops' environment: where programs and the user's ssh setup are, the
-# locale and time zone; plus the operator's ANSIBLE_* settings. Nothing else (no secrets).
-_KEEP = ("HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SSH_AUTH_SOCK")
-_KEEP_PREFIXES = ("ANSIBLE_",)
 _RUN_MARK = "PROCOPS_PLAYBOOK_RUN"  # in the child's environment: which processes belong to a run
 # what ansible-runner itself sets and the child needs (its event callback, its fact cache)
 _RUNNER_KEYS = (
@@ -327,14 +323,15 @@ def _load_error(output: str) -> str | None:
 
 
 def child_environment(envvars: Mapping[str, str] | None = None, base: Mapping[str, str] | None = None) -> dict:
-    """The exact environment of ansible-playbook: a few of ours (no secrets), then ``envvars``."""
-    base = os.environ if base is None else base
-    env = {k: v for k, v in base.items() if k in _KEEP or k.startswith(_KEEP_PREFIXES)}
+    """The exact environment of ansible-playbook (the runner's allowlist, no secret of ours, this
+    venv first on PATH), then ``envvars``."""
+    from procops.execute import ANSIBLE_PLAYBOOK, child_env
+
+    env = child_env(ANSIBLE_PLAYBOOK, base=base)
     here = str(Path(sys.executable).parent)
-    env["PATH"] = ":".join(dict.fromkeys([here, *base.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(":")]))
-    env.setdefault("LANG", "C.UTF-8")
+    env["PATH"] = ":".join(dict.fromkeys([here, *env["PATH"].split(":")]))
     env.setdefault("HOME", str(Path.home()))
-    env.update({"ANSIBLE_NOCOLOR": "1", "ANSIBLE_FORCE_COLOR": "0", "PYTHONUNBUFFERED": "1"})
+    env.update(ANSIBLE_PLAYBOOK.env)  # colour off whatever the caller's ANSIBLE_* say
     env.update({str(k): str(v) for k, v in (envvars or {}).items()})
     return env
 
