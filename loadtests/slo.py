@@ -306,9 +306,13 @@ def evaluate_steps(samples: list[Sample], windows: list[Window], policy: SloPoli
 
     policy = replace(policy, uploads_expected=False)
     out = []
-    for w in windows:
+    for i, w in enumerate(windows):
         dur = w.end - w.start
-        stats = endpoint_stats(in_window(samples, w), dur)
+        # a request started after the last stage's planned end (the shape stops on its next tick)
+        # still ran at the last stage's users: it is the last step's, so the steps add up to the run
+        last = i == len(windows) - 1
+        mine = [s for s in samples if s.start >= w.start] if last else in_window(samples, w)
+        stats = endpoint_stats(mine, dur)
         rows = evaluate(stats, policy)
         agg = stats["Aggregated"]
         out.append(StepResult(w.label, w.multiple, w.users, dur, agg.requests, agg.rps, not failed(rows), rows, stats))

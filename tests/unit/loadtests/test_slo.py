@@ -185,3 +185,13 @@ def test_per_bucket_series():
     samples = [_s("dashboard", float(i), start=100.0 + i) for i in range(10)]
     rows = list(slo.per_second(samples, 100.0, 110.0, bucket=5.0))
     assert [(r[0], r[1], r[4]) for r in rows] == [(0.0, 5, 4.0), (5.0, 5, 9.0)]
+
+
+def test_a_request_started_after_the_last_stage_ended_counts_in_the_last_step():
+    from procops.loadtests.scenario import Stage
+
+    windows = slo.stage_windows(0.0, [Stage(1, 1, 10, "1x", 1.0), Stage(2, 1, 10, "2x", 2.0)])
+    samples = [_s("dashboard", 5, start=1.0), _s("dashboard", 5, start=11.0), _s("dashboard", 5, start=20.3)]
+    steps = slo.evaluate_steps(samples, windows, SloPolicy())
+    assert [s.requests for s in steps] == [1, 2]
+    assert sum(s.requests for s in steps) == len(samples)
