@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from procops.errors import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from procops.backup.check import CheckResult
     from procops.backup.restore import Progress
     from procops.backup.run import RunResult
@@ -102,7 +104,12 @@ def verify_exit_code(results: list[VerifyResult]) -> ExitCode:
 
 
 def restore_to_dir(
-    config: Any, target: str, *, repo: str | None = None, snapshot: str = "latest", progress: Progress | None = None
+    config: Any,
+    target: str | Path,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    progress: Progress | None = None,
 ) -> Any:
     from procops.backup import restore as r
 

@@ -9,6 +9,7 @@ file. ``--read-data-subset`` overrides it for one run ('all' reads every pack).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass, field
@@ -91,8 +92,8 @@ def check(config: Any, *, repo: str | None = None, read_data_subset: str | None 
                 with_stale_unlock(
                     restic,
                     r,
-                    lambda r=r, subset=subset, read_all=read_all: restic.run(
-                        r, check_args(subset, read_all=read_all), timeout=config.backup.command_timeout
+                    functools.partial(
+                        restic.run, r, check_args(subset, read_all=read_all), timeout=config.backup.command_timeout
                     ),
                 )
                 res = CheckResult(r.name, True, label, 0.0)

@@ -161,7 +161,12 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
 
 
 def restore_to_dir(
-    config: Any, target: Path, *, repo: str | None = None, snapshot: str = "latest", progress: Progress | None = None
+    config: Any,
+    target: str | Path,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    progress: Progress | None = None,
 ) -> Restored:
     """`procops backup restore --target DIR`."""
     target = Path(target).expanduser().resolve()
@@ -310,7 +315,7 @@ def restore_to_sandbox(
     )
     state, _ = sandbox.up(opts, instance)
     seconds = round(time.monotonic() - t0, 3)
-    result = {
+    result: dict[str, Any] = {
         "url": state.url,
         "snapshot": run.files.short_id,
         "database_snapshot": run.database.short_id if run.database else None,

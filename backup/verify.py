@@ -123,7 +123,7 @@ def hash_many(paths: Iterable[Path], workers: int = 0) -> dict[Path, tuple[str, 
 
 def store_files(root: Path) -> set[str]:
     """Every file of a documents store as a storage path ('ab/ab12...'), unfinished writes excluded."""
-    out = set()
+    out: set[str] = set()
     if not root.is_dir():
         return out
     for dirpath, dirnames, filenames in os.walk(root):

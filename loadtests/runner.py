@@ -574,10 +574,10 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
         windows = slo.stage_windows(facts["test_start"], stages)
         steps = slo.evaluate_steps(facts["samples"], windows, policy)
         best = slo.highest_held(steps)
-        held = best.multiple if best else 0.0
+        held = best.multiple if best and best.multiple is not None else 0.0  # capacity stages all have one
         ok = best is not None and held + 1e-9 >= target_multiple
         first_bad = next((s for s in steps if not s.ok), None)
-        capacity = {
+        capacity: dict[str, Any] = {
             "baseline_users": baseline,
             "target_multiple": target_multiple,
             "multiple": held,

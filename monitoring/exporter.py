@@ -216,7 +216,7 @@ def read_textfiles(directory: Path) -> list[Any]:
     """Metric families of every ``*.prom`` file (a malformed file is skipped with a warning)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    fams = []
+    fams: list[Any] = []
     for path in sorted(Path(directory).glob("*.prom")):
         try:
             fams.extend(text_string_to_metric_families(path.read_text()))

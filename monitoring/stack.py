@@ -544,7 +544,11 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
         from procops.events import Kind, MonitorUp
         from procops.journal import record
 
-        record(Kind.MONITOR_UP, "stack", MonitorUp(components=[c.name for c in state.components], target=state.target))
+        record(
+            Kind.MONITOR_UP,
+            "stack",
+            MonitorUp(components=[c.name for c in state.components], target=state.target.get("url")),
+        )
     return state, True
 
 

@@ -258,6 +258,12 @@ class Receiver:
             return self._handle(note, path)
 
     def _handle(self, note: Notification, path: str) -> Outcome:
+        opened: list[str]
+        attached: list[str]
+        resolved: list[str]
+        refired: list[str]
+        errors: list[str]
+        synthetic: list[str]
         opened, attached, resolved, refired, errors, synthetic = [], [], [], [], [], []
         errors_ignored: list[str] = []
         drills: list[str] = []
@@ -343,7 +349,7 @@ class Receiver:
         self.stats["opened"] += len(opened)
         self.stats["duplicates"] += duplicates
         self.stats["resolved"] += len(resolved)
-        data = {
+        data: dict[str, Any] = {
             "receiver": note.receiver,
             "status": note.status,
             "path": path,

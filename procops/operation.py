@@ -47,7 +47,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from procops.errors import ExitCode, ProcopsError, VerdictFailed
 from procops.events import Kind, OperationEnd, OperationStart, Status
@@ -213,7 +213,7 @@ class Operation:
             return
         raise Interrupted(signum)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> Literal[False]:
         self._closing = True
         status = self._status_from(exc)
         try:

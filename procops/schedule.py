@@ -235,7 +235,7 @@ def install(
     ctx = context(config_source)
     files = render(config, ctx, kind)
     target = _target(kind, target_dir)
-    result = {
+    result: dict[str, Any] = {
         "kind": kind,
         "target": str(target),
         "dry_run": dry_run,
