@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable
 
 from procops.backup import dumps
@@ -31,6 +31,9 @@ from procops.backup.restic import Problem, Repo, Restic, ResticError, dump_args,
 from procops.backup.sources import Database, select
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -161,7 +164,7 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
 
 
 def restore_to_dir(
-    config: Any,
+    config: Config,
     target: str | Path,
     *,
     repo: str | None = None,
@@ -238,7 +241,7 @@ def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
 
 
 def restore_to_sandbox(
-    config: Any,
+    config: Config,
     *,
     repo: str | None = None,
     snapshot: str = "latest",
