@@ -19,12 +19,15 @@ from typing import TYPE_CHECKING, Any
 from procops.errors import ExitCode
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from procops.backup.check import CheckResult
     from procops.backup.restore import Progress
     from procops.backup.run import RunResult
     from procops.backup.verify import VerifyResult
     from procops.readiness import Step
     from procops.schedule import Job
+    from procops.config import Config
 
 # problems that say the environment failed, not the backup's verdict
 ENVIRONMENT_PROBLEMS = frozenset({"unreachable", "not_initialised", "live_lock", "locked", "environment"})
@@ -38,7 +41,7 @@ def exit_code(problems: Iterable[str | None]) -> ExitCode:
     return ExitCode.ENVIRONMENT if all(p in ENVIRONMENT_PROBLEMS for p in bad) else ExitCode.VERDICT_FAILED
 
 
-def init(config: Any, repo: str | None = None) -> dict:
+def init(config: Config, repo: str | None = None) -> dict:
     """Initialise every (or one) repository; ``{"ok", "repositories": {name: {status, url, error}}}``."""
     from procops.backup import run
 
@@ -49,7 +52,7 @@ def init_exit_code(res: dict) -> ExitCode:
     return ExitCode.OK if res["ok"] else ExitCode.ENVIRONMENT
 
 
-def backup(config: Any, repo: str | None = None) -> RunResult:
+def backup(config: Config, repo: str | None = None) -> RunResult:
     """One backup run to every (or one) repository; a repository that fails never stops the others."""
     from procops.backup import run
 
@@ -62,7 +65,7 @@ def run_exit_code(res: RunResult) -> ExitCode:
     return exit_code(r.problem for r in res.repositories if r.status != "ok") or ExitCode.VERDICT_FAILED
 
 
-def check(config: Any, repo: str | None = None, read_data_subset: str | None = None) -> list[CheckResult]:
+def check(config: Config, repo: str | None = None, read_data_subset: str | None = None) -> list[CheckResult]:
     from procops.backup import check as c
 
     return c.check(config, repo=repo, read_data_subset=read_data_subset)
@@ -72,7 +75,7 @@ def check_exit_code(results: list[CheckResult]) -> ExitCode:
     return exit_code(r.problem for r in results if not r.ok)
 
 
-def verify_snapshot(config: Any, *, repo: str | None = None, snapshot: str = "latest") -> list[VerifyResult]:
+def verify_snapshot(config: Config, *, repo: str | None = None, snapshot: str = "latest") -> list[VerifyResult]:
     """Restore a run to scratch and verify it in each repository. A snapshot found in no reachable
     repository is bad input (2)."""
     from procops.backup import verify as v
@@ -91,7 +94,7 @@ def verify_snapshot(config: Any, *, repo: str | None = None, snapshot: str = "la
     return v.verify_snapshot(config, repo=repo, snapshot=snapshot)
 
 
-def verify_live(config: Any) -> VerifyResult:
+def verify_live(config: Config) -> VerifyResult:
     from procops.backup import verify as v
 
     return v.verify_live(config)
@@ -102,7 +105,12 @@ def verify_exit_code(results: list[VerifyResult]) -> ExitCode:
 
 
 def restore_to_dir(
-    config: Any, target: str, *, repo: str | None = None, snapshot: str = "latest", progress: Progress | None = None
+    config: Config,
+    target: str | Path,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    progress: Progress | None = None,
 ) -> Any:
     from procops.backup import restore as r
 
@@ -110,7 +118,7 @@ def restore_to_dir(
 
 
 def restore_to_sandbox(
-    config: Any,
+    config: Config,
     *,
     repo: str | None = None,
     snapshot: str = "latest",
@@ -126,7 +134,7 @@ def restore_to_sandbox(
     )
 
 
-def snapshots(config: Any, repo: str | None = None) -> dict:
+def snapshots(config: Config, repo: str | None = None) -> dict:
     from procops.backup import status as s
 
     return s.list_snapshots(config, repo)
@@ -136,7 +144,7 @@ def snapshots_exit_code(res: dict) -> ExitCode:
     return ExitCode.OK if res["ok"] else ExitCode.ENVIRONMENT
 
 
-def status(config: Any) -> dict:
+def status(config: Config) -> dict:
     from procops.backup import status as s
 
     return s.status(config)
@@ -153,7 +161,7 @@ def readiness_steps() -> list[Step]:
     return list(steps.STEPS)
 
 
-def jobs(config: Any) -> list[Job]:
+def jobs(config: Config) -> list[Job]:
     """The backup's scheduled jobs: hourly run (which prunes on its own cadence), daily check and live
     verify, weekly restore-and-verify."""
     from procops.backup import jobs as j

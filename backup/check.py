@@ -9,10 +9,11 @@ file. ``--read-data-subset`` overrides it for one run ('all' reads every pack).
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.backup import state
 from procops.backup.ops import LiveLock, make_restic, with_stale_unlock
@@ -20,6 +21,9 @@ from procops.backup.restic import ResticError, check_args, next_subset, parse_su
 from procops.backup.sources import select
 from procops.home import exclusive_lock
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 _PACK = re.compile(r"\bpack ([0-9a-f]{8,64})\b", re.IGNORECASE)
 _PACK2 = re.compile(r"\b(?:Pack ID does not match|pack file|ID)\b[^\n]*?\b([0-9a-f]{64})\b")
@@ -72,7 +76,7 @@ def error_lines(output: str) -> list[str]:
     return keep[:40]
 
 
-def check(config: Any, *, repo: str | None = None, read_data_subset: str | None = None) -> list[CheckResult]:
+def check(config: Config, *, repo: str | None = None, read_data_subset: str | None = None) -> list[CheckResult]:
     with exclusive_lock("backup"):
         restic = make_restic(config)
         t = config.backup.check_subsets
@@ -91,8 +95,8 @@ def check(config: Any, *, repo: str | None = None, read_data_subset: str | None 
                 with_stale_unlock(
                     restic,
                     r,
-                    lambda r=r, subset=subset, read_all=read_all: restic.run(
-                        r, check_args(subset, read_all=read_all), timeout=config.backup.command_timeout
+                    functools.partial(
+                        restic.run, r, check_args(subset, read_all=read_all), timeout=config.backup.command_timeout
                     ),
                 )
                 res = CheckResult(r.name, True, label, 0.0)

@@ -146,7 +146,7 @@ def build_manifest(query: Query, tables: Sequence[str]) -> dict:
     }
 
 
-def sqlite_query(path: Path) -> Iterator[Query]:
+def sqlite_query(path: Path) -> contextlib.AbstractContextManager[Query]:
     return _sqlite_ctx(path)
 
 

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from procops.schedule import Job
 
+if TYPE_CHECKING:
+    from procops.config import Config
 
-def jobs(config: Any) -> list[Job]:
+
+def jobs(config: Config) -> list[Job]:
     """Hourly backup (it prunes on its own cadence), daily check and live verify, weekly restore-and-verify."""
     p = config.policy
     timeout = config.backup.command_timeout

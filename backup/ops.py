@@ -11,11 +11,14 @@ repository even though snapshot ids differ.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from collections.abc import Callable
 
 from procops.backup.restic import Problem, Repo, Restic, ResticError, unlock_args
 from procops.errors import BadInput, EnvironmentFailure
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 T = TypeVar("T")
 TAG = "procops"
@@ -23,7 +26,7 @@ TAG_DB = "database"
 TAG_FILES = "files"
 
 
-def make_restic(config: Any) -> Restic:
+def make_restic(config: Config) -> Restic:
     from procops.backup.sources import backup_dir
 
     cache = backup_dir() / "cache"

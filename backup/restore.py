@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable
 
 from procops.backup import dumps
@@ -31,6 +31,9 @@ from procops.backup.restic import Problem, Repo, Restic, ResticError, dump_args,
 from procops.backup.sources import Database, select
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
@@ -161,7 +164,12 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
 
 
 def restore_to_dir(
-    config: Any, target: Path, *, repo: str | None = None, snapshot: str = "latest", progress: Progress | None = None
+    config: Config,
+    target: str | Path,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    progress: Progress | None = None,
 ) -> Restored:
     """`procops backup restore --target DIR`."""
     target = Path(target).expanduser().resolve()
@@ -233,7 +241,7 @@ def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
 
 
 def restore_to_sandbox(
-    config: Any,
+    config: Config,
     *,
     repo: str | None = None,
     snapshot: str = "latest",
@@ -310,7 +318,7 @@ def restore_to_sandbox(
     )
     state, _ = sandbox.up(opts, instance)
     seconds = round(time.monotonic() - t0, 3)
-    result = {
+    result: dict[str, Any] = {
         "url": state.url,
         "snapshot": run.files.short_id,
         "database_snapshot": run.database.short_id if run.database else None,

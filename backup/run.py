@@ -27,7 +27,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.backup import dumps, state
 from procops.backup.ops import TAG, TAG_DB, TAG_FILES, LiveLock, make_restic, run_sets, snapshots, with_stale_unlock
@@ -48,13 +48,16 @@ from procops.errors import EnvironmentFailure
 from procops.home import atomic_write, exclusive_lock
 from procops.timeutil import iso, parse_iso, utcnow
 
+if TYPE_CHECKING:
+    from procops.config import Config
+
 log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- init
 
 
-def init(config: Any, repo_name: str | None = None) -> dict:
+def init(config: Config, repo_name: str | None = None) -> dict:
     """Initialise every repository; already initialised is fine. Off-site ones copy the chunker
     parameters of the first local one so copies deduplicate."""
     restic = make_restic(config)
@@ -225,13 +228,13 @@ def manifest_path() -> Path:
     return backup_dir() / "staging" / "manifest.json"
 
 
-def backup(config: Any, repo_name: str | None = None) -> RunResult:
+def backup(config: Config, repo_name: str | None = None) -> RunResult:
     """`procops backup run`: one run at a time (LockHeld, exit 3, names the holder's pid)."""
     with exclusive_lock("backup"):
         return _backup_locked(config, repo_name)
 
 
-def _backup_locked(config: Any, repo_name: str | None) -> RunResult:
+def _backup_locked(config: Config, repo_name: str | None) -> RunResult:
     cfg = config.backup
     restic = make_restic(config)
     repos = select(config, repo_name)
@@ -406,7 +409,7 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
     return rr
 
 
-def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
+def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> None:
     """`forget --prune` per retention, on the prune cadence (policy.prune_interval, daily): prune takes an
     exclusive lock and rewrites packs, so it does not run every hour; keep_hourly still holds since forget
     looks at every snapshot's time."""
@@ -440,7 +443,7 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Any) -> None:
         rr.forget = rr.prune = f"failed: {getattr(e, 'message', e)}"
 
 
-def _record(config: Any, result: RunResult, repos: list[Repo], seconds: float) -> None:
+def _record(config: Config, result: RunResult, repos: list[Repo], seconds: float) -> None:
     from procops.events import BackupRun, BackupRunRepo, Kind, Status
     from procops.journal import record
 

@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.backup.restic import Repo, backend_of
 from procops.errors import BadInput
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 DEFAULT_REPOSITORIES = (("local", False), ("offsite", True))
 
@@ -28,7 +31,7 @@ def backup_dir() -> Path:
     return area_dir("backup")
 
 
-def repositories(config: Any) -> list[Repo]:
+def repositories(config: Config) -> list[Repo]:
     """Every configured repository (or the embedded two), non-off-site first."""
     from procops.home import generated_secret
 
@@ -68,7 +71,7 @@ def repositories(config: Any) -> list[Repo]:
     return sorted(repos, key=lambda r: r.offsite)
 
 
-def select(config: Any, name: str | None) -> list[Repo]:
+def select(config: Config, name: str | None) -> list[Repo]:
     repos = repositories(config)
     if name is None:
         return repos
@@ -190,7 +193,7 @@ def _running_sandbox() -> Any:
         return None
 
 
-def sources(config: Any) -> Sources:
+def sources(config: Config) -> Sources:
     from procops.sandbox.api import SandboxPaths
 
     cfg = config.backup

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.backup import state
 from procops.backup.ops import make_restic, run_sets, snapshots
@@ -10,8 +10,11 @@ from procops.backup.sources import select
 from procops.errors import ProcopsError
 from procops.timeutil import parse_iso, utcnow
 
+if TYPE_CHECKING:
+    from procops.config import Config
 
-def list_snapshots(config: Any, repo: str | None = None) -> dict:
+
+def list_snapshots(config: Config, repo: str | None = None) -> dict:
     restic = make_restic(config)
     out: dict[str, Any] = {}
     for r in select(config, repo):
@@ -32,7 +35,7 @@ def list_snapshots(config: Any, repo: str | None = None) -> dict:
     return {"ok": all(v["ok"] for v in out.values()), "repositories": out}
 
 
-def status(config: Any) -> dict:
+def status(config: Config) -> dict:
     """Per repository: latest run and its age, whether the RPO holds, last check and verify, off-site lag."""
     now = utcnow()
     listing = list_snapshots(config)["repositories"]

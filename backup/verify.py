@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable
 
 from procops.backup import dumps, state
@@ -35,6 +35,9 @@ from procops.backup.ops import make_restic
 from procops.backup.restore import dump_database, find_run, restore_files
 from procops.backup.sources import Database, backup_dir, select, sources
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 INCOMING = ".incoming"
 READ_SIZE = 1024 * 1024
@@ -123,7 +126,7 @@ def hash_many(paths: Iterable[Path], workers: int = 0) -> dict[Path, tuple[str, 
 
 def store_files(root: Path) -> set[str]:
     """Every file of a documents store as a storage path ('ab/ab12...'), unfinished writes excluded."""
-    out = set()
+    out: set[str] = set()
     if not root.is_dir():
         return out
     for dirpath, dirnames, filenames in os.walk(root):
@@ -200,7 +203,7 @@ def compare_records(manifest: dict, restored: dict) -> list[IntegrityProblem]:
 
 
 def verify_snapshot(
-    config: Any, *, repo: str | None = None, snapshot: str = "latest", keep_scratch: bool = False
+    config: Config, *, repo: str | None = None, snapshot: str = "latest", keep_scratch: bool = False
 ) -> list[VerifyResult]:
     """Restore-and-verify in each selected repository (every one by default)."""
     repos = select(config, repo)
@@ -216,7 +219,7 @@ def verify_snapshot(
     return [_verify_one(config, r, snapshot, keep_scratch) for r in repos]
 
 
-def _verify_one(config: Any, repo: Any, snapshot: str, keep_scratch: bool) -> VerifyResult:
+def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) -> VerifyResult:
     from procops.errors import ProcopsError
 
     t0 = time.monotonic()
@@ -272,7 +275,7 @@ def _verify_one(config: Any, repo: Any, snapshot: str, keep_scratch: bool) -> Ve
     return res
 
 
-def verify_live(config: Any) -> VerifyResult:
+def verify_live(config: Config) -> VerifyResult:
     t0 = time.monotonic()
     src = sources(config)
     res = VerifyResult("live")
@@ -285,7 +288,7 @@ def verify_live(config: Any) -> VerifyResult:
     return res
 
 
-def _record(config: Any, res: VerifyResult) -> None:
+def _record(config: Config, res: VerifyResult) -> None:
     from procops.events import BackupVerify, Kind, Status
     from procops.journal import record
 

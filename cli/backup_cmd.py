@@ -138,6 +138,7 @@ def restore(
                 bind_address=bind_address,
             )
         else:
+            assert target is not None  # exactly one of --target and --to-sandbox
             res = api.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
     finally:
         if bar is not None:

@@ -10,10 +10,13 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from collections.abc import Callable
 
 import typer
+
+if TYPE_CHECKING:
+    from procops.config import Config, LoadedConfig
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
 LANGS = ("en", "zh")
@@ -24,9 +27,9 @@ class State:
     config_path: str | None = None
     json: bool = False
     lang: str = field(default_factory=lambda: os.environ.get("PROCOPS_LANG", "en"))
-    _loaded: Any = None
+    _loaded: LoadedConfig | None = None
 
-    def loaded(self):
+    def loaded(self) -> LoadedConfig:
         """The effective config (loaded on first use: --help never imports pydantic)."""
         if self._loaded is None:
             from procops import config
@@ -35,7 +38,7 @@ class State:
         return self._loaded
 
     @property
-    def config(self):
+    def config(self) -> Config:
         return self.loaded().config
 
 

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from procops.incidents.runbooks import Runbook
     from procops.readiness import Step
     from procops.schedule import Job
+    from procops.config import Config
 
 __all__ = [
     "MILESTONES",
@@ -56,7 +57,7 @@ __all__ = [
 ]
 
 
-def open_store(config: Any | None = None, **kw: Any) -> IncidentStore:
+def open_store(config: Config | None = None, **kw: Any) -> IncidentStore:
     """The incident store (``$PROCOPS_HOME/procops.db``), with the config's policy when given."""
     if config is not None:
         kw.setdefault("policy", config.policy)
@@ -75,7 +76,7 @@ def write_metrics(store: IncidentStore) -> Path | None:
     return _write(store)
 
 
-def escalate_due(config: Any) -> list[dict]:
+def escalate_due(config: Config) -> list[dict]:
     """Send the escalations that are due; one result per escalation sent or failed."""
     from procops.incidents.escalation import escalate_due as _escalate
 
@@ -83,7 +84,7 @@ def escalate_due(config: Any) -> list[dict]:
 
 
 def start_standby(
-    config: Any,
+    config: Config,
     incident_id: str,
     *,
     execute: bool = False,
@@ -114,7 +115,7 @@ def describe_standby(res: StandbyResult) -> str:
     return standby.describe(res)
 
 
-def write_report(inc: Incident, lang: str, config: Any) -> dict:
+def write_report(inc: Incident, lang: str, config: Config) -> dict:
     """The fault analysis report, Markdown and HTML; ``{"markdown": path, "html": path}``."""
     from procops.incidents import response
 
@@ -140,7 +141,7 @@ def runbook_for_type(fault_type: str | None, lang: str) -> Runbook | None:
     return rb.for_type(fault_type, lang)
 
 
-def render_runbook(book: Runbook, config: Any) -> str:
+def render_runbook(book: Runbook, config: Config) -> str:
     """The runbook's Markdown with the contacts table from the configuration."""
     from procops.incidents import runbooks as rb
 
@@ -160,7 +161,7 @@ def readiness_steps() -> list[Step]:
     return list(steps.STEPS)
 
 
-def jobs(config: Any) -> list[Job]:
+def jobs(config: Config) -> list[Job]:
     """Every minute: the due escalations."""
     from procops.incidents import jobs as j
 

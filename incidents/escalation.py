@@ -27,7 +27,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from procops.timeutil import format_duration, iso, utcnow
 
@@ -41,7 +41,7 @@ from procops.incidents.incident import (
 )
 
 if TYPE_CHECKING:
-    from procops.config import Config
+    from procops.config import Config, SecretRef
 
 log = logging.getLogger(__name__)
 LOCAL_URL = "local:"
@@ -52,7 +52,7 @@ SEND_TIMEOUT = 5.0
 class Receiver:
     name: str
     url: str
-    token_ref: Any = None  # procops.config.SecretRef | None
+    token_ref: SecretRef | None = None
 
 
 def local_log_path() -> Path:

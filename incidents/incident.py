@@ -28,6 +28,7 @@ a real one.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import json
 import sqlite3
@@ -782,7 +783,7 @@ class IncidentStore:
 
         def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentResolve:
             if inc.status == "resolved":
-                raise BadInput(f"incident {inc.id} was already resolved at {inc.resolution['at']}")
+                raise BadInput(f"incident {inc.id} was already resolved at {(inc.resolution or {}).get('at', '?')}")
             inc.status = "resolved"
             inc.resolution = {"at": iso(now), "by": who, "summary": summary}
             waived = None
@@ -928,7 +929,7 @@ class IncidentStore:
                     (error, iso(now + dt.timedelta(seconds=retry_after)), incident_id, milestone, level, receiver),
                 )
 
-    def escalations(self, incident_id: str | None = None) -> list[dict]:
+    def escalations(self, incident_id: str | None = None) -> builtins.list[dict]:  # list: the method above
         sql = (
             "SELECT incident_id, milestone, level, receiver, status, attempts, last_error, next_attempt_at, "
             "sent_at FROM incident_escalations"

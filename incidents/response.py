@@ -249,7 +249,7 @@ def failover(
     from procops.backup.api import restore_to_sandbox
 
     started = time.monotonic()
-    result: dict[str, Any] = dict(
+    result = dict(
         restore_to_sandbox(config, repo=repo or offsite_repository(config), snapshot=snapshot, instance=instance)
     )
     result["serving"] = check_serving(result["url"])
@@ -274,7 +274,7 @@ def failover(
 
 # --------------------------------------------------------------------------- report
 
-LABELS = {
+LABELS: dict[str, dict[str, Any]] = {
     "en": {
         "title": "Fault analysis report",
         "incident": "Incident",

@@ -13,11 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.errors import BadInput, ProcopsError
 
 from procops.incidents.incident import Incident, IncidentStore
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 FAILOVER_PLAYBOOK = Path("playbooks/failover.yml")
 
@@ -32,7 +35,7 @@ class StandbyResult:
 
 
 def start_standby(
-    config: Any,
+    config: Config,
     incident_id: str,
     *,
     execute: bool = False,

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from procops.loadtests.runner import CapacityOptions, PeakOptions, RunResult
     from procops.readiness import Step
     from procops.schedule import Job
+    from procops.config import Config
 
 
 def peak_options(**kw: Any) -> PeakOptions:
@@ -28,14 +29,14 @@ def capacity_options(**kw: Any) -> CapacityOptions:
     return CapacityOptions(**kw)
 
 
-def run_peak(config: Any, opts: PeakOptions) -> RunResult:
+def run_peak(config: Config, opts: PeakOptions) -> RunResult:
     """Ramp to the peak, hold, give the SLO verdict (report written, journal event recorded)."""
     from procops.loadtests import runner
 
     return runner.run_peak(config, opts)
 
 
-def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
+def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
     """Step the load upward; the highest step that held every SLO."""
     from procops.loadtests import runner
 
@@ -63,7 +64,7 @@ def readiness_steps() -> list[Step]:
     return list(steps.STEPS)
 
 
-def jobs(config: Any) -> list[Job]:
+def jobs(config: Config) -> list[Job]:
     """The monthly performance stress test (``loadtest capacity``)."""
     from procops.loadtests import jobs as j
 

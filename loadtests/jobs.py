@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from procops.schedule import Job
 
+if TYPE_CHECKING:
+    from procops.config import Config
 
-def jobs(config: Any) -> list[Job]:
+
+def jobs(config: Config) -> list[Job]:
     """The monthly performance stress test of the configured platform (R3)."""
     return [
         Job(

@@ -192,7 +192,11 @@ class SupplierUser(_PlatformUser):
         body, ctype = multipart_body(f"bid-{self.number}-{digest[:8]}.pdf", content, os.urandom(12).hex())
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": ctype}
         with self.client.post(
-            f"/api/announcements/{aid}/bids", data=body, headers=headers, name="bids.upload", catch_response=True
+            f"/api/announcements/{aid}/bids",
+            data=body,  # type: ignore[arg-type]  # FastHttpSession sends bytes as they are; its annotation omits bytes
+            headers=headers,
+            name="bids.upload",
+            catch_response=True,
         ) as resp:
             if resp.status_code != 201:
                 if resp.status_code == 401:
@@ -205,7 +209,7 @@ class SupplierUser(_PlatformUser):
                 return
             resp.success()
 
-    tasks = {
+    tasks = {  # type: ignore[assignment]  # locust takes a dict of task: weight; User.tasks is annotated as a list
         fn: w
         for fn, w in (
             (browse, SCENARIO.supplier_tasks.get("browse", 0)),
@@ -232,7 +236,7 @@ class RegulatorUser(_PlatformUser):
         page = random.randint(1, 5)
         self.get_page("/api/archive", "archive.list", "items", params={"page": page, "size": PAGE_SIZE})
 
-    tasks = {
+    tasks = {  # type: ignore[assignment]  # locust takes a dict of task: weight; User.tasks is annotated as a list
         fn: w
         for fn, w in (
             (dashboard, SCENARIO.regulator_tasks.get("dashboard", 0)),

@@ -179,7 +179,7 @@ class CpuSampler:
 
 def read_worker_cpu(path: Path) -> list[CpuSample]:
     """CPU shares that workers reported about themselves (``time, node, ratio`` lines)."""
-    out = []
+    out: list[CpuSample] = []
     if not path.exists():
         return out
     ids: dict[str, int] = {}

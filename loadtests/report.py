@@ -6,7 +6,9 @@ the platform, its metrics and its fault knob use.
 
 from __future__ import annotations
 
-T = {
+from typing import Any
+
+T: dict[str, dict[str, Any]] = {
     "en": {
         "verdict": {"pass": "PASS", "fail": "FAIL", "invalid": "INVALID", "error": "ERROR"},
         "head": "loadtest {scenario}: {verdict}  target {target}",

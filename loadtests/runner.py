@@ -28,7 +28,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
@@ -48,6 +48,9 @@ from procops.loadtests.scenario import (
     total_duration,
 )
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 PREFLIGHT_TIMEOUT = 3.0
 SUMMARY = "summary.json"
@@ -102,7 +105,7 @@ class RunResult:
 # --------------------------------------------------------------------------- target and preflight
 
 
-def resolve_host(config: Any, host: str | None) -> str:
+def resolve_host(config: Config, host: str | None) -> str:
     url = host or config.platform.url
     if not url:
         from procops.sandbox import api as sandbox
@@ -140,7 +143,7 @@ class Target:
     notes: list[str] = field(default_factory=list)
 
 
-def preflight(url: str, config: Any, timeout: float = PREFLIGHT_TIMEOUT) -> Target:
+def preflight(url: str, config: Config, timeout: float = PREFLIGHT_TIMEOUT) -> Target:
     """The target answers /healthz with 200 within seconds, or the run stops here (exit 3)."""
     import httpx
 
@@ -216,7 +219,7 @@ def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
 
 
 def _workers(
-    config: Any, workers: int | None, master_bind: str | None, expect: int | None
+    config: Config, workers: int | None, master_bind: str | None, expect: int | None
 ) -> tuple[int, tuple[str, int] | None, int]:
     w = config.loadtest.workers if workers is None else workers
     if w < 0 or w > 64:
@@ -267,7 +270,7 @@ def _prepare_dir(report_dir: Path | None, scenario: str) -> Path:
 
 
 def _execute(
-    config: Any,
+    config: Config,
     scenario_name: str,
     url: str,
     target: Target,
@@ -432,7 +435,7 @@ def _round(d: dict) -> dict:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
 
 
-def _finish(summary: dict, report_dir: Path, facts: dict, config: Any, windows: list[slo.Window]) -> RunResult:
+def _finish(summary: dict, report_dir: Path, facts: dict, config: Config, windows: list[slo.Window]) -> RunResult:
     if not summary["generator_cpu"]["ok"]:
         summary["verdict"] = "invalid"
         summary["invalid_reason"] = (
@@ -508,7 +511,7 @@ def _journal_errors(scenario: str, url: str) -> Iterator[None]:
         raise
 
 
-def run_peak(config: Any, opts: PeakOptions) -> RunResult:
+def run_peak(config: Config, opts: PeakOptions) -> RunResult:
     lt = config.loadtest
     users = lt.normal_peak_users if opts.users is None else opts.users
     rate = lt.spawn_rate if opts.spawn_rate is None else opts.spawn_rate
@@ -543,7 +546,7 @@ def run_peak(config: Any, opts: PeakOptions) -> RunResult:
         return _finish(summary, report_dir, facts, config, windows)
 
 
-def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
+def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
     lt = config.loadtest
     baseline = lt.normal_peak_users if opts.baseline_users is None else opts.baseline_users
     target_multiple = config.policy.capacity_multiple if opts.multiple is None else opts.multiple
@@ -574,10 +577,10 @@ def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
         windows = slo.stage_windows(facts["test_start"], stages)
         steps = slo.evaluate_steps(facts["samples"], windows, policy)
         best = slo.highest_held(steps)
-        held = best.multiple if best else 0.0
+        held = best.multiple if best and best.multiple is not None else 0.0  # capacity stages all have one
         ok = best is not None and held + 1e-9 >= target_multiple
         first_bad = next((s for s in steps if not s.ok), None)
-        capacity = {
+        capacity: dict[str, Any] = {
             "baseline_users": baseline,
             "target_multiple": target_multiple,
             "multiple": held,

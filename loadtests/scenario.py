@@ -13,7 +13,10 @@ import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from procops.config import LoadtestConfig
 
 ENV_SCENARIO = "PROCOPS_LOADTEST_SCENARIO"
 ENV_STAGES = "PROCOPS_LOADTEST_STAGES"
@@ -55,7 +58,7 @@ class Scenario:
     request_timeout: float = 60.0
 
     @classmethod
-    def from_config(cls, lt: Any, *, suppliers: int, announcements: int, search: bool) -> Scenario:
+    def from_config(cls, lt: LoadtestConfig, *, suppliers: int, announcements: int, search: bool) -> Scenario:
         return cls(
             supplier_weight=lt.supplier_weight,
             regulator_weight=lt.regulator_weight,

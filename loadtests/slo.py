@@ -21,6 +21,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 UPLOAD_ENDPOINT = "bids.upload"
 
@@ -134,7 +138,7 @@ class SloPolicy:
     uploads_expected: bool = True
 
     @classmethod
-    def from_config(cls, config, *, uploads_expected: bool = True) -> SloPolicy:
+    def from_config(cls, config: Config, *, uploads_expected: bool = True) -> SloPolicy:
         return cls(
             page_p95_s=config.policy.page_load_p95,
             page_endpoints=tuple(config.loadtest.page_endpoints),

@@ -15,16 +15,17 @@ if TYPE_CHECKING:
     from procops.monitoring.rules import RulesResult
     from procops.monitoring.stack import CheckResult
     from procops.readiness import Step
+    from procops.config import Config
 
 
-def rules(config: Any, out_dir: str | Path | None = None) -> RulesResult:
+def rules(config: Config, out_dir: str | Path | None = None) -> RulesResult:
     """Render the alert rules from the policy and test them with promtool."""
     from procops.monitoring import rules as r
 
     return r.write_and_test(config, out_dir)
 
 
-def up(config: Any, config_source: Path | None = None) -> tuple[dict, bool]:
+def up(config: Config, config_source: Path | None = None) -> tuple[dict, bool]:
     """Start the stack (idempotent); returns (its status, started now)."""
     from procops.monitoring import stack
 
@@ -44,7 +45,7 @@ def status() -> dict:
     return stack.status()
 
 
-def check(config: Any) -> CheckResult:
+def check(config: Config) -> CheckResult:
     """What is firing now; journals ``monitor.check`` with the verdict (fail when a critical alert fires)."""
     from procops.events import Kind, MonitorCheck, Status, verdict_word
     from procops.journal import record
@@ -66,13 +67,13 @@ def check(config: Any) -> CheckResult:
     return res
 
 
-def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
+def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
     from procops.monitoring import stack
 
     return stack.deliver_synthetic(config, timeout)
 
 
-def serve_exporter(config: Any, port: int) -> tuple[Any, Any]:
+def serve_exporter(config: Config, port: int) -> tuple[Any, Any]:
     """Serve the procops_* metrics in a background thread; returns (server, thread)."""
     from procops.monitoring import exporter
 
@@ -88,7 +89,7 @@ class WebhookService:
     service: Any  # procops.monitoring.webhook.Service
 
 
-def start_webhook(config: Any, port: int | None = None) -> WebhookService:
+def start_webhook(config: Config, port: int | None = None) -> WebhookService:
     """Start the alert webhook (and the escalation loop) in background threads."""
     from procops.monitoring import webhook as wh
 

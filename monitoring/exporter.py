@@ -41,12 +41,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Iterable, Iterator
 
 from procops import events
 from procops.events import Status
 from procops.timeutil import parse_iso
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +199,7 @@ class JournalState:
         return out
 
 
-def offsite_repositories(config: Any) -> frozenset[str]:
+def offsite_repositories(config: Config) -> frozenset[str]:
     """Names of the off-site repositories (the embedded default has 'local' and 'offsite')."""
     repos = config.backup.repositories
     if not repos:
@@ -204,7 +207,7 @@ def offsite_repositories(config: Any) -> frozenset[str]:
     return frozenset(r.name for r in repos if r.offsite)
 
 
-def policy_deadlines(config: Any) -> dict[str, float]:
+def policy_deadlines(config: Config) -> dict[str, float]:
     p = config.policy
     return {"classify": p.classify_deadline, "standby": p.standby_deadline, "report": p.report_deadline}
 
@@ -216,7 +219,7 @@ def read_textfiles(directory: Path) -> list[Any]:
     """Metric families of every ``*.prom`` file (a malformed file is skipped with a warning)."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    fams = []
+    fams: list[Any] = []
     for path in sorted(Path(directory).glob("*.prom")):
         try:
             fams.extend(text_string_to_metric_families(path.read_text()))
@@ -273,7 +276,7 @@ def merge(
 class ProcopsCollector:
     """A prometheus_client collector: folds new journal rows on every scrape."""
 
-    def __init__(self, config: Any, journal_path: Path | None = None, textfile_dir: Path | None = None) -> None:
+    def __init__(self, config: Config, journal_path: Path | None = None, textfile_dir: Path | None = None) -> None:
         from procops.journal import journal_path as default_journal
         from procops.metrics import textfile_dir as default_textfiles
 
@@ -360,7 +363,7 @@ def incident_series(now: float) -> dict[str, dict] | None:
     }
 
 
-def make_registry(config: Any, **kw: Any) -> Any:
+def make_registry(config: Config, **kw: Any) -> Any:
     from procops.metrics import new_registry
 
     reg = new_registry()
@@ -368,7 +371,7 @@ def make_registry(config: Any, **kw: Any) -> Any:
     return reg
 
 
-def serve(config: Any, port: int, host: str = "127.0.0.1") -> tuple[Any, Any]:
+def serve(config: Config, port: int, host: str = "127.0.0.1") -> tuple[Any, Any]:
     """Start the exporter's HTTP server in a background thread; returns (server, thread)."""
     from prometheus_client import start_http_server
 

@@ -32,9 +32,12 @@ SEVERITIES = ("critical", "major", "minor", "warning", "info")
 
 
 class AlertLike(Protocol):
-    fingerprint: str
-    severity: str
-    labels: dict[str, str]
+    @property
+    def fingerprint(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def labels(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True)

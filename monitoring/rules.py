@@ -17,11 +17,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from procops.errors import BadInput
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 RULES_FILE = "procops-alerts.rules.yml"
 TESTS_FILE = "procops-alerts.test.yml"
@@ -222,7 +225,7 @@ def _eval_after(for_s: float, extra: int = 300) -> int:
 # --------------------------------------------------------------------------- the alerts
 
 
-def alerts(config: Any) -> list[Alert]:
+def alerts(config: Config) -> list[Alert]:
     """Every alert of the 7x24 monitoring, from the policy (``config.policy``) and ``config.monitoring``."""
     pol, mon = config.policy, config.monitoring
     th = pol.thresholds
@@ -946,7 +949,7 @@ class RenderedRules:
     alerts: tuple[Alert, ...]
 
 
-def render(config: Any) -> RenderedRules:
+def render(config: Config) -> RenderedRules:
     base = config.monitoring.runbook_base_url or default_runbook_base()
     al = alerts(config)
     return RenderedRules(render_rules(al, base), render_tests(al, base), tuple(al))
@@ -988,7 +991,7 @@ def default_dir():
     return area_dir("monitoring") / "rules"
 
 
-def write_and_test(config: Any, out_dir=None, *, journal: bool = True) -> RulesResult:
+def write_and_test(config: Config, out_dir=None, *, journal: bool = True) -> RulesResult:
     """Write the rule file and its tests to ``out_dir``, run ``promtool check rules`` and ``test rules``."""
     from pathlib import Path
 

@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -27,6 +27,9 @@ from procops.monitoring import tools
 from procops import execute
 from procops.execute import ProcessGroup, Proc, http_ok, log_tail, port_free
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config, MonitoringConfig
 
 HEALTH_TIMEOUT = 40.0
 COMPONENTS = (
@@ -134,7 +137,7 @@ def _postgres_dsn(database_url: str | None) -> str | None:
     return u.render_as_string(hide_password=False)
 
 
-def discover_target(config: Any) -> Target:
+def discover_target(config: Config) -> Target:
     """The platform to watch: the configured URL, or the running sandbox (its replicas' ports)."""
     if config.platform.url:
         from urllib.parse import urlsplit
@@ -163,7 +166,7 @@ def _d(seconds: float) -> str:
     return R.prom_duration(seconds)
 
 
-def prometheus_config(mon: Any, paths: StackPaths, target: Target, rules_file: Path) -> str:
+def prometheus_config(mon: MonitoringConfig, paths: StackPaths, target: Target, rules_file: Path) -> str:
     def static(job: str, port: int, **extra: Any) -> dict:
         return {"job_name": job, "static_configs": [{"targets": [f"127.0.0.1:{port}"]}], **extra}
 
@@ -225,7 +228,7 @@ INHIBIT_RULES = (
 )
 
 
-def alertmanager_config(mon: Any, webhook_token_file: Path, escalation: list[dict]) -> str:
+def alertmanager_config(mon: MonitoringConfig, webhook_token_file: Path, escalation: list[dict]) -> str:
     """Routes: IncidentDeadline* to the escalation receiver(s); critical (and the rest) to the incident webhook.
 
     ``escalation`` lists extra receivers: ``{"name", "url", "credentials_file" or None}``.
@@ -283,7 +286,7 @@ def _listen(port: int) -> str:
     return f"127.0.0.1:{port}"
 
 
-def component_argv(name: str, mon: Any, paths: StackPaths) -> list[str]:
+def component_argv(name: str, mon: MonitoringConfig, paths: StackPaths) -> list[str]:
     """argv of one component (pure apart from locating the binary)."""
     procops = [sys.executable, "-m", "procops.cli.main", "monitor"]
     if name == "exporter":
@@ -328,7 +331,7 @@ def component_argv(name: str, mon: Any, paths: StackPaths) -> list[str]:
     raise BadInput(f"unknown monitoring component {name!r}")
 
 
-def component_port(name: str, mon: Any) -> int:
+def component_port(name: str, mon: MonitoringConfig) -> int:
     return {
         "exporter": mon.exporter_port,
         "webhook": mon.webhook_port,
@@ -384,7 +387,7 @@ def save_state(paths: StackPaths, state: StackState) -> None:
 # --------------------------------------------------------------------------- render + validate
 
 
-def _escalation_receivers(config: Any, paths: StackPaths) -> list[dict]:
+def _escalation_receivers(config: Config, paths: StackPaths) -> list[dict]:
     from procops.home import atomic_write
 
     out = []
@@ -403,7 +406,7 @@ def _escalation_receivers(config: Any, paths: StackPaths) -> list[dict]:
     return out
 
 
-def render_all(config: Any, paths: StackPaths, target: Target) -> dict[str, Path]:
+def render_all(config: Config, paths: StackPaths, target: Target) -> dict[str, Path]:
     """Write every config file of the stack (and the tested rules). Raises VerdictFailed if rules fail."""
     from procops.errors import VerdictFailed
     from procops.home import atomic_write
@@ -441,7 +444,7 @@ def validate(paths: StackPaths) -> None:
 # --------------------------------------------------------------------------- API
 
 
-def effective_config_file(config: Any, paths: StackPaths) -> Path:
+def effective_config_file(config: Config, paths: StackPaths) -> Path:
     """The exact config the stack runs with, for its procops children (0600: it may name secret sources)."""
     from procops.home import atomic_write
 
@@ -481,7 +484,7 @@ def _reload_prometheus(port: int) -> None:
         pass
 
 
-def up(config: Any, config_source: Path | None = None, *, journal: bool = True) -> tuple[StackState, bool]:
+def up(config: Config, config_source: Path | None = None, *, journal: bool = True) -> tuple[StackState, bool]:
     """Start the stack (idempotent). Returns (state, started).
 
     The procops children (exporter, webhook) run with the effective ``config`` written to a file, so they
@@ -544,7 +547,11 @@ def up(config: Any, config_source: Path | None = None, *, journal: bool = True) 
         from procops.events import Kind, MonitorUp
         from procops.journal import record
 
-        record(Kind.MONITOR_UP, "stack", MonitorUp(components=[c.name for c in state.components], target=state.target))
+        record(
+            Kind.MONITOR_UP,
+            "stack",
+            MonitorUp(components=[c.name for c in state.components], target=state.target.get("url")),
+        )
     return state, True
 
 
@@ -566,7 +573,7 @@ def _wait_healthy(state: StackState, paths: StackPaths) -> None:
     )
 
 
-def _wait_first_scrapes(mon: Any) -> None:
+def _wait_first_scrapes(mon: MonitoringConfig) -> None:
     """Wait until Prometheus has scraped every target once, so a fault right after ``up`` is seen as a change."""
     import httpx
 
@@ -658,7 +665,7 @@ class CheckResult:
         }
 
 
-def check(config: Any) -> CheckResult:
+def check(config: Config) -> CheckResult:
     """What Prometheus says is firing (and pending), and what Alertmanager holds. Prometheus down: exit 3."""
     import httpx
 
@@ -714,7 +721,7 @@ def check(config: Any) -> CheckResult:
 # --------------------------------------------------------------------------- end-to-end delivery test
 
 
-def deliver_synthetic(config: Any, timeout: float = 30.0) -> dict:
+def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
     """Send one synthetic critical alert into Alertmanager and wait until the webhook has journaled it.
 
     The alert carries the ``procops_synthetic`` label, so the webhook records the delivery and opens

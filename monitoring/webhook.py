@@ -32,13 +32,16 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable
 
 from procops.errors import BadInput
 from procops.events import Kind, Record, WebhookDelivery, WebhookRejected
 from procops.monitoring import grouping
 from procops.timeutil import iso, parse_iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +166,7 @@ def incident_title(a: AlertNote) -> str:
 # --------------------------------------------------------------------------- token
 
 
-def token_file(config: Any) -> Path:
+def token_file(config: Config) -> Path:
     """The file holding the webhook token, for Alertmanager's ``credentials_file`` (0600)."""
     from procops.home import area_dir, atomic_write, generated_secret
 
@@ -177,7 +180,7 @@ def token_file(config: Any) -> Path:
     return path
 
 
-def token(config: Any) -> str:
+def token(config: Config) -> str:
     from procops.home import read_secret
 
     ref = config.monitoring.webhook_token
@@ -258,6 +261,12 @@ class Receiver:
             return self._handle(note, path)
 
     def _handle(self, note: Notification, path: str) -> Outcome:
+        opened: list[str]
+        attached: list[str]
+        resolved: list[str]
+        refired: list[str]
+        errors: list[str]
+        synthetic: list[str]
         opened, attached, resolved, refired, errors, synthetic = [], [], [], [], [], []
         errors_ignored: list[str] = []
         drills: list[str] = []
@@ -343,7 +352,7 @@ class Receiver:
         self.stats["opened"] += len(opened)
         self.stats["duplicates"] += duplicates
         self.stats["resolved"] += len(resolved)
-        data = {
+        data: dict[str, Any] = {
             "receiver": note.receiver,
             "status": note.status,
             "path": path,
@@ -515,7 +524,7 @@ class WebhookServer(ThreadingHTTPServer):
         self.max_body = max_body
 
 
-def escalation_loop(config: Any, stop: threading.Event, every: float) -> None:
+def escalation_loop(config: Config, stop: threading.Event, every: float) -> None:
     """Call ``procops.incidents.api.escalate_due(config)`` every ``every`` seconds."""
     from procops.incidents.api import escalate_due
 
@@ -544,7 +553,7 @@ class Service:
 
 
 def start(
-    config: Any,
+    config: Config,
     port: int | None = None,
     host: str = "127.0.0.1",
     *,

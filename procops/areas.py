@@ -9,11 +9,12 @@ since import-linter sees function-level imports too; everything else in core sta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from procops.readiness import Step
     from procops.schedule import Job
+    from procops.config import Config
 
 
 def readiness_steps() -> list[Step]:
@@ -38,7 +39,7 @@ def readiness_steps() -> list[Step]:
     ]
 
 
-def jobs(config: Any) -> list[Job]:
+def jobs(config: Config) -> list[Job]:
     """Every scheduled job, each declared by the area (or core module) that owns it, in this order."""
     from procops import scan
     from procops.backup import api as backup

@@ -98,6 +98,8 @@ class SecretRef(Section):
         from procops import execute
         from procops.errors import ProcopsError
 
+        assert self.command is not None  # _one_source: a file or a command
+
         try:
             out = execute.run(execute.SECRET_COMMAND, self.command, timeout=30)
         except execute.ToolMissing:

@@ -46,11 +46,14 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from procops.errors import ExitCode, Interrupted, ProcopsError, VerdictFailed, signals_raise
 from procops.events import Kind, OperationEnd, OperationStart, Status
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import LoadedConfig
 
 EXIT_INTERRUPTED = int(ExitCode.INTERRUPTED)
 
@@ -101,7 +104,7 @@ class _Rollback:
     always: bool
 
 
-def provenance(loaded: Any | None = None) -> dict[str, Any]:
+def provenance(loaded: LoadedConfig | None = None) -> dict[str, Any]:
     """Where and with what an operation ran: version, host, user, config source and hash, policy."""
     from procops import __version__
     from procops.journal import default_actor
@@ -137,7 +140,7 @@ class Operation:
 
     kind: Kind | str  # the job's own journal kind (backup.run ...), or a name
     subject: str = ""
-    loaded: Any | None = None  # procops.config.LoadedConfig, for the provenance
+    loaded: LoadedConfig | None = None  # for the provenance
     grace: float = 30.0  # how long children get to stop on an interrupt
     handle_signals: bool = True
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
@@ -179,7 +182,7 @@ class Operation:
             return
         raise Interrupted(signum)
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> Literal[False]:
         self._closing = True
         status = self._status_from(exc)
         try:

@@ -230,18 +230,18 @@ def result_from_events(
         if not isinstance(res, Mapping):
             res = {"msg": str(res)}
         if kind == "runner_on_ok":
-            status = TaskStatus.CHANGED if res.get("changed") else TaskStatus.OK
+            task_status = TaskStatus.CHANGED if res.get("changed") else TaskStatus.OK
         elif kind == "runner_on_failed":
             if data.get("ignore_errors"):
-                status = TaskStatus.IGNORED
+                task_status = TaskStatus.IGNORED
             else:
-                status = TaskStatus.FAILED
+                task_status = TaskStatus.FAILED
                 failures.append(TaskFailure(host, _task_name(data), _message(res)))
         elif kind == "runner_on_unreachable":
-            status = TaskStatus.UNREACHABLE
+            task_status = TaskStatus.UNREACHABLE
             failures.append(TaskFailure(host, _task_name(data), _message(res), unreachable=True))
         elif kind == "runner_on_skipped":
-            status = TaskStatus.SKIPPED
+            task_status = TaskStatus.SKIPPED
         elif kind == "playbook_on_stats":
             stats = data
             continue
@@ -250,7 +250,7 @@ def result_from_events(
             continue
         else:
             continue
-        tasks.append(TaskResult(host, _task_name(data), str(data.get("task_action") or ""), status))
+        tasks.append(TaskResult(host, _task_name(data), str(data.get("task_action") or ""), task_status))
 
     hosts = _host_stats(stats) if stats is not None else {}
     reported = dict((stats or {}).get("artifact_data") or {})

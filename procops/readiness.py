@@ -14,11 +14,14 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Sequence
 
 from procops.errors import ProcopsError
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 
 class StepStatus(str, enum.Enum):
@@ -63,7 +66,7 @@ class StepFailed(Exception):
 
 @dataclass
 class Context:
-    config: Any  # procops.config.Config
+    config: Config
     lang: str
     report_dir: Path
     facts: dict[str, Any] = field(default_factory=dict)  # what steps hand to later steps
@@ -98,7 +101,7 @@ class ReadinessResult:
 
 
 def run(
-    config: Any,
+    config: Config,
     lang: str,
     report_root: Path,
     on_step: Callable[[StepRecord], None] | None = None,

@@ -13,9 +13,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.errors import EnvironmentFailure
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 LYNIS = "lynis"
 
@@ -180,7 +183,7 @@ def _record(result: ScanResult) -> None:
     write_textfile("scan", reg)
 
 
-def jobs(config: Any) -> list[Any]:  # list[procops.schedule.Job]
+def jobs(config: Config) -> list[Any]:  # list[procops.schedule.Job]
     """The scan's scheduled job (``procops schedule install``): the weekly host security scan (R3)."""
     from procops.schedule import Job
 

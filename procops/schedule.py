@@ -27,9 +27,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.errors import BadInput, EnvironmentFailure
+
+if TYPE_CHECKING:
+    from procops.config import Config
 
 SYSTEMD_DIR = Path("/etc/systemd/system")
 CRON_DIR = Path("/etc/cron.d")
@@ -48,14 +51,14 @@ class Job:
     timeout: float = 6 * 3600.0
 
 
-def jobs(config: Any) -> list[Job]:
+def jobs(config: Config) -> list[Job]:
     """Every area's jobs, each declared in its ``jobs.py`` (core's in its own module), in one order."""
     from procops import areas
 
     return areas.jobs(config)
 
 
-def find_job(config: Any, name: str) -> Job:
+def find_job(config: Config, name: str) -> Job:
     for j in jobs(config):
         if j.name == name:
             return j
@@ -171,7 +174,7 @@ def cron_file(ctx: Context, job_list: list[Job], lock_dir: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(config: Any, ctx: Context, kind: str) -> dict[str, str]:
+def render(config: Config, ctx: Context, kind: str) -> dict[str, str]:
     """File name -> content of everything ``install`` writes."""
     js = jobs(config)
     if kind == "systemd":
@@ -222,7 +225,7 @@ def _systemctl(*args: str) -> None:
 
 
 def install(
-    config: Any,
+    config: Config,
     config_source: Path | None,
     *,
     kind: str | None = None,
@@ -235,7 +238,7 @@ def install(
     ctx = context(config_source)
     files = render(config, ctx, kind)
     target = _target(kind, target_dir)
-    result = {
+    result: dict[str, Any] = {
         "kind": kind,
         "target": str(target),
         "dry_run": dry_run,
@@ -289,7 +292,7 @@ def installed(target_dir: Path | None = None) -> dict:
     return out
 
 
-def show(config: Any, config_source: Path | None, target_dir: Path | None = None) -> dict:
+def show(config: Config, config_source: Path | None, target_dir: Path | None = None) -> dict:
     st = job_status()
     return {
         "installed": installed(target_dir),
@@ -355,7 +358,7 @@ def job_status() -> dict:
         return {}
 
 
-def run_job(config: Any, name: str, config_source: Path | None) -> int:
+def run_job(config: Config, name: str, config_source: Path | None) -> int:
     """Run a scheduled job's command; record its exit code in the journal and the metrics. Returns it."""
     import json
 

@@ -16,6 +16,7 @@ from procops.sandbox.platform import SandboxPaths, UpOptions, replica_ports
 
 if TYPE_CHECKING:
     from procops.readiness import Step
+    from procops.config import Config
 
 __all__ = [
     "Replica",
@@ -104,7 +105,7 @@ def running(instance: str = "main") -> Running | None:
     return None if state is None else _running(state, sp)
 
 
-def up_options(config: Any, **overrides: Any) -> UpOptions:
+def up_options(config: Config, **overrides: Any) -> UpOptions:
     """Start options from the config's ``sandbox`` section; ``None`` overrides are ignored."""
     return UpOptions.from_config(config.sandbox, **overrides)
 

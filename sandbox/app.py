@@ -37,7 +37,7 @@ import re
 import secrets
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Header, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -54,7 +54,10 @@ from procops.sandbox.db import Database, DatabaseUnavailable, make_engine, pool_
 from procops.sandbox.passwords import hash_password, verify_password
 from procops.sandbox.faults import ENDPOINTS, NO_FAULT, FaultState, parse_fault_specs
 from procops.sandbox.settings import Settings
-from procops.sandbox.store import DocumentStore, TooLarge
+from procops.sandbox.store import DocumentStore, DocumentWriter, TooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 log = logging.getLogger("procops.sandbox")
 
@@ -209,7 +212,8 @@ class PlatformMiddleware:
 
     def _route_table(self) -> list[tuple[Any, frozenset, str | None, str]]:
         table = []
-        for route in self.fastapi_app.routes:
+        routes: list[Any] = self.fastapi_app.routes  # a route with a path_regex has a name and a path
+        for route in routes:
             regex = getattr(route, "path_regex", None)
             if regex is None:
                 continue
@@ -514,7 +518,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                         created_at=m.utcnow_naive(),
                     )
                 )
-                supplier_id = result.inserted_primary_key[0]
+                supplier_id = result.inserted_primary_key[0]  # type: ignore[index]  # Optional only for executemany; one row here
         except IntegrityError:
             raise HTTPException(409, f"a supplier with email {body.email} is already registered") from None
         return JSONResponse({"id": supplier_id, "name": body.name, "email": body.email}, status_code=201)
@@ -568,12 +572,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     storage_path=path,
                     created_at=now,
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]  # Optional only for executemany; one row here
             bid_id = conn.execute(
                 insert(bid).values(
                     announcement_id=announcement_id, supplier_id=supplier_id, document_id=document_id, submitted_at=now
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]  # Optional only for executemany; one row here
         return bid_id, document_id
 
     too_large = (
@@ -708,7 +712,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def dashboard() -> JSONResponse:
         bids_count = func.count(bid.c.id).label("bids")
         with db.connect("dashboard") as conn:
-            counts = {
+            counts: dict[str, Any] = {
                 "announcements": conn.execute(select(func.count()).select_from(a)).scalar_one(),
                 "suppliers": conn.execute(select(func.count()).select_from(sup)).scalar_one(),
                 "bids": conn.execute(select(func.count()).select_from(bid)).scalar_one(),
@@ -841,7 +845,7 @@ class _MultipartUpload:
     def __init__(self, store: DocumentStore, max_size: int) -> None:
         self.store = store
         self.max_size = max_size
-        self.writer = None
+        self.writer: DocumentWriter | None = None
         self.filename = "bid.bin"
         self.finished = False
         self._in_file = False
@@ -850,7 +854,7 @@ class _MultipartUpload:
         self._field = b""
         self._value = b""
 
-    def callbacks(self) -> dict:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": self._header_field,
@@ -886,6 +890,7 @@ class _MultipartUpload:
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         if self._in_file:
+            assert self.writer is not None  # _in_file is set with the writer
             self.writer.write(memoryview(data)[start:end])
         else:
             self._other += end - start

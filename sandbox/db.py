@@ -39,7 +39,7 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         )
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:
             cur = dbapi_connection.cursor()
             try:
                 cur.execute("PRAGMA journal_mode=WAL")

@@ -13,6 +13,7 @@ the sha256 of its content; the file lives in the documents store at
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
     CHAR,
@@ -34,7 +35,7 @@ from sqlalchemy.exc import DBAPIError
 DOCUMENT_KINDS = ("tender", "bid")
 
 # utf8mb4 on MariaDB so Chinese titles and names are stored as written.
-_MYSQL = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
+_MYSQL: dict[str, Any] = {"mysql_charset": "utf8mb4", "mysql_engine": "InnoDB"}
 
 metadata = MetaData()
 

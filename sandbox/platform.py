@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from procops.errors import BadInput, EnvironmentFailure
 from procops.home import area_dir, atomic_write, exclusive_lock, generated_secret, read_secret
@@ -29,6 +29,9 @@ from procops.execute import ProcessGroup, Proc, port_free
 from procops.execute import http_ok as _http_ok
 from procops.execute import log_tail as _log_tail
 from procops.timeutil import iso, utcnow
+
+if TYPE_CHECKING:
+    from procops.config import SandboxConfig
 
 ADMIN_TOKEN_SECRET = "sandbox-admin-token"
 HEALTH_TIMEOUT = 45.0
@@ -288,7 +291,7 @@ class UpOptions:
     bind_address: str = "127.0.0.1"
 
     @classmethod
-    def from_config(cls, sandbox_cfg: Any, **overrides: Any) -> UpOptions:
+    def from_config(cls, sandbox_cfg: SandboxConfig, **overrides: Any) -> UpOptions:
         s = sandbox_cfg
         opts = cls(
             port=s.port,
