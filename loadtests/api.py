@@ -28,18 +28,37 @@ def capacity_options(**kw: Any) -> CapacityOptions:
     return CapacityOptions(**kw)
 
 
-def run_peak(config: Any, opts: PeakOptions) -> RunResult:
-    """Ramp to the peak, hold, give the SLO verdict (report written, journal event recorded)."""
+def run_peak(config: Any, opts: PeakOptions, *, loaded: Any | None = None) -> RunResult:
+    """Ramp to the peak, hold, give the SLO verdict (report written, journal event recorded).
+
+    Runs as an operation (``loadtest.<scenario>``): interrupted, Locust is stopped and the report
+    folder's ``summary.json`` says ``interrupted``."""
+    from procops.events import Kind
     from procops.loadtests import runner
+    from procops.operation import run_as_operation
 
-    return runner.run_peak(config, opts)
+    return run_as_operation(
+        Kind.loadtest(opts.scenario_name),
+        opts.host or "platform",
+        lambda _op: runner.run_peak(config, opts),
+        loaded=loaded,
+        exit_code=lambda r: r.exit_code,
+    )
 
 
-def run_capacity(config: Any, opts: CapacityOptions) -> RunResult:
-    """Step the load upward; the highest step that held every SLO."""
+def run_capacity(config: Any, opts: CapacityOptions, *, loaded: Any | None = None) -> RunResult:
+    """Step the load upward; the highest step that held every SLO (an operation, ``loadtest.capacity``)."""
+    from procops.events import Kind
     from procops.loadtests import runner
+    from procops.operation import run_as_operation
 
-    return runner.run_capacity(config, opts)
+    return run_as_operation(
+        Kind.LOADTEST_CAPACITY,
+        opts.host or "platform",
+        lambda _op: runner.run_capacity(config, opts),
+        loaded=loaded,
+        exit_code=lambda r: r.exit_code,
+    )
 
 
 def load_summary(report_dir: Path) -> dict:

@@ -44,8 +44,22 @@ def status() -> dict:
     return stack.status()
 
 
-def check(config: Any) -> CheckResult:
-    """What is firing now; journals ``monitor.check`` with the verdict (fail when a critical alert fires)."""
+def check(config: Any, *, loaded: Any | None = None) -> CheckResult:
+    """What is firing now; journals ``monitor.check`` with the verdict (fail when a critical alert fires).
+    Runs as an operation (``monitor.check``)."""
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    def job(_op: Any) -> CheckResult:
+        return _check(config)
+
+    def code(res: CheckResult) -> int:
+        return 1 if res.critical else 0
+
+    return run_as_operation(Kind.MONITOR_CHECK, "stack", job, loaded=loaded, exit_code=code)
+
+
+def _check(config: Any) -> CheckResult:
     from procops.events import Kind, MonitorCheck, Status, verdict_word
     from procops.journal import record
     from procops.monitoring import stack

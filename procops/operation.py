@@ -47,13 +47,15 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from procops.errors import ExitCode, ProcopsError, VerdictFailed
 from procops.events import Kind, OperationEnd, OperationStart, Status
 from procops.timeutil import iso, utcnow
 
 EXIT_INTERRUPTED = 130
+
+T = TypeVar("T")
 
 
 EXIT_CODES: dict[Status, int] = {
@@ -75,6 +77,34 @@ class Interrupted(BaseException):
         self.signum = signum
         self.message = message or f"interrupted ({signal.Signals(signum).name})"
         super().__init__(self.message)
+
+
+def status_for_exit(code: int) -> Status:
+    """The operation status of a job that ended with this exit code (its verdict, not a signal)."""
+    if code == int(ExitCode.OK):
+        return Status.OK
+    if code == int(ExitCode.VERDICT_FAILED):
+        return Status.FAILED
+    if code == EXIT_INTERRUPTED:
+        return Status.INTERRUPTED
+    return Status.ERROR
+
+
+def run_as_operation(
+    kind: Kind | str,
+    subject: str,
+    fn: Callable[[Operation], T],
+    *,
+    loaded: Any | None = None,
+    exit_code: Callable[[T], int] | None = None,
+) -> T:
+    """``fn(op)`` inside an :class:`Operation`; its result's exit code (``exit_code(result)``) gives
+    the operation's status. How an area's api runs a job."""
+    with Operation(kind, subject, loaded=loaded) as op:
+        res = fn(op)
+        if exit_code is not None:
+            op.finish(status_for_exit(int(exit_code(res))))
+    return res
 
 
 def raise_interrupted(signum: int, _frame: Any) -> None:
@@ -211,6 +241,13 @@ class Operation:
                 raise Interrupted(signum, "interrupted again while rolling back: rollbacks abandoned")
             self._pending_signal = signum
             return
+        # Stop the children now, not when the block has unwound: a block that waits on worker
+        # threads (backup's two restic processes) would otherwise wait for them to end on their own.
+        self._closing = True
+        try:
+            self.stopped = _stop_children(self.grace)
+        finally:
+            self._closing = False
         raise Interrupted(signum)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> bool:
@@ -218,7 +255,7 @@ class Operation:
         status = self._status_from(exc)
         try:
             if status is Status.INTERRUPTED:
-                self.stopped = _stop_children(self.grace)
+                self.stopped = list(dict.fromkeys([*self.stopped, *_stop_children(self.grace)]))
             self._run_rollbacks(status)
         except Interrupted:  # a second signal: the rollbacks were abandoned
             status = Status.INTERRUPTED
