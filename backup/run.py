@@ -43,6 +43,7 @@ from procops.backup.restic import (
     forget_args,
     init_args,
     tail,
+    unlock_args,
 )
 from procops.backup.sources import Sources, backup_dir, select, sources
 from procops.errors import EnvironmentFailure
@@ -269,6 +270,13 @@ def _backup_locked(config: Any, repo_name: str | None, op: Operation | None = No
             for r in reached:
                 _forget_run(restic, r, tags[1], check=True)
 
+        def remove_stale_locks() -> None:
+            # a restic stopped between writing its lock and registering its cleanup leaves a stale
+            # lock (its pid is dead); `restic unlock` removes only such locks, never a live one
+            for r in reached:
+                restic.run(r, unlock_args(), check=False, timeout=300)
+
+        op.add_rollback("remove the stale locks of this run's restic processes", remove_stale_locks)
         op.add_rollback(f"forget the snapshots of run {result.run_id}", forget_unjournaled)
 
     def direct(r: Repo) -> RepoResult:
