@@ -176,3 +176,82 @@ def test_an_interrupted_backup_run_stops_restic_leaves_no_unjournaled_snapshot_a
     state = procops_home / "backup" / "state.json"
     if state.exists():
         json.loads(state.read_text())  # whole, never half-written
+
+
+# --------------------------------------------------------------------------- loadtest peak, readiness
+
+SMALL_SEED = {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"}
+LOADTEST = {"upload_size_min": "50KB", "upload_size_max": "100KB", "think_time_min": "0.2s", "think_time_max": "1s"}
+
+
+def _children_named(p: subprocess.Popen, name: str) -> list[psutil.Process]:
+    try:
+        return [c for c in psutil.Process(p.pid).children(recursive=True) if name in " ".join(c.cmdline())]
+    except psutil.Error:
+        return []
+
+
+@pytest.fixture
+def sandbox(cli, port_block, tmp_path):
+    import yaml
+
+    from testsupport import monitoring_ports
+
+    cfg = {
+        "sandbox": {"port": port_block(4), "replicas": 1, "seed": SMALL_SEED},
+        "loadtest": LOADTEST,
+        "monitoring": monitoring_ports(port_block(7)),
+    }
+    (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        yield
+    finally:
+        cli("monitor", "down")
+        cli("sandbox", "down")
+
+
+def test_an_interrupted_peak_test_stops_locust_and_its_report_says_interrupted(cli, sandbox, procops_home, tmp_path):
+    cli("sandbox", "up", check=0)
+    rd = tmp_path / "peak"
+    p = _start("loadtest", "peak", "--users", "4", "--spawn-rate", "4", "--duration", "300s", "--report-dir", str(rd))
+    _wait_for_child(p, "python", what="locust", timeout=120)
+    deadline = time.monotonic() + 120
+    while not (rd / "stages.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)  # the test has started: Locust is sending load
+    seen = _children_named(p, "locust")
+    assert seen
+    _signal(p, signal.SIGINT, group=True)
+    out, err = p.communicate(timeout=120)
+
+    assert p.returncode == 130, (out, err)
+    assert _gone(seen)
+    summary = json.loads((rd / "summary.json").read_text())
+    assert summary["verdict"] == "interrupted" and summary["interrupted"] is True
+    assert not list(rd.glob("*.tmp*"))  # nothing half-written beside it
+    text = cli("loadtest", "report", str(rd))
+    assert "INTERRUPTED" in text.out and "in progress" not in text.out
+    ends = [e for e in _events(procops_home, "operation.end") if e.data["operation"] == "loadtest.peak"]
+    assert ends[-1].data["status"] == "interrupted" and ends[-1].data["exit_code"] == 130
+
+
+def test_an_interrupted_readiness_run_records_the_step_interrupted_and_exits_130(cli, sandbox, procops_home):
+    p = _start("readiness", "--json")
+    _wait_for_child(p, "python", what="locust", timeout=400)  # the peak-test step is running
+    seen = _children_named(p, "locust")
+    _signal(p, signal.SIGINT, group=True)
+    out, err = p.communicate(timeout=180)
+
+    assert p.returncode == 130, (out, err)
+    assert _gone(seen)
+    reports = sorted((procops_home / "reports").glob("readiness-*"))
+    data = json.loads((reports[-1] / "readiness.json").read_text())
+    assert data["interrupted"] is True and data["final"] is True
+    statuses = {s["name"]: s["status"] for s in data["steps"]}
+    assert "interrupted" in statuses.values() and "error" not in statuses.values(), statuses
+    assert list(statuses.values())[-1] == "interrupted"  # nothing ran after the interrupted step
+    md = (reports[-1] / "readiness.md").read_text()
+    assert "INTERRUPTED" in md and "in progress" not in md
+    run = _events(procops_home, "readiness.run")[-1]
+    assert run.data["status"] == "interrupted"
+    ends = {e.data["operation"]: e.data for e in _events(procops_home, "operation.end")}
+    assert ends["readiness.run"]["status"] == "interrupted" and ends["readiness.run"]["exit_code"] == 130
