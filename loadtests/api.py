@@ -39,7 +39,7 @@ def run_peak(config: Any, opts: PeakOptions, *, loaded: Any | None = None) -> Ru
 
     return run_as_operation(
         Kind.loadtest(opts.scenario_name),
-        opts.host or "platform",
+        _subject(config, opts.host),
         lambda _op: runner.run_peak(config, opts),
         loaded=loaded,
         exit_code=lambda r: r.exit_code,
@@ -54,11 +54,22 @@ def run_capacity(config: Any, opts: CapacityOptions, *, loaded: Any | None = Non
 
     return run_as_operation(
         Kind.LOADTEST_CAPACITY,
-        opts.host or "platform",
+        _subject(config, opts.host),
         lambda _op: runner.run_capacity(config, opts),
         loaded=loaded,
         exit_code=lambda r: r.exit_code,
     )
+
+
+def _subject(config: Any, host: str | None) -> str:
+    """The target URL, as the job's own event names it (the runner reports an unresolvable one)."""
+    from procops.errors import ProcopsError
+    from procops.loadtests import runner
+
+    try:
+        return runner.resolve_host(config, host)
+    except ProcopsError:
+        return host or "platform"
 
 
 def load_summary(report_dir: Path) -> dict:
