@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from procops.backup.verify import VerifyResult
     from procops.readiness import Step
     from procops.schedule import Job
-    from procops.config import Config
+    from procops.config import Config, LoadedConfig
 
 # problems that say the environment failed, not the backup's verdict
 ENVIRONMENT_PROBLEMS = frozenset({"unreachable", "not_initialised", "live_lock", "locked", "environment"})
@@ -52,11 +52,19 @@ def init_exit_code(res: dict) -> ExitCode:
     return ExitCode.OK if res["ok"] else ExitCode.ENVIRONMENT
 
 
-def backup(config: Config, repo: str | None = None) -> RunResult:
-    """One backup run to every (or one) repository; a repository that fails never stops the others."""
-    from procops.backup import run
+def backup(config: Config, repo: str | None = None, *, loaded: LoadedConfig | None = None) -> RunResult:
+    """One backup run to every (or one) repository; a repository that fails never stops the others.
 
-    return run.backup(config, repo)
+    Runs as an operation (``backup.run``): interrupted, restic gets SIGINT and is waited for, and
+    the snapshots this run saved are forgotten in every repository it reached unless its
+    ``backup.run`` event was journaled. ``loaded`` (the LoadedConfig) gives the provenance."""
+    from procops.backup import run
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.BACKUP_RUN, repo or "all", lambda op: run.backup(config, repo, op), loaded=loaded, exit_code=run_exit_code
+    )
 
 
 def run_exit_code(res: RunResult) -> ExitCode:
@@ -65,19 +73,45 @@ def run_exit_code(res: RunResult) -> ExitCode:
     return exit_code(r.problem for r in res.repositories if r.status != "ok") or ExitCode.VERDICT_FAILED
 
 
-def check(config: Config, repo: str | None = None, read_data_subset: str | None = None) -> list[CheckResult]:
+def check(
+    config: Config, repo: str | None = None, read_data_subset: str | None = None, *, loaded: LoadedConfig | None = None
+) -> list[CheckResult]:
+    """`restic check` of every (or one) repository, as an operation (``backup.check``)."""
     from procops.backup import check as c
+    from procops.events import Kind
+    from procops.operation import run_as_operation
 
-    return c.check(config, repo=repo, read_data_subset=read_data_subset)
+    return run_as_operation(
+        Kind.BACKUP_CHECK,
+        repo or "all",
+        lambda _op: c.check(config, repo=repo, read_data_subset=read_data_subset),
+        loaded=loaded,
+        exit_code=check_exit_code,
+    )
 
 
 def check_exit_code(results: list[CheckResult]) -> ExitCode:
     return exit_code(r.problem for r in results if not r.ok)
 
 
-def verify_snapshot(config: Config, *, repo: str | None = None, snapshot: str = "latest") -> list[VerifyResult]:
-    """Restore a run to scratch and verify it in each repository. A snapshot found in no reachable
-    repository is bad input (2)."""
+def verify_snapshot(
+    config: Config, *, repo: str | None = None, snapshot: str = "latest", loaded: LoadedConfig | None = None
+) -> list[VerifyResult]:
+    """Restore a run to scratch and verify it in each repository, as an operation (``backup.verify``).
+    A snapshot found in no reachable repository is bad input (2)."""
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.BACKUP_VERIFY,
+        repo or "all",
+        lambda _op: _verify_snapshot(config, repo=repo, snapshot=snapshot),
+        loaded=loaded,
+        exit_code=verify_exit_code,
+    )
+
+
+def _verify_snapshot(config: Config, *, repo: str | None, snapshot: str) -> list[VerifyResult]:
     from procops.backup import verify as v
 
     if snapshot != "latest":
@@ -94,10 +128,19 @@ def verify_snapshot(config: Config, *, repo: str | None = None, snapshot: str = 
     return v.verify_snapshot(config, repo=repo, snapshot=snapshot)
 
 
-def verify_live(config: Config) -> VerifyResult:
+def verify_live(config: Config, *, loaded: LoadedConfig | None = None) -> VerifyResult:
+    """The live platform (database against the documents store), as an operation (``backup.verify``)."""
     from procops.backup import verify as v
+    from procops.events import Kind
+    from procops.operation import run_as_operation
 
-    return v.verify_live(config)
+    return run_as_operation(
+        Kind.BACKUP_VERIFY,
+        "live",
+        lambda _op: v.verify_live(config),
+        loaded=loaded,
+        exit_code=lambda r: verify_exit_code([r]),
+    )
 
 
 def verify_exit_code(results: list[VerifyResult]) -> ExitCode:
@@ -111,10 +154,19 @@ def restore_to_dir(
     repo: str | None = None,
     snapshot: str = "latest",
     progress: Progress | None = None,
+    loaded: LoadedConfig | None = None,
 ) -> Any:
+    """Restore a run into a new or empty folder, as an operation (``backup.restore``)."""
     from procops.backup import restore as r
+    from procops.events import Kind
+    from procops.operation import run_as_operation
 
-    return r.restore_to_dir(config, target, repo=repo, snapshot=snapshot, progress=progress)
+    return run_as_operation(
+        Kind.BACKUP_RESTORE,
+        str(target),
+        lambda _op: r.restore_to_dir(config, target, repo=repo, snapshot=snapshot, progress=progress),
+        loaded=loaded,
+    )
 
 
 def restore_to_sandbox(
@@ -125,12 +177,21 @@ def restore_to_sandbox(
     instance: str = "standby",
     progress: Progress | None = None,
     bind_address: str | None = None,
+    loaded: LoadedConfig | None = None,
 ) -> dict:
-    """Restore a run into a sandbox instance and start it serving (the standby system)."""
+    """Restore a run into a sandbox instance and start it serving (the standby system), as an
+    operation (``backup.restore``)."""
     from procops.backup import restore as r
+    from procops.events import Kind
+    from procops.operation import run_as_operation
 
-    return r.restore_to_sandbox(
-        config, repo=repo, snapshot=snapshot, instance=instance, progress=progress, bind_address=bind_address
+    return run_as_operation(
+        Kind.BACKUP_RESTORE,
+        f"sandbox:{instance}",
+        lambda _op: r.restore_to_sandbox(
+            config, repo=repo, snapshot=snapshot, instance=instance, progress=progress, bind_address=bind_address
+        ),
+        loaded=loaded,
     )
 
 

@@ -21,6 +21,7 @@ Each repository is handled independently; the run exits 1 when any failed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -42,6 +43,7 @@ from procops.backup.restic import (
     forget_args,
     init_args,
     tail,
+    unlock_args,
 )
 from procops.backup.sources import Sources, backup_dir, select, sources
 from procops.errors import EnvironmentFailure
@@ -50,6 +52,7 @@ from procops.timeutil import iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
     from procops.config import Config
+    from procops.operation import Operation
 
 log = logging.getLogger(__name__)
 
@@ -228,13 +231,22 @@ def manifest_path() -> Path:
     return backup_dir() / "staging" / "manifest.json"
 
 
-def backup(config: Config, repo_name: str | None = None) -> RunResult:
-    """`procops backup run`: one run at a time (LockHeld, exit 3, names the holder's pid)."""
+def backup(config: Config, repo_name: str | None = None, op: Operation | None = None) -> RunResult:
+    """`procops backup run`: one run at a time (LockHeld, exit 3, names the holder's pid).
+
+    In an operation (``op``) each phase is a step, and a rollback forgets, in every repository
+    the run reached, the snapshots tagged with this run's id unless the run's ``backup.run``
+    event was journaled: an interrupted run leaves no snapshot the journal does not know.
+    """
     with exclusive_lock("backup"):
-        return _backup_locked(config, repo_name)
+        return _backup_locked(config, repo_name, op)
 
 
-def _backup_locked(config: Config, repo_name: str | None) -> RunResult:
+def _step(op: Operation | None, name: str) -> contextlib.AbstractContextManager[Any]:
+    return op.step(name) if op is not None else contextlib.nullcontext()
+
+
+def _backup_locked(config: Config, repo_name: str | None, op: Operation | None = None) -> RunResult:
     cfg = config.backup
     restic = make_restic(config)
     repos = select(config, repo_name)
@@ -243,14 +255,38 @@ def _backup_locked(config: Config, repo_name: str | None) -> RunResult:
     src = sources(config)
     result = RunResult(new_run_id(), iso(utcnow()))
     tags = [TAG, f"run={result.run_id}"]
-    direct = repos if repo_name is not None else [r for r in repos if not r.offsite] or repos
-    copies = [] if repo_name is not None else [r for r in repos if r.offsite and r not in direct]
+    targets = repos if repo_name is not None else [r for r in repos if not r.offsite] or repos
+    copies = [] if repo_name is not None else [r for r in repos if r.offsite and r not in targets]
     staging = backup_dir() / "staging"
     staging.mkdir(parents=True, exist_ok=True)
     t_all = time.monotonic()
     done: list[Repo] = []
+    reached: list[Repo] = []  # every repository a restic of this run wrote to (or may have)
+    journaled: list[bool] = []
+    if op is not None:
+
+        def forget_unjournaled() -> None:
+            if journaled:
+                return  # the backup.run event names these snapshots: they stay
+            for r in reached:
+                _forget_run(restic, r, tags[1], check=True)
+
+        def remove_stale_locks() -> None:
+            # a restic stopped between writing its lock and registering its cleanup leaves a stale
+            # lock (its pid is dead); `restic unlock` removes only such locks, never a live one
+            for r in reached:
+                restic.run(r, unlock_args(), check=False, timeout=300)
+
+        op.add_rollback("remove the stale locks of this run's restic processes", remove_stale_locks)
+        op.add_rollback(f"forget the snapshots of run {result.run_id}", forget_unjournaled)
+
+    def direct(r: Repo) -> RepoResult:
+        reached.append(r)
+        with _step(op, f"backup {r.name}"):
+            return _direct(restic, r, producer, src, tags, cfg.command_timeout)
+
     try:
-        with dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
+        with _step(op, "dump"), dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
             manifest.update(
                 {
                     "run": result.run_id,
@@ -265,16 +301,18 @@ def _backup_locked(config: Config, repo_name: str | None) -> RunResult:
             )
             result.manifest = manifest
             atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
-            for r in direct:
-                result.repositories.append(_direct(restic, r, producer, src, tags, cfg.command_timeout))
-            done = [r for r in direct if _ok(result, r.name)]
+            for r in targets:
+                result.repositories.append(direct(r))
+            done = [r for r in targets if _ok(result, r.name)]
             if not done:  # no local copy to copy from (e.g. its disk is full): back up off-site directly
                 for r in copies:
-                    result.repositories.append(_direct(restic, r, producer, src, tags, cfg.command_timeout))
+                    result.repositories.append(direct(r))
         # the dump's transaction and staging copy are released before the (possibly long) off-site copies
         if done:
             for r in copies:
-                result.repositories.append(_copy(restic, r, done[0], cfg.command_timeout))
+                reached.append(r)
+                with _step(op, f"copy {r.name}"):
+                    result.repositories.append(_copy(restic, r, done[0], cfg.command_timeout))
     except (EnvironmentFailure, DumpFailed, OSError) as e:
         # the dump could not even start (database unreachable, file missing): nothing was saved anywhere
         msg = e.message if isinstance(e, (EnvironmentFailure, DumpFailed)) else f"{type(e).__name__}: {e}"
@@ -283,12 +321,15 @@ def _backup_locked(config: Config, repo_name: str | None) -> RunResult:
         for r in repos:
             if r.name not in seen:
                 result.repositories.append(RepoResult(r.name, r.offsite, "backup", problem="dump_failed", error=msg))
-    for rr in result.repositories:
-        if rr.status == "ok":
-            repo = next(r for r in repos if r.name == rr.name)
-            _retention(restic, repo, rr, config)
+    with _step(op, "retention"):
+        for rr in result.repositories:
+            if rr.status == "ok":
+                repo = next(r for r in repos if r.name == rr.name)
+                _retention(restic, repo, rr, config)
     result.ended_at = iso(utcnow())
-    _record(config, result, repos, time.monotonic() - t_all)
+    with _step(op, "record"):
+        _record(config, result, repos, time.monotonic() - t_all, op_id=op.id if op else None)
+        journaled.append(True)
     return result
 
 
@@ -364,8 +405,9 @@ def _direct(
     return rr
 
 
-def _forget_run(restic: Restic, repo: Repo, run_tag: str) -> None:
-    """Forget the snapshots of a failed run (best effort: a later forget/prune cleans up otherwise)."""
+def _forget_run(restic: Restic, repo: Repo, run_tag: str, *, check: bool = False) -> None:
+    """Forget the snapshots of a failed run (best effort: a later forget/prune cleans up otherwise;
+    ``check`` raises instead, so a rollback that could not forget says so)."""
     try:
         ids = [s.id for s in snapshots(restic, repo) if run_tag in s.tags]
         if ids:
@@ -379,6 +421,8 @@ def _forget_run(restic: Restic, repo: Repo, run_tag: str) -> None:
                 ),
             )
     except Exception:  # noqa: BLE001
+        if check:
+            raise
         log.warning("could not forget the snapshots of failed run %s in %s", run_tag, repo.name, exc_info=True)
 
 
@@ -443,7 +487,7 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> No
         rr.forget = rr.prune = f"failed: {getattr(e, 'message', e)}"
 
 
-def _record(config: Config, result: RunResult, repos: list[Repo], seconds: float) -> None:
+def _record(config: Config, result: RunResult, repos: list[Repo], seconds: float, op_id: str | None = None) -> None:
     from procops.events import BackupRun, BackupRunRepo, Kind, Status
     from procops.journal import record
 
@@ -494,6 +538,7 @@ def _record(config: Config, result: RunResult, repos: list[Repo], seconds: float
             seconds=round(seconds, 3),
             dump_error=result.dump_error,
             documents=(result.manifest.get("totals") or {}).get("documents"),
+            operation=op_id,
             repositories={
                 rr.name: BackupRunRepo(
                     status=Status(rr.status),

@@ -47,7 +47,7 @@ def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     from procops.backup import api
 
     _setup_logging()
-    res = api.backup(STATE.config, repo)
+    res = api.backup(STATE.config, repo, loaded=STATE.loaded())
 
     def human(d: dict) -> None:
         tot = d.get("manifest_totals") or {}
@@ -136,10 +136,13 @@ def restore(
                 instance=instance,
                 progress=update,
                 bind_address=bind_address,
+                loaded=STATE.loaded(),
             )
         else:
             assert target is not None  # exactly one of --target and --to-sandbox
-            res = api.restore_to_dir(STATE.config, target, repo=repo, snapshot=snapshot, progress=update).as_dict()
+            res = api.restore_to_dir(
+                STATE.config, target, repo=repo, snapshot=snapshot, progress=update, loaded=STATE.loaded()
+            ).as_dict()
     finally:
         if bar is not None:
             bar.stop()
@@ -181,7 +184,7 @@ def check(
     from procops.backup import api
 
     _setup_logging()
-    res = api.check(STATE.config, repo=repo, read_data_subset=read_data_subset)
+    res = api.check(STATE.config, repo=repo, read_data_subset=read_data_subset, loaded=STATE.loaded())
 
     def human(d: dict) -> None:
         for r in d["repositories"]:
@@ -213,7 +216,9 @@ def verify(
 
     _setup_logging()
     results = (
-        [api.verify_live(STATE.config)] if live else api.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot)
+        [api.verify_live(STATE.config, loaded=STATE.loaded())]
+        if live
+        else api.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot, loaded=STATE.loaded())
     )
 
     def human(d: dict) -> None:

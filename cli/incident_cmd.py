@@ -253,6 +253,7 @@ def standby(
         snapshot=snapshot,
         actor=by,
         progress=lambda line: say(line, err=True),
+        loaded=STATE.loaded(),
     )
     _done(res.incident, as_json, api.describe_standby(res))
 

@@ -96,7 +96,7 @@ def peak(
         expect_workers=expect_workers,
         locustfile=locustfile,
     )
-    _finish(api.run_peak(STATE.config, opts))
+    _finish(api.run_peak(STATE.config, opts, loaded=STATE.loaded()))
 
 
 @app.command()
@@ -143,7 +143,7 @@ def capacity(
         expect_workers=expect_workers,
         locustfile=locustfile,
     )
-    _finish(api.run_capacity(STATE.config, opts))
+    _finish(api.run_capacity(STATE.config, opts, loaded=STATE.loaded()))
 
 
 @app.command()

@@ -138,7 +138,7 @@ def check(json_: JsonOpt = False) -> None:
     """Ask Prometheus and Alertmanager what is firing now (exit 1 when a critical alert fires)."""
     from procops.monitoring import api
 
-    res = api.check(STATE.config)
+    res = api.check(STATE.config, loaded=STATE.loaded())
     data = res.as_dict()
 
     def human(d: dict) -> None:

@@ -13,12 +13,12 @@ def readiness(json_: JsonOpt = False) -> None:
     from procops import steps
     from procops.home import area_dir
 
-    marks = {"ok": "ok  ", "failed": "FAIL", "error": "ERR ", "skipped": "skip"}
+    marks = {"ok": "ok  ", "failed": "FAIL", "error": "ERR ", "skipped": "skip", "interrupted": "INT "}
 
     def on_step(rec: r.StepRecord) -> None:
         say(f"[{marks.get(rec.status.value, '?')}] {rec.title[STATE.lang]}: {rec.detail}", err=want_json(json_))
 
-    result = r.run(STATE.config, STATE.lang, area_dir("reports"), on_step, steps=steps.ordered())
+    result = r.run(STATE.config, STATE.lang, area_dir("reports"), on_step, steps=steps.ordered(), loaded=STATE.loaded())
     if want_json(json_):
         print_json(result.as_dict())
     say(f"report: {result.report_dir / 'readiness.md'}", err=want_json(json_))

@@ -20,7 +20,7 @@ def scan(
     from procops import scan as s
     from procops.home import area_dir
 
-    res = s.run_scan(STATE.config.scan, area_dir("reports"), groups=group)
+    res = s.run_scan(STATE.config.scan, area_dir("reports"), groups=group, loaded=STATE.loaded())
 
     def human(d: dict) -> None:
         say(

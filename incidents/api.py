@@ -93,19 +93,29 @@ def start_standby(
     snapshot: str = "latest",
     actor: str | None = None,
     progress: Callable[[str], None] | None = None,
+    loaded: Any | None = None,
 ) -> StandbyResult:
-    """Milestone 2: record the standby (``evidence``) or run the configured failover (``execute``)."""
-    from procops.incidents import standby
+    """Milestone 2: record the standby (``evidence``) or run the configured failover (``execute``).
 
-    return standby.start_standby(
-        config,
+    Runs as an operation (``incident.milestone``, subject the incident); a restore it runs nests in it."""
+    from procops.events import Kind
+    from procops.incidents import standby
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.INCIDENT_MILESTONE,
         incident_id,
-        execute=execute,
-        evidence=evidence,
-        repo=repo,
-        snapshot=snapshot,
-        actor=actor,
-        progress=progress,
+        lambda _op: standby.start_standby(
+            config,
+            incident_id,
+            execute=execute,
+            evidence=evidence,
+            repo=repo,
+            snapshot=snapshot,
+            actor=actor,
+            progress=progress,
+        ),
+        loaded=loaded,
     )
 
 

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from procops.loadtests.runner import CapacityOptions, PeakOptions, RunResult
     from procops.readiness import Step
     from procops.schedule import Job
-    from procops.config import Config
+    from procops.config import Config, LoadedConfig
 
 
 def peak_options(**kw: Any) -> PeakOptions:
@@ -29,18 +29,48 @@ def capacity_options(**kw: Any) -> CapacityOptions:
     return CapacityOptions(**kw)
 
 
-def run_peak(config: Config, opts: PeakOptions) -> RunResult:
-    """Ramp to the peak, hold, give the SLO verdict (report written, journal event recorded)."""
+def run_peak(config: Config, opts: PeakOptions, *, loaded: LoadedConfig | None = None) -> RunResult:
+    """Ramp to the peak, hold, give the SLO verdict (report written, journal event recorded).
+
+    Runs as an operation (``loadtest.<scenario>``): interrupted, Locust is stopped and the report
+    folder's ``summary.json`` says ``interrupted``."""
+    from procops.events import Kind
+    from procops.loadtests import runner
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.loadtest(opts.scenario_name),
+        _subject(config, opts.host),
+        lambda _op: runner.run_peak(config, opts),
+        loaded=loaded,
+        exit_code=lambda r: r.exit_code,
+    )
+
+
+def run_capacity(config: Config, opts: CapacityOptions, *, loaded: LoadedConfig | None = None) -> RunResult:
+    """Step the load upward; the highest step that held every SLO (an operation, ``loadtest.capacity``)."""
+    from procops.events import Kind
+    from procops.loadtests import runner
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.LOADTEST_CAPACITY,
+        _subject(config, opts.host),
+        lambda _op: runner.run_capacity(config, opts),
+        loaded=loaded,
+        exit_code=lambda r: r.exit_code,
+    )
+
+
+def _subject(config: Config, host: str | None) -> str:
+    """The target URL, as the job's own event names it (the runner reports an unresolvable one)."""
+    from procops.errors import ProcopsError
     from procops.loadtests import runner
 
-    return runner.run_peak(config, opts)
-
-
-def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
-    """Step the load upward; the highest step that held every SLO."""
-    from procops.loadtests import runner
-
-    return runner.run_capacity(config, opts)
+    try:
+        return runner.resolve_host(config, host)
+    except ProcopsError:
+        return host or "platform"
 
 
 def load_summary(report_dir: Path) -> dict:

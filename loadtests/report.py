@@ -10,7 +10,13 @@ from typing import Any
 
 T: dict[str, dict[str, Any]] = {
     "en": {
-        "verdict": {"pass": "PASS", "fail": "FAIL", "invalid": "INVALID", "error": "ERROR"},
+        "verdict": {
+            "pass": "PASS",
+            "fail": "FAIL",
+            "invalid": "INVALID",
+            "error": "ERROR",
+            "interrupted": "INTERRUPTED",
+        },
         "head": "loadtest {scenario}: {verdict}  target {target}",
         "version": " (version {v})",
         "invalid": "  INVALID: {reason}",
@@ -34,7 +40,7 @@ T: dict[str, dict[str, Any]] = {
         "report": "  report: {d}",
     },
     "zh": {
-        "verdict": {"pass": "通过", "fail": "未通过", "invalid": "无效", "error": "错误"},
+        "verdict": {"pass": "通过", "fail": "未通过", "invalid": "无效", "error": "错误", "interrupted": "已中断"},
         "head": "压力测试 {scenario}：{verdict}  目标 {target}",
         "version": "（版本 {v}）",
         "invalid": "  结果无效：{reason}",

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
 from procops.loadtests import locustproc as lp
 from procops.loadtests import slo
+from procops.operation import Interrupted
 from procops.loadtests.recorder import SAMPLES_FILE, STAGES_FILE, WORKER_CPU_FILE
 from procops.loadtests.scenario import (
     ENV_OUT,
@@ -511,6 +512,35 @@ def _journal_errors(scenario: str, url: str) -> Iterator[None]:
         raise
 
 
+@contextlib.contextmanager
+def _interrupted_report(scenario: str, url: str, target: Target, report_dir: Path, *, users: int) -> Iterator[None]:
+    """A run cut by SIGINT/SIGTERM while Locust ran leaves a ``summary.json`` that says so (never a
+    half-written one, never one that reads as still running); Locust itself is stopped by the
+    runner's group (and the operation's ``stop_children``)."""
+    started = iso(utcnow())
+    try:
+        yield
+    except (Interrupted, KeyboardInterrupt):
+        from procops.home import atomic_write
+
+        summary = {
+            "scenario": scenario,
+            "target": url,
+            "platform_version": target.version,
+            "started_at": started,
+            "ended_at": iso(utcnow()),
+            "users": users,
+            "verdict": "interrupted",
+            "interrupted": True,
+            "slos": [],
+            "notes": [*target.notes, "the run was interrupted (SIGINT/SIGTERM) before Locust finished: no verdict"],
+            "report_dir": str(report_dir),
+        }
+        summary["files"] = sorted({*(p.name for p in report_dir.iterdir() if p.is_file()), SUMMARY})
+        atomic_write(report_dir / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False))
+        raise
+
+
 def run_peak(config: Config, opts: PeakOptions) -> RunResult:
     lt = config.loadtest
     users = lt.normal_peak_users if opts.users is None else opts.users
@@ -528,7 +558,10 @@ def run_peak(config: Config, opts: PeakOptions) -> RunResult:
         target = preflight(url, config)
         report_dir = _prepare_dir(opts.report_dir, opts.scenario_name)
         stages = peak_stages(users, rate, hold)
-        facts = _execute(config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile)
+        with _interrupted_report(opts.scenario_name, url, target, report_dir, users=users):
+            facts = _execute(
+                config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile
+            )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
         )
@@ -569,7 +602,8 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
         target = preflight(url, config)
         report_dir = _prepare_dir(opts.report_dir, "capacity")
         stages = capacity_stages(baseline, capacity_multiples(target_multiple, cap), rate, step)
-        facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile)
+        with _interrupted_report("capacity", url, target, report_dir, users=baseline):
+            facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile)
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
         )

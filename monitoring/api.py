@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from procops.monitoring.rules import RulesResult
     from procops.monitoring.stack import CheckResult
     from procops.readiness import Step
-    from procops.config import Config
+    from procops.config import Config, LoadedConfig
 
 
 def rules(config: Config, out_dir: str | Path | None = None) -> RulesResult:
@@ -45,8 +45,22 @@ def status() -> dict:
     return stack.status()
 
 
-def check(config: Config) -> CheckResult:
-    """What is firing now; journals ``monitor.check`` with the verdict (fail when a critical alert fires)."""
+def check(config: Config, *, loaded: LoadedConfig | None = None) -> CheckResult:
+    """What is firing now; journals ``monitor.check`` with the verdict (fail when a critical alert fires).
+    Runs as an operation (``monitor.check``)."""
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    def job(_op: Any) -> CheckResult:
+        return _check(config)
+
+    def code(res: CheckResult) -> int:
+        return 1 if res.critical else 0
+
+    return run_as_operation(Kind.MONITOR_CHECK, "stack", job, loaded=loaded, exit_code=code)
+
+
+def _check(config: Config) -> CheckResult:
     from procops.events import Kind, MonitorCheck, Status, verdict_word
     from procops.journal import record
     from procops.monitoring import stack

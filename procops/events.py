@@ -255,6 +255,9 @@ class BackupRun(Record):
     dump_error: str | None = None
     documents: int | None = None
     repositories: dict[str, BackupRunRepo] = field(default_factory=dict)
+    operation: str | None = None  # the id of the operation it ran in (operation.start/end)
+
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"operation"})
 
 
 @dataclass(frozen=True)

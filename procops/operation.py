@@ -46,7 +46,7 @@ import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from procops.errors import ExitCode, Interrupted, ProcopsError, VerdictFailed, signals_raise
 from procops.events import Kind, OperationEnd, OperationStart, Status
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 
 EXIT_INTERRUPTED = int(ExitCode.INTERRUPTED)
 
+T = TypeVar("T")
+
 
 EXIT_CODES: dict[Status, int] = {
     Status.OK: int(ExitCode.OK),
@@ -65,6 +67,23 @@ EXIT_CODES: dict[Status, int] = {
     Status.ERROR: int(ExitCode.ENVIRONMENT),
     Status.INTERRUPTED: EXIT_INTERRUPTED,
 }
+
+
+def run_as_operation(
+    kind: Kind | str,
+    subject: str,
+    fn: Callable[[Operation], T],
+    *,
+    loaded: LoadedConfig | None = None,
+    exit_code: Callable[[T], int] | None = None,
+) -> T:
+    """``fn(op)`` inside an :class:`Operation`; its result's exit code (``exit_code(result)``) gives
+    the operation's status. How an area's api runs a job."""
+    with Operation(kind, subject, loaded=loaded) as op:
+        res = fn(op)
+        if exit_code is not None:
+            op.finish(Status.from_exit_code(int(exit_code(res))))
+    return res
 
 
 @dataclass
@@ -180,6 +199,13 @@ class Operation:
                 raise Interrupted(signum, "interrupted again while rolling back: rollbacks abandoned")
             self._pending_signal = signum
             return
+        # Stop the children now, not when the block has unwound: a block that waits on worker
+        # threads (backup's two restic processes) would otherwise wait for them to end on their own.
+        self._closing = True
+        try:
+            self.stopped = _stop_children(self.grace)
+        finally:
+            self._closing = False
         raise Interrupted(signum)
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: Any) -> Literal[False]:
@@ -187,7 +213,7 @@ class Operation:
         status = self._status_from(exc)
         try:
             if status is Status.INTERRUPTED:
-                self.stopped = _stop_children(self.grace)
+                self.stopped = list(dict.fromkeys([*self.stopped, *_stop_children(self.grace)]))
             self._run_rollbacks(status)
         except Interrupted:  # a second signal: the rollbacks were abandoned
             status = Status.INTERRUPTED

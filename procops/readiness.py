@@ -4,12 +4,19 @@ The steps come as one explicit ordered list (:func:`procops.steps.ordered`; this
 module never imports it, nor any area). A step's record is opened
 before it runs and closed in ``finally``, so a crash still leaves an honest
 partial report. The verdict holds (exit 0) only when every step is ``ok``.
+
+The run is an operation (``readiness.run``, :mod:`procops.operation`); the steps that run
+operations of their own (a backup, a peak test) nest in it. On SIGINT or SIGTERM the step
+that was running is recorded ``interrupted``, the report says the run was interrupted (no
+verdict), ``readiness.run`` is journaled with status ``interrupted``, and
+:class:`~procops.operation.Interrupted` goes on to the CLI (exit 130).
 """
 
 from __future__ import annotations
 
 import enum
 import json
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Callable, Sequence
 
 from procops.errors import ProcopsError
+from procops.events import Status
+from procops.operation import Interrupted, Operation
 from procops.timeutil import iso, utcnow
 
 if TYPE_CHECKING:
@@ -30,6 +39,7 @@ class StepStatus(str, enum.Enum):
     FAILED = "failed"  # the verdict of the step failed
     ERROR = "error"  # the step could not run
     SKIPPED = "skipped"  # an earlier step it needs failed
+    INTERRUPTED = "interrupted"  # SIGINT or SIGTERM arrived while it ran
 
 
 @dataclass
@@ -107,12 +117,32 @@ def run(
     on_step: Callable[[StepRecord], None] | None = None,
     *,
     steps: Sequence[Step],
+    loaded: Any | None = None,
+) -> ReadinessResult:
+    from procops.events import Kind
+    from procops.operation import Operation
+
+    with Operation(Kind.READINESS_RUN, "platform", loaded=loaded) as op:
+        result = _run(config, lang, report_root, on_step, steps=steps, op=op)
+        op.finish(Status.of(result.ok))
+    return result
+
+
+def _run(
+    config: Any,
+    lang: str,
+    report_root: Path,
+    on_step: Callable[[StepRecord], None] | None,
+    *,
+    steps: Sequence[Step],
+    op: Operation,
 ) -> ReadinessResult:
     started = utcnow()
     report_dir = report_root / f"readiness-{started.strftime('%Y%m%dT%H%M%SZ')}"
     report_dir.mkdir(parents=True, exist_ok=True)
     ctx = Context(config=config, lang=lang, report_dir=report_dir)
     records: list[StepRecord] = []
+    interrupted: BaseException | None = None
     for s in steps:
         rec = StepRecord(s.name, {"en": s.title_en, "zh": s.title_zh}, started_at=iso(utcnow()))
         records.append(rec)
@@ -123,8 +153,13 @@ def run(
                 rec.status = StepStatus.SKIPPED
                 rec.detail = f"needs {', '.join(bad)}"
             else:
-                rec.detail, rec.evidence = s.run(ctx)
+                with op.step(s.name):
+                    rec.detail, rec.evidence = s.run(ctx)
                 rec.status = StepStatus.OK
+        except (Interrupted, KeyboardInterrupt) as e:
+            rec.status = StepStatus.INTERRUPTED
+            rec.detail = getattr(e, "message", "") or "interrupted"
+            interrupted = e
         except StepFailed as e:
             rec.status, rec.detail, rec.evidence = StepStatus.FAILED, str(e), e.evidence
         except ProcopsError as e:
@@ -135,19 +170,27 @@ def run(
         finally:
             rec.duration_s = time.monotonic() - t0
             rec.ended_at = iso(utcnow())
-            if rec.status is StepStatus.RUNNING:  # interrupted
+            if rec.status is StepStatus.RUNNING:  # ended by something not caught above
                 rec.status = StepStatus.ERROR
-                rec.detail = rec.detail or "interrupted"
-            _write(ctx, records, started, final=False)
+                exc_type = sys.exc_info()[0]
+                rec.detail = rec.detail or f"ended by {exc_type.__name__ if exc_type else 'an error'}"
+            _write(ctx, records, started, final=interrupted is not None, interrupted=interrupted is not None)
             if on_step:
                 on_step(rec)
+        if interrupted is not None:
+            _record_run(Status.INTERRUPTED, report_dir, records)
+            raise interrupted
     ok = all(r.status is StepStatus.OK for r in records)
     result = ReadinessResult(ok, iso(started), iso(utcnow()), records, report_dir)
     _write(ctx, records, started, final=True, ok=ok)
-    from procops.events import Kind, ReadinessRun, Status, verdict_word
+    _record_run(Status.of(ok), report_dir, records)
+    return result
+
+
+def _record_run(status: Status, report_dir: Path, records: list[StepRecord]) -> None:
+    from procops.events import Kind, ReadinessRun, verdict_word
     from procops.journal import record
 
-    status = Status.of(ok)
     record(
         Kind.READINESS_RUN,
         "platform",
@@ -158,16 +201,18 @@ def run(
             steps={r.name: r.status.value for r in records},
         ),
     )
-    return result
 
 
-def _write(ctx: Context, records: list[StepRecord], started: Any, *, final: bool, ok: bool = False) -> None:
+def _write(
+    ctx: Context, records: list[StepRecord], started: Any, *, final: bool, ok: bool = False, interrupted: bool = False
+) -> None:
     from procops.home import atomic_write
     from procops.report import render
 
     data = {
         "ok": ok,
         "final": final,
+        "interrupted": interrupted,
         "started_at": iso(started),
         "platform": ctx.config.platform.name,
         "steps": [r.as_dict() | {"title": r.title[ctx.lang]} for r in records],

@@ -106,7 +106,29 @@ class ScanResult:
         }
 
 
-def run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None = None, timeout: float = 1800) -> ScanResult:
+def run_scan(
+    scan_cfg,
+    report_root: Path,
+    *,
+    groups: list[str] | None = None,
+    timeout: float = 1800,
+    loaded: Any | None = None,
+) -> ScanResult:
+    """The lynis scan as an operation (``scan.run``): interrupted, lynis is stopped and no
+    ``summary.json`` is written."""
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.SCAN_RUN,
+        "host",
+        lambda _op: _run_scan(scan_cfg, report_root, groups=groups, timeout=timeout),
+        loaded=loaded,
+        exit_code=lambda r: 0 if r.ok else 1,
+    )
+
+
+def _run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None, timeout: float) -> ScanResult:
     import json
 
     from procops.home import atomic_write

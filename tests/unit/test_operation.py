@@ -175,3 +175,58 @@ def test_the_config_source_and_its_hash_are_in_the_provenance(tmp_path):
     assert start["config_source"] == str(cfg)
     assert len(start["config_sha256"]) == 64
     assert start["policy"]["page_load_p95"] == "2s"
+
+
+def test_the_children_are_stopped_when_the_signal_arrives_not_after_the_block_unwinds():
+    """A block waiting on a worker thread that waits on a child: the child is stopped at once."""
+    import sys
+    import threading
+
+    from procops import execute
+
+    tool = execute.Tool("sleeper", sys.executable, timeout=60, grace=2)
+    ended: list[str] = []
+
+    def worker() -> None:
+        execute.run(tool, [sys.executable, "-c", "import time; time.sleep(60)"], check=False)
+        ended.append("child ended")
+
+    with pytest.raises(Interrupted):
+        with Operation("backup.run", "all", grace=2) as op:
+            t = threading.Thread(target=worker)
+            t.start()
+            while not execute.live_children():
+                pass
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                t.join(50)
+            finally:
+                t.join(50)  # what ThreadPoolExecutor's exit does
+    assert ended == ["child ended"] and not execute.live_children()
+    assert op.stopped and op.stopped[0].startswith("sleeper (pid")
+
+
+def test_an_interrupt_in_a_nested_operation_ends_both_interrupted():
+    with pytest.raises(Interrupted):
+        with Operation("readiness.run", "platform") as outer:
+            with outer.step("backup"):
+                with Operation("backup.run", "all") as inner:
+                    os.kill(os.getpid(), signal.SIGINT)
+    assert inner.status is Status.INTERRUPTED and outer.status is Status.INTERRUPTED
+    assert [e["operation"] for e in _ends()] == ["backup.run", "readiness.run"]
+    assert outer.steps[0].status is Status.INTERRUPTED
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_the_status_of_a_job_follows_its_exit_code():
+    from procops.operation import run_as_operation
+
+    assert [Status.from_exit_code(c) for c in (0, 1, 2, 3, 130)] == [
+        Status.OK,
+        Status.FAILED,
+        Status.ERROR,
+        Status.ERROR,
+        Status.INTERRUPTED,
+    ]
+    assert run_as_operation("scan.run", "host", lambda op: 1, exit_code=lambda r: r) == 1
+    assert _ends()[-1]["status"] == "failed" and _ends()[-1]["exit_code"] == 1
