@@ -144,7 +144,8 @@ def verify_live(config: Config, *, loaded: LoadedConfig | None = None) -> Verify
 
 
 def verify_exit_code(results: list[VerifyResult]) -> ExitCode:
-    return ExitCode.OK if all(r.ok for r in results) else ExitCode.VERDICT_FAILED
+    """0 every verify clean; 3 when what failed is only unreachable repositories; else 1."""
+    return exit_code(p.kind for r in results if not r.ok for p in r.problems)
 
 
 def restore_to_dir(

@@ -45,7 +45,7 @@ READ_SIZE = 1024 * 1024
 
 @dataclass(frozen=True)
 class IntegrityProblem:
-    kind: str  # missing | altered | unreadable | unreferenced | row_count | record_mismatch | database
+    kind: str  # missing | altered | unreadable | unreferenced | row_count | record_mismatch | database | unrestorable | unreachable
     subject: str  # document id / storage path / table
     detail: str
 
@@ -220,7 +220,7 @@ def verify_snapshot(
 
 
 def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) -> VerifyResult:
-    from procops.errors import ProcopsError
+    from procops.errors import EnvironmentFailure, ProcopsError
 
     t0 = time.monotonic()
     res = VerifyResult(repo.name)
@@ -261,6 +261,8 @@ def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) ->
         problems, nbytes, secs = check_documents(docs, manifest["documents"], config.backup.hash_workers)
         res.problems += problems
         res.documents, res.bytes_hashed, res.hash_seconds = len(manifest["documents"]), nbytes, secs
+    except EnvironmentFailure as e:  # the repository (or the database server) could not be reached
+        res.problems.append(IntegrityProblem("unreachable", repo.name, e.message))
     except ProcopsError as e:
         res.problems.append(IntegrityProblem("unrestorable", repo.name, e.message))
     except (sqlite3.Error, OSError, KeyError, ValueError) as e:

@@ -75,6 +75,23 @@ def test_offsite_down_is_exit_3_then_the_next_run_catches_up(cli, platform):
     assert len(platform.snapshots("offsite")) == len(platform.snapshots("local")) == 6
 
 
+def test_verify_with_the_offsite_repository_unreachable_is_exit_3_and_names_it(cli, platform):
+    cli("backup", "init", check=0)
+    cli("backup", "run", check=0)
+    off = platform.repo_path("offsite")
+    away = off.with_name("offsite.unmounted")
+    os.rename(off, away)
+    try:
+        r = cli("backup", "verify", "--json")
+        assert r.code == 3, r.out + r.err  # unreachable is the environment, not damage to the backup
+        res = {v["target"]: v for v in r.json()["results"]}
+        assert res["local"]["ok"] is True
+        assert [p["kind"] for p in res["offsite"]["problems"]] == ["unreachable"]
+    finally:
+        os.rename(away, off)
+    cli("backup", "verify", check=0)
+
+
 def test_verify_live_names_a_deleted_and_an_altered_document_and_restore_brings_them_back(cli, platform, tmp_path):
     cli("backup", "init", check=0)
     cli("backup", "run", check=0)
