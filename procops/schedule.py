@@ -7,9 +7,9 @@ prunes on its own cadence), daily ``backup check``, daily ``backup verify --live
 (``loadtest capacity``) and, every minute, ``incident escalate`` (R11). Each job runs through
 ``procops schedule run-job NAME``, which runs the command, records a
 ``schedule.job`` journal event with its exit code and writes
-``procops_schedule_*`` metrics, so a failing timer is never silent.
+``procops_job_*`` metrics, so a failing timer is never silent.
 
-* systemd: one ``.service`` (``Type=oneshot``, ``KillSignal=SIGINT`` so restic
+* systemd: one ``.service`` (``Type=exec``, ``KillSignal=SIGINT`` so restic
   stops cleanly and releases its lock, a stop timeout) and one ``.timer``
   (``Persistent=true``: a run missed while the host was down happens at boot)
   per job, in ``/etc/systemd/system`` (or ``--target-dir``).
