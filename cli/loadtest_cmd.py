@@ -39,6 +39,14 @@ LocustfileOpt = Annotated[
         "--locustfile", help="A custom locustfile instead of the procurement personas (recorded the same way)."
     ),
 ]
+AbortOpt = Annotated[
+    Optional[bool],
+    typer.Option(
+        "--abort-on-fail/--no-abort-on-fail",
+        help="Stop early when the error ratio or the p95 stays over its limit (loadtest.abort_*); "
+        "the verdict is then fail, naming the condition (default loadtest.abort_on_fail).",
+    ),
+]
 SpawnOpt = Annotated[Optional[float], typer.Option("--spawn-rate", "-r", help="Users started per second.")]
 
 
@@ -78,6 +86,7 @@ def peak(
     master_bind: MasterBindOpt = None,
     expect_workers: ExpectOpt = None,
     locustfile: LocustfileOpt = None,
+    abort_on_fail: AbortOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Ramp to the peak users, hold, give an SLO verdict (exit 0 pass, 1 fail, 3 invalid/unreachable)."""
@@ -95,6 +104,7 @@ def peak(
         master_bind=master_bind,
         expect_workers=expect_workers,
         locustfile=locustfile,
+        abort_on_fail=abort_on_fail,
     )
     _finish(api.run_peak(STATE.config, opts, loaded=STATE.loaded()))
 
@@ -123,6 +133,7 @@ def capacity(
     master_bind: MasterBindOpt = None,
     expect_workers: ExpectOpt = None,
     locustfile: LocustfileOpt = None,
+    abort_on_fail: AbortOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """Step load upward (1x, 1.5x, 2x, 3x ...); report the highest step that held every SLO."""
@@ -142,6 +153,7 @@ def capacity(
         master_bind=master_bind,
         expect_workers=expect_workers,
         locustfile=locustfile,
+        abort_on_fail=abort_on_fail,
     )
     _finish(api.run_capacity(STATE.config, opts, loaded=STATE.loaded()))
 

@@ -30,7 +30,11 @@ def install(
     target_dir: TargetOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Install the periodic jobs (hourly backup, daily check and live verify, weekly verify and scan)."""
+    """Install the periodic jobs: hourly backup, daily check and live verify, weekly verify and scan,
+    the monthly stress test (loadtest capacity --abort-on-fail: stopped early when the platform
+    fails) and incident escalation every minute. A job past its timeout gets SIGINT, a grace
+    period, then SIGKILL; its output goes to the system journal (systemd) or
+    $PROCOPS_HOME/logs/<job>.log (cron)."""
     from procops import schedule as s
     from procops.errors import BadInput
 
@@ -65,7 +69,15 @@ def show(target_dir: TargetOpt = None, json_: JsonOpt = False) -> None:
             say(f"{k}: {', '.join(v['files']) if v['files'] else 'nothing installed'} ({v['target']})")
         for j in d["jobs"]:
             last = j["last"] or {}
-            state = f"last {last['last_run']} exit {last['exit_code']}" if last else "never ran"
+            state = (
+                f"last {last['last_run']} exit {last['exit_code']}"
+                if "exit_code" in last
+                else f"running since {last['running_since']}"
+                if last.get("running_since")
+                else "never ran"
+            )
+            if last.get("running_since") and "exit_code" in last:
+                state += f", running since {last['running_since']}"
             say(f"  {j['name']:<20} {j['cron']:<18} procops {j['command']:<24} {state}")
 
     emit(res, json_, human)
@@ -84,8 +96,26 @@ def remove(
 
 
 @app.command("run-job", hidden=True)
-def run_job(name: str) -> None:
-    """Run one scheduled job and record its exit code (what the timers and cron lines call)."""
+def run_job(
+    name: str,
+    log_file: Annotated[
+        Optional[Path],
+        typer.Option("--log-file", help="Append the job's output here (rotated past 5 MB); default: stdout."),
+    ] = None,
+) -> None:
+    """Run one scheduled job and record its exit code (what the timers and cron lines call).
+
+    Past the job's timeout its command gets SIGINT, a grace period, then SIGKILL (exit 124).
+    """
     from procops import schedule as s
 
-    raise typer.Exit(s.run_job(STATE.config, name, STATE.loaded().source))
+    raise typer.Exit(s.run_job(STATE.config, name, STATE.loaded().source, log_file=log_file))
+
+
+@app.command("job-failed", hidden=True)
+def job_failed(unit: str, json_: JsonOpt = False) -> None:
+    """Journal and count the failure of a job's systemd unit (what OnFailure= runs)."""
+    from procops import schedule as s
+
+    res = s.job_failed(STATE.config, unit)
+    emit(res, json_, lambda d: say(f"job {d['job']} failed (unit {d['unit']}, exit {d['exit_code']})"))

@@ -11,14 +11,15 @@ if TYPE_CHECKING:
 
 
 def jobs(config: Config) -> list[Job]:
-    """The monthly performance stress test of the configured platform (R3)."""
+    """The monthly performance stress test of the configured platform (R3), with its stop conditions
+    on: a platform that is failing is not kept under load unattended."""
     return [
         Job(
             "loadtest-capacity",
-            ("loadtest", "capacity"),
+            ("loadtest", "capacity", "--abort-on-fail"),
             config.policy.loadtest_interval,
             30,
-            "monthly performance stress test of the configured platform (R3)",
+            "monthly performance stress test of the configured platform, stopped early if it fails (R3)",
             3 * 3600.0,
         )
     ]

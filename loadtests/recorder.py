@@ -20,10 +20,12 @@ shape write into the output folder; nothing here runs outside Locust.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Any, TextIO
 
+from procops.loadtests import abort
 from procops.loadtests.scenario import ENV_OUT
 
 SAMPLES_FILE = "samples.tsv"
@@ -65,6 +67,41 @@ class Recorder:
             ev.worker_report.add_listener(self.on_worker_report)
         ev.test_stop.add_listener(lambda **_: self.flush())
         ev.quitting.add_listener(lambda **_: self.close())
+        self.watch: Any = None
+        rule = os.environ.get(abort.ENV_ABORT)
+        if rule and not self.is_worker and out_dir:
+            self.watch = abort.Watch(abort.Rule.from_json(rule), time.time())
+            ev.test_start.add_listener(self.on_test_start)
+            import gevent
+
+            gevent.spawn(self._watch_loop, out_dir)
+
+    # -- the stop conditions (single process or master: every sample passes here)
+    def on_test_start(self, **_: Any) -> None:
+        self.watch.test_start = time.time()
+
+    def _watch_loop(self, out_dir: str) -> None:
+        import gevent
+
+        while True:
+            gevent.sleep(1.0)
+            fired = self.watch.check(time.time())
+            if fired is None:
+                continue
+            self.flush()
+            tmp = os.path.join(out_dir, abort.ABORT_FILE + ".tmp")
+            with open(tmp, "w") as f:
+                json.dump(fired.as_dict(), f)
+            os.replace(tmp, os.path.join(out_dir, abort.ABORT_FILE))
+            import logging
+
+            logging.getLogger("procops.loadtest").error("%s: stopping the test", fired.describe())
+            self.runner.quit()
+            return
+
+    def _feed(self, start_time: float, response_time: float, ok: bool) -> None:
+        if self.watch is not None:
+            self.watch.add(start_time + response_time / 1000.0, response_time / 1000.0, ok)
 
     # -- every process that makes requests
     def on_request(
@@ -84,6 +121,7 @@ class Recorder:
         line = sample_line(
             start_time, name, response_time or 0.0, exception is None, int(status), int(response_length or 0), self.node
         )
+        self._feed(start_time, response_time or 0.0, exception is None)
         if self.file is not None:
             if not self.file.closed:
                 self.file.write(line)
@@ -107,6 +145,13 @@ class Recorder:
         if text:
             with open(self.path, "a", encoding="utf-8") as f:
                 f.write(text)
+            if self.watch is not None:
+                for line in text.splitlines():
+                    parts = line.split("\t")
+                    try:
+                        self._feed(float(parts[0]), float(parts[2]), parts[3] == "1")
+                    except (IndexError, ValueError):
+                        pass
         cpu = data.get(CPU_KEY)
         if cpu and cpu[1] is not None:
             with open(os.path.join(os.path.dirname(self.path), WORKER_CPU_FILE), "a") as f:

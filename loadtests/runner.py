@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from collections.abc import Iterator
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
+from procops.loadtests import abort
 from procops.loadtests import locustproc as lp
 from procops.loadtests import slo
 from procops.operation import Interrupted
@@ -69,6 +70,7 @@ class PeakOptions:
     expect_workers: int | None = None  # local workers + remote ones (playbooks/loadgen.yml)
     scenario_name: str = "peak"
     locustfile: Path | None = None  # a custom locustfile instead of the procurement personas
+    abort_on_fail: bool | None = None  # stop conditions (None: loadtest.abort_on_fail)
 
 
 @dataclass
@@ -84,6 +86,7 @@ class CapacityOptions:
     master_bind: str | None = None
     expect_workers: int | None = None
     locustfile: Path | None = None
+    abort_on_fail: bool | None = None  # stop conditions (None: loadtest.abort_on_fail)
 
 
 @dataclass
@@ -281,13 +284,17 @@ def _execute(
     bind: tuple[str, int] | None,
     expect: int,
     locustfile: Path | None = None,
+    rule: abort.Rule | None = None,
 ) -> dict:
-    """Run Locust with the stages; return the raw facts (samples, test start, CPU, exit code)."""
+    """Run Locust with the stages; return the raw facts (samples, test start, CPU, exit code, what
+    stop condition fired)."""
     lt = config.loadtest
     scenario = Scenario.from_config(
         lt, suppliers=target.suppliers, announcements=target.announcements, search=target.search
     )
     env = lp.child_env({ENV_SCENARIO: scenario.to_json(), ENV_STAGES: stages_to_json(stages), ENV_OUT: str(report_dir)})
+    if rule is not None:
+        env[abort.ENV_ABORT] = rule.to_json()
     from procops.home import atomic_write
 
     # what remote workers need (playbooks/loadgen.yml reads it)
@@ -341,7 +348,8 @@ def _execute(
         )
     test_start = stage_rows[0]["test_start"]
     end_rows = [r for r in stage_rows if r["event"] == "end"]
-    test_end = end_rows[-1]["time"] if end_rows else test_start + total_duration(stages)
+    fired = abort.read_fired(str(report_dir / abort.ABORT_FILE))
+    test_end = end_rows[-1]["time"] if end_rows else fired.fired_at if fired else test_start + total_duration(stages)
     cpu = lp.generator_cpu(
         sampler.samples + lp.read_worker_cpu(report_dir / WORKER_CPU_FILE), test_start + 1.0, test_end
     )
@@ -364,6 +372,8 @@ def _execute(
         "workers": workers,
         "expect_workers": expect,
         "locust_requests": _locust_total(report_dir),
+        "aborted": fired,
+        "planned_s": total_duration(stages),
     }
 
 
@@ -434,6 +444,46 @@ def iso_from_epoch(t: float) -> str:
 
 def _round(d: dict) -> dict:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def _rule(config: Config, on: bool | None) -> abort.Rule | None:
+    """The stop conditions of a run (None: off)."""
+    return abort.Rule.from_config(config.loadtest) if (config.loadtest.abort_on_fail if on is None else on) else None
+
+
+def _stop_condition(summary: dict, facts: dict, rule: abort.Rule | None) -> None:
+    """An aborted run fails, naming the condition that fired and when (a failing SLO row first)."""
+    summary["stop_conditions"] = (
+        {
+            "error_ratio": rule.error_ratio,
+            "p95_s": rule.p95_s,
+            "hold_s": rule.hold_s,
+            "delay_s": rule.delay_s,
+            "window_s": rule.window_s,
+        }
+        if rule
+        else None
+    )
+    fired: abort.Fired | None = facts.get("aborted")
+    if fired is None:
+        summary["aborted"] = None
+        return
+    text = (
+        f"{fired.describe()}; stopped {fired.fired_at - fired.test_start:.0f}s into a planned {facts['planned_s']:.0f}s"
+    )
+    summary["aborted"] = {**fired.as_dict(), "reason": text}
+    row = slo.SloResult(
+        f"stop condition: {fired.condition}",
+        fired.condition,
+        fired.limit,
+        round(fired.value, 4),
+        False,
+        "ratio" if fired.condition == "error_ratio" else "s",
+        detail=text,
+    )
+    summary["slos"] = [row.as_dict(), *summary.get("slos", [])]
+    summary["verdict"] = "fail"
+    summary["notes"].append(text)
 
 
 def _finish(summary: dict, report_dir: Path, facts: dict, config: Config, windows: list[slo.Window]) -> RunResult:
@@ -559,8 +609,9 @@ def run_peak(config: Config, opts: PeakOptions) -> RunResult:
         report_dir = _prepare_dir(opts.report_dir, opts.scenario_name)
         stages = peak_stages(users, rate, hold)
         with _interrupted_report(opts.scenario_name, url, target, report_dir, users=users):
+            rule = _rule(config, opts.abort_on_fail)
             facts = _execute(
-                config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile
+                config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile, rule
             )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
@@ -575,6 +626,7 @@ def run_peak(config: Config, opts: PeakOptions) -> RunResult:
             slos=[r.as_dict() for r in rows],
             verdict="fail" if slo.failed(rows) else "pass",
         )
+        _stop_condition(summary, facts, rule)
         windows = slo.stage_windows(facts["test_start"], stages)
         return _finish(summary, report_dir, facts, config, windows)
 
@@ -603,7 +655,10 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
         report_dir = _prepare_dir(opts.report_dir, "capacity")
         stages = capacity_stages(baseline, capacity_multiples(target_multiple, cap), rate, step)
         with _interrupted_report("capacity", url, target, report_dir, users=baseline):
-            facts = _execute(config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile)
+            rule = _rule(config, opts.abort_on_fail)
+            facts = _execute(
+                config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile, rule
+            )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
         )
@@ -651,6 +706,7 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
             slos=[r.as_dict() for r in rows],
             verdict="pass" if ok else "fail",
         )
+        _stop_condition(summary, facts, rule)
         return _finish(summary, report_dir, facts, config, windows)
 
 

@@ -253,9 +253,39 @@ class LoadtestConfig(Section):
         0.90, description="Above this CPU share of one core in any load generator process the run is invalid."
     )
     workers: int = Field(0, ge=0, le=64, description="Local Locust worker processes (0: one process).")
+    abort_on_fail: bool = Field(
+        False,
+        description="Stop a load test early when a stop condition fires (the abort_* settings), like k6's "
+        "abortOnFail; the run's verdict is then fail. --abort-on-fail/--no-abort-on-fail override it; the "
+        "scheduled monthly stress test always runs with it on.",
+        examples=[True],
+    )
+    abort_error_ratio: Ratio = Field(
+        0.2, description="Stop condition: failed share of the requests over the last abort_window.", examples=[0.2]
+    )
+    abort_p95: Duration = Field(
+        5.0,
+        description="Stop condition: p95 response time of the requests over the last abort_window.",
+        examples=["5s"],
+    )
+    abort_hold: Duration = Field(
+        30.0, description="A stop condition fires once it has stayed over its limit this long.", examples=["30s"]
+    )
+    abort_delay: Duration = Field(
+        30.0,
+        description="No stop condition is judged before this long into the test (k6's delayAbortEval).",
+        examples=["30s"],
+    )
+    abort_window: Duration = Field(
+        10.0, description="The sliding window the stop conditions are computed over.", examples=["10s"]
+    )
 
     @model_validator(mode="after")
     def _ranges(self) -> LoadtestConfig:
+        if self.abort_window <= 0 or self.abort_p95 <= 0:
+            raise ValueError("abort_window and abort_p95 must be above 0")
+        if self.abort_error_ratio <= 0:
+            raise ValueError("abort_error_ratio must be above 0 (a single failed request would stop the test)")
         if self.upload_size_min > self.upload_size_max:
             raise ValueError("upload_size_min is larger than upload_size_max")
         if self.upload_size_min < 1:

@@ -82,6 +82,7 @@ class Kind(str, enum.Enum):
     SCHEDULE_INSTALL = "schedule.install"
     SCHEDULE_REMOVE = "schedule.remove"
     SCHEDULE_JOB = "schedule.job"
+    SCHEDULE_JOB_FAILED = "schedule.job_failed"
     # load tests (R1, R3): loadtest.<scenario>
     LOADTEST_PEAK = "loadtest.peak"
     LOADTEST_CAPACITY = "loadtest.capacity"
@@ -355,6 +356,9 @@ class ScheduleJob(Record):
     exit_code: int = 0
     seconds: float = 0.0
     error: str | None = None
+    timed_out: bool | None = None  # stopped at the job's timeout (SIGINT, grace, then SIGKILL)
+    log: str | None = None  # the log file its output went to (cron); None: the system journal
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"timed_out", "log"})
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Self:
@@ -362,6 +366,17 @@ class ScheduleJob(Record):
         if "status" not in data and isinstance(data.get("exit_code"), int):
             rec = dataclasses.replace(rec, status=Status.from_exit_code(data["exit_code"]))
         return rec
+
+
+@dataclass(frozen=True)
+class ScheduleJobFailed(Record):
+    """A job's systemd unit failed (``OnFailure=`` ran ``procops schedule job-failed``): also when
+    the job wrapper itself was killed and could not record its own end."""
+
+    status: Status = Status.FAILED
+    unit: str = ""
+    exit_code: int = 1  # the last exit code the wrapper recorded, 1 when it recorded none after its start
+    recorded_by_job: bool = False  # whether the wrapper had journaled this failure itself
 
 
 # ---- load tests
@@ -669,6 +684,7 @@ RECORDS: Mapping[Kind, type[Record]] = {
     Kind.SCHEDULE_INSTALL: ScheduleInstall,
     Kind.SCHEDULE_REMOVE: ScheduleRemove,
     Kind.SCHEDULE_JOB: ScheduleJob,
+    Kind.SCHEDULE_JOB_FAILED: ScheduleJobFailed,
     Kind.LOADTEST_PEAK: LoadtestRun,
     Kind.LOADTEST_CAPACITY: LoadtestRun,
     Kind.LOADTEST_READINESS_PEAK: LoadtestRun,

@@ -241,6 +241,12 @@ HAPROXY = Tool("haproxy", "haproxy", exits={1: (ENV_, "config_rejected")}, timeo
 LOCUST = Tool("locust", sys.executable, timeout=3600.0, inherit=_PY, env={"PYTHONUNBUFFERED": "1"})
 UVICORN = Tool("uvicorn", sys.executable, inherit=_PY)
 PROCOPS = Tool("procops", "procops", inherit=_PY, timeout=6 * 3600.0)  # procops' own commands (jobs, exporter, webhook)
+# a scheduled job's ``procops <args>``: stopped like a person would (Ctrl-C), so its own operation
+# stops restic or Locust cleanly and journals ``interrupted``; SIGKILL only after the grace
+JOB_GRACE = 90.0
+PROCOPS_JOB = Tool(
+    "procops job", "procops", inherit=_PY, timeout=6 * 3600.0, stop_signal=signal.SIGINT, grace=JOB_GRACE
+)
 # ansible-playbook, run by ansible-runner (procops.playbook): its agent socket and ANSIBLE_* settings
 ANSIBLE_PLAYBOOK = Tool(
     "ansible-playbook",
@@ -279,6 +285,7 @@ TOOLS: dict[str, Tool] = {
         LOCUST,
         UVICORN,
         PROCOPS,
+        PROCOPS_JOB,
         ANSIBLE_PLAYBOOK,
         SECRET_COMMAND,
     )

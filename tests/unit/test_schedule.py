@@ -7,6 +7,7 @@ import pytest
 from procops import schedule as s
 from procops.config import Config
 from procops.errors import BadInput
+from procops.execute import JOB_GRACE
 
 CTX = s.Context("/opt/procops/bin/procops", "/etc/procops/procops.yaml", "/var/lib/procops", "procops")
 
@@ -38,7 +39,7 @@ def test_jobs_follow_the_policy():
     assert by["backup-check"].interval == 86400
     assert by["backup-verify"].interval == 7 * 86400
     assert by["scan"].interval == 7 * 86400
-    assert by["loadtest-capacity"].args == ("loadtest", "capacity")
+    assert by["loadtest-capacity"].args == ("loadtest", "capacity", "--abort-on-fail")
     assert s.calendar(by["loadtest-capacity"].interval, 30)[1] == "30 5 1 * *"  # monthly
     assert s.calendar(by["incident-escalate"].interval, 0)[1] == "0-59/1 * * * *"  # every minute
     c2 = Config.model_validate({"policy": {"backup_interval": "15m"}})
@@ -48,7 +49,7 @@ def test_jobs_follow_the_policy():
 def test_systemd_units_stop_with_sigint_and_catch_up_missed_runs():
     units = s.systemd_units(CTX, s.jobs(Config())[0])
     service, timer = units["procops-backup-run.service"], units["procops-backup-run.timer"]
-    assert "KillSignal=SIGINT" in service and "Type=oneshot" in service
+    assert "KillSignal=SIGINT" in service and "Type=exec" in service
     assert (
         "ExecStart=/opt/procops/bin/procops --config /etc/procops/procops.yaml schedule run-job backup-run" in service
     )
@@ -90,3 +91,44 @@ def test_every_area_declares_its_jobs_and_the_list_keeps_todays_order():
 def test_an_unknown_job_is_bad_input():
     with pytest.raises(BadInput, match="unknown job 'nosuch'"):
         s.find_job(Config(), "nosuch")
+
+
+def test_a_job_unit_stops_with_sigint_then_sigkill_logs_to_the_journal_and_reports_its_failure():
+    job = s.find_job(Config(), "backup-run")
+    service = s.systemd_units(CTX, job)["procops-backup-run.service"]
+    stop, runtime_max = s.stop_timeouts(job)
+    for line in (
+        "KillSignal=SIGINT",
+        f"TimeoutStopSec={stop}",
+        "FinalKillSignal=SIGKILL",
+        f"RuntimeMaxSec={runtime_max}",
+        "StandardOutput=journal",
+        "OnFailure=procops-job-failed@%n.service",
+        "NoNewPrivileges=yes",
+        "PrivateTmp=yes",
+        "ProtectSystem=full",
+    ):
+        assert line in service.splitlines(), line
+    assert runtime_max > job.timeout + JOB_GRACE
+    units = s.render(Config(), CTX, "systemd")
+    assert "schedule job-failed %i" in units["procops-job-failed@.service"]
+
+
+def test_cron_lines_append_the_output_to_the_job_log():
+    text = s.cron_file(CTX, s.jobs(Config()), "/var/lib/procops/locks")
+    line = next(ln for ln in text.splitlines() if "run-job backup-run" in ln)
+    assert "--log-file /var/lib/procops/logs/backup-run.log" in line
+    assert line.endswith(">>/var/lib/procops/logs/backup-run.log 2>&1") and "/dev/null" not in text
+
+
+def test_the_monthly_stress_test_runs_with_its_stop_conditions():
+    assert s.find_job(Config(), "loadtest-capacity").args == ("loadtest", "capacity", "--abort-on-fail")
+
+
+def test_a_job_log_over_its_bound_is_rotated(tmp_path):
+    log = tmp_path / "logs" / "j.log"
+    log.parent.mkdir()
+    log.write_bytes(b"x" * 100)
+    with s.open_log(log, max_bytes=50) as f:
+        f.write(b"new\n")
+    assert log.read_bytes() == b"new\n" and (tmp_path / "logs" / "j.log.1").stat().st_size == 100
