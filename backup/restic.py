@@ -108,13 +108,22 @@ def classify(rc: int, stderr: str, version: Version = (0, 14, 0)) -> Problem:
     if "wrong password" in low or "no key found" in low:
         return Problem.WRONG_PASSWORD
     if "is there a repository at the following location" in low:
-        if (
-            "permission denied" in low
-            or "connection" in low
-            or "no route" in low
-            or "timeout" in low
-            or "ssh" in low
-            or "transport endpoint" in low
+        # phrases of the transport, not bare words: the repository's own path is in the message
+        # (a folder named ".../timeout-test/..." is not a timeout)
+        if any(
+            s in low
+            for s in (
+                "permission denied",
+                "connection refused",
+                "connection reset",
+                "connection closed",
+                "no route to host",
+                "i/o timeout",
+                "timed out",
+                "ssh command exited",
+                "unable to start the sftp session",
+                "transport endpoint",
+            )
         ):
             return Problem.UNREACHABLE
         return Problem.NOT_INITIALISED

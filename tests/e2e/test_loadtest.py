@@ -490,3 +490,38 @@ def test_loadgen_playbook_syntax():
         timeout=120,
     )
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+def test_a_stop_condition_ends_a_load_test_against_a_failing_platform_before_its_duration(sb, tmp_path):
+    cfg = sb.config_file(
+        "abort.yaml",
+        BASE_CONFIG + "  abort_error_ratio: 0.3\n  abort_delay: 2s\n  abort_hold: 3s\n  abort_window: 3s\n",
+    )
+    assert sb.run("sandbox", "fault", "set", "errors=0.9").code == 0
+    try:
+        r = sb.run(
+            "loadtest",
+            "peak",
+            "--users",
+            "4",
+            "--spawn-rate",
+            "4",
+            "--duration",
+            "120s",
+            "--abort-on-fail",
+            "--report-dir",
+            str(tmp_path / "abort"),
+            "--json",
+            config=cfg,
+            timeout=150,
+        )
+    finally:
+        sb.run("sandbox", "fault", "clear")
+    assert r.code == 1, r.out + r.err
+    s = r.json()
+    assert s["verdict"] == "fail"
+    fired = s["aborted"]
+    assert fired and fired["condition"] == "error_ratio" and fired["value"] > fired["limit"]
+    assert fired["reason"] and _failed(s)[0].startswith("stop condition")
+    # it fired long before the planned end of the 120 s hold
+    assert s["requests"] > 0 and fired["fired_at"] - fired["test_start"] < 120

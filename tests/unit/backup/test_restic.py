@@ -223,6 +223,18 @@ def test_base_env_drops_inherited_secrets(monkeypatch):
             "Is there a repository at the following location?",
             r.Problem.UNREACHABLE,
         ),
+        (
+            1,
+            "Fatal: unable to open config file: stat /srv/timeout-ssh-connection/repo/config: no such file or "
+            "directory\nIs there a repository at the following location?\n/srv/timeout-ssh-connection/repo",
+            r.Problem.NOT_INITIALISED,  # words of the repository's own path are not a diagnosis
+        ),
+        (
+            1,
+            "Fatal: unable to open config file: Lstat: dial tcp 10.0.0.9:22: i/o timeout\n"
+            "Is there a repository at the following location?",
+            r.Problem.UNREACHABLE,
+        ),
         (1, "Fatal: wrong password or no key found", r.Problem.WRONG_PASSWORD),
         (1, "Save(<data/ab>) returned error: write /r/data/ab: no space left on device", r.Problem.NO_SPACE),
         (3, "Warning: at least one source file could not be read", r.Problem.INCOMPLETE),
