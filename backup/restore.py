@@ -323,6 +323,7 @@ def restore_to_sandbox(
         "snapshot": run.files.short_id,
         "database_snapshot": run.database.short_id if run.database else None,
         "run": run.run_id,
+        "time": run.time,  # the snapshot's time: the restored data stops there
         "repository": r.name,
         "seconds": seconds,
         "instance": instance,

@@ -6,8 +6,10 @@ remote host: a real deployment points it at ``sftp:`` or another remote
 backend), each with a generated password in a 0600 file.
 
 The database is, in this order: ``backup.database``, ``platform.database_url``,
-the running sandbox's database (its state file), ``sandbox.database_url``, the
-sandbox's SQLite file. The documents store likewise.
+the database of the running sandbox instance that serves the site (``main``, or
+``standby`` after a failover: ``procops.sandbox.api.serving()``), ``sandbox.database_url``,
+the sandbox's SQLite file. The documents store likewise. So after
+``incident standby --execute`` the bids written on the standby are what is backed up.
 """
 
 from __future__ import annotations
@@ -188,7 +190,7 @@ def _running_sandbox() -> Any:
     try:
         from procops.sandbox import api as sandbox
 
-        return sandbox.running("main")
+        return sandbox.serving()
     except Exception:  # noqa: BLE001 - no running sandbox is a normal case
         return None
 

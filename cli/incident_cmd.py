@@ -258,6 +258,38 @@ def standby(
     _done(res.incident, as_json, api.describe_standby(res))
 
 
+@app.command("failback")
+def failback(
+    incident_id: IdArg,
+    execute: Annotated[
+        bool,
+        typer.Option(
+            "--execute",
+            help="Run it: back the standby up, copy its database and documents into main, "
+            "switch back to main, check main serves them, record the active site main.",
+        ),
+    ] = False,
+    keep_standby: Annotated[
+        bool, typer.Option("--keep-standby", help="Leave the standby running and its data in place.")
+    ] = False,
+    by: ByOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the platform back from the standby to main with the data written on the standby."""
+    from procops.incidents import api
+
+    res = api.failback(
+        STATE.config,
+        incident_id,
+        execute=execute,
+        keep_standby=keep_standby,
+        actor=by,
+        progress=lambda line: say(line, err=True),
+        loaded=STATE.loaded(),
+    )
+    emit(res, as_json, lambda d: say(api.describe_failback(d)))
+
+
 @app.command("report")
 def report(
     incident_id: IdArg,

@@ -15,6 +15,12 @@ fault_app = typer.Typer(help="Inject faults into the running sandbox (tests and 
 app.add_typer(fault_app, name="fault")
 
 InstanceOpt = Annotated[str, typer.Option("--instance", help="Sandbox instance (main, or e.g. standby).")]
+ServingOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--instance", help="Sandbox instance (main, or e.g. standby); default: the one serving the site (active site)."
+    ),
+]
 
 
 def _size(value: Optional[str]) -> Optional[int]:
@@ -83,11 +89,17 @@ def up(
 
 
 @app.command()
-def down(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
-    """Stop only the processes `sandbox up` started."""
+def down(
+    instance: InstanceOpt = "main",
+    force: Annotated[
+        bool, typer.Option("--force", help="Stop it even when it serves the site after a failover.")
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
+    """Stop only the processes `sandbox up` started (refused for what serves the site after a failover)."""
     from procops.sandbox import api
 
-    stopped = api.down(instance)
+    stopped = api.down(instance, force=force)
     emit(
         {"stopped": stopped},
         json_,
@@ -96,17 +108,34 @@ def down(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
 
 
 @app.command()
-def status(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
-    """URL, replicas, pids, versions, health and data paths."""
+def status(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
+    """The active site, then URL, replicas, pids, versions, health and data paths of the instance."""
     from procops.sandbox import api
 
     st = api.status(instance)
 
     def human(d: dict) -> None:
+        site = d["active_site"]
+        if site["since"]:
+            say(
+                f"active site: {site['site']} since {site['since']}"
+                + (f" ({site['operation']} of {site['incident']})" if site.get("incident") else "")
+                + (f"; data cutoff {site['data_cutoff']}" if site.get("data_cutoff") and site["site"] != "main" else "")
+            )
+        else:
+            say("active site: main")
+        name = d["instance"]
         if not d["running"]:
-            say(f"sandbox '{instance}': not running (documents: {d['documents_dir']})")
+            say(f"sandbox '{name}': not running (documents: {d['documents_dir']})")
             return
-        say(f"sandbox '{instance}': {d['url']}  {'healthy' if d['healthy'] else 'UNHEALTHY'}  since {d['started_at']}")
+        say(
+            f"sandbox '{name}': {d['url']}  {'healthy' if d['healthy'] else 'UNHEALTHY'}  since {d['started_at']}"
+            + (
+                "  (serving the site" + (f" through {d['frontend']})" if d.get("frontend") else ")")
+                if d["serving"]
+                else "  (idle)"
+            )
+        )
         say(
             f"  haproxy   pid {d['haproxy']['pid']}  {'up' if d['haproxy']['alive'] else 'DOWN'}  "
             f"runtime API {d['haproxy']['runtime_api']}"
@@ -129,26 +158,30 @@ def fault_set(
         Optional[str],
         typer.Option(help="Only this endpoint (e.g. announcements.list, bids.upload); default every page endpoint."),
     ] = None,
-    instance: InstanceOpt = "main",
+    instance: ServingOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Set a fault on every replica (health and metrics endpoints are never affected)."""
+    """Set a fault on every replica of the instance serving the site, or of --instance (health and metrics
+    endpoints are never affected)."""
     from procops.sandbox import api
 
-    res = api.set_fault(specs, endpoint, instance)
+    name = instance or api.serving_instance()
+    res = api.set_fault(specs, endpoint, name)
     emit(
         res,
         json_,
         lambda d: say(
-            f"fault set on {', '.join(d)}: {' '.join(specs)}" + (f" (endpoint {endpoint})" if endpoint else "")
+            f"fault set on sandbox '{name}' {', '.join(d)}: {' '.join(specs)}"
+            + (f" (endpoint {endpoint})" if endpoint else "")
         ),
     )
 
 
 @fault_app.command("clear")
-def fault_clear(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
-    """Clear every fault."""
+def fault_clear(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
+    """Clear every fault (of the instance serving the site, or of --instance)."""
     from procops.sandbox import api
 
-    res = api.clear_fault(instance)
-    emit(res, json_, lambda d: say(f"faults cleared on {', '.join(d)}"))
+    name = instance or api.serving_instance()
+    res = api.clear_fault(name)
+    emit(res, json_, lambda d: say(f"faults cleared on sandbox '{name}' {', '.join(d)}"))

@@ -25,12 +25,24 @@ def status(json_: JsonOpt = False) -> None:
             "id": e.id,
             "status": outcome.value if isinstance(outcome, Status) else None,
         }
-    data = {"sandbox": sandbox.status(), "journal": str(journal_path()), "latest_events": latest}
+    sb_status = sandbox.status()  # the instance serving the site (the standby after a failover)
+    data = {
+        "sandbox": sb_status,
+        "active_site": sb_status["active_site"],
+        "journal": str(journal_path()),
+        "latest_events": latest,
+    }
 
     def human(d: dict) -> None:
-        sb = d["sandbox"]
+        sb, site = d["sandbox"], d["active_site"]
         say(
-            f"sandbox: {sb['url'] + (' healthy' if sb['healthy'] else ' UNHEALTHY') if sb['running'] else 'not running'}"
+            f"active site: {site['site']}"
+            + (f" since {site['since']} ({site['operation']} of {site['incident']})" if site.get("incident") else "")
+        )
+        say(
+            f"sandbox '{sb['instance']}': "
+            f"{sb['url'] + (' healthy' if sb['healthy'] else ' UNHEALTHY') if sb['running'] else 'not running'}"
+            + (f" (through {sb['frontend']})" if sb.get("frontend") else "")
         )
         say(f"journal: {d['journal']}")
         for kind, ev in sorted(d["latest_events"].items()):

@@ -39,6 +39,7 @@ __all__ = [
     "StandbyResult",
     "default_db_path",
     "describe_remaining",
+    "describe_failback",
     "describe_standby",
     "escalate_due",
     "jobs",
@@ -50,6 +51,7 @@ __all__ = [
     "runbook_for_type",
     "runbooks",
     "render_runbook",
+    "failback",
     "start_standby",
     "store_exists",
     "write_metrics",
@@ -117,6 +119,45 @@ def start_standby(
         ),
         loaded=loaded,
     )
+
+
+def failback(
+    config: Config,
+    incident_id: str,
+    *,
+    execute: bool = False,
+    keep_standby: bool = False,
+    actor: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    loaded: Any | None = None,
+) -> dict:
+    """Bring the site back from the standby to main with the standby's data (``incidents.failback``).
+
+    Without ``execute`` the plan only. Runs as an operation (``incident.failback``, subject the
+    incident); the backup run it starts nests in it."""
+    from procops.incidents import failback as _failback
+    from procops.operation import run_as_operation
+
+    def go(_op: Any) -> dict:
+        return _failback.failback(
+            config,
+            incident_id,
+            execute=execute,
+            keep_standby=keep_standby,
+            actor=actor,
+            progress=progress,
+            loaded=loaded,
+        )
+
+    if not execute:
+        return go(None)
+    return run_as_operation("incident.failback", incident_id, go, loaded=loaded)
+
+
+def describe_failback(res: dict) -> str:
+    from procops.incidents import failback as _failback
+
+    return _failback.describe(res)
 
 
 def describe_standby(res: StandbyResult) -> str:

@@ -233,10 +233,30 @@ def failover_error(result: dict, prefix: str = "") -> ProcopsError:
     )
 
 
+def data_cutoff(restored: dict) -> dict:
+    """What the standby holds: the restored snapshot's time; what was written after it is not there."""
+    at = restored.get("time")
+    return {
+        "snapshot_time": at,
+        "snapshot": restored.get("snapshot"),
+        "repository": restored.get("repository"),
+        "note": (
+            f"the standby holds the data up to {at} (snapshot {restored.get('snapshot')} of "
+            f"{restored.get('repository')}); what was written after it is not on the standby"
+        ),
+    }
+
+
 def failover(
-    config: Config, *, repo: str | None = None, snapshot: str = "latest", instance: str = STANDBY_INSTANCE
+    config: Config,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    instance: str = STANDBY_INSTANCE,
+    incident: str | None = None,
 ) -> dict:
-    """Restore the latest off-site backup into the standby instance and check that it serves.
+    """Restore the latest off-site backup into the standby instance, check that it serves, switch the
+    main HAProxy to it and record the active site (``standby``, with the data cutoff).
 
         With ``platform.url`` set: :func:`failover_on_hosts`, an unsuccessful playbook being
     :func:`failover_error` (exit 3, or 2 for an unusable playbook or inventory).
@@ -268,6 +288,16 @@ def failover(
                         break
                     time.sleep(0.5)
         result["switched"] = switched
+    result["data_cutoff"] = data_cutoff(result)
+    from procops.sandbox import api as sandbox
+
+    sandbox.record_active_site(
+        instance,
+        incident=incident,
+        operation="failover",
+        url=switched["url"] if switched and switched.get("ok") else result["url"],
+        data_cutoff=result["data_cutoff"]["snapshot_time"],
+    )
     result["failover_seconds"] = round(time.monotonic() - started, 3)
     return result
 

@@ -103,7 +103,7 @@ def start_standby(
             say(f"{inc.id}: restoring the latest off-site backup into the standby instance ...")
             store.add_timeline(inc.id, "standby.execute", {"repo": repo, "snapshot": snapshot}, actor=by)
             try:
-                result = response.failover(config, repo=repo, snapshot=snapshot)
+                result = response.failover(config, repo=repo, snapshot=snapshot, incident=inc.id)
             except ProcopsError as e:
                 store.add_timeline(inc.id, "standby.failed", {"error": e.message}, actor=by)
                 raise
@@ -135,4 +135,8 @@ def describe(res: StandbyResult) -> str:
             if sw.get("ok")
             else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL"
         )
+    cutoff = ev.get("data_cutoff")
+    if cutoff:
+        where += f"\n  data cutoff: {cutoff['note']}"
+        where += f"\n  fail back when main is repaired: procops incident failback {inc.id} --execute"
     return f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)") + where

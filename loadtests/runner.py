@@ -114,7 +114,7 @@ def resolve_host(config: Config, host: str | None) -> str:
     if not url:
         from procops.sandbox import api as sandbox
 
-        st = sandbox.running()
+        st = sandbox.frontend()  # main's HAProxy, or the standby's when main's is down after a failover
         if st is None:
             raise EnvironmentFailure(
                 "no platform URL is configured and the sandbox is not running",

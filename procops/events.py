@@ -98,6 +98,7 @@ class Kind(str, enum.Enum):
     SANDBOX_UP = "sandbox.up"
     SANDBOX_DOWN = "sandbox.down"
     SANDBOX_FAULT = "sandbox.fault"
+    SANDBOX_SITE = "sandbox.site"  # the active site changed (failover to the standby, failback to main)
     # incidents (R7, R11, R12)
     INCIDENT_OPEN = "incident.open"
     INCIDENT_MILESTONE = "incident.milestone"
@@ -487,6 +488,19 @@ class SandboxFault(Record):
     fault: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True)
+class SandboxSite(Record):
+    """The active site (the instance whose data users reach) after a failover or a failback."""
+
+    status: Status = Status.OK
+    site: str = "main"  # main | standby
+    previous: str | None = None
+    url: str | None = None  # the URL users reach it at
+    incident: str | None = None
+    operation: str | None = None  # failover | failback
+    data_cutoff: str | None = None  # failover: the restored snapshot's time (later writes are not on it)
+
+
 # ---- incidents
 
 
@@ -697,6 +711,7 @@ RECORDS: Mapping[Kind, type[Record]] = {
     Kind.SANDBOX_UP: SandboxUp,
     Kind.SANDBOX_DOWN: SandboxDown,
     Kind.SANDBOX_FAULT: SandboxFault,
+    Kind.SANDBOX_SITE: SandboxSite,
     Kind.INCIDENT_OPEN: IncidentOpen,
     Kind.INCIDENT_MILESTONE: IncidentMilestone,
     Kind.INCIDENT_REPORT: IncidentReport,

@@ -12,23 +12,34 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from procops.errors import BadInput
 from procops.sandbox.platform import SandboxPaths, UpOptions, replica_ports
+from procops.sandbox.site import ActiveSite
 
 if TYPE_CHECKING:
     from procops.readiness import Step
     from procops.config import Config
 
 __all__ = [
+    "ActiveSite",
     "Replica",
     "Running",
     "SandboxPaths",
     "UpOptions",
+    "active_site",
     "clear_fault",
+    "copy_data",
     "down",
+    "frontend",
     "paths",
     "readiness_steps",
+    "record_active_site",
+    "refuse_stopping_the_site",
+    "remove_instance",
     "replica_ports",
     "running",
+    "serving",
+    "serving_instance",
     "set_fault",
     "status",
     "up",
@@ -105,6 +116,49 @@ def running(instance: str = "main") -> Running | None:
     return None if state is None else _running(state, sp)
 
 
+def active_site() -> ActiveSite:
+    """The recorded active site (``main`` unless a failover switched to the standby)."""
+    from procops.sandbox import site
+
+    return site.read()
+
+
+def record_active_site(
+    site: str,
+    *,
+    incident: str | None = None,
+    operation: str | None = None,
+    url: str | None = None,
+    data_cutoff: str | None = None,
+) -> ActiveSite:
+    """Record (atomically, and in the journal as ``sandbox.site``) which site is active."""
+    from procops.sandbox import site as _site
+
+    return _site.write(site, incident=incident, operation=operation, url=url, data_cutoff=data_cutoff)
+
+
+def serving_instance() -> str:
+    """The instance whose data users reach: the active site when it runs, else ``main``."""
+    site = active_site().site
+    if site != "main" and running(site) is None:
+        return "main"
+    return site
+
+
+def serving() -> Running | None:
+    """The running instance whose replicas and data are live (see :func:`serving_instance`)."""
+    return running(serving_instance())
+
+
+def frontend() -> Running | None:
+    """The instance whose HAProxy users reach: main when its HAProxy runs (after a failover it
+    points at the standby's replicas), else the serving instance."""
+    main = running("main")
+    if main is not None and main.haproxy_alive:
+        return main
+    return serving()
+
+
 def up_options(config: Config, **overrides: Any) -> UpOptions:
     """Start options from the config's ``sandbox`` section; ``None`` overrides are ignored."""
     return UpOptions.from_config(config.sandbox, **overrides)
@@ -118,30 +172,84 @@ def up(opts: UpOptions, instance: str = "main") -> tuple[Running, bool]:
     return _running(state, SandboxPaths.of(instance)), started
 
 
-def down(instance: str = "main", *, journal: bool = True) -> list[str]:
-    """Stop what ``up`` started; the names of the stopped processes."""
+def refuse_stopping_the_site(instance: str) -> None:
+    """BadInput when stopping ``instance`` would take the site down while failed over: the standby
+    serves the users (its replicas), and main's HAProxy is the door they come in by."""
+    site = active_site()
+    if not site.failed_over or running(site.site) is None:
+        return
+    if instance == site.site:
+        what = f"the '{instance}' instance serves the site since {site.since}" + (
+            f" (failover of {site.incident})" if site.incident else ""
+        )
+    elif instance == "main" and (main := running("main")) is not None and main.haproxy_alive:
+        what = f"main's HAProxy ({main.url}) sends the users to the '{site.site}' instance, which serves the site"
+    else:
+        return
+    cmd = f"procops incident failback {site.incident}" if site.incident else "procops incident failback INCIDENT"
+    raise BadInput(
+        f"refusing to stop sandbox '{instance}': {what}; stopping it takes the site down",
+        hint=f"fail back first ({cmd} --execute), or add --force to stop it anyway",
+    )
+
+
+def down(instance: str = "main", *, journal: bool = True, force: bool = True) -> list[str]:
+    """Stop what ``up`` started; the names of the stopped processes.
+
+    With ``force=False`` stopping what serves the site while failed over is refused
+    (:func:`refuse_stopping_the_site`); internal callers that know what they do pass the default.
+    """
     from procops.sandbox import platform
 
+    if not force:
+        refuse_stopping_the_site(instance)
     return platform.down(instance, journal=journal)
 
 
-def status(instance: str = "main") -> dict:
-    """Health of every process of the instance (what ``procops sandbox status`` prints)."""
+def _resolve(instance: str | None) -> str:
+    return serving_instance() if instance is None else instance
+
+
+def status(instance: str | None = None) -> dict:
+    """Health of every process of the instance (what ``procops sandbox status`` prints), with the
+    active site. ``None``: the instance that serves the site (main, or the standby after a failover)."""
     from procops.sandbox import platform
 
-    return platform.status(instance)
+    name = _resolve(instance)
+    st = platform.status(name)
+    site = active_site()
+    st["active_site"] = site.as_dict()
+    st["serving"] = name == serving_instance()
+    if site.failed_over and name == site.site and (fe := frontend()) is not None and fe.instance != name:
+        st["frontend"] = fe.url  # users reach this instance through main's HAProxy
+    return st
 
 
-def set_fault(specs: list[str], endpoint: str | None, instance: str = "main") -> dict:
+def set_fault(specs: list[str], endpoint: str | None, instance: str | None = None) -> dict:
+    """Set a fault on the instance's replicas (``None``: those that serve the site)."""
     from procops.sandbox import platform
 
-    return platform.set_fault(specs, endpoint, instance)
+    return platform.set_fault(specs, endpoint, _resolve(instance))
 
 
-def clear_fault(instance: str = "main") -> dict:
+def clear_fault(instance: str | None = None) -> dict:
     from procops.sandbox import platform
 
-    return platform.clear_fault(instance)
+    return platform.clear_fault(_resolve(instance))
+
+
+def copy_data(source: str, target: str, target_database_url: str | None = None) -> dict:
+    """Copy a running instance's database and documents over a stopped one's (the failback)."""
+    from procops.sandbox import transfer
+
+    return transfer.copy_data(source, target, target_database_url)
+
+
+def remove_instance(instance: str) -> str:
+    """Delete a stopped non-main instance's folder (database, documents, run files, logs)."""
+    from procops.sandbox import transfer
+
+    return transfer.remove_instance(instance)
 
 
 def readiness_steps() -> list[Step]:

@@ -57,8 +57,9 @@ def platform(cli, port_block):
     try:
         yield info
     finally:
-        cli("sandbox", "down", "--instance", "standby")
-        cli("sandbox", "down")
+        # after the failover the standby serves the site: stopping it needs --force
+        cli("sandbox", "down", "--instance", "standby", "--force")
+        cli("sandbox", "down", "--force")
 
 
 def test_standby_execute_restores_offsite_backup_and_serves_it(cli, platform, procops_home):

@@ -1,0 +1,261 @@
+"""`incident failback`: bring the platform back to main with the data written on the standby.
+
+After ``incident standby --execute`` the standby instance serves the site (the active site is
+``standby``) and every bid uploaded since lives only there. With ``--execute``, in this order,
+each step on the incident's timeline:
+
+1. ``failback.backup``: ``backup run`` (its sources follow the active site: the standby), so
+   the standby's data is in the repositories before anything is overwritten; a failed run stops
+   the failback with nothing changed (exit 3).
+2. ``failback.copy``: main is stopped (the site is down from here: a short planned outage), the
+   standby's database (SQLite online backup) and documents are copied over main's.
+3. main is started again on its usual port (its HAProxy points at its own replicas again), and
+   checked: it answers, and lists exactly the standby's archive (ids and sha256), the newest
+   documents' files intact. A failed check points main's HAProxy back at the standby, leaves the
+   active site ``standby`` and is exit 3.
+4. the active site is recorded ``main`` (``sandbox.site`` in the journal), then the standby is
+   stopped and its folder removed, unless ``--keep-standby``.
+
+Without ``--execute`` it only says what it would do (the plan), and changes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from procops.errors import BadInput, EnvironmentFailure, ProcopsError
+
+from procops.incidents.incident import IncidentStore
+
+if TYPE_CHECKING:
+    from procops.config import Config
+
+CHECK_NEWEST = 5  # the newest documents whose files are checked on main
+
+
+def plan(site: Any, standby: Any, main: Any, *, keep_standby: bool) -> list[str]:
+    """The steps of a failback, as a person reads them."""
+    steps = [
+        f"back up the '{site.site}' instance ({standby.url if standby else 'not running'}) to the repositories",
+        f"stop main ({main.url if main else 'not running'}): the site is down until main is back",
+        f"copy the '{site.site}' instance's database and documents over main's",
+        "start main on its port and check it serves the standby's archive (ids, sha256)",
+        "record the active site: main",
+    ]
+    if not keep_standby:
+        steps.append(f"stop the '{site.site}' instance and remove its folder")
+    return steps
+
+
+def _archive(url: str) -> dict[int, dict]:
+    import httpx
+
+    items: dict[int, dict] = {}
+    with httpx.Client(base_url=url.rstrip("/"), timeout=30) as c:
+        page = 1
+        while True:
+            r = c.get("/api/archive", params={"page": page, "size": 100})
+            r.raise_for_status()
+            body = r.json()
+            for d in body.get("items", []):
+                items[int(d["id"])] = d
+            if not body.get("items") or len(items) >= int(body.get("total") or 0):
+                return items
+            page += 1
+
+
+def check_main_serves(main_url: str, expected: dict[int, dict], documents_dir: Path) -> dict:
+    """Main answers, lists the same archive as the standby did, and holds the newest documents intact."""
+    import httpx
+
+    from procops.incidents.response import check_serving
+
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            serving = check_serving(main_url)
+            break
+        except EnvironmentFailure:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        got = _archive(main_url)
+    except httpx.HTTPError as e:
+        raise EnvironmentFailure(f"main at {main_url} does not list its archive: {e}") from None
+    missing = sorted(set(expected) - set(got))
+    changed = sorted(i for i in set(expected) & set(got) if expected[i].get("sha256") != got[i].get("sha256"))
+    if missing or changed:
+        raise EnvironmentFailure(
+            f"main at {main_url} does not serve the standby's archive: "
+            + (f"missing documents {missing[:10]}" if missing else "")
+            + ("; " if missing and changed else "")
+            + (f"other sha256 for {changed[:10]}" if changed else "")
+        )
+    newest = sorted(expected)[-CHECK_NEWEST:]
+    for i in newest:
+        d = expected[i]
+        path = documents_dir / str(d.get("storage_path") or "")
+        if not d.get("storage_path") or not path.is_file():
+            raise EnvironmentFailure(f"main lacks the file of document {i} ({path})")
+        if d.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != d["sha256"]:
+            raise EnvironmentFailure(f"main's file of document {i} does not match its sha256")
+    return {**serving, "archive_total": len(got), "checked_documents": newest}
+
+
+def failback(
+    config: Config,
+    incident_id: str,
+    *,
+    execute: bool = False,
+    keep_standby: bool = False,
+    actor: str | None = None,
+    progress: Callable[[str], None] | None = None,
+    loaded: Any | None = None,
+) -> dict:
+    """Bring the site back to main with the standby's data (see the module's docstring)."""
+    from procops.incidents.response import switch_main_haproxy
+    from procops.sandbox import api as sandbox
+
+    say = progress or (lambda _line: None)
+    site = sandbox.active_site()
+    with IncidentStore(policy=config.policy) as store:
+        inc = store.get(incident_id)
+    if not site.failed_over:
+        raise BadInput(
+            f"{inc.id}: the active site is main: there is nothing to fail back",
+            hint="procops sandbox status shows the active site",
+        )
+    if config.platform.url:
+        raise BadInput(
+            "platform.url is set: failback of real hosts is not automated; follow the runbook's failback steps",
+            hint="procops runbook show database-failure",
+        )
+    standby = sandbox.running(site.site)
+    main = sandbox.running("main")
+    steps = plan(site, standby, main, keep_standby=keep_standby)
+    result: dict[str, Any] = {
+        "incident": inc.id,
+        "execute": execute,
+        "from": site.site,
+        "failed_over_at": site.since,
+        "data_cutoff": site.data_cutoff,
+        "plan": steps,
+    }
+    if not execute:
+        return result
+    if standby is None:
+        raise EnvironmentFailure(
+            f"{inc.id}: the '{site.site}' instance is not running: its data cannot be brought back",
+            hint=f"start it (procops sandbox up --instance {site.site}) or restore main from the latest backup",
+        )
+    if main is None:
+        raise EnvironmentFailure(
+            f"{inc.id}: the main sandbox is not running: failback needs its port and database",
+            hint="start it with procops sandbox up, then fail back",
+        )
+    started = time.monotonic()
+
+    def note(kind: str, data: dict) -> None:
+        with IncidentStore(policy=config.policy) as st:
+            st.add_timeline(inc.id, kind, data, actor=actor)
+
+    note("failback.execute", {"from": site.site, "standby_url": standby.url, "main_url": main.url})
+    # 1. the standby's data in the repositories first
+    from procops.backup import api as backup
+
+    say(f"{inc.id}: backing up the '{site.site}' instance to the repositories ...")
+    try:
+        run = backup.backup(config, loaded=loaded)
+    except ProcopsError as e:
+        note("failback.failed", {"step": "backup", "error": e.message})
+        raise
+    code = int(backup.run_exit_code(run))
+    run_data = run.as_dict()
+    if code != 0:
+        note("failback.failed", {"step": "backup", "exit_code": code})
+        raise EnvironmentFailure(
+            f"{inc.id}: the backup of the '{site.site}' instance did not succeed (exit {code}): failback stopped, "
+            "nothing changed",
+            hint="procops backup status says why; fix it and run the failback again",
+        )
+    note("failback.backup", {"run": run_data.get("run") or run_data.get("run_id"), "exit_code": code})
+    # 2. stop main, copy the standby's data over it
+    expected = _archive(standby.url)
+    opts = sandbox.up_options(
+        config,
+        port=main.port,
+        replicas=len(main.replicas) or None,
+        version=(main.replicas[0].version if main.replicas else None),
+        database_url=main.database_url,
+        seed_announcements=0,
+        seed_suppliers=0,
+        seed_documents=0,
+        bind_address=main.bind_address,
+    )
+    say(f"{inc.id}: stopping main and copying the '{site.site}' instance's data into it ...")
+    sandbox.down("main")
+    try:
+        copied = sandbox.copy_data(site.site, "main", main.database_url)
+    except ProcopsError as e:
+        note("failback.failed", {"step": "copy", "error": e.message})
+        sandbox.up(opts, "main")
+        switch_main_haproxy(site.site)
+        raise
+    note("failback.copy", {**copied, "documents_total": len(expected)})
+    # 3. main back on its port, checked
+    say(f"{inc.id}: starting main and checking it serves the standby's data ...")
+    try:
+        state, _ = sandbox.up(opts, "main")
+        check = check_main_serves(state.url, expected, Path(state.documents_dir))
+    except ProcopsError as e:
+        note("failback.failed", {"step": "check", "error": e.message})
+        switch_main_haproxy(site.site)
+        raise
+    # 4. main is the active site; the standby goes
+    sandbox.record_active_site("main", incident=inc.id, operation="failback", url=state.url)
+    removed = None
+    if not keep_standby:
+        sandbox.down(site.site)
+        removed = sandbox.remove_instance(site.site)
+    result.update(
+        {
+            "url": state.url,
+            "backup": {"run": run_data.get("run") or run_data.get("run_id"), "exit_code": code},
+            "copied": copied,
+            "check": check,
+            "standby_removed": removed,
+            "kept_standby": standby.url if keep_standby else None,
+            "failback_seconds": round(time.monotonic() - started, 3),
+        }
+    )
+    note(
+        "failback",
+        {
+            "url": state.url,
+            "archive_total": check["archive_total"],
+            "standby_removed": removed,
+            "seconds": result["failback_seconds"],
+        },
+    )
+    return result
+
+
+def describe(res: dict) -> str:
+    if not res["execute"]:
+        lines = [f"{res['incident']}: failback plan (nothing changed; add --execute to run it):"]
+        lines += [f"  {n}. {s}" for n, s in enumerate(res["plan"], start=1)]
+        return "\n".join(lines)
+    out = (
+        f"{res['incident']}: failed back to main at {res['url']} in {res['failback_seconds']} s; "
+        f"main serves the standby's {res['check']['archive_total']} archived documents; active site: main"
+    )
+    if res.get("standby_removed"):
+        out += f"\n  the standby was stopped and {res['standby_removed']} removed"
+    elif res.get("kept_standby"):
+        out += f"\n  the standby still runs at {res['kept_standby']} (--keep-standby)"
+    return out

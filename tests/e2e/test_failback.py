@@ -1,0 +1,120 @@
+"""The active site after a failover, on the real sandbox, HAProxy and restic: backups, status and faults
+follow the standby, the serving instance is not stopped by mistake, and `incident failback --execute`
+brings the bids written on the standby back to main."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from pathlib import Path
+
+import httpx
+import pytest
+
+from procops.journal import Journal
+
+SMALL_SEED = ["--seed-announcements", "20", "--seed-suppliers", "3", "--seed-documents", "8", "--document-size", "8KB"]
+
+
+@pytest.fixture
+def procops_home(tmp_path, monkeypatch):
+    """A short $PROCOPS_HOME: HAProxy refuses stats socket paths over 97 characters."""
+    home = Path(tempfile.mkdtemp(prefix="pfb-", dir="/tmp"))
+    monkeypatch.setenv("PROCOPS_HOME", str(home))
+    monkeypatch.delenv("PROCOPS_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture
+def platform(cli, port_block, procops_home):
+    port = port_block(4)
+    info = cli("sandbox", "up", "--port", str(port), "--replicas", "1", *SMALL_SEED, "--json", check=0).json()
+    try:
+        yield info
+    finally:
+        cli("sandbox", "down", "--instance", "standby", "--force")
+        cli("sandbox", "down", "--force")
+
+
+def _login(c: httpx.Client) -> dict:
+    token = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}).json()[
+        "token"
+    ]
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_bid_uploaded_on_the_standby_is_backed_up_and_failback_returns_it_to_main(cli, platform, procops_home):
+    url = platform["url"]
+    cli("backup", "init", timeout=120, check=0)
+    cli("backup", "run", timeout=300, check=0)
+    with httpx.Client(base_url=url, timeout=30) as c:
+        before = c.get("/api/archive", params={"page": 1, "size": 1}).json()["total"]
+
+    iid = cli("incident", "open", "--title", "database lost", check=0).out.strip()
+    cli("incident", "classify", iid, "--type", "database-failure", check=0)
+    human = cli("incident", "standby", iid, "--execute", timeout=600, check=0)
+    assert "data cutoff" in human.out and "not on the standby" in human.out, human.out
+    inc = cli("incident", "show", iid, "--json", check=0).json()
+    ev = inc["milestones"]["standby"]["evidence"]
+    assert ev["switched"]["ok"] and ev["data_cutoff"]["snapshot_time"], ev
+    standby_url = ev["url"]
+
+    # the whole toolkit knows the standby serves the site
+    st = cli("sandbox", "status", "--json", check=0).json()
+    assert st["active_site"]["site"] == "standby" and st["active_site"]["incident"] == iid
+    assert st["instance"] == "standby" and st["serving"] and st["url"] == standby_url
+    assert cli("status", "--json", check=0).json()["active_site"]["site"] == "standby"
+    fault = cli("sandbox", "fault", "set", "latency=1ms", check=0)
+    assert "sandbox 'standby'" in fault.out, fault.out
+    cli("sandbox", "fault", "clear", check=0)
+
+    # a bid uploaded through the usual URL lands on the standby
+    content = b"%PDF bid uploaded during the failover " * 64
+    with httpx.Client(base_url=url, timeout=30) as c:
+        auth = _login(c)
+        up = c.post("/api/announcements/1/bids", files={"file": ("late.pdf", content)}, headers=auth)
+        assert up.status_code in (200, 201), up.text
+        bid = up.json()["document_id"]
+
+    # backup run protects the standby's database and documents: the snapshot holds the bid
+    run = cli("backup", "run", "--json", timeout=300, check=0).json()
+    assert run["manifest_totals"]["documents"] == before + 1
+    cli("backup", "verify", "--live", timeout=300, check=0)
+    target = procops_home / "restored"
+    cli("backup", "restore", "--repo", "local", "--target", str(target), timeout=300, check=0)
+    assert any(
+        hashlib.sha256(p.read_bytes()).digest() == hashlib.sha256(content).digest()
+        for p in target.rglob("*")
+        if p.is_file() and p.stat().st_size == len(content)
+    ), "the restored snapshot lacks the bid uploaded on the standby"
+
+    # stopping what serves the site is refused, and the site still serves
+    for args in (("--instance", "standby"), ()):
+        r = cli("sandbox", "down", *args, check=2)
+        assert "refusing to stop" in r.err and "standby" in r.err and "failback" in r.err, r.err
+    assert httpx.get(url + "/healthz", timeout=10).status_code == 200
+
+    # the plan changes nothing
+    plan = cli("incident", "failback", iid, check=0)
+    assert "--execute" in plan.out
+    assert cli("sandbox", "status", "--json", check=0).json()["active_site"]["site"] == "standby"
+
+    res = cli("incident", "failback", iid, "--execute", "--json", timeout=600, check=0).json()
+    assert res["url"] == url and res["check"]["archive_total"] == before + 1 and res["standby_removed"]
+    assert not (procops_home / "sandbox-standby").exists()  # nothing left behind
+    with httpx.Client(base_url=url, timeout=30) as c:
+        got = c.get(f"/api/documents/{bid}", headers=_login(c))
+        assert got.status_code == 200 and got.content == content
+    st = cli("sandbox", "status", "--json", check=0).json()
+    assert st["active_site"]["site"] == "main" and st["instance"] == "main" and st["healthy"]
+    assert cli("sandbox", "status", "--instance", "standby", "--json", check=0).json()["running"] is False
+    with httpx.Client(timeout=5) as c, pytest.raises(httpx.HTTPError):
+        c.get(standby_url + "/healthz")
+    with Journal(procops_home / "journal.db") as j:
+        sites = [(e.subject, e.data.get("operation")) for e in j.events("sandbox.site")]
+    assert sites == [("standby", "failover"), ("main", "failback")]
+    # main is the site again: it stops without --force
+    cli("sandbox", "down", check=0)
