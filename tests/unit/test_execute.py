@@ -216,7 +216,9 @@ def test_a_timeout_stops_restic_like_tools_with_sigint(tmp_path):
 
 def test_a_failed_producer_gets_sigint_to_the_consumer_and_names_the_producer(tmp_path):
     marker = tmp_path / "m"
-    producer = execute.Command(SH, ["/bin/sh", "-c", "head -c 300000 /dev/zero; echo 'lost connection' >&2; exit 3"])
+    # the producer fails only once the consumer has its SIGINT handler (a loaded machine starts python slowly)
+    script = f"head -c 300000 /dev/zero; until [ -e '{marker}.ready' ]; do sleep 0.05; done; "
+    producer = execute.Command(SH, ["/bin/sh", "-c", script + "echo 'lost connection' >&2; exit 3"])
     consumer = execute.Command(INT_TOOL, [sys.executable, "-c", CONSUMER, str(marker)])
     res = execute.pipeline(producer, consumer, timeout=60)
     assert not res.ok and res.failed == "producer" and not res.timed_out
