@@ -204,6 +204,7 @@ def prometheus_config(
         },
         static(R.JOB_NODE, mon.node_exporter_port),
         static(R.JOB_PROCOPS, mon.exporter_port),
+        static("procops-webhook", mon.webhook_port),  # procops_webhook_rejected_total
         probe(R.JOB_BLACKBOX_HEALTH, target.health_url),
         probe(R.JOB_BLACKBOX_PAGE, target.page_url),
         static("prometheus", mon.prometheus_port, **basic),
