@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from procops.config import Config
 
 PASSWORD_SECRET = "monitoring-web-password"
+WEB_CONFIG_FILE = "web.yml"  # next to the rules of 'procops monitor rules --out DIR', for the playbook
 BCRYPT_COST = 10  # checked on every request by Prometheus/Alertmanager: keep it cheap enough
 
 
