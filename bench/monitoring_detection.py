@@ -27,18 +27,23 @@ import yaml
 from _common import machine, run_procops, temp_home, free_port
 
 
+AUTH: tuple[str, str] | None = None  # Prometheus and Alertmanager require basic auth (set after 'monitor up')
+
+
 def query(prom: str, q: str) -> bool:
-    r = httpx.get(f"{prom}/api/v1/query", params={"query": q}, timeout=5).json()
+    r = httpx.get(f"{prom}/api/v1/query", params={"query": q}, timeout=5, auth=AUTH).json()
     return bool(r["data"]["result"])
 
 
 def firing(prom: str, name: str) -> bool:
-    alerts = httpx.get(f"{prom}/api/v1/alerts", timeout=5).json()["data"]["alerts"]
+    alerts = httpx.get(f"{prom}/api/v1/alerts", timeout=5, auth=AUTH).json()["data"]["alerts"]
     return any(a["labels"].get("alertname") == name and a["state"] == "firing" for a in alerts)
 
 
 def in_am(am: str, name: str) -> bool:
-    return any(a["labels"].get("alertname") == name for a in httpx.get(f"{am}/api/v2/alerts", timeout=5).json())
+    return any(
+        a["labels"].get("alertname") == name for a in httpx.get(f"{am}/api/v2/alerts", timeout=5, auth=AUTH).json()
+    )
 
 
 def incident(home: Path, name: str) -> bool:
@@ -75,6 +80,7 @@ def measure(home: Path, prom: str, am: str, name: str, symptom: str, t0: float, 
 
 
 def main() -> None:
+    global AUTH
     home = temp_home()
     sp, mp = free_port(3), free_port(7)
     cfg = {
@@ -100,6 +106,7 @@ def main() -> None:
     run_procops(*args, "sandbox", "up", home=home)
     try:
         run_procops(*args, "monitor", "up", home=home)
+        AUTH = ("procops", (home / "secrets" / "monitoring-web-password").read_text().strip())
         time.sleep(3)
         # 1. upload errors
         run_procops(*args, "sandbox", "fault", "set", "errors=1.0", "--endpoint", "bids.upload", home=home)

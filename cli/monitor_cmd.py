@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -31,6 +32,7 @@ def rules(
     def human(_: object) -> None:
         say(f"rules: {res.rules_path} ({len(res.alerts)} alerts)")
         say(f"tests: {res.tests_path} ({res.test_cases} cases)")
+        say(f"web config (basic auth, bcrypt hash): {Path(res.rules_path).parent / 'web.yml'}")
         say(
             f"promtool check rules: {'ok' if res.check_ok else 'FAILED'}; "
             f"promtool test rules: {'ok' if res.test_ok else 'FAILED'}"

@@ -19,10 +19,17 @@ if TYPE_CHECKING:
 
 
 def rules(config: Config, out_dir: str | Path | None = None) -> RulesResult:
-    """Render the alert rules from the policy and test them with promtool."""
-    from procops.monitoring import rules as r
+    """Render the alert rules from the policy and test them with promtool.
 
-    return r.write_and_test(config, out_dir)
+    Next to them, ``web.yml``: the basic-auth web config (bcrypt hash of ``monitoring.web_password``)
+    that ``playbooks/monitoring.yml`` installs for Prometheus and Alertmanager on real hosts.
+    """
+    from procops.monitoring import rules as r
+    from procops.monitoring import webauth
+
+    res = r.write_and_test(config, out_dir)
+    webauth.write_web_config(Path(res.rules_path).parent / webauth.WEB_CONFIG_FILE, webauth.of(config))
+    return res
 
 
 def up(config: Config, config_source: Path | None = None) -> tuple[dict, bool]:

@@ -46,8 +46,13 @@ def stack_up(ctx: Context) -> tuple[str, dict]:
 def _targets(config) -> list[dict]:
     import httpx
 
+    from procops.monitoring import webauth
+
     r = httpx.get(
-        f"http://127.0.0.1:{config.monitoring.prometheus_port}/api/v1/targets", params={"state": "active"}, timeout=10
+        f"http://127.0.0.1:{config.monitoring.prometheus_port}/api/v1/targets",
+        params={"state": "active"},
+        timeout=10,
+        auth=webauth.of(config).httpx(),
     )
     return [
         {

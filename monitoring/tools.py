@@ -45,5 +45,9 @@ def promtool_check_config(path: Path) -> list[str]:
     return [binary("promtool"), "check", "config", str(path)]
 
 
+def promtool_check_web_config(path: Path) -> list[str]:
+    return [binary("promtool"), "check", "web-config", str(path)]
+
+
 def amtool_check_config(path: Path) -> list[str]:
     return [binary("amtool"), "check-config", str(path)]

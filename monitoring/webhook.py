@@ -19,6 +19,12 @@ is recorded once on the incident's timeline.
 Every delivery is one journal event (``monitor.webhook``) that counts its
 duplicates, so a storm of repeats costs one row each and no timeline rows.
 
+Refusals (401, 411, 413, 400) write no journal row each: they are counted in
+``procops_webhook_rejected_total{reason}`` (``GET /metrics``, scraped by the stack's
+Prometheus) and summarised in one ``monitor.webhook.rejected`` row at most every
+:data:`REJECTION_SUMMARY_EVERY` seconds (:class:`RejectionWindow`: the first refusal of a
+quiet period at once, the rest of the window when it closes or the service stops).
+
 A background thread runs the escalation loop (R11) every
 ``monitoring.escalation_every`` when the incident area provides it.
 """
@@ -49,6 +55,7 @@ TOKEN_SECRET = "monitoring-webhook-token"
 INCIDENT_PATH = "/alerts"
 SYNTHETIC_LABEL = "procops_synthetic"  # alerts with this label test the delivery path and open nothing
 ESCALATION_PATH = "/escalation"
+REJECTION_SUMMARY_EVERY = 60.0  # seconds: at most one journal row of refusals per window
 
 
 class PayloadError(ValueError):
@@ -189,6 +196,60 @@ def token(config: Config) -> str:
     return read_secret(token_file(config))
 
 
+# --------------------------------------------------------------------------- refusals (pure)
+
+
+@dataclass
+class RejectionWindow:
+    """Refusals counted between journal summaries; ``now`` is a monotonic clock, ``at`` the UTC ISO time."""
+
+    every: float = REJECTION_SUMMARY_EVERY
+    count: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+    code: int = 0
+    reason: str = ""
+    first_at: str | None = None
+    last_at: str | None = None
+    last_summary: float | None = None  # monotonic time of the last summary journaled
+
+    def add(self, reason_class: str, code: int, reason: str, now: float, at: str) -> WebhookRejected | None:
+        """Count one refusal; returns the summary to journal when the window allows one now."""
+        self.count += 1
+        self.reasons[reason_class] = self.reasons.get(reason_class, 0) + 1
+        self.code, self.reason = code, reason[:200]
+        self.first_at = self.first_at or at
+        self.last_at = at
+        return self.due(now)
+
+    def due(self, now: float, *, force: bool = False) -> WebhookRejected | None:
+        if not self.count:
+            return None
+        if not force and self.last_summary is not None and now - self.last_summary < self.every:
+            return None
+        out = WebhookRejected(
+            code=self.code,
+            reason=self.reason,
+            count=self.count,
+            reasons=dict(self.reasons),
+            window_start=self.first_at,
+            window_end=self.last_at,
+        )
+        self.count, self.reasons, self.first_at, self.last_at = 0, {}, None, None
+        self.last_summary = now
+        return out
+
+
+def _rejected_counter(registry: Any) -> Any:
+    from prometheus_client import Counter
+
+    return Counter(
+        "procops_webhook_rejected",
+        "Webhook requests refused, by reason (unauthorized, no_length, too_large, truncated, bad_payload).",
+        ["reason"],
+        registry=registry,
+    )
+
+
 # --------------------------------------------------------------------------- processing
 
 
@@ -224,8 +285,15 @@ class Receiver:
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _store: Any = None
+    rejections: RejectionWindow = field(default_factory=RejectionWindow)
+    registry: Any = None  # prometheus_client CollectorRegistry of this service (GET /metrics)
+    _rejected: Any = None
 
     def __post_init__(self) -> None:
+        from procops.metrics import new_registry
+
+        self.registry = new_registry()
+        self._rejected = _rejected_counter(self.registry)
         if self.state_path and self.state_path.exists():
             try:
                 raw = json.loads(self.state_path.read_text())
@@ -244,11 +312,26 @@ class Receiver:
 
             atomic_write(self.state_path, json.dumps({fp: vars(t) for fp, t in self.tracked.items()}))
 
-    def reject(self, code: int, reason: str, path: str) -> Outcome:
+    def reject(self, code: int, reason: str, path: str, reason_class: str = "bad_payload") -> Outcome:
+        """Refuse a request: counted in the metric, journaled only as a summary (:class:`RejectionWindow`)."""
+        import time
+
+        self._rejected.labels(reason=reason_class).inc()
         with self._lock:
             self.stats["rejected"] += 1
-            self._journal(Kind.MONITOR_WEBHOOK_REJECTED, path, WebhookRejected(code=code, reason=reason[:200]))
+            summary = self.rejections.add(reason_class, code, reason, time.monotonic(), iso(utcnow()))
+            if summary is not None:
+                self._journal(Kind.MONITOR_WEBHOOK_REJECTED, "webhook", summary)
         return Outcome(code, {"error": reason})
+
+    def flush_rejections(self, *, force: bool = False) -> None:
+        """Journal the refusals counted since the last summary, when the window has passed (or ``force``)."""
+        import time
+
+        with self._lock:
+            summary = self.rejections.due(time.monotonic(), force=force)
+            if summary is not None:
+                self._journal(Kind.MONITOR_WEBHOOK_REJECTED, "webhook", summary)
 
     def _journal(self, kind: Kind, subject: str, evidence: Record) -> None:
         try:
@@ -461,8 +544,18 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         srv: WebhookServer = self.server  # type: ignore[assignment]
-        if self.path.split("?")[0] in ("/healthz", "/-/healthy"):
+        path = self.path.split("?")[0]
+        if path in ("/healthz", "/-/healthy"):
             self._reply(200, {"ok": True, "stats": dict(srv.receiver.stats)})
+        elif path == "/metrics":
+            from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+            data = generate_latest(srv.receiver.registry)
+            self.send_response(200)
+            self.send_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
         else:
             self._reply(404, {"error": "not found"})
 
@@ -476,28 +569,30 @@ class _Handler(BaseHTTPRequestHandler):
                 self._reply(404, {"error": "not found"}, close=True)
                 return
             if not bearer_ok(self.headers.get("Authorization"), srv.token):
-                out = srv.receiver.reject(401, "missing or wrong bearer token", path)
+                out = srv.receiver.reject(401, "missing or wrong bearer token", path, "unauthorized")
                 self._reply(401, out.body, {"WWW-Authenticate": 'Bearer realm="procops"'}, close=True)
                 return
             length = self.headers.get("Content-Length")
             if length is None or not length.isdigit():
-                out = srv.receiver.reject(411 if length is None else 400, "a Content-Length is required", path)
+                out = srv.receiver.reject(
+                    411 if length is None else 400, "a Content-Length is required", path, "no_length"
+                )
                 self._reply(out.code, out.body, close=True)
                 return
             n = int(length)
             if n > srv.max_body:
-                out = srv.receiver.reject(413, f"body of {n} bytes is larger than {srv.max_body}", path)
+                out = srv.receiver.reject(413, f"body of {n} bytes is larger than {srv.max_body}", path, "too_large")
                 self._reply(413, out.body, close=True)
                 return
             body = self.rfile.read(n)
             if len(body) < n:
-                out = srv.receiver.reject(400, "truncated body", path)
+                out = srv.receiver.reject(400, "truncated body", path, "truncated")
                 self._reply(400, out.body, close=True)
                 return
             try:
                 note = parse_payload(body)
             except PayloadError as e:
-                out = srv.receiver.reject(400, str(e), path)
+                out = srv.receiver.reject(400, str(e), path, "bad_payload")
                 self._reply(400, out.body)
                 return
             out = srv.receiver.handle(note, path)
@@ -549,7 +644,17 @@ class Service:
         self.stop_event.set()
         self.server.shutdown()
         self.server.server_close()
+        self.server.receiver.flush_rejections(force=True)  # the window's refusals are not lost
         self.server.receiver.journal.close()
+
+
+def rejection_flush_loop(receiver: Receiver, stop: threading.Event, every: float = 5.0) -> None:
+    """Journal the summary of a closed window of refusals even when no further request comes."""
+    while not stop.wait(every):
+        try:
+            receiver.flush_rejections()
+        except Exception as e:  # noqa: BLE001 - the loop keeps running
+            log.error("rejection summary failed: %s", e)
 
 
 def start(
@@ -578,7 +683,8 @@ def start(
         raise EnvironmentFailure(f"the webhook cannot listen on {host}:{port}: {e.strerror}") from None
     stop = threading.Event()
     threads = [
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="webhook", daemon=True)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="webhook", daemon=True),
+        threading.Thread(target=rejection_flush_loop, args=(receiver, stop), name="rejections", daemon=True),
     ]
     if escalation:
         threads.append(

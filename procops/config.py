@@ -343,6 +343,19 @@ class MonitoringConfig(Section):
     )
     webhook_token: SecretRef | None = Field(None, description="Bearer token of the webhook (empty: generated).")
     webhook_max_body: Size = Field(1024 * 1024, description="Largest accepted webhook payload.")
+    web_user: str = Field(
+        "procops",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="User name of the basic auth that Prometheus and Alertmanager require "
+        "(their generated --web.config.file); procops' own clients and Prometheus's scrapes use it.",
+        examples=["procops"],
+    )
+    web_password: SecretRef | None = Field(
+        None,
+        description="Password of that user (empty: generated 0600 file in $PROCOPS_HOME/secrets). "
+        "The web config holds only its bcrypt hash.",
+        examples=[{"file": "/etc/procops/monitoring-web-password"}],
+    )
     escalation_every: Duration = Field(
         30.0, description="How often the webhook service runs the escalation loop (R11)."
     )

@@ -458,8 +458,19 @@ class WebhookDelivery(Record):
 
 @dataclass(frozen=True)
 class WebhookRejected(Record):
+    """A summary of the webhook's refusals in one window (journaled at most once a minute, not per request).
+
+    ``code``/``reason``: the last refusal of the window; ``count``: all of them; ``reasons``: count per
+    reason class (the ``reason`` label of ``procops_webhook_rejected_total``); ``window_start``/``window_end``:
+    UTC times of the first and last refusal counted.
+    """
+
     code: int = 400
     reason: str = ""
+    count: int = 1
+    reasons: dict[str, int] = field(default_factory=dict)
+    window_start: str | None = None
+    window_end: str | None = None
 
 
 # ---- sandbox

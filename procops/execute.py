@@ -991,12 +991,12 @@ class ProcessGroup:
 # --------------------------------------------------------------------------- services (health of what we start)
 
 
-def http_ok(url: str, timeout: float = 2.0) -> tuple[bool, dict | None]:
-    """(answered 200, JSON body or None)."""
+def http_ok(url: str, timeout: float = 2.0, auth: tuple[str, str] | None = None) -> tuple[bool, dict | None]:
+    """(answered 200, JSON body or None). ``auth``: basic-auth (user, password) for services that require it."""
     import httpx
 
     try:
-        r = httpx.get(url, timeout=timeout)
+        r = httpx.get(url, timeout=timeout, auth=auth)
     except httpx.HTTPError:
         return False, None
     try:

@@ -48,12 +48,18 @@ def netns_host(tmp_path):
 
 
 @pytest.mark.root
-def test_playbook_installs_agents_and_rules_on_a_test_host(netns_host, tmp_path):
+def test_playbook_installs_agents_rules_and_basic_auth_on_a_test_host(netns_host, tmp_path, procops_home):
     from procops.config import Config
-    from procops.monitoring import rules
+    from procops.monitoring import api, rules
 
     rules_dir = tmp_path / "rules"
-    assert rules.write_and_test(Config(), rules_dir, journal=False).ok
+    password = "web-pass-" + os.urandom(6).hex()
+    pw_file = tmp_path / "web-password"
+    pw_file.write_text(password + "\n")
+    pw_file.chmod(0o600)
+    cfg = Config.model_validate({"monitoring": {"web_password": {"file": str(pw_file)}}})
+    assert api.rules(cfg, rules_dir).ok
+    assert (rules_dir / "web.yml").is_file() and password not in (rules_dir / "web.yml").read_text()
     h = netns_host
     hostdir = h["dir"]
     inv = tmp_path / "inv.ini"
@@ -82,12 +88,23 @@ def test_playbook_installs_agents_and_rules_on_a_test_host(netns_host, tmp_path)
         f"prometheus_rules_dir={hostdir}/prometheus-rules",
         "-e",
         "prometheus_reload=false",
+        "-e",
+        f"monitoring_web_password_file={pw_file}",
+        "-e",
+        f"prometheus_config_dir={hostdir}/prometheus",
+        "-e",
+        "prometheus_owner=root",
     ]
     env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "False", "PATH": f"{BIN}:{os.environ['PATH']}"}
     p = _run(argv, cwd=ROOT, env=env, timeout=240)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
     assert "failed=0" in p.stdout
     assert (hostdir / "prometheus-rules" / rules.RULES_FILE).is_file()
+    web, host_pw = hostdir / "prometheus" / "web.yml", hostdir / "prometheus" / "procops-web-password"
+    assert (web.stat().st_mode & 0o777, host_pw.stat().st_mode & 0o777) == (0o600, 0o600)
+    assert host_pw.read_text().strip() == password
+    assert password not in p.stdout + p.stderr  # no_log: the secret is not in Ansible's output
+    _prometheus_with_web_config_refuses_strangers(web, password, tmp_path)
     # the exporters run inside the namespace, on its own loopback
     out = subprocess.run(
         [
@@ -107,3 +124,42 @@ def test_playbook_installs_agents_and_rules_on_a_test_host(netns_host, tmp_path)
     # a second run changes nothing that matters and still passes
     p2 = _run(argv, cwd=ROOT, env=env, timeout=240)
     assert p2.returncode == 0 and "failed=0" in p2.stdout
+
+
+def _prometheus_with_web_config_refuses_strangers(web: Path, password: str, tmp_path: Path) -> None:
+    """The installed web config, given to a real Prometheus: 401 without the credentials, 200 with them."""
+    import time
+
+    import httpx
+
+    port = testsupport.free_port_block(1)
+    cfg = tmp_path / "prom.yml"
+    cfg.write_text("global: {scrape_interval: 15s}\n")
+    proc = subprocess.Popen(
+        [
+            "prometheus",
+            f"--config.file={cfg}",
+            f"--storage.tsdb.path={tmp_path / 'prom-data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--web.config.file={web}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api/v1/status/buildinfo"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                r = httpx.get(url, auth=("procops", password), timeout=2)
+                if r.status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        assert httpx.get(url, auth=("procops", password), timeout=5).status_code == 200
+        assert httpx.get(url, timeout=5).status_code == 401
+        assert httpx.get(url, auth=("procops", password + "x"), timeout=5).status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from procops.config import Config
-from procops.monitoring import stack
+from procops.monitoring import stack, webauth
 
 pytestmark = pytest.mark.postgres
 
@@ -58,10 +58,13 @@ def test_postgres_exporter_is_started_and_scraped(procops_home, port_block):
 
         pg = next(c for c in state.components if c.name == "postgres_exporter")
         assert not any("postgres@" in a for a in psutil.Process(pg.pid).cmdline())
+        auth = webauth.of(cfg).httpx()
         deadline = time.monotonic() + 20
         health = None
         while time.monotonic() < deadline and health != "up":
-            targets = httpx.get(f"http://127.0.0.1:{mon}/api/v1/targets", timeout=5).json()["data"]["activeTargets"]
+            targets = httpx.get(f"http://127.0.0.1:{mon}/api/v1/targets", timeout=5, auth=auth).json()["data"][
+                "activeTargets"
+            ]
             health = next((t["health"] for t in targets if t["labels"]["job"] == "postgres"), None)
             time.sleep(0.5)
         assert health == "up"

@@ -283,3 +283,34 @@ def test_related_alerts_attach_and_a_drill_opens_a_drill_incident_with_no_leader
     assert all(b["drill"] is False for b in got)
     local = [json.loads(line) for line in local_log_path().read_text().splitlines()]
     assert local and {b["incident"] for b in local} == {drill_id} and all(b["drill"] for b in local)
+
+
+def _journal_rows(kind):
+    with open_journal() as j:
+        return list(j.events(kind))
+
+
+def test_a_thousand_unauthenticated_posts_add_at_most_two_journal_rows_and_the_metric_counts_them(
+    procops_home, port_block
+):
+    from procops.events import Kind
+
+    cfg = Config.model_validate({})
+    svc = webhook.start(cfg, port_block(1), escalation=False)
+    kind = Kind.MONITOR_WEBHOOK_REJECTED.value
+    try:
+        before = len(_journal_rows(kind))
+        with httpx.Client(timeout=10) as c:
+            for i in range(1000):
+                h = {"Authorization": "Bearer wrong"} if i % 2 else {}
+                assert c.post(_url(svc), json=_payload(_alert()), headers=h).status_code == 401
+        assert len(_journal_rows(kind)) - before <= 2
+        metrics = httpx.get(_url(svc, "/metrics"), timeout=10).text
+        assert 'procops_webhook_rejected_total{reason="unauthorized"} 1000.0' in metrics
+    finally:
+        svc.stop()
+    rows = _journal_rows(kind)[before:]
+    assert 1 <= len(rows) <= 2
+    assert sum(r.data["count"] for r in rows) == 1000  # the window's refusals were summarised on stop
+    assert all(r.data["reasons"].keys() == {"unauthorized"} for r in rows)
+    assert rows[-1].data["window_start"] and rows[-1].data["window_end"]
