@@ -126,11 +126,20 @@ def restore_files(
     timeout: float,
     progress: Progress | None = None,
     expected_bytes: int = 0,
+    keep_modes: bool = False,
 ) -> tuple[Path, dict]:
-    """Restore the run's files snapshot under ``target``; returns (documents dir, manifest)."""
-    target.mkdir(parents=True, exist_ok=True)
+    """Restore the run's files snapshot under ``target``; returns (documents dir, manifest).
+
+    The restored files are made private (0600/0700) unless ``keep_modes``
+    (``backup.restore_keep_modes``): restic restores the modes recorded in the
+    snapshot, which may be readable by others."""
+    from procops.home import make_private_tree, private_dir
+
+    private_dir(target)
     with _watch(target, expected_bytes, progress):
         with_stale_unlock(restic, repo, lambda: restic.run(repo, restore_args(run.files.id, target), timeout=timeout))
+    if not keep_modes:
+        make_private_tree(target)
     manifest_src = next((p for p in run.files.paths if p.endswith("/manifest.json")), None)
     if manifest_src is None:
         raise EnvironmentFailure(f"snapshot {run.files.short_id} in '{repo.name}' has no manifest")
@@ -187,6 +196,7 @@ def restore_to_dir(
         timeout=config.backup.command_timeout,
         progress=progress,
         expected_bytes=_expected_bytes(r.name),
+        keep_modes=config.backup.restore_keep_modes,
     )
     os.replace(docs, target / "documents")
     mpath = tmp / next(p for p in run.files.paths if p.endswith("/manifest.json")).lstrip("/")
@@ -276,6 +286,7 @@ def restore_to_sandbox(
             timeout=config.backup.command_timeout,
             progress=progress,
             expected_bytes=_expected_bytes(r.name),
+            keep_modes=config.backup.restore_keep_modes,
         )
         dump_file = manifest["database"]["dump_file"]
         dump = dump_database(restic, r, run, dump_file, work / dump_file, timeout=config.backup.command_timeout)

@@ -107,14 +107,34 @@ def _default(o: Any) -> Any:
 
 
 def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False, default=_default) + "\n")
+    from procops.masking import mask_data
+
+    plain = json.loads(json.dumps(data, ensure_ascii=False, default=_default))
+    sys.stdout.write(json.dumps(mask_data(plain), indent=2, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 
 
 def say(text: str = "", *, err: bool | None = None) -> None:
-    """Human output: stdout normally, stderr when the result is JSON."""
+    """Human output: stdout normally, stderr when the result is JSON; URL passwords masked."""
+    from procops.masking import mask_text
+
     to_err = STATE.json if err is None else err
-    typer.echo(text, err=to_err)
+    typer.echo(mask_text(text), err=to_err)
+
+
+class _MaskingFile:
+    """A text stream that masks URL passwords in everything written to it (rich's output)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        from procops.masking import mask_text
+
+        return self._stream.write(mask_text(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
@@ -133,7 +153,11 @@ def not_yet(command: str) -> None:
 def console(stderr: bool | None = None):
     from rich.console import Console
 
-    return Console(stderr=STATE.json if stderr is None else stderr, highlight=False)
+    to_err = STATE.json if stderr is None else stderr
+    from typing import IO, cast
+
+    out = cast(IO[str], _MaskingFile(sys.stderr if to_err else sys.stdout))
+    return Console(file=out, stderr=to_err, highlight=False)
 
 
 def stub_group(group: str, help: str, commands: dict[str, str]) -> typer.Typer:

@@ -21,8 +21,13 @@ def validate(
     from procops import config
 
     loaded = config.load(path or STATE.config_path)
+    found = config.audit_files(loaded)
+    for w in found.warnings:
+        say(f"warning: {w}", err=True)
+    if found.errors:
+        raise config.ConfigError(found.errors)
     emit(
-        {"ok": True, "source": loaded.source_label},
+        {"ok": True, "source": loaded.source_label, "warnings": found.warnings},
         json_,
         lambda d: say(f"ok: {d['source']} is a valid procops configuration"),
     )
@@ -64,5 +69,5 @@ def init(
 
     if path.exists() and not force:
         raise BadInput(f"{path} already exists (use --force to overwrite it)")
-    atomic_write(path, config.sample_yaml())
+    atomic_write(path, config.sample_yaml(), mode=0o600)
     say(f"wrote {path}")

@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     from procops.errors import ProcopsError
     from procops.errors import ExitCode, Interrupted, signals_raise
 
+    from procops.home import private_umask
+
+    private_umask()
     command = typer.main.get_command(app)
     argv = hoist_lang(sys.argv[1:] if argv is None else argv, command)
     try:
@@ -114,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"procops: {e.message}", err=True)
         return int(ExitCode.INTERRUPTED)
     except ProcopsError as e:
-        typer.echo(f"procops: error: {e.message}", err=True)
+        from procops.masking import mask_text
+
+        typer.echo(mask_text(f"procops: error: {e.message}"), err=True)
         if e.hint:
-            typer.echo(f"hint: {e.hint}", err=True)
+            typer.echo(mask_text(f"hint: {e.hint}"), err=True)
         return int(e.exit_code)
     except SystemExit as e:
         code = e.code

@@ -385,7 +385,9 @@ class IncidentStore:
         timeout: float = 60.0,
     ) -> None:
         self.path = Path(path) if path else default_db_path()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        from procops.home import private_file
+
+        private_file(self.path)
         self.clock = clock or utcnow
         self._policy = policy
         self._journal = journal

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -67,6 +68,29 @@ Size = Annotated[
         }
     ),
 ]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+# A page time above this, written as a bare number, is someone thinking in milliseconds.
+LATENCY_BARE_MAX = 60.0
+
+
+def _plausible_latency(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    bare = value if isinstance(value, (int, float)) else None
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        bare = float(value)
+    if bare is not None and bare > LATENCY_BARE_MAX:
+        raise ValueError(
+            f"{value:g} seconds is not a plausible page time; did you mean {value:g}ms? "
+            f"(a bare number is seconds: write '{value:g}ms' or '{float(bare) / 1000:g}s')"
+            if isinstance(value, (int, float))
+            else f"{value} seconds is not a plausible page time; did you mean {value}ms?"
+        )
+    return value
+
+
+Latency = Annotated[PositiveDuration, BeforeValidator(_plausible_latency)]
 Ratio = Annotated[float, Field(ge=0.0, le=1.0)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -145,22 +169,22 @@ class Thresholds(Section):
 class PolicyConfig(Section):
     """The operators' policy; defaults are the study's numbers (REQUIREMENTS.md)."""
 
-    page_load_p95: Duration = Field(2.0, description="R1: p95 page load of every page endpoint.")
+    page_load_p95: Latency = Field(2.0, description="R1: p95 page load of every page endpoint.")
     upload_success_ratio: Ratio = Field(1.0, description="R1: share of bid uploads that must succeed.")
     max_server_errors: int = Field(0, ge=0, description="R1: 5xx responses tolerated in a load test.")
     capacity_multiple: float = Field(3.0, gt=0, description="R1: capacity as a multiple of the normal peak.")
-    backup_interval: Duration = Field(3600.0, description="R4: a backup at least this often (RPO).")
-    offsite_backup_interval: Duration = Field(3600.0, description="R4: off-site copy at least this often.")
-    backup_check_interval: Duration = Field(86400.0, description="Repository check cadence.")
-    backup_verify_interval: Duration = Field(604800.0, description="R5: restore-and-verify cadence.")
-    prune_interval: Duration = Field(86400.0, description="Prune cadence (takes an exclusive lock).")
-    classify_deadline: Duration = Field(900.0, description="R7: fault type confirmed within T0 + this.")
-    standby_deadline: Duration = Field(3600.0, description="R7: standby system started within T0 + this.")
-    report_deadline: Duration = Field(86400.0, description="R7: fault analysis report within T0 + this.")
+    backup_interval: PositiveDuration = Field(3600.0, description="R4: a backup at least this often (RPO).")
+    offsite_backup_interval: PositiveDuration = Field(3600.0, description="R4: off-site copy at least this often.")
+    backup_check_interval: PositiveDuration = Field(86400.0, description="Repository check cadence.")
+    backup_verify_interval: PositiveDuration = Field(604800.0, description="R5: restore-and-verify cadence.")
+    prune_interval: PositiveDuration = Field(86400.0, description="Prune cadence (takes an exclusive lock).")
+    classify_deadline: PositiveDuration = Field(900.0, description="R7: fault type confirmed within T0 + this.")
+    standby_deadline: PositiveDuration = Field(3600.0, description="R7: standby system started within T0 + this.")
+    report_deadline: PositiveDuration = Field(86400.0, description="R7: fault analysis report within T0 + this.")
     escalation_lead: Duration = Field(300.0, description="R11: warn this long before a deadline.")
-    drill_interval: Duration = Field(92 * 86400.0, description="R8: a drill at least once a quarter.")
-    scan_interval: Duration = Field(7 * 86400.0, description="R3: weekly vulnerability scan.")
-    loadtest_interval: Duration = Field(31 * 86400.0, description="R3: monthly stress test.")
+    drill_interval: PositiveDuration = Field(92 * 86400.0, description="R8: a drill at least once a quarter.")
+    scan_interval: PositiveDuration = Field(7 * 86400.0, description="R3: weekly vulnerability scan.")
+    loadtest_interval: PositiveDuration = Field(31 * 86400.0, description="R3: monthly stress test.")
     thresholds: Thresholds = Field(default_factory=Thresholds)
 
 
@@ -219,8 +243,8 @@ class LoadtestConfig(Section):
 
     normal_peak_users: int = Field(50, ge=1, description="Concurrent users at a normal announcement peak.")
     spawn_rate: float = Field(10.0, gt=0, description="Users started per second.")
-    hold: Duration = Field(60.0, description="How long a peak test holds its users.")
-    step_duration: Duration = Field(30.0, description="Length of each capacity step.")
+    hold: PositiveDuration = Field(60.0, description="How long a peak test holds its users.")
+    step_duration: PositiveDuration = Field(30.0, description="Length of each capacity step.")
     max_multiple: float = Field(5.0, gt=0, description="Capacity steps stop at this multiple.")
     upload_size_min: Size = Field(512 * 1024, description="Smallest bid file uploaded.")
     upload_size_max: Size = Field(5 * 1024 * 1024, description="Largest bid file uploaded.")
@@ -248,7 +272,7 @@ class LoadtestConfig(Section):
         description="Endpoints held to the page-load p95 SLO (downloads and uploads are judged by "
         "success, not by a page time).",
     )
-    request_timeout: Duration = Field(60.0, description="A request taking longer than this fails.")
+    request_timeout: PositiveDuration = Field(60.0, description="A request taking longer than this fails.")
     max_generator_cpu: Ratio = Field(
         0.90, description="Above this CPU share of one core in any load generator process the run is invalid."
     )
@@ -307,15 +331,19 @@ class MonitoringConfig(Section):
     postgres_exporter_port: Port = Field(19187, description="postgres_exporter (only when the database is PostgreSQL).")
     exporter_port: Port = Field(19200, description="procops exporter (procops_* metrics).")
     webhook_port: Port = Field(19201, description="Alert webhook that opens incidents.")
-    scrape_interval: Duration = Field(5.0, description="Prometheus scrape interval.")
-    evaluation_interval: Duration = Field(5.0, description="Prometheus rule evaluation interval.")
+    scrape_interval: PositiveDuration = Field(5.0, description="Prometheus scrape interval.")
+    evaluation_interval: PositiveDuration = Field(5.0, description="Prometheus rule evaluation interval.")
     group_wait: Duration = Field(
         2.0,
         description="Alertmanager group_wait: how long the first notification "
         "of a new alert group waits for more alerts.",
     )
-    group_interval: Duration = Field(30.0, description="Alertmanager group_interval between updates of a group.")
-    repeat_interval: Duration = Field(3600.0, description="Alertmanager repeat_interval of a still-firing alert.")
+    group_interval: PositiveDuration = Field(
+        30.0, description="Alertmanager group_interval between updates of a group."
+    )
+    repeat_interval: PositiveDuration = Field(
+        3600.0, description="Alertmanager repeat_interval of a still-firing alert."
+    )
     platform_down_for: Duration = Field(
         15.0, description="How long the platform (or a replica) must fail its probes before PlatformDown fires."
     )
@@ -342,7 +370,9 @@ class MonitoringConfig(Section):
         examples=[{"PageLoadSlow": "critical"}],
     )
     webhook_token: SecretRef | None = Field(None, description="Bearer token of the webhook (empty: generated).")
-    webhook_max_body: Size = Field(1024 * 1024, description="Largest accepted webhook payload.")
+    webhook_max_body: Size = Field(
+        1024 * 1024, ge=4096, description="Largest accepted webhook payload (at least 4KB: one alert is ~1KB)."
+    )
     web_user: str = Field(
         "procops",
         pattern=r"^[A-Za-z0-9_.-]+$",
@@ -356,7 +386,7 @@ class MonitoringConfig(Section):
         "The web config holds only its bcrypt hash.",
         examples=[{"file": "/etc/procops/monitoring-web-password"}],
     )
-    escalation_every: Duration = Field(
+    escalation_every: PositiveDuration = Field(
         30.0, description="How often the webhook service runs the escalation loop (R11)."
     )
 
@@ -423,9 +453,16 @@ class BackupConfig(Section):
         description="`backup check` reads subset n/t of the packs, "
         "rotating: t consecutive checks read every pack. Must divide 256.",
     )
-    command_timeout: Duration = Field(6 * 3600.0, description="Longest a single restic or dump command may run.")
+    command_timeout: PositiveDuration = Field(
+        6 * 3600.0, description="Longest a single restic or dump command may run."
+    )
     hash_workers: int = Field(0, ge=0, description="Parallel hashing threads of verify (0: one per CPU).")
     restic_binary: str = Field("restic", description="The restic program.")
+    restore_keep_modes: bool = Field(
+        False,
+        description="Keep the file modes recorded in the snapshot on restore (default: restored "
+        "files are made private, 0600 files and 0700 folders).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> BackupConfig:
@@ -444,7 +481,7 @@ class ReleaseConfig(Section):
     batches: list[Ratio] = Field(
         default_factory=lambda: [0.1, 0.5, 1.0], description="Share of traffic/servers per stage."
     )
-    stage_hold: Duration = Field(60.0, description="Observation time of each stage before its gate.")
+    stage_hold: PositiveDuration = Field(60.0, description="Observation time of each stage before its gate.")
 
 
 class ContactConfig(Section):
@@ -514,6 +551,33 @@ class Config(Section):
     scan: ScanConfig = Field(default_factory=ScanConfig)
 
 
+def cross_checks(config: Config) -> list[tuple[list[tuple], str]]:
+    """Settings of different sections that break each other: two services on one port.
+
+    Returns (key paths involved, message) pairs; :func:`parse` adds the file:line of
+    the one written in the file."""
+    owners: dict[int, list[tuple[tuple, str]]] = {}
+    sb = config.sandbox
+    owners.setdefault(sb.port, []).append((("sandbox", "port"), "sandbox.port (HAProxy frontend)"))
+    for i in range(sb.replicas):
+        owners.setdefault(sb.port + 1 + i, []).append(
+            (("sandbox", "port"), f"sandbox replica {i + 1} (sandbox.port + {i + 1})")
+        )
+    for name in type(config.monitoring).model_fields:
+        if name.endswith("_port"):
+            owners.setdefault(getattr(config.monitoring, name), []).append((("monitoring", name), f"monitoring.{name}"))
+    out = []
+    for port, users in sorted(owners.items()):
+        if len(users) > 1:
+            out.append(
+                (
+                    [u[0] for u in users],
+                    f"port {port} is used by both {users[0][1]} and {users[-1][1]}: give each service its own",
+                )
+            )
+    return out
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -562,6 +626,10 @@ def _line_map(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(e, "problem", None) or str(e)
         raise ConfigError([f"{where}: YAML syntax error: {problem}"]) from None
+    except RecursionError:
+        raise ConfigError([f"{path}: YAML nested too deeply"]) from None
+    if node is not None:
+        _refuse_unsafe_nodes(path, node)
     lines: dict[tuple, int] = {}
     dups: list[str] = []
 
@@ -586,8 +654,59 @@ def _line_map(path: Path, text: str) -> tuple[Any, dict[tuple, int]]:
         walk(node, ())
     if dups:
         raise ConfigError(dups)
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.SafeLoader(text).get_single_data() if node is not None else None
+    except yaml.YAMLError as e:  # checked above; kept so a surprise is still exit 2
+        raise ConfigError([f"{path}: YAML error: {e}"]) from None
     return data, lines
+
+
+# A procops config has a few hundred nodes; aliases that expand past this are a bomb.
+MAX_YAML_NODES = 20_000
+_PLAIN_TAGS = frozenset(
+    f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp", "merge")
+)
+
+
+def _refuse_unsafe_nodes(path: Path, root: Any) -> None:
+    """Before anything is constructed: only plain YAML tags, no recursive alias, and a bounded
+    size counting every alias at its full expansion (a "billion laughs" is refused, not expanded)."""
+    import yaml
+
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def fail(n: Any, problem: str) -> None:
+        raise ConfigError([f"{path}:{n.start_mark.line + 1}: {problem}"])
+
+    def size(n: Any) -> int:
+        key = id(n)
+        if key in sizes:
+            return sizes[key]
+        if key in active:
+            fail(n, "recursive YAML alias (an anchor that contains itself)")
+        if n.tag not in _PLAIN_TAGS:
+            fail(n, f"YAML tag {n.tag!r} is not allowed (only plain values, lists and mappings)")
+        active.add(key)
+        total = 1
+        if isinstance(n, yaml.MappingNode):
+            children = [c for kv in n.value for c in kv]
+        elif isinstance(n, yaml.SequenceNode):
+            children = list(n.value)
+        else:
+            children = []
+        for c in children:
+            total += size(c)
+            if total > MAX_YAML_NODES:
+                fail(n, f"YAML aliases expand to more than {MAX_YAML_NODES} values (an alias bomb?)")
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    try:
+        size(root)
+    except RecursionError:
+        raise ConfigError([f"{path}: YAML nested too deeply"]) from None
 
 
 def parse(text: str, path: Path) -> Config:
@@ -597,7 +716,7 @@ def parse(text: str, path: Path) -> Config:
     if not isinstance(data, dict):
         raise ConfigError([f"{path}:1: the file must be a mapping of sections (platform:, policy:, ...)"])
     try:
-        return Config.model_validate(data)
+        config = Config.model_validate(data)
     except ValidationError as e:
         errors = []
         for err in e.errors():
@@ -615,6 +734,27 @@ def parse(text: str, path: Path) -> Config:
                 msg = msg[len("Value error, ") :]
             errors.append((line or 1, f"{path}:{line or 1}: field {field}: {msg}"))
         raise ConfigError([text for _, text in sorted(errors, key=lambda e: e[0])]) from None
+    problems = cross_checks(config)
+    if problems:
+        raise ConfigError(
+            [
+                f"{path}:{_line_of(lines, _written(lines, locs))}: field {'.'.join(_written(lines, locs))}: {msg}"
+                for locs, msg in problems
+            ]
+        )
+    return config
+
+
+def _written(lines: dict[tuple, int], locs: list[tuple]) -> tuple:
+    """The last of ``locs`` set in the file (else the last one)."""
+    return next((loc for loc in reversed(locs) if loc in lines), locs[-1])
+
+
+def _line_of(lines: dict[tuple, int], loc: tuple) -> int:
+    for i in range(len(loc), -1, -1):
+        if loc[:i] in lines:
+            return lines[loc[:i]]
+    return 1
 
 
 def load(explicit: str | Path | None = None) -> LoadedConfig:
@@ -628,24 +768,67 @@ def load(explicit: str | Path | None = None) -> LoadedConfig:
     return LoadedConfig(parse(text, path), path)
 
 
+def _secret_refs(model: BaseModel, prefix: tuple = ()) -> Iterator[tuple[tuple, SecretRef]]:
+    """Every SecretRef in the config with its key path (``("backup", "repositories", 0, "password")``)."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        items = list(enumerate(value)) if isinstance(value, list) else [(None, value)]
+        for i, v in items:
+            path = prefix + ((name,) if i is None else (name, i))
+            if isinstance(v, SecretRef):
+                yield path, v
+            elif isinstance(v, BaseModel):
+                yield from _secret_refs(v, path)
+
+
+@dataclass(frozen=True)
+class FileAudit:
+    """What `config validate` found about the files a config names: errors (exit 2) and warnings."""
+
+    errors: list[str]
+    warnings: list[str]
+
+
+def audit_files(loaded: LoadedConfig) -> FileAudit:
+    """Secret files must exist and be 0600 (as ``backup init`` demands); a config file holding
+    credentials should not be readable by group or others."""
+    from procops.home import check_secret_file
+    from procops.masking import mask_text
+
+    errors: list[str] = []
+    warnings: list[str] = []
+    lines: dict[tuple, int] = {}
+    if loaded.source is not None:
+        text = loaded.source.read_text(encoding="utf-8")
+        _data, lines = _line_map(loaded.source, text)
+        mode = loaded.source.stat().st_mode & 0o777
+        if mode & 0o044 and mask_text(text) != text:
+            warnings.append(
+                f"{loaded.source}: holds credentials (a password in a URL) and is readable by group or "
+                f"others (mode {oct(mode)}); run: chmod 600 {loaded.source}"
+            )
+    for path, ref in _secret_refs(loaded.config):
+        if ref.file is None:
+            continue
+        try:
+            check_secret_file(ref.file.expanduser())
+        except BadInput as e:
+            where = f"{loaded.source_label}:{lines.get(path + ('file',), lines.get(path, 1))}"
+            errors.append(f"{where}: field {'.'.join(map(str, path))}.file: {e.message}")
+    return FileAudit(errors, warnings)
+
+
 # --------------------------------------------------------------------------- rendering
 
 _MASK = "********"
 _SECRET_KEYS = {"password", "token", "webhook_token"}
-_URL_KEYS = {"database"}
 
 
 def _mask_url(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
+    """Kept for callers: the one masking function is :func:`procops.masking.mask_text`."""
+    from procops.masking import mask_text
 
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", f":{_MASK}@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
+    return mask_text(url)
 
 
 def masked(config: Config) -> dict:
@@ -659,7 +842,8 @@ def masked(config: Config) -> dict:
             return {k: walk(x, k) for k, x in v.items()}
         if isinstance(v, list):
             return [walk(x) for x in v]
-        if isinstance(v, str) and key and (key.endswith("url") or key in _URL_KEYS):
+        if isinstance(v, str):
+            # any string: URL passwords (rest:http://u:p@h, sftp://u:p@h, ...) wherever they are
             return _mask_url(v)
         return v
 

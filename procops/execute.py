@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode, ProcopsError, VerdictFailed
+from procops.masking import MASK, mask_text  # noqa: F401 - re-exported: the one masking function
 
 log = logging.getLogger("procops.execute")
 
@@ -68,16 +69,9 @@ TAIL_LINES = 15
 
 # --------------------------------------------------------------------------- masking (pure)
 
-MASK = "********"
 _SECRET_FLAG = re.compile(r"^--?(password|pass|passwd|token|secret|key)([-_a-z]*)$", re.IGNORECASE)
 _SECRET_ENV = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|KEY|PWD|CREDENTIAL)", re.IGNORECASE)
-_URL_PASS = re.compile(r"(://[^:/@\s]+:)([^@\s]+)(@)")
 _NOT_SECRET_SUFFIX = ("-file", "_file", "-hint")
-
-
-def mask_text(text: str) -> str:
-    """Passwords inside URLs (``rest:http://user:pass@host``, ``sftp://u:p@h``, ``postgresql://u:p@h``)."""
-    return _URL_PASS.sub(rf"\g<1>{MASK}\g<3>", text)
 
 
 def _secret_flag(flag: str, extra: Iterable[str]) -> bool:

@@ -12,6 +12,13 @@ Layout::
       reports/            readiness, load-test, incident reports
       textfile/           node_exporter textfile directory (procops_*.prom)
       locks/              advisory locks of batch jobs
+
+Everything here is private to the operator: the home and its folders are 0700,
+files 0600. :func:`private_umask` (set by the CLI at start, and by
+:func:`state_home`) makes every file procops or its children create
+(sqlite databases, documents, logs) private; :func:`atomic_write` writes 0600
+unless a caller asks for another mode (systemd units are 0644), and
+:func:`private_file` creates a database file 0600 before sqlite opens it.
 """
 
 from __future__ import annotations
@@ -30,6 +37,47 @@ from procops.errors import BadInput, EnvironmentFailure
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+PRIVATE_UMASK = 0o077
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_umask() -> None:
+    """Files and folders created from now on (by this process and its children) are private."""
+    os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
+
+
+def private_dir(d: Path) -> Path:
+    """Create ``d`` (and parents) 0700; an existing one is tightened to 0700."""
+    d.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    if d.stat().st_mode & 0o777 != DIR_MODE:
+        os.chmod(d, DIR_MODE)
+    return d
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` 0600 if it is missing (before sqlite opens it); an existing one is tightened to 0600."""
+    path = Path(path)
+    path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, FILE_MODE)
+    finally:
+        os.close(fd)
+    return path
+
+
+def make_private_tree(root: Path) -> None:
+    """Take group and other permissions off ``root`` and everything under it (restored files)."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames, None]:
+            p = os.path.join(dirpath, name) if name else dirpath
+            st = os.lstat(p)
+            if st.st_mode & 0o077 and not os.path.islink(p):
+                os.chmod(p, st.st_mode & 0o7700)
+
+
 def state_home() -> Path:
     env = os.environ.get("PROCOPS_HOME")
     if env:
@@ -37,14 +85,12 @@ def state_home() -> Path:
     else:
         xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         p = Path(xdg) / "procops"
-    p.mkdir(parents=True, exist_ok=True)
-    return p.resolve()
+    private_umask()
+    return private_dir(p).resolve()
 
 
 def area_dir(name: str) -> Path:
-    d = state_home() / name
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    return private_dir(state_home() / name)
 
 
 def project_path(*parts: str) -> Path:
@@ -52,8 +98,8 @@ def project_path(*parts: str) -> Path:
     return PROJECT_ROOT.joinpath(*parts)
 
 
-def atomic_write(path: Path, data: bytes | str, mode: int = 0o644) -> None:
-    """Write to a temporary file in the same folder, fsync, rename over ``path``."""
+def atomic_write(path: Path, data: bytes | str, mode: int = FILE_MODE) -> None:
+    """Write to a temporary file in the same folder, fsync, rename over ``path`` (0600 unless ``mode``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(data, str):
@@ -87,7 +133,6 @@ def check_secret_file(path: Path) -> None:
 def generated_secret(name: str) -> Path:
     """Path of a generated secret in $PROCOPS_HOME/secrets, created (0600) on first use."""
     d = area_dir("secrets")
-    os.chmod(d, 0o700)
     p = d / name
     if not p.exists():
         with contextlib.suppress(FileExistsError):
@@ -113,7 +158,7 @@ def exclusive_lock(name: str, *, wait: bool = False) -> Iterator[Path]:
     A second holder gets :class:`LockHeld` (exit 3) naming the holder's pid.
     """
     path = area_dir("locks") / f"{name}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))

@@ -14,7 +14,8 @@ Each row: id, time (UTC ISO 8601), kind (``backup.run``, ``incident.milestone``
   is one ``BEGIN IMMEDIATE`` transaction that reads the head and writes the next
   row, in WAL mode with a generous busy timeout.
 * Secrets never enter: values under keys that look secret are masked before
-  hashing.
+  hashing, and so are passwords inside URLs in any string (data and subject),
+  through :func:`procops.masking.mask_text`: no producer can leak one.
 * A chain cannot show that rows were cut off its end; :meth:`Journal.verify`
   returns the head hash so a supervisor can note it down (an anchor) and
   compare it later.
@@ -35,6 +36,8 @@ from collections.abc import Iterator
 from procops import events
 from procops.errors import EnvironmentFailure
 from procops.events import Kind
+from procops.home import private_file
+from procops.masking import MASK, mask_text
 from procops.timeutil import iso, utcnow
 
 GENESIS = "0" * 64
@@ -64,17 +67,19 @@ def canonical(obj: Any) -> str:
 
 
 def scrub(value: Any) -> Any:
-    """Mask values under secret-looking keys, recursively."""
+    """Mask values under secret-looking keys and URL passwords in every string, recursively."""
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if isinstance(k, str) and any(m in k.lower() for m in _SECRET_MARKERS) and v not in (None, ""):
-                out[k] = "********"
+                out[k] = MASK
             else:
                 out[k] = scrub(v)
         return out
     if isinstance(value, (list, tuple)):
         return [scrub(v) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
     return value
 
 
@@ -144,13 +149,13 @@ class Verification:
 class Journal:
     def __init__(self, path: Path, *, timeout: float = 60.0) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            private_file(self.path)
             self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, OSError) as e:
             raise EnvironmentFailure(f"cannot open the journal {self.path}: {e}") from None
 
     def close(self) -> None:
@@ -166,7 +171,7 @@ class Journal:
         """Append one event: a kind of the catalog and its evidence record (anything else: TypeError)."""
         kind, evidence = events.check(kind, evidence)
         payload = canonical(scrub(evidence.to_data()))
-        subject = str(subject)
+        subject = mask_text(str(subject))
         actor = actor or default_actor()
         try:
             self._db.execute("BEGIN IMMEDIATE")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,20 @@ WORDS: dict[str, dict[str, str]] = {
 }
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<#|~])")
+
+
+def md_escape(value: Any) -> str:
+    """Untrusted text (alert summaries, labels, titles, feedback) as inert inline Markdown:
+    newlines become spaces and every character that could start a heading, table,
+    emphasis, link, code span or HTML is backslash-escaped."""
+    text = " ".join(str(value if value is not None else "").split())
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    if text[:1] in "-=+>" or re.match(r"\d+[.)]", text):
+        text = "\\" + text
+    return text
+
+
 def _env():
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -50,6 +65,7 @@ def _env():
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["md"] = md_escape
     return env
 
 
@@ -78,7 +94,7 @@ def markdown_to_html(md: str, title: str) -> str:
         elif line.startswith("|"):
             rows = []
             while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in lines[i].strip().strip("|").split("|")]
+                cells = [c.strip() for c in re.split(r"(?<!\\)\|", lines[i].strip().strip("|"))]
                 if not all(set(c) <= set("-: ") for c in cells):
                     rows.append(cells)
                 i += 1

@@ -190,7 +190,7 @@ class DocumentStore:
             return False
         # Missing, or a damaged copy of a different size: (re)place it atomically.
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, 0o600)  # private state: documents are 0600 (procops.home)
         os.replace(tmp, target)
         if fsync:
             _fsync_dir(target.parent)

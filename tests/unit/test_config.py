@@ -126,3 +126,39 @@ def test_discovery_order(tmp_path, monkeypatch):
 def test_missing_explicit_config_is_bad_input(tmp_path):
     with pytest.raises(BadInput, match="does not exist"):
         config.discover(tmp_path / "nope.yaml")
+
+
+def test_a_rest_url_password_is_masked_in_config_show():
+    c = parse("backup:\n  repositories:\n    - name: r\n      url: rest:http://u:Pw9@h:8000/repo\n")
+    shown = str(config.masked(c))
+    assert "Pw9" not in shown and "rest:http://u:********@h:8000/repo" in shown
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("monitoring:\n  escalation_every: 0\n", "procops.yaml:2: field monitoring.escalation_every"),
+        ("monitoring:\n  webhook_max_body: 0\n", "procops.yaml:2: field monitoring.webhook_max_body"),
+        ("policy:\n  standby_deadline: 0\n", "procops.yaml:2: field policy.standby_deadline"),
+        ("monitoring:\n  webhook_port: 19200\n", "port 19200 is used by both"),
+        ("sandbox:\n  port: 19089\n  replicas: 2\n", "monitoring.prometheus_port"),
+        ("policy:\n  page_load_p95: 2000\n", "did you mean 2000ms?"),
+        ("a: !!python/name:os.system x\n", "procops.yaml:1: YAML tag"),
+        ("a: &x [1, *x]\n", "procops.yaml:1: recursive YAML alias"),
+    ],
+)
+def test_values_that_break_the_runtime_are_refused_with_the_line(text, words):
+    errs = errors_of(text)
+    assert any(words in e for e in errs), errs
+
+
+def test_an_alias_bomb_is_refused_before_it_expands():
+    lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"{chr(98 + i)}: &{chr(98 + i)} [" + ", ".join([f"*{chr(97 + i)}"] * 10) + "]" for i in range(8)]
+    errs = errors_of("\n".join(lines) + "\n")
+    assert any("alias bomb" in e for e in errs), errs
+
+
+def test_a_small_alias_and_a_page_time_in_ms_are_fine():
+    c = parse("policy:\n  page_load_p95: 1500ms\n  classify_deadline: &t 10m\n  standby_deadline: *t\n")
+    assert c.policy.page_load_p95 == 1.5 and c.policy.standby_deadline == 600

@@ -1,0 +1,21 @@
+from procops.report import _env, markdown_to_html, md_escape
+
+INJECTED = "disk full\n# injected\n| a | b |\n[bold]x[/bold] `code` <script>"
+
+
+def test_an_injected_summary_renders_as_inert_text_in_a_report():
+    md = (
+        _env()
+        .from_string("# Report\n\n- summary: {{ s|md }}\n\n| k | v |\n|---|---|\n| s | {{ s|md }} |\n")
+        .render(s=INJECTED)
+    )
+    lines = md.splitlines()
+    assert [ln for ln in lines if ln.startswith("#")] == ["# Report"]
+    assert sum(ln.startswith("|") for ln in lines) == 3
+    html = markdown_to_html(md, "t")
+    assert "<h1>injected" not in html and "<script>" not in html
+    assert html.count("<tr>") == 2 and html.count("<td>") == 2
+
+
+def test_md_escape_keeps_the_words():
+    assert "disk full" in md_escape(INJECTED) and "\n" not in md_escape(INJECTED)
