@@ -271,6 +271,21 @@ def open_journal() -> Journal:
     return Journal(journal_path())
 
 
+def require_writable() -> None:
+    """EnvironmentFailure (exit 3) unless the journal can take a row now: called before an action
+    whose event is written after it, so nothing happens that the journal could not record."""
+    path = journal_path()
+    with open_journal() as j:
+        try:
+            j._db.execute("BEGIN IMMEDIATE")
+            j._db.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            raise EnvironmentFailure(
+                f"the journal {path} cannot be written ({e}): nothing was done",
+                hint="make the journal writable (disk space, permissions, the immutable flag) and run it again",
+            ) from None
+
+
 def record(kind: Kind, subject: str, evidence: events.Record) -> Event:
     """Append one event to the default journal (checked before the journal is opened)."""
     events.check(kind, evidence)

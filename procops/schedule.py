@@ -329,6 +329,9 @@ def install(
     }
     if dry_run:
         return result
+    from procops.journal import require_writable
+
+    require_writable()  # the install is journaled after it: refuse it when that cannot happen
     target.mkdir(parents=True, exist_ok=True)
     if kind == "cron":
         (Path(ctx.home) / LOG_DIR).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -387,6 +390,9 @@ def show(config: Config, config_source: Path | None, target_dir: Path | None = N
 
 
 def remove(target_dir: Path | None = None, *, kind: str | None = None) -> dict:
+    from procops.journal import require_writable
+
+    require_writable()
     inst = installed(target_dir)
     removed: list[str] = []
     systemd_removed = False

@@ -166,8 +166,10 @@ def up_options(config: Config, **overrides: Any) -> UpOptions:
 
 def up(opts: UpOptions, instance: str = "main") -> tuple[Running, bool]:
     """Start the instance (idempotent); returns (what runs, started now)."""
+    from procops.journal import require_writable
     from procops.sandbox import platform
 
+    require_writable()
     state, started = platform.up(opts, instance)
     return _running(state, SandboxPaths.of(instance)), started
 
@@ -227,14 +229,18 @@ def status(instance: str | None = None) -> dict:
 
 def set_fault(specs: list[str], endpoint: str | None, instance: str | None = None) -> dict:
     """Set a fault on the instance's replicas (``None``: those that serve the site)."""
+    from procops.journal import require_writable
     from procops.sandbox import platform
 
+    require_writable()
     return platform.set_fault(specs, endpoint, _resolve(instance))
 
 
 def clear_fault(instance: str | None = None) -> dict:
+    from procops.journal import require_writable
     from procops.sandbox import platform
 
+    require_writable()
     return platform.clear_fault(_resolve(instance))
 
 

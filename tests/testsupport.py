@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -147,3 +148,23 @@ def netns_host(directory: Path, prefix: str = "pt", before_teardown=None):
             _sh("ip", "netns", "del", ns, check=False)
 
     return host()
+
+
+@contextlib.contextmanager
+def read_only_journal(home):
+    """The journal file made immutable (chattr +i): a write fails for real, even for root."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    from procops.journal import Journal
+
+    path = home / "journal.db"
+    Journal(path).close()
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        yield path
+    finally:
+        subprocess.run(["chattr", "-i", str(path)], check=True)

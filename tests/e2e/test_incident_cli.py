@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import shutil
 import subprocess
 
 import pytest
 
 from procops.journal import Journal
+from testsupport import read_only_journal
 
 
 def ago(minutes: float) -> str:
@@ -190,7 +189,6 @@ def test_runbook_commands(cli):
 
 def test_receiver_command_records_escalations(cli, procops_home, port_block):
     import os
-    import subprocess
     import time
 
     from testsupport import PROCOPS
@@ -225,8 +223,6 @@ def test_receiver_command_records_escalations(cli, procops_home, port_block):
 def test_failed_failover_is_recorded_and_the_milestone_not_reached(cli):
     import importlib.util
 
-    import pytest
-
     if importlib.util.find_spec("procops.backup.restore") is None:
         pytest.skip("needs procops.backup.restore (backup area)")
     iid = cli("incident", "open", "--title", "db lost", check=0).out.strip()
@@ -258,19 +254,6 @@ def test_a_report_draft_does_not_stop_the_24h_clock_and_a_submitted_report_does(
 
     cli("incident", "report", iid, "--lang", "en", "--submit", "--json", check=0)
     assert "report" not in _journal_clocks(procops_home)
-
-
-@contextlib.contextmanager
-def read_only_journal(home):
-    """The journal file made immutable (chattr +i): a write fails for real, even for root."""
-    path = home / "journal.db"
-    Journal(path).close()
-    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)]).returncode != 0:
-        pytest.skip("chattr +i is not available on this file system")
-    try:
-        yield path
-    finally:
-        subprocess.run(["chattr", "-i", str(path)], check=True)
 
 
 def test_an_unwritable_journal_stops_incident_open_and_nothing_is_stored(cli, procops_home):
