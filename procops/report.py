@@ -50,7 +50,7 @@ def md_escape(value: Any) -> str:
     emphasis, link, code span or HTML is backslash-escaped."""
     text = " ".join(str(value if value is not None else "").split())
     text = _MD_SPECIAL.sub(r"\\\1", text)
-    if text[:1] in "-=+>" or re.match(r"\d+[.)]", text):
+    if (text and text[0] in "-=+>") or re.match(r"\d+[.)]", text):
         text = "\\" + text
     return text
 

@@ -19,3 +19,20 @@ def test_an_injected_summary_renders_as_inert_text_in_a_report():
 
 def test_md_escape_keeps_the_words():
     assert "disk full" in md_escape(INJECTED) and "\n" not in md_escape(INJECTED)
+
+
+def test_empty_and_plain_text_stay_as_they_are():
+    assert md_escape("") == "" and md_escape(None) == ""
+    assert md_escape("3 replicas healthy") == "3 replicas healthy"
+
+
+def test_a_step_detail_with_markdown_stays_one_table_row_in_the_readiness_report():
+    from procops.report import render
+
+    step = {"title": "Backup", "status": "failed", "duration_s": 1.0, "detail": INJECTED}
+    md = render(
+        "readiness.md.j2", "en", ok=False, final=True, interrupted=False, started_at="t", platform="p", steps=[step]
+    )
+    lines = md.splitlines()
+    assert [ln for ln in lines if ln.startswith("#")] == ["# Platform readiness report"]
+    assert sum(ln.startswith("|") for ln in lines) == 3  # header, rule, the one step
