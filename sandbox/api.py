@@ -8,20 +8,24 @@ instance keeps its data) and :class:`UpOptions` (how to start one).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from procops.sandbox.platform import SandboxPaths, UpOptions, replica_ports
+from procops.sandbox.secure import AccessRecord, access_log_for, read_access_log
 
 if TYPE_CHECKING:
     from procops.readiness import Step
     from procops.config import Config
 
 __all__ = [
+    "AccessRecord",
     "Replica",
     "Running",
     "SandboxPaths",
+    "access_log",
     "UpOptions",
     "clear_fault",
     "down",
@@ -149,3 +153,13 @@ def readiness_steps() -> list[Step]:
     from procops.sandbox import steps
 
     return list(steps.STEPS)
+
+
+def access_log(since: dt.datetime | None = None, instance: str = "main") -> list[AccessRecord]:
+    """The platform's access log (R9's access audit), read-only: every read of a bid file or
+    of a supplier's credit code, granted or refused, from ``since`` (UTC) on, oldest first.
+
+    The rows stay in the sandbox's state (``audit/access.jsonl``), not in procops' journal:
+    an audit reads them here and journals its own verdict.
+    """
+    return list(read_access_log(access_log_for(SandboxPaths.of(instance).base), since))
