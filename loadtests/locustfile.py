@@ -10,10 +10,15 @@ Settings come from ``$PROCOPS_LOADTEST_SCENARIO`` (JSON of
 request is named after the platform's endpoint (``announcements.list``,
 ``bids.upload`` ...), so the statistics, the SLO rows and the sandbox's fault
 knob speak the same names.
+
+Bids go only to announcements still open (``deadline_at`` more than
+:data:`DEADLINE_MARGIN_S` ahead): the platform refuses uploads after the deadline
+(409), and the seeded data holds closed announcements too.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import random
@@ -27,7 +32,20 @@ PAGE_SIZE = 20
 CREDIT_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 SEARCH_TERMS = ("采购", "工程", "服务", "设备", "教育局", "医院", "信息化", "物业", "维修", "档案")
 
+DEADLINE_MARGIN_S = 300
+
 _PAYLOAD: bytes | None = None
+
+
+def _is_open(item: dict) -> bool:
+    """Whether an announcement's deadline is far enough ahead to upload a bid to it."""
+    try:
+        deadline = dt.datetime.fromisoformat(str(item["deadline_at"]).replace("Z", "+00:00"))
+    except (KeyError, ValueError):
+        return False
+    if deadline.tzinfo is None:
+        deadline = deadline.replace(tzinfo=dt.UTC)
+    return deadline > dt.datetime.now(dt.UTC) + dt.timedelta(seconds=DEADLINE_MARGIN_S)
 
 
 def _payload() -> bytes:
@@ -76,6 +94,7 @@ class SupplierUser(_PlatformUser):
         self.credentials: dict | None = None
         self.token: str | None = None
         self.announcement_ids: list[int] = []
+        self.open_ids: list[int] = []
         self.titles: list[str] = []
         self.document_ids: list[int] = []
         self.login()
@@ -128,14 +147,16 @@ class SupplierUser(_PlatformUser):
         if body:
             items = [i for i in body["items"] if isinstance(i, dict) and "id" in i]
             self.announcement_ids = [i["id"] for i in items] or self.announcement_ids
+            self.open_ids = [i["id"] for i in items if _is_open(i)] or self.open_ids
             self.titles = [str(i.get("title", "")) for i in items] or self.titles
 
-    def detail(self) -> int | None:
-        if not self.announcement_ids:
+    def detail(self, open_only: bool = False) -> int | None:
+        if not (self.open_ids if open_only else self.announcement_ids):
             self.browse()
-        if not self.announcement_ids:
+        ids = self.open_ids if open_only else self.announcement_ids
+        if not ids:
             return None
-        aid = random.choice(self.announcement_ids)
+        aid = random.choice(ids)
         body = self.get_page(f"/api/announcements/{aid}", "announcements.detail", "id")
         if body:
             docs = body.get("document_ids") or []
@@ -174,8 +195,8 @@ class SupplierUser(_PlatformUser):
             resp.success()
 
     def bid(self) -> None:
-        """Read an announcement, download its tender document, upload a bid file."""
-        aid = self.detail()
+        """Read an open announcement, download its tender document, upload a bid file."""
+        aid = self.detail(open_only=True)
         if aid is None:
             return
         if self.document_ids:

@@ -8,12 +8,14 @@ instance keeps its data) and :class:`UpOptions` (how to start one).
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from procops.errors import BadInput
 from procops.sandbox.platform import SandboxPaths, UpOptions, replica_ports
+from procops.sandbox.secure import AccessRecord, access_log_for, read_access_log
 from procops.sandbox.site import ActiveSite
 
 if TYPE_CHECKING:
@@ -21,10 +23,12 @@ if TYPE_CHECKING:
     from procops.config import Config
 
 __all__ = [
+    "AccessRecord",
     "ActiveSite",
     "Replica",
     "Running",
     "SandboxPaths",
+    "access_log",
     "UpOptions",
     "active_site",
     "clear_fault",
@@ -263,3 +267,13 @@ def readiness_steps() -> list[Step]:
     from procops.sandbox import steps
 
     return list(steps.STEPS)
+
+
+def access_log(since: dt.datetime | None = None, instance: str = "main") -> list[AccessRecord]:
+    """The platform's access log (R9's access audit), read-only: every read of a bid file or
+    of a supplier's credit code, granted or refused, from ``since`` (UTC) on, oldest first.
+
+    The rows stay in the sandbox's state (``audit/access.jsonl``), not in procops' journal:
+    an audit reads them here and journals its own verdict.
+    """
+    return list(read_access_log(access_log_for(SandboxPaths.of(instance).base), since))

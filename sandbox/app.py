@@ -9,14 +9,35 @@ Endpoints (JSON; endpoint names are the ones of :data:`faults.ENDPOINTS`)::
     GET    /api/announcements/search?q=        announcements.search  versions 1.1.0 and later
     GET    /api/announcements/{id}             announcements.detail  with its tender documents
     POST   /api/suppliers/register             suppliers.register    {name, email, password, credit_code}
-    POST   /api/suppliers/login                suppliers.login       {email, password} -> {token}
-    POST   /api/announcements/{id}/bids        bids.upload           multipart field "file", Bearer token
-    GET    /api/documents/{id}                 documents.download    the file, X-Content-SHA256
-    GET    /api/archive?page=&size=            archive.list          the historical archive
+    POST   /api/suppliers/login                suppliers.login       {email, password} -> {token}; 429 when throttled
+    GET    /api/suppliers/me                   (suppliers.read)      the supplier's own record with its credit code
+    GET    /api/suppliers/{id}                 (suppliers.read)      the same, for the supplier itself or an admin
+    POST   /api/announcements/{id}/bids        bids.upload           multipart field "file", Bearer token; 409 after the deadline
+    GET    /api/documents/{id}                 documents.download    the file, X-Content-SHA256 (bid files: see below)
+    GET    /api/archive?page=&size=            archive.list          the historical archive (bids: the caller's own)
     GET    /api/dashboard                      dashboard             the regulator's counts
     GET    /healthz                            database check: 200 or 503
     GET    /metrics                            Prometheus exposition
     GET|PUT|DELETE /_admin/fault               the fault knob (loopback + X-Admin-Token)
+
+Who may read what (the model an auditor checks, R9):
+
+- **Tender documents** and announcements are public.
+- **A bid file** is sealed: before the announcement's deadline only the supplier that
+  uploaded it reads it (``Authorization: Bearer``); after the deadline also the platform
+  admin, who opens the bids for the purchasing unit (``X-Admin-Token``, from a direct
+  loopback connection, never through the load balancer). Anonymous: 401; another
+  supplier: 403, before and after the deadline.
+- **A supplier's credit code** is stored encrypted and decrypted only for the supplier
+  itself or the admin.
+- Every read of a bid file or of a credit code, granted or refused, is one line of the
+  access log (:class:`procops.sandbox.secure.AccessLog`).
+- Sessions expire after ``session_lifetime``; failed logins are throttled per e-mail and
+  per client address (``login_max_failures`` within ``login_window``, then 429 with
+  ``Retry-After``). The client address is the peer's, or the last ``X-Forwarded-For``
+  entry when the peer is the local HAProxy.
+- Any spelling of an admin path other than the exact ``/_admin/fault`` (``/%5Fadmin``,
+  ``//_admin``, ``/_ADMIN``, ``/x/..%2f_admin`` ...) is refused with 403 before routing.
 
 Request timing, the fault knob's latency and errors, and the version headers live
 in one pure ASGI middleware (:class:`PlatformMiddleware`); database endpoints are
@@ -31,6 +52,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import math
 import os
 import random
 import re
@@ -45,13 +67,14 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from python_multipart.multipart import MultipartParser, parse_options_header
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from procops.sandbox import models as m
 from procops.sandbox.db import Database, DatabaseUnavailable, make_engine, pool_stats
 from procops.sandbox.passwords import hash_password, verify_password
+from procops.sandbox.secure import AccessLog, FieldCipher, forwarded_client, is_admin_path, load_or_create_key
 from procops.sandbox.faults import ENDPOINTS, NO_FAULT, FaultState, parse_fault_specs
 from procops.sandbox.settings import Settings
 from procops.sandbox.store import DocumentStore, DocumentWriter, TooLarge
@@ -77,6 +100,8 @@ CREDIT_CODE_PATTERN = r"^[0-9A-Z-]{6,64}$"
 _BEARER = re.compile(r"^Bearer\s+([0-9a-f]{64})$", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost"}
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+# The one spelling of an admin path the app serves; every other spelling is refused.
+_CANONICAL_ADMIN_PATHS = frozenset({"/_admin/fault"})
 
 
 _DUMMY_HASH = hash_password("not a password", salt=b"\0" * 16)
@@ -182,9 +207,12 @@ class Platform:
         self.store = DocumentStore(settings.docs_dir)
         self.metrics = Metrics(settings, self.engine)
         self.rng = random.Random()
+        self.cipher = FieldCipher(load_or_create_key(settings.key_path))
+        self.access_log = AccessLog(settings.access_log_path, settings.replica)
 
     def start(self) -> None:
         self.store.ensure()
+        self.access_log.ensure()
         self.store.clean_incoming()
         try:
             m.create_schema(self.engine)
@@ -254,6 +282,12 @@ class PlatformMiddleware:
             return
         start = time.perf_counter()
         method = scope["method"]
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        if raw_path not in _CANONICAL_ADMIN_PATHS and (is_admin_path(raw_path) or is_admin_path(scope["path"])):
+            await _drain(receive)
+            await _send_json(send, 403, {"detail": "the admin path is not served here"}, self.headers)
+            self.platform.metrics.observe("other", method if method in _HTTP_METHODS else "other", 403, 0.0)
+            return
         name, label = self.resolve(method, scope["path"])
         status = 500
         started = False
@@ -292,13 +326,17 @@ class PlatformMiddleware:
                 (metrics.upload_success if 200 <= status < 300 else metrics.upload_failure).inc()
 
 
-async def _send_json(send: Any, status: int, data: dict) -> None:
+async def _send_json(send: Any, status: int, data: dict, extra: list[tuple[bytes, bytes]] | None = None) -> None:
     body = json.dumps(data, ensure_ascii=False).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *(extra or ()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})
@@ -389,6 +427,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     db = platform.db
     store = platform.store
     a, sup, ses, doc, bid = m.announcements, m.suppliers, m.sessions, m.archive_documents, m.bids
+    lf = m.login_failures
 
     app = FastAPI(
         title="District procurement platform (procops sandbox)",
@@ -513,7 +552,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     insert(sup).values(
                         name=body.name,
                         email=body.email,
-                        credit_code=body.credit_code,
+                        credit_code=platform.cipher.encrypt(body.credit_code, body.email),
                         password_hash=password_hash,
                         created_at=m.utcnow_naive(),
                     )
@@ -523,37 +562,162 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(409, f"a supplier with email {body.email} is already registered") from None
         return JSONResponse({"id": supplier_id, "name": body.name, "email": body.email}, status_code=201)
 
+    window = dt.timedelta(seconds=settings.login_window)
+
     @app.post(ENDPOINTS["suppliers.login"], name="suppliers.login")
-    def login(body: LoginIn) -> JSONResponse:
+    def login(body: LoginIn, request: Request) -> JSONResponse:
+        email = body.email.lower()
+        keys = [f"email:{email}"[:300], f"ip:{_client(request)}"[:300]]
+        now = m.utcnow_naive()
         with db.connect("suppliers.login") as conn:
-            row = conn.execute(select(sup.c.id, sup.c.password_hash).where(sup.c.email == body.email.lower())).first()
+            failures = conn.execute(
+                select(lf.c.key, func.count(), func.min(lf.c.at))
+                .where(lf.c.key.in_(keys), lf.c.at > now - window)
+                .group_by(lf.c.key)
+            ).all()
+            blocked = [first for _key, n, first in failures if n >= settings.login_max_failures]
+            if blocked:
+                retry = max(1, math.ceil((max(blocked) + window - now).total_seconds()))
+                raise HTTPException(
+                    429,
+                    f"too many failed logins ({settings.login_max_failures} within "
+                    f"{settings.login_window:g} s) for this account or address: try again in {retry} s",
+                    headers={"Retry-After": str(retry)},
+                )
+            row = conn.execute(select(sup.c.id, sup.c.password_hash).where(sup.c.email == email)).first()
         if row is None:
             verify_password(body.password, _DUMMY_HASH)  # same work whether the email exists or not
-            raise HTTPException(401, "wrong email or password")
-        if not verify_password(body.password, row.password_hash):
+            ok = False
+        else:
+            ok = verify_password(body.password, row.password_hash)
+        if not ok or row is None:
+            with db.begin("suppliers.login") as conn:
+                conn.execute(delete(lf).where(lf.c.at <= now - window))
+                conn.execute(insert(lf), [{"key": k, "at": now} for k in keys])
             raise HTTPException(401, "wrong email or password")
         token = secrets.token_hex(32)
         with db.begin("suppliers.login") as conn:
-            conn.execute(insert(ses).values(token=token, supplier_id=row.id, created_at=m.utcnow_naive()))
-        return JSONResponse({"token": token, "supplier_id": row.id, "token_type": "bearer"})
+            conn.execute(delete(lf).where(lf.c.key == keys[0]))
+            conn.execute(insert(ses).values(token=token, supplier_id=row.id, created_at=now))
+        return JSONResponse(
+            {
+                "token": token,
+                "supplier_id": row.id,
+                "token_type": "bearer",
+                "expires_at": _iso(now + dt.timedelta(seconds=settings.session_lifetime)),
+            }
+        )
 
-    # ---------------------------------------------------------------- bids
+    def _client(request: Request) -> str | None:
+        peer = request.client.host if request.client else None
+        return forwarded_client(peer, request.headers.get("x-forwarded-for"), _is_loopback(peer))
 
-    def _bidder_for(authorization: str | None, announcement_id: int) -> int:
-        """The supplier of a valid token (else 401), when the announcement exists (else 404)."""
+    def _session(authorization: str | None, endpoint: str, *, required: bool = True) -> int | None:
+        """The supplier of a valid, unexpired token; 401 otherwise (None when not ``required``
+        and no token was sent)."""
         match = _BEARER.match(authorization.strip()) if authorization else None
         if match is None:
+            if not required and not authorization:
+                return None
             raise HTTPException(
                 401,
                 "log in first: send 'Authorization: Bearer <token>' from /api/suppliers/login",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        with db.connect(endpoint) as conn:
+            row = conn.execute(
+                select(ses.c.supplier_id, ses.c.created_at).where(ses.c.token == match.group(1).lower())
+            ).first()
+        if row is None:
+            raise HTTPException(401, "the token is not valid: log in again", headers={"WWW-Authenticate": "Bearer"})
+        if row.created_at + dt.timedelta(seconds=settings.session_lifetime) <= m.utcnow_naive():
+            with db.begin(endpoint) as conn:
+                conn.execute(delete(ses).where(ses.c.token == match.group(1).lower()))
+            raise HTTPException(
+                401, "the session expired: log in again", headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            )
+        return row.supplier_id
+
+    def _is_admin(request: Request, token: str | None) -> bool:
+        try:
+            _admin(request, token)
+        except HTTPException:
+            return False
+        return True
+
+    def _audit(request: Request, actor: str, action: str, subject: str, outcome: str) -> None:
+        try:
+            platform.access_log.write(
+                actor=actor, action=action, subject=subject, outcome=outcome, client=_client(request)
+            )
+        except OSError as e:
+            log.error("access log %s not written: %s", platform.access_log.path, e)
+
+    def _supplier_record(request: Request, supplier_id: int, actor: str) -> JSONResponse:
+        with db.connect("suppliers.read") as conn:
+            row = conn.execute(
+                select(sup.c.id, sup.c.name, sup.c.email, sup.c.credit_code, sup.c.created_at).where(
+                    sup.c.id == supplier_id
+                )
+            ).first()
+        if row is None:
+            raise HTTPException(404, f"supplier {supplier_id} not found")
+        try:
+            credit_code = platform.cipher.decrypt(row.credit_code, row.email)
+        except ValueError as e:
+            log.error("credit code of supplier %s unreadable: %s", supplier_id, e)
+            _audit(request, actor, "supplier.credit_code", f"supplier:{supplier_id}", "error")
+            raise HTTPException(500, f"the credit code of supplier {supplier_id} does not decrypt") from None
+        _audit(request, actor, "supplier.credit_code", f"supplier:{supplier_id}", "granted")
+        return JSONResponse(
+            {
+                "id": row.id,
+                "name": row.name,
+                "email": row.email,
+                "credit_code": credit_code,
+                "created_at": _iso(row.created_at),
+            }
+        )
+
+    @app.get("/api/suppliers/me", name="suppliers.me")
+    def supplier_me(request: Request, authorization: str | None = Header(None)) -> JSONResponse:
+        supplier_id = _session(authorization, "suppliers.read")
+        assert supplier_id is not None  # required=True
+        return _supplier_record(request, supplier_id, f"supplier:{supplier_id}")
+
+    @app.get("/api/suppliers/{id:int}", name="suppliers.read")
+    def supplier_read(
+        id: int,
+        request: Request,
+        authorization: str | None = Header(None),
+        x_admin_token: str | None = Header(None),
+    ) -> JSONResponse:
+        if x_admin_token is not None:
+            if not _is_admin(request, x_admin_token):
+                _audit(request, "anonymous", "supplier.credit_code", f"supplier:{id}", "denied")
+                raise HTTPException(403, "wrong X-Admin-Token, or not a direct loopback connection")
+            return _supplier_record(request, id, "admin")
+        supplier_id = _session(authorization, "suppliers.read")
+        if supplier_id != id:
+            _audit(request, f"supplier:{supplier_id}", "supplier.credit_code", f"supplier:{id}", "denied")
+            raise HTTPException(403, "a supplier's record is readable by that supplier and the admin only")
+        return _supplier_record(request, id, f"supplier:{id}")
+
+    # ---------------------------------------------------------------- bids
+
+    def _bidder_for(authorization: str | None, announcement_id: int) -> int:
+        """The supplier of a valid token (else 401), when the announcement exists (else 404)
+        and is still open (else 409)."""
+        supplier_id = _session(authorization, "bids.upload")
+        assert supplier_id is not None  # required=True
         with db.connect("bids.upload") as conn:
-            supplier_id = conn.execute(select(ses.c.supplier_id).where(ses.c.token == match.group(1).lower())).scalar()
-            if supplier_id is None:
-                raise HTTPException(401, "the token is not valid: log in again", headers={"WWW-Authenticate": "Bearer"})
-            if conn.execute(select(a.c.id).where(a.c.id == announcement_id)).first() is None:
-                raise HTTPException(404, f"announcement {announcement_id} not found")
+            deadline = conn.execute(select(a.c.deadline_at).where(a.c.id == announcement_id)).scalar()
+        if deadline is None:
+            raise HTTPException(404, f"announcement {announcement_id} not found")
+        if m.utcnow_naive() >= deadline:
+            raise HTTPException(
+                409, f"announcement {announcement_id} closed at {_iso(deadline)}: bids are no longer accepted"
+            )
         return supplier_id
 
     def _record_bid(
@@ -648,14 +812,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # ---------------------------------------------------------------- documents and archive
 
+    def _bid_reader(request: Request, authorization: str | None, admin_token: str | None, row: Any) -> str:
+        """Who reads this bid file (the access log's actor), or 401/403: see the module's model."""
+        subject = f"document:{row.id}"
+        if admin_token is not None:
+            if not _is_admin(request, admin_token):
+                _audit(request, "anonymous", "bid.read", subject, "denied")
+                raise HTTPException(403, "wrong X-Admin-Token, or not a direct loopback connection")
+            if m.utcnow_naive() < row.deadline_at:
+                _audit(request, "admin", "bid.read", subject, "denied")
+                raise HTTPException(
+                    403, f"bid files are sealed until the announcement's deadline ({_iso(row.deadline_at)})"
+                )
+            return "admin"
+        if not authorization:
+            _audit(request, "anonymous", "bid.read", subject, "denied")
+        supplier_id = _session(authorization, "documents.download")
+        actor = f"supplier:{supplier_id}"
+        if supplier_id != row.supplier_id:
+            _audit(request, actor, "bid.read", subject, "denied")
+            raise HTTPException(403, "a bid file is readable only by the supplier that uploaded it")
+        return actor
+
     @app.get("/api/documents/{id:int}", name="documents.download")
-    def download(id: int) -> Response:
+    def download(
+        id: int, request: Request, authorization: str | None = Header(None), x_admin_token: str | None = Header(None)
+    ) -> Response:
         with db.connect("documents.download") as conn:
             row = conn.execute(
-                select(doc.c.filename, doc.c.sha256, doc.c.size, doc.c.storage_path).where(doc.c.id == id)
+                select(
+                    doc.c.id,
+                    doc.c.kind,
+                    doc.c.supplier_id,
+                    doc.c.filename,
+                    doc.c.sha256,
+                    doc.c.size,
+                    doc.c.storage_path,
+                    a.c.deadline_at,
+                )
+                .join(a, a.c.id == doc.c.announcement_id)
+                .where(doc.c.id == id)
             ).first()
         if row is None:
             raise HTTPException(404, f"document {id} not found")
+        if row.kind == "bid":
+            actor = _bid_reader(request, authorization, x_admin_token, row)
+            _audit(request, actor, "bid.read", f"document:{row.id}", "granted")
         path = store.root / row.storage_path
         if not path.is_file():
             log.error("document %s (%s) is missing from the documents store", id, row.storage_path)
@@ -669,11 +871,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get(ENDPOINTS["archive.list"], name="archive.list")
     def archive(
+        request: Request,
         page: int = Query(1, ge=1, le=1_000_000),
         size: int = Query(20, ge=1, le=MAX_PAGE_SIZE),
         kind: str | None = Query(None, pattern="^(tender|bid)$"),
+        authorization: str | None = Header(None),
+        x_admin_token: str | None = Header(None),
     ) -> JSONResponse:
         count = select(func.count()).select_from(doc)
+        stmt_filter = None
+        if not (x_admin_token is not None and _is_admin(request, x_admin_token)):
+            # Bid rows are listed to their own supplier (and the admin) only.
+            own = _session(authorization, "archive.list", required=False)
+            stmt_filter = (
+                doc.c.kind == "tender" if own is None else or_(doc.c.kind == "tender", doc.c.supplier_id == own)
+            )
+            count = count.where(stmt_filter)
         stmt = select(
             doc.c.id,
             doc.c.kind,
@@ -685,6 +898,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             doc.c.storage_path,
             doc.c.created_at,
         )
+        if stmt_filter is not None:
+            stmt = stmt.where(stmt_filter)
         if kind:
             count = count.where(doc.c.kind == kind)
             stmt = stmt.where(doc.c.kind == kind)
@@ -757,8 +972,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     def _admin(request: Request, token: str | None) -> None:
         client = request.client.host if request.client else None
-        if not _is_loopback(client):
-            raise HTTPException(403, "the admin API answers loopback clients only")
+        if not _is_loopback(client) or "x-forwarded-for" in request.headers:
+            raise HTTPException(403, "the admin API answers direct loopback clients only")
         token_file = settings.admin_token_file
         if token_file is None:
             raise HTTPException(403, "the admin API is off: PROCOPS_SANDBOX_ADMIN_TOKEN_FILE is not set")

@@ -59,8 +59,10 @@ suppliers = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("name", String(200), nullable=False),
     Column("email", String(254), nullable=False, unique=True),
-    # The unified social credit code: sensitive supplier data (R9). Never returned by the API.
-    Column("credit_code", String(64), nullable=False),
+    # The unified social credit code: sensitive supplier data (R9), stored encrypted
+    # (AES-GCM, ``v1:`` + base64url of nonce, ciphertext and tag; see ``sandbox/secure.py``).
+    # Decrypted only for the supplier itself or an admin, each read in the access log.
+    Column("credit_code", String(200), nullable=False),
     Column("password_hash", String(200), nullable=False),
     Column("created_at", DateTime, nullable=False),
     **_MYSQL,
@@ -72,6 +74,18 @@ sessions = Table(
     Column("token", String(64), primary_key=True),
     Column("supplier_id", Integer, ForeignKey("suppliers.id"), nullable=False, index=True),
     Column("created_at", DateTime, nullable=False),
+    **_MYSQL,
+)
+
+# Failed logins, one row each, counted per key (``email:<address>``, ``ip:<address>``) within
+# the throttling window; shared by every replica, so the limit holds behind the load balancer.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(300), nullable=False),
+    Column("at", DateTime, nullable=False),
+    Index("ix_login_failures_key_at", "key", "at"),
     **_MYSQL,
 )
 
@@ -102,7 +116,7 @@ bids = Table(
     **_MYSQL,
 )
 
-TABLES = ("announcements", "suppliers", "sessions", "archive_documents", "bids")
+TABLES = ("announcements", "suppliers", "sessions", "login_failures", "archive_documents", "bids")
 
 
 def utcnow_naive() -> dt.datetime:

@@ -175,7 +175,12 @@ defaults
 
 frontend platform
     bind {bind_address}:{port}
-    http-request deny deny_status 403 if {{ path_beg /_admin }}
+    option forwardfor
+    # The admin path is refused however it is spelled: decoded twice, in lower case,
+    # anywhere in the path (//_admin, /%5Fadmin, /_ADMIN, /x/..%2f_admin ...).
+    acl admin_path path,url_dec,url_dec,lower -m sub _admin
+    acl admin_path path,url_dec,url_dec,lower -m reg (^|[/;\\\\x5c])admin([/;.\\\\x5c]|$)
+    http-request deny deny_status 403 if admin_path
     default_backend replicas
 
 backend replicas

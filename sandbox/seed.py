@@ -12,6 +12,15 @@ Seeded suppliers log in with a documented account (for load tests)::
 
 Seeded documents are ``tender`` documents attached to the announcements
 round-robin, stored in the documents store and recorded in ``archive_documents``.
+
+Times are relative to the seeding time, so the platform always holds both kinds of
+announcement: every fourth one (ids 4, 8, 12 ...) is **closed** (its deadline passed 1 to
+30 days before seeding: uploads are refused, its bids may be opened), the others are
+**open** (deadline 2 to 45 days after seeding: load tests and drills upload to them).
+The order of announcements and the document contents do not depend on the seeding time.
+
+Credit codes are stored encrypted with the data key (``keys/data.key`` next to the
+documents store, made on first use; see :mod:`procops.sandbox.secure`).
 """
 
 from __future__ import annotations
@@ -26,9 +35,18 @@ from sqlalchemy.engine import Engine
 
 from procops.sandbox import models as m
 from procops.sandbox.passwords import hash_password
+from procops.sandbox.secure import FieldCipher, key_file_for, load_or_create_key
 from procops.sandbox.store import DocumentStore
 
 BASE_TIME = dt.datetime(2025, 1, 1, 8, 0, 0)  # naive UTC, like every stored time
+CLOSED_EVERY = 4  # announcements 4, 8, 12 ... are past their deadline when seeded
+
+
+def is_closed_at_seeding(i: int) -> bool:
+    """Whether seeded announcement ``i`` (1-based, its id on a fresh database) is closed."""
+    return i % CLOSED_EVERY == 0
+
+
 BATCH = 1000
 
 _UNITS = (
@@ -82,11 +100,15 @@ def seed(
     documents: int = 100,
     document_size: int = 200 * 1024,
     seed: int = 42,
+    key_file: str | Path | None = None,
+    now: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """Seed an empty platform; returns ``{announcements, suppliers, documents, bytes, seeded}``.
 
     The arguments are those of ``SeedConfig`` (``seed(engine, docs, **cfg.seed.model_dump())``).
     ``seeded`` is False when announcements already existed and nothing was written.
+    ``key_file`` is the data key (default ``<parent of docs_dir>/keys/data.key``); ``now``
+    (naive UTC, default the current time) is what the deadlines are relative to.
     """
     for name, value in (
         ("announcements", announcements),
@@ -107,16 +129,25 @@ def seed(
     if _count(engine, m.announcements):
         return {**_counts(engine), "seeded": False}
 
+    cipher = FieldCipher(load_or_create_key(Path(key_file) if key_file else key_file_for(Path(docs_dir).parent)))
+    now = (now or m.utcnow_naive()).replace(microsecond=0)
     rng = random.Random(seed)
     a_rows = []
     for i in range(1, announcements + 1):
         unit = rng.choice(_UNITS)
         item, category = rng.choice(_ITEMS)
         method = rng.choice(_METHODS)
-        year = 2025
+        year = now.year
         budget_cents = rng.randrange(50_000, 50_000_000) * 100
-        published = BASE_TIME + dt.timedelta(seconds=rng.randrange(0, 365 * 86400))
-        deadline = published + dt.timedelta(days=rng.randrange(20, 46))
+        # Draws of the same count either way: the contents that follow stay the same.
+        age = rng.randrange(0, 365 * 86400)
+        days = rng.randrange(20, 46)
+        if is_closed_at_seeding(i):
+            deadline = now - dt.timedelta(days=1 + days % 30, seconds=age % 3600)
+            published = deadline - dt.timedelta(days=days)
+        else:
+            published = now - dt.timedelta(seconds=age % (10 * 86400))
+            deadline = now + dt.timedelta(days=2 + days % 44)
         title = f"{unit}{year}年{item}项目{method}公告（第{i:04d}号）"
         body = (
             f"{unit}就{item}项目进行{method}，采购预算{budget_cents / 100:,.2f}元。"
@@ -143,7 +174,7 @@ def seed(
             {
                 "name": name,
                 "email": supplier_email(i),
-                "credit_code": credit_code,
+                "credit_code": cipher.encrypt(credit_code, supplier_email(i)),
                 "password_hash": hash_password(supplier_password(i), salt=salt),
                 "created_at": BASE_TIME + dt.timedelta(minutes=i),
             }

@@ -13,7 +13,16 @@ PROCOPS_SANDBOX_MAX_UPLOAD          largest bid file (bytes, or ``20MB``)      2
 PROCOPS_SANDBOX_ADMIN_TOKEN_FILE    file (mode 0600) holding the admin token   (admin API off)
 PROCOPS_SANDBOX_REPLICA             replica name, e.g. ``r1``                  ``r1``
 PROCOPS_SANDBOX_POOL_SIZE           database connection pool size              10
+PROCOPS_SANDBOX_SESSION_LIFETIME    how long a login token is valid (``8h``)   8 hours
+PROCOPS_SANDBOX_LOGIN_MAX_FAILURES  failed logins per e-mail or client IP      5
+                                    within the window before 429
+PROCOPS_SANDBOX_LOGIN_WINDOW        the throttling window (``15m``)            15 minutes
+PROCOPS_SANDBOX_DATA_KEY_FILE       AES key of encrypted fields (0600)         ``<state>/keys/data.key``
+PROCOPS_SANDBOX_ACCESS_LOG          access log (JSONL, 0600) of the audit      ``<state>/audit/access.jsonl``
 ==================================  =========================================  ==========
+
+``<state>`` is the folder holding the documents store (the parent of
+``PROCOPS_SANDBOX_DOCS_DIR``): the sandbox instance's state folder.
 """
 
 from __future__ import annotations
@@ -24,13 +33,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Mapping
 
-from procops.timeutil import parse_size
+from procops.sandbox.secure import access_log_for, key_file_for
+from procops.timeutil import parse_duration, parse_size
 
 VERSIONS = ("1.0.0", "1.1.0", "1.1.1-bad")
 DEFAULT_VERSION = "1.0.0"
 DEFAULT_MAX_UPLOAD = 20 * 1024 * 1024
 DEFAULT_REPLICA = "r1"
 DEFAULT_POOL_SIZE = 10
+DEFAULT_SESSION_LIFETIME = 8 * 3600.0
+DEFAULT_LOGIN_MAX_FAILURES = 5
+DEFAULT_LOGIN_WINDOW = 15 * 60.0
 
 ENV_DB_URL = "PROCOPS_SANDBOX_DB_URL"
 ENV_DOCS_DIR = "PROCOPS_SANDBOX_DOCS_DIR"
@@ -39,6 +52,11 @@ ENV_MAX_UPLOAD = "PROCOPS_SANDBOX_MAX_UPLOAD"
 ENV_ADMIN_TOKEN_FILE = "PROCOPS_SANDBOX_ADMIN_TOKEN_FILE"
 ENV_REPLICA = "PROCOPS_SANDBOX_REPLICA"
 ENV_POOL_SIZE = "PROCOPS_SANDBOX_POOL_SIZE"
+ENV_SESSION_LIFETIME = "PROCOPS_SANDBOX_SESSION_LIFETIME"
+ENV_LOGIN_MAX_FAILURES = "PROCOPS_SANDBOX_LOGIN_MAX_FAILURES"
+ENV_LOGIN_WINDOW = "PROCOPS_SANDBOX_LOGIN_WINDOW"
+ENV_DATA_KEY_FILE = "PROCOPS_SANDBOX_DATA_KEY_FILE"
+ENV_ACCESS_LOG = "PROCOPS_SANDBOX_ACCESS_LOG"
 
 _REPLICA = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 _DRIVERS = ("sqlite", "postgresql", "mysql", "mariadb")
@@ -53,6 +71,11 @@ class Settings:
     admin_token_file: Path | None = None
     replica: str = DEFAULT_REPLICA
     pool_size: int = DEFAULT_POOL_SIZE
+    session_lifetime: float = DEFAULT_SESSION_LIFETIME
+    login_max_failures: int = DEFAULT_LOGIN_MAX_FAILURES
+    login_window: float = DEFAULT_LOGIN_WINDOW
+    data_key_file: Path | None = None  # None: <state>/keys/data.key
+    access_log: Path | None = None  # None: <state>/audit/access.jsonl
 
     def __post_init__(self) -> None:
         # The same checks whether the settings come from the environment or from code.
@@ -65,6 +88,25 @@ class Settings:
             raise ValueError(f"replica: {self.replica!r} is not a replica name (letters, digits, '.', '_', '-')")
         if not isinstance(self.pool_size, int) or isinstance(self.pool_size, bool) or not 1 <= self.pool_size <= 1000:
             raise ValueError(f"pool_size: must be an integer between 1 and 1000, not {self.pool_size!r}")
+        if not 1 <= self.session_lifetime <= 30 * 86400:
+            raise ValueError(f"session_lifetime: must be 1 s to 30 days, not {self.session_lifetime!r}")
+        if isinstance(self.login_max_failures, bool) or not 1 <= self.login_max_failures <= 1000:
+            raise ValueError(f"login_max_failures: must be 1 to 1000, not {self.login_max_failures!r}")
+        if not 1 <= self.login_window <= 86400:
+            raise ValueError(f"login_window: must be 1 s to 1 day, not {self.login_window!r}")
+
+    @property
+    def state_dir(self) -> Path:
+        """The sandbox instance's state folder: the parent of the documents store."""
+        return Path(self.docs_dir).parent
+
+    @property
+    def key_path(self) -> Path:
+        return self.data_key_file or key_file_for(self.state_dir)
+
+    @property
+    def access_log_path(self) -> Path:
+        return self.access_log or access_log_for(self.state_dir)
 
     @property
     def has_search(self) -> bool:
@@ -136,7 +178,38 @@ class Settings:
             if not 1 <= pool_size <= 1000:
                 raise ValueError(f"{ENV_POOL_SIZE}: must be between 1 and 1000, not {pool_size}")
 
+        def duration(name: str, default: float) -> float:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                value = parse_duration(raw)
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
+            if value < 1:
+                raise ValueError(f"{name}: must be at least 1 second, not {raw!r}")
+            return value
+
+        session_lifetime = duration(ENV_SESSION_LIFETIME, DEFAULT_SESSION_LIFETIME)
+        login_window = duration(ENV_LOGIN_WINDOW, DEFAULT_LOGIN_WINDOW)
+        login_max_failures = DEFAULT_LOGIN_MAX_FAILURES
+        raw = get(ENV_LOGIN_MAX_FAILURES)
+        if raw is not None:
+            try:
+                login_max_failures = int(raw)
+            except ValueError:
+                raise ValueError(f"{ENV_LOGIN_MAX_FAILURES}: not an integer: {raw!r}") from None
+            if not 1 <= login_max_failures <= 1000:
+                raise ValueError(f"{ENV_LOGIN_MAX_FAILURES}: must be between 1 and 1000, not {login_max_failures}")
+        key_file = get(ENV_DATA_KEY_FILE)
+        access_log = get(ENV_ACCESS_LOG)
+
         return cls(
+            session_lifetime=session_lifetime,
+            login_window=login_window,
+            login_max_failures=login_max_failures,
+            data_key_file=Path(key_file).expanduser() if key_file else None,
+            access_log=Path(access_log).expanduser() if access_log else None,
             db_url=db_url,
             docs_dir=docs_dir,
             version=version,
@@ -155,7 +228,14 @@ class Settings:
             ENV_MAX_UPLOAD: str(self.max_upload),
             ENV_REPLICA: self.replica,
             ENV_POOL_SIZE: str(self.pool_size),
+            ENV_SESSION_LIFETIME: str(self.session_lifetime),
+            ENV_LOGIN_MAX_FAILURES: str(self.login_max_failures),
+            ENV_LOGIN_WINDOW: str(self.login_window),
         }
+        if self.data_key_file is not None:
+            env[ENV_DATA_KEY_FILE] = str(self.data_key_file)
+        if self.access_log is not None:
+            env[ENV_ACCESS_LOG] = str(self.access_log)
         if self.admin_token_file is not None:
             env[ENV_ADMIN_TOKEN_FILE] = str(self.admin_token_file)
         return env

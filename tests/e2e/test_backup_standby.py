@@ -55,10 +55,12 @@ def test_backup_of_the_sandbox_restores_to_a_serving_standby(cli, sandbox):
         res["repository"] == "offsite" and res["url"] != url and res["documents"] == run["manifest_totals"]["documents"]
     )
     with httpx.Client(base_url=res["url"], timeout=30) as c:
-        arch = c.get("/api/archive", params={"page": 1, "size": 100}).json()
+        # the bid is listed to, and readable by, its supplier (bid files are sealed)
+        own = {"Authorization": f"Bearer {token}"}
+        arch = c.get("/api/archive", params={"page": 1, "size": 100}, headers=own).json()
         assert arch["total"] == live_docs["total"] + 1
         for d in arch["items"]:
-            body = c.get(f"/api/documents/{d['id']}")
+            body = c.get(f"/api/documents/{d['id']}", headers=own)
             assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == d["sha256"]
         # the restored supplier accounts work on the standby
         assert (

@@ -81,7 +81,8 @@ def test_standby_execute_restores_offsite_backup_and_serves_it(cli, platform, pr
         )
         assert late.status_code in (200, 201), late.text
         late_id = late.json()["document_id"]
-        assert c.get(f"/api/documents/{late_id}").status_code == 200
+        # a bid file is sealed: its supplier reads it
+        assert c.get(f"/api/documents/{late_id}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
     iid = cli("incident", "open", "--title", "database lost", check=0).out.strip()
     cli("incident", "classify", iid, "--type", "database-failure", check=0)

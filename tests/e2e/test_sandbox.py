@@ -68,7 +68,7 @@ def test_up_register_login_upload_download_archive(cli, sandbox, procops_home):
         assert doc["sha256"] == hashlib.sha256(content).hexdigest() and doc["size"] == len(content)
         # download back through HAProxy: both replicas serve the same store
         for _ in range(2):
-            d = c.get(f"/api/documents/{doc['document_id']}")
+            d = c.get(f"/api/documents/{doc['document_id']}", headers={"Authorization": f"Bearer {token}"})
             assert d.status_code == 200 and d.content == content
         replicas = {c.get("/healthz").headers["x-platform-replica"] for _ in range(6)}
         assert replicas == {"r1", "r2"}
@@ -234,11 +234,90 @@ def test_sandbox_on_a_database_server(cli, port_block, server):
                 headers={"Authorization": f"Bearer {token}"},
             )
             assert up.status_code in (200, 201), up.text
-            assert c.get(f"/api/documents/{up.json()['document_id']}").content == content
-            arch = c.get("/api/archive", params={"page": 1, "size": 100}).json()
+            own = {"Authorization": f"Bearer {token}"}
+            assert c.get(f"/api/documents/{up.json()['document_id']}", headers=own).content == content
+            arch = c.get("/api/archive", params={"page": 1, "size": 100}, headers=own).json()
             assert hashlib.sha256(content).hexdigest() in {d["sha256"] for d in arch["items"]}
         st = cli("sandbox", "status", "--json", check=0).json()
         assert st["healthy"] and st["database"].startswith(url.split("://")[0])
     finally:
         cli("sandbox", "down")
         _drop(url, db)
+
+
+ADMIN_SPELLINGS = [
+    "/_admin/fault",
+    "/%5Fadmin/fault",
+    "/%5fadmin/fault",
+    "/%255Fadmin/fault",
+    "//_admin/fault",
+    "/_ADMIN/fault",
+    "/_admin/../_admin/fault",
+    "/static/..%2f_admin/fault",
+    "/static/..%2F..%2F_admin/fault",
+    "/api/../_admin/fault",
+    "/admin",
+    "/%61dmin",
+    "//admin",
+    "/ADMIN",
+    "/admin/../admin",
+    "/static/..%2fadmin",
+]
+
+
+def _raw_get(port: int, path: str, headers: dict) -> int:
+    """GET with the path sent byte for byte (no client-side normalisation)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", path, headers=headers)
+        return conn.getresponse().status
+    finally:
+        conn.close()
+
+
+def test_the_admin_path_is_refused_through_haproxy_however_it_is_spelled(sandbox, procops_home):
+    from procops.sandbox.platform import admin_token
+
+    token = admin_token()
+    codes = {p: _raw_get(sandbox["port"], p, {"X-Admin-Token": token}) for p in ADMIN_SPELLINGS}
+    assert codes == dict.fromkeys(ADMIN_SPELLINGS, 403)
+    # The app refuses them too, straight on a replica port (bypassing HAProxy).
+    from procops.sandbox import api
+
+    replica = api.running().replicas[0].port
+    direct = {p: _raw_get(replica, p, {"X-Admin-Token": token}) for p in ADMIN_SPELLINGS if p != "/_admin/fault"}
+    assert set(direct.values()) == {403}, direct
+    assert _raw_get(replica, "/_admin/fault", {"X-Admin-Token": token}) == 200
+
+
+def test_bids_are_sealed_through_haproxy_and_their_reads_are_in_the_access_log(sandbox, procops_home):
+    import datetime as dt
+
+    from procops.sandbox import api
+
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with httpx.Client(base_url=sandbox["url"], timeout=30) as c:
+
+        def login(i: int) -> dict:
+            r = c.post(
+                "/api/suppliers/login", json={"email": f"supplier-{i}@example.test", "password": f"password-{i}"}
+            )
+            return {"Authorization": f"Bearer {r.json()['token']}"}
+
+        owner, other = login(1), login(2)
+        up = c.post("/api/announcements/1/bids", files={"file": ("b.pdf", b"sealed")}, headers=owner)
+        assert up.status_code == 201, up.text
+        url = f"/api/documents/{up.json()['document_id']}"
+        assert c.get(url).status_code == 401
+        assert c.get(url, headers=other).status_code == 403
+        assert c.get(url, headers=owner).content == b"sealed"
+        late = c.post("/api/announcements/4/bids", files={"file": ("b.pdf", b"late")}, headers=owner)
+        assert late.status_code == 409 and "closed" in late.json()["detail"]
+    rows = [(r.actor, r.outcome, r.client) for r in api.access_log(since) if r.action == "bid.read"]
+    assert rows == [
+        ("anonymous", "denied", "127.0.0.1"),
+        ("supplier:2", "denied", "127.0.0.1"),
+        ("supplier:1", "granted", "127.0.0.1"),
+    ]

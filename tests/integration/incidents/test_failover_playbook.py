@@ -175,7 +175,8 @@ def test_incident_standby_execute_fails_over_to_a_standby_host(cli, procops_home
         )
         assert late.status_code in (200, 201), late.text
         late_id = late.json()["document_id"]
-        assert c.get(f"/api/documents/{late_id}").status_code == 200
+        # a bid file is sealed: its supplier reads it
+        assert c.get(f"/api/documents/{late_id}", headers={"Authorization": f"Bearer {token}"}).status_code == 200
 
     h = standby_host
     standby_cfg = _config(

@@ -8,6 +8,7 @@ with the reason.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about the httpx package
@@ -28,6 +29,7 @@ from procops.sandbox import models as m
 from procops.sandbox.app import create_app
 from procops.sandbox.db import make_engine
 from procops.sandbox.faults import ENDPOINTS
+from procops.sandbox.secure import read_access_log
 from procops.sandbox.seed import seed, supplier_email, supplier_password
 from procops.sandbox.settings import Settings
 from procops.sandbox.store import INCOMING
@@ -317,16 +319,19 @@ def test_upload_and_download_round_trip(platform):
     assert (platform.docs / row.storage_path).read_bytes() == data
     assert (bid.document_id, bid.announcement_id, bid.supplier_id) == (row.id, 2, row.supplier_id)
 
-    d = c.get(f"/api/documents/{result['document_id']}")
+    d = c.get(f"/api/documents/{result['document_id']}", headers=headers)
     assert d.status_code == 200
     assert d.content == data
     assert d.headers["X-Content-SHA256"] == sha
     assert c.get("/api/documents/99999").status_code == 404
 
-    archive = c.get("/api/archive", params={"kind": "bid"}).json()
+    # The bid is listed to its supplier only; anonymous callers see the tender documents.
+    archive = c.get("/api/archive", params={"kind": "bid"}, headers=headers).json()
     assert archive["total"] == 1
     assert archive["items"][0]["sha256"] == sha
-    assert c.get("/api/archive").json()["total"] == SEED["documents"] + 1
+    assert c.get("/api/archive", headers=headers).json()["total"] == SEED["documents"] + 1
+    assert c.get("/api/archive", params={"kind": "bid"}).json()["total"] == 0
+    assert c.get("/api/archive").json()["total"] == SEED["documents"]
 
     dash = c.get("/api/dashboard").json()
     assert (dash["announcements"], dash["suppliers"], dash["bids"], dash["documents"]) == (5, 3, 1, 8)
@@ -599,3 +604,166 @@ def test_every_endpoint_name_is_a_route(platform):
             assert names[name] == template
     finally:
         app.state.platform.engine.dispose()
+
+
+# ----------------------------------------------------------------------------- what an auditor checks (R9)
+
+OPEN, CLOSED = 1, 4  # seeded: every fourth announcement is past its deadline
+
+
+def _access_log(platform) -> list:
+    return list(read_access_log(platform.settings().access_log_path))
+
+
+def _close(platform, announcement_id: int) -> None:
+    with platform.engine.begin() as conn:
+        conn.execute(
+            update(m.announcements)
+            .where(m.announcements.c.id == announcement_id)
+            .values(deadline_at=m.utcnow_naive() - dt.timedelta(minutes=1))
+        )
+
+
+def test_seeded_data_holds_open_and_closed_announcements_relative_to_now(platform):
+    c = platform.client()
+    items = {a["id"]: a for a in c.get("/api/announcements").json()["items"]}
+    now = dt.datetime.now(dt.UTC)
+    deadline = {i: dt.datetime.fromisoformat(a["deadline_at"]) for i, a in items.items()}
+    assert deadline[CLOSED] < now
+    assert all(deadline[i] > now + dt.timedelta(days=1) for i in (1, 2, 3, 5))
+
+
+def test_an_anonymous_bid_download_is_401_another_suppliers_403_and_the_owners_200(platform):
+    c = platform.client()
+    owner, other = _login(c, 1), _login(c, 2)
+    data = os.urandom(5000)
+    doc = _upload(c, owner, data, announcement_id=OPEN).json()["document_id"]
+    url = f"/api/documents/{doc}"
+    r = c.get(url)
+    assert r.status_code == 401 and r.headers["WWW-Authenticate"].startswith("Bearer")
+    assert c.get(url, headers=other).status_code == 403
+    # Sealed until the deadline: not even the admin opens it before.
+    r = c.get(url, headers={"X-Admin-Token": ADMIN_TOKEN})
+    assert r.status_code == 403 and "sealed until" in r.json()["detail"]
+    assert c.get(url, headers=owner).content == data
+    # Tender documents stay public.
+    assert c.get("/api/documents/1").status_code == 200
+
+    _close(platform, OPEN)
+    assert c.get(url, headers={"X-Admin-Token": ADMIN_TOKEN}).content == data
+    assert c.get(url, headers=other).status_code == 403
+    assert c.get(url, headers={"X-Admin-Token": "wrong"}).status_code == 403
+    # Through a proxy (X-Forwarded-For) the admin token is refused.
+    assert c.get(url, headers={"X-Admin-Token": ADMIN_TOKEN, "X-Forwarded-For": "198.51.100.7"}).status_code == 403
+
+
+def test_bid_reads_are_in_the_access_log_with_who_what_when_and_where(platform):
+    c = platform.client()
+    owner, other = _login(c, 1), _login(c, 2)
+    doc = _upload(c, owner, b"sealed bid", announcement_id=OPEN).json()["document_id"]
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    c.get(f"/api/documents/{doc}")
+    c.get(f"/api/documents/{doc}", headers=other)
+    c.get(f"/api/documents/{doc}", headers={**owner, "X-Forwarded-For": "203.0.113.50"})
+    c.get("/api/documents/1")  # a public tender document: not an access to log
+    rows = [r for r in _access_log(platform) if r.action == "bid.read"]
+    assert [(r.actor, r.subject, r.outcome) for r in rows] == [
+        ("anonymous", f"document:{doc}", "denied"),
+        ("supplier:2", f"document:{doc}", "denied"),
+        ("supplier:1", f"document:{doc}", "granted"),
+    ]
+    assert rows[0].client == LOOPBACK[0] and rows[2].client == "203.0.113.50"
+    assert all(r.time >= before and r.replica == "r1" for r in rows)
+    log_file = platform.settings().access_log_path
+    assert log_file.stat().st_mode & 0o777 == 0o600
+    assert list(read_access_log(log_file, since=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1))) == []
+
+
+def test_an_upload_after_the_deadline_is_refused_with_the_reason_and_stores_nothing(platform):
+    c = platform.client()
+    headers = _login(c)
+    files_before = platform.stored_files()
+    r = _upload(c, headers, b"too late", announcement_id=CLOSED)
+    assert r.status_code == 409
+    assert f"announcement {CLOSED} closed at" in r.json()["detail"]
+    _nothing_stored(platform, files_before)
+    assert _upload(c, headers, b"in time", announcement_id=OPEN).status_code == 201
+
+
+def test_an_expired_session_is_401_and_a_new_login_works(platform):
+    c = platform.client(session_lifetime=3600)
+    r = c.post("/api/suppliers/login", json={"email": supplier_email(1), "password": supplier_password(1)})
+    assert r.json()["expires_at"].endswith("Z")
+    headers = {"Authorization": f"Bearer {r.json()['token']}"}
+    assert c.get("/api/suppliers/me", headers=headers).status_code == 200
+    with platform.engine.begin() as conn:
+        conn.execute(update(m.sessions).values(created_at=m.utcnow_naive() - dt.timedelta(seconds=3601)))
+    r = c.get("/api/suppliers/me", headers=headers)
+    assert r.status_code == 401 and "expired" in r.json()["detail"]
+    assert _upload(c, headers, b"bid").status_code == 401
+    assert _upload(c, _login(c), b"bid").status_code == 201
+
+
+def test_failed_logins_are_throttled_with_retry_after_and_good_logins_never_are(platform):
+    c = platform.client(login_max_failures=3, login_window=600)
+    for _ in range(20):  # a load test's logins succeed: nothing counts
+        _login(c, 1)
+    wrong = {"email": supplier_email(2), "password": "not-the-password"}
+    assert [c.post("/api/suppliers/login", json=wrong).status_code for _ in range(3)] == [401] * 3
+    right = {"email": supplier_email(2), "password": supplier_password(2)}
+    r = c.post("/api/suppliers/login", json=right)
+    assert r.status_code == 429
+    assert 1 <= int(r.headers["Retry-After"]) <= 600
+    assert "too many failed logins" in r.json()["detail"]
+    # The same address is throttled for other accounts too; another address is not.
+    assert c.post("/api/suppliers/login", json={"email": supplier_email(3), "password": "x"}).status_code == 429
+    elsewhere = platform.client(client_addr=("192.0.2.10", 40000), login_max_failures=3, login_window=600)
+    assert elsewhere.post("/api/suppliers/login", json=right).status_code == 429  # the account is throttled
+    _login(elsewhere, 3)
+
+
+@pytest.mark.parametrize(
+    "path", ["/%5Fadmin/fault", "/%5fadmin/fault", "/x/..%2F_admin/fault", "/_ADMIN/fault", "/_admin/fault/", "/admin"]
+)
+def test_the_app_refuses_every_other_spelling_of_the_admin_path(platform, path):
+    c = platform.client()
+    r = c.get(path, headers={"X-Admin-Token": ADMIN_TOKEN})
+    assert r.status_code == 403, (path, r.status_code, r.text)
+    assert _admin(c, "GET").status_code == 200  # the exact path, direct from loopback
+
+
+def test_credit_codes_are_encrypted_at_rest_and_shown_to_the_owner_and_admin_only(platform):
+    code = "91110000MA01ZXQW7K"
+    c = platform.client()
+    new = {"name": "审计有限公司", "email": "audit@example.test", "password": "long-enough", "credit_code": code}
+    sid = c.post("/api/suppliers/register", json=new).json()["id"]
+    token = c.post("/api/suppliers/login", json={"email": new["email"], "password": new["password"]}).json()["token"]
+    owner = {"Authorization": f"Bearer {token}"}
+    assert c.get("/api/suppliers/me", headers=owner).json()["credit_code"] == code
+    assert c.get(f"/api/suppliers/{sid}", headers=owner).json()["credit_code"] == code
+    assert c.get(f"/api/suppliers/{sid}").status_code == 401
+    assert c.get(f"/api/suppliers/{sid}", headers=_login(c, 1)).status_code == 403
+    assert c.get(f"/api/suppliers/{sid}", headers={"X-Admin-Token": ADMIN_TOKEN}).json()["credit_code"] == code
+    seeded = c.get("/api/suppliers/me", headers=_login(c, 2)).json()["credit_code"]
+    assert len(seeded) == 18
+
+    with platform.engine.connect() as conn:
+        stored = dict(conn.execute(select(m.suppliers.c.email, m.suppliers.c.credit_code)).all())
+    assert all(v.startswith("v1:") for v in stored.values())
+    assert code not in stored.values() and seeded not in stored.values()
+    if platform.db_url.startswith("sqlite"):
+        db_file = Path(platform.db_url.removeprefix("sqlite:///"))
+        raw = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+        assert code.encode() not in raw and seeded.encode() not in raw
+    key = platform.settings().key_path
+    assert key.stat().st_mode & 0o777 == 0o600 and key.parent.stat().st_mode & 0o777 == 0o700
+    assert key.read_text().strip().encode() not in raw if platform.db_url.startswith("sqlite") else True
+
+    rows = [r for r in _access_log(platform) if r.action == "supplier.credit_code"]
+    assert [(r.actor, r.outcome) for r in rows] == [
+        (f"supplier:{sid}", "granted"),
+        (f"supplier:{sid}", "granted"),
+        ("supplier:1", "denied"),
+        ("admin", "granted"),
+        ("supplier:2", "granted"),
+    ]

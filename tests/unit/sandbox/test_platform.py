@@ -14,7 +14,9 @@ def test_haproxy_config_has_health_checks_admin_deny_and_socket():
     assert "server r2 127.0.0.1:18082 check weight 0" in cfg
     assert "option httpchk GET /healthz" in cfg
     assert "stats socket /run/x/haproxy.sock mode 600 level admin" in cfg
-    assert "deny deny_status 403 if { path_beg /_admin }" in cfg
+    assert "option forwardfor" in cfg
+    assert "acl admin_path path,url_dec,url_dec,lower -m sub _admin" in cfg
+    assert "http-request deny deny_status 403 if admin_path" in cfg
 
 
 def test_replica_argv_is_loopback_and_factory():

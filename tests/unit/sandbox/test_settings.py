@@ -30,12 +30,18 @@ def test_from_env_reads_every_variable():
             "PROCOPS_SANDBOX_ADMIN_TOKEN_FILE": "/run/token",
             "PROCOPS_SANDBOX_REPLICA": "r2",
             "PROCOPS_SANDBOX_POOL_SIZE": "25",
+            "PROCOPS_SANDBOX_SESSION_LIFETIME": "2h",
+            "PROCOPS_SANDBOX_LOGIN_MAX_FAILURES": "7",
+            "PROCOPS_SANDBOX_LOGIN_WINDOW": "10m",
         }
     )
     assert s.version == "1.1.1-bad" and s.has_search and s.flaky_uploads
     assert s.max_upload == 5 * 1024 * 1024
     assert s.admin_token_file == Path("/run/token")
     assert (s.replica, s.pool_size) == ("r2", 25)
+    assert (s.session_lifetime, s.login_max_failures, s.login_window) == (7200, 7, 600)
+    # Key and access log default to the instance's state folder, the parent of the documents.
+    assert (s.key_path, s.access_log_path) == (Path("/srv/keys/data.key"), Path("/srv/audit/access.jsonl"))
     assert Settings.from_env(s.to_env()) == s
 
 
@@ -51,6 +57,10 @@ def test_from_env_reads_every_variable():
         ({"PROCOPS_SANDBOX_MAX_UPLOAD": "lots"}, "PROCOPS_SANDBOX_MAX_UPLOAD"),
         ({"PROCOPS_SANDBOX_MAX_UPLOAD": "0"}, "PROCOPS_SANDBOX_MAX_UPLOAD"),
         ({"PROCOPS_SANDBOX_REPLICA": "r 1"}, "PROCOPS_SANDBOX_REPLICA"),
+        ({"PROCOPS_SANDBOX_SESSION_LIFETIME": "0"}, "PROCOPS_SANDBOX_SESSION_LIFETIME"),
+        ({"PROCOPS_SANDBOX_SESSION_LIFETIME": "soon"}, "PROCOPS_SANDBOX_SESSION_LIFETIME"),
+        ({"PROCOPS_SANDBOX_LOGIN_MAX_FAILURES": "0"}, "PROCOPS_SANDBOX_LOGIN_MAX_FAILURES"),
+        ({"PROCOPS_SANDBOX_LOGIN_WINDOW": "0s"}, "PROCOPS_SANDBOX_LOGIN_WINDOW"),
         ({"PROCOPS_SANDBOX_POOL_SIZE": "ten"}, "PROCOPS_SANDBOX_POOL_SIZE"),
         ({"PROCOPS_SANDBOX_POOL_SIZE": "0"}, "PROCOPS_SANDBOX_POOL_SIZE"),
     ],
