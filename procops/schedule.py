@@ -407,12 +407,18 @@ def run_job(config: Config, name: str, config_source: Path | None) -> int:
             error=tail if code else None,
         ),
     )
-    _write_metrics(st)
+    _write_metrics(st, config)
     return code
 
 
-def _write_metrics(st: dict) -> None:
-    from procops.metrics import new_registry, write_textfile
+def _write_metrics(st: dict, config: Config | None = None) -> None:
+    """``schedule.prom``: per job its last exit code, run and success times (atomically, never raises).
+
+    Each series comes twice: ``procops_schedule_*{job}`` and ``procops_job_*{scheduled_job}``; a
+    scraped ``job`` label is renamed ``exported_job`` by Prometheus, so the rules
+    (ScheduledJobFailed) read the second, whose label survives the scrape.
+    """
+    from procops.metrics import new_registry, textfile_dir, write_textfile
     from procops.timeutil import parse_iso
 
     try:
@@ -434,11 +440,25 @@ def _write_metrics(st: dict) -> None:
             ["job"],
             registry=reg,
         )
+        job_code = Gauge(
+            "procops_job_last_exit_code",
+            "Exit code of the last run of a scheduled job (0: it succeeded).",
+            ["scheduled_job"],
+            registry=reg,
+        )
+        job_ok = Gauge(
+            "procops_job_last_success_timestamp_seconds",
+            "Start of the last successful run of a scheduled job.",
+            ["scheduled_job"],
+            registry=reg,
+        )
         for name, v in st.items():
             code.labels(name).set(v["exit_code"])
+            job_code.labels(name).set(v["exit_code"])
             last.labels(name).set(parse_iso(v["last_run"]).timestamp())
             if v.get("last_success"):
                 ok.labels(name).set(parse_iso(v["last_success"]).timestamp())
-        write_textfile("schedule", reg)
+                job_ok.labels(name).set(parse_iso(v["last_success"]).timestamp())
+        write_textfile("schedule", reg, textfile_dir(config) if config is not None else None)
     except Exception:  # noqa: BLE001 - metrics never fail the job
         pass
