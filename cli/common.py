@@ -35,6 +35,9 @@ class State:
             from procops import config
 
             self._loaded = config.load(self.config_path)
+            from procops import metrics
+
+            metrics.configure(self._loaded.config)  # batch metrics go to monitoring.textfile_dir
         return self._loaded
 
     @property

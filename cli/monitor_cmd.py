@@ -148,6 +148,11 @@ def check(json_: JsonOpt = False) -> None:
             say("nothing is firing")
         for a in d["firing"] + d["pending"]:
             say(f"  {a['state']:<8} {a['severity']:<9} {a['alertname']:<24} {a['summary']}")
+        for sil in d["silences_covering_critical"]:
+            say(
+                f"warning: silence {sil['id']} ({sil['matchers']}) by {sil['created_by']} until {sil['ends_at']} "
+                f"covers critical alert(s): {', '.join(sil['covers'])}"
+            )
         if d["alertmanager"] is not None:
             say(f"Alertmanager holds {len(d['alertmanager'])} active alert(s)")
         elif d["alertmanager_error"]:

@@ -594,6 +594,13 @@ class IncidentStore:
     def get(self, incident_id: str) -> Incident:
         return self._load(self._db, incident_id)
 
+    def is_open(self, incident_id: str) -> bool:
+        """Whether the incident is open (one indexed read; an unknown id is bad input)."""
+        row = self._db.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
+        if row is None:
+            raise BadInput(f"no incident {incident_id!r}")
+        return row[0] == "open"
+
     def find_open(self, dedupe_key: str) -> Incident | None:
         row = self._db.execute(
             "SELECT id FROM incidents WHERE dedupe_key = ? AND status = 'open'", (dedupe_key,)

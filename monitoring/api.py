@@ -83,6 +83,7 @@ def _check(config: Config) -> CheckResult:
             verdict=verdict_word(status),
             critical=len(res.critical),
             firing=[a["alertname"] for a in data["firing"]],
+            silenced_critical=[str(x["id"]) for x in res.silences] or None,
         ),
     )
     return res

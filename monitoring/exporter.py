@@ -283,7 +283,7 @@ class ProcopsCollector:
         self.offsite_repos = offsite_repositories(config)
         self.state = JournalState(policy_deadlines(config), self.offsite_repos)
         self.journal_path = journal_path or default_journal()
-        self.textfile_dir = textfile_dir or default_textfiles()
+        self.textfile_dir = textfile_dir or default_textfiles(config)
         self._lock = threading.Lock()
         self.events_read = 0
 

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 RULES_FILE = "procops-alerts.rules.yml"
 TESTS_FILE = "procops-alerts.test.yml"
+HOURLY_TESTS_FILE = "procops-alerts.nodata.test.yml"  # the no-data cases, evaluated hourly
+HOURLY = 3600  # a Case with this input interval (or longer) goes to HOURLY_TESTS_FILE
 
 # Scrape job names shared with the Prometheus config of the local stack.
 JOB_PLATFORM = "platform"
@@ -42,6 +44,7 @@ SERVICE_LABEL = "service"  # alerts of one service attach to that service's open
 SERVICE_PLATFORM = "procurement-platform"  # the platform's value (also on its scrape targets)
 DRILL_LABEL = "drill"  # any non-empty value: the alert belongs to a drill and opens a drill incident
 OPENS_INCIDENT_LABEL = "opens_incident"  # "true" on a warning that opens an incident of its own
+WATCHDOG = "Watchdog"  # the always-firing dead man's switch (never an incident)
 
 RUNBOOKS = (
     "app-crash",
@@ -220,6 +223,69 @@ def _eval_after(for_s: float, extra: int = 300) -> int:
     """An evaluation time (a whole minute) after the ``for`` period and the rate windows are filled."""
     t = for_s + extra
     return int(math.ceil(t / 60.0) * 60)
+
+
+# --------------------------------------------------------------------------- no data
+
+
+NO_DATA_LABEL = "reason"  # reason="no_data" on the absent() rules (inhibition keys on it)
+NO_DATA = "no_data"
+NO_DATA_MIN_FOR = 900.0  # an absent() rule waits at least this long (a restarted exporter does not page)
+
+_NO_DATA_SEVERITY = {
+    "BackupStale": "critical",
+    "OffsiteBackupStale": "critical",
+    "BackupCheckFailed": "critical",
+    "IntegrityProblems": "critical",
+    "RestoreVerifyStale": "warning",
+}
+
+
+def configured_repositories(config: Config) -> list[tuple[str, bool]]:
+    """(name, offsite) of every configured repository; the embedded default has 'local' and 'offsite'."""
+    repos = config.backup.repositories
+    if not repos:
+        return [("local", False), ("offsite", True)]
+    return [(r.name, r.offsite) for r in repos]
+
+
+def no_data_alert(
+    name: str, metric: str, repository: str, group_repos: list[str], limit: float, what: str, *, zero: bool = False
+) -> Alert:
+    """``absent(metric{repository=...})`` for ``limit`` seconds, under the alert name ``name``.
+
+    Its cases: this repository silent while the others of its group report (fires, labels naming
+    it), and every repository reporting (quiet). ``zero``: the reporting value is 0 (a count), else
+    a fresh timestamp.
+    """
+    for_s = max(limit, NO_DATA_MIN_FOR)
+    ev = int(math.ceil(for_s / HOURLY) + 1) * HOURLY  # an hourly evaluation after the for period
+    n = ev // HOURLY + 1
+    lab = {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200"}
+
+    def present(r: str) -> tuple[str, str]:
+        value = 0 if zero else ev - 60
+        return (_series(metric, dict(lab, repository=r)), _const(value, n))
+
+    up = (_series("up", lab), _const(1, n))
+    others = tuple(present(r) for r in group_repos if r != repository)
+    return Alert(
+        name,
+        "procops-backup",
+        f"absent({metric}{{repository={promql_string(repository)}}})",
+        for_s,
+        _NO_DATA_SEVERITY[name],
+        "backup-failure",
+        f"Repository {{{{ $labels.repository }}}} reports no {what.split(' ', 1)[1]}",
+        f"No {metric} series for repository {{{{ $labels.repository }}}} in {human_days(for_s)}: it has never "
+        f"recorded {what}, or its metrics no longer reach Prometheus (exporter or textfile collector gone). "
+        "No data is not a pass: check 'procops backup status' and 'procops monitor status'.",
+        (
+            Case((up,) + others, ev, ({"repository": repository},), (1,), interval=HOURLY),
+            Case((up, present(repository)) + others, ev, interval=HOURLY),
+        ),
+        {NO_DATA_LABEL: NO_DATA, "repository": repository},  # one rule per repository (promtool lint)
+    )
 
 
 # --------------------------------------------------------------------------- the alerts
@@ -730,6 +796,64 @@ def alerts(config: Config) -> list[Alert]:
         )
     )
 
+    # ---- no data is never fine: a configured repository that never reported (or whose exporter
+    # went away) has no series for the rules above to compare, so each repository gets an absent()
+    # rule of the same alert name, labelled reason="no_data", that fires once the series has been
+    # missing for as long as the policy allows between two successes (at least NO_DATA_MIN_FOR).
+    t_verify = pol.backup_verify_interval + grace
+    repos = configured_repositories(config)
+    local_repos = [r for r, offsite in repos if not offsite]
+    off_repos = [r for r, offsite in repos if offsite]
+    last_ok = "procops_backup_last_success_timestamp_seconds"
+    no_data_specs = (
+        ("BackupStale", last_ok, local_repos, t_local, "a successful backup", False),
+        ("OffsiteBackupStale", last_ok, off_repos, t_off, "a successful off-site backup", False),
+        (
+            "BackupCheckFailed",
+            "procops_backup_last_check_success_timestamp_seconds",
+            [r for r, _ in repos],
+            t_check,
+            "a successful repository check",
+            False,
+        ),
+        (
+            "IntegrityProblems",
+            "procops_integrity_problems",
+            [r for r, _ in repos],
+            t_verify,
+            "an integrity check",
+            True,
+        ),
+    )
+    for name, metric, names, limit, what, zero in no_data_specs:
+        for rname in names:
+            out.append(no_data_alert(name, metric, rname, names, limit, what, zero=zero))
+
+    # ---- restore-and-verify cadence (R5): the weekly restore to scratch proves the backups restore
+    vm = "procops_backup_last_verify_success_timestamp_seconds"
+    vrepo = {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200", "repository": "local"}
+    out.append(
+        Alert(
+            "RestoreVerifyStale",
+            "procops-backup",
+            f"time() - max by (repository) ({vm}) > {t_verify:g}",
+            0,
+            "warning",
+            "backup-failure",
+            "No successful restore-and-verify of {{ $labels.repository }} for {{ $value | humanizeDuration }}",
+            f"The last restore of {{{{ $labels.repository }}}} to scratch that verified every document is "
+            f"{{{{ $value | humanizeDuration }}}} old; the policy wants one every {human_days(pol.backup_verify_interval)} "
+            "(R5). Nobody knows whether its backups restore: run 'procops backup verify'.",
+            stale_cases(vm, vrepo, {"repository": "local"}, t_verify),
+        )
+    )
+    for rname, _ in repos:
+        out.append(
+            no_data_alert(
+                "RestoreVerifyStale", vm, rname, [r for r, _ in repos], t_verify, "a successful restore-and-verify"
+            )
+        )
+
     # ---- maintenance cadence (R3, R8)
     def cadence(name: str, metric: str, interval: float, runbook: str, what: str, req: str) -> Alert:
         lab = {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200"}
@@ -868,6 +992,52 @@ def alerts(config: Config) -> list[Alert]:
         )
     )
 
+    # a scheduled job (schedule run-job) that exited non-zero: its own textfile says so
+    jm = "procops_job_last_exit_code"
+    jl = {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200", "scheduled_job": "backup-run"}
+    out.append(
+        Alert(
+            "ScheduledJobFailed",
+            "procops-monitoring",
+            f"max by (scheduled_job) ({jm}) != 0",
+            0,
+            "warning",
+            "incident-response",
+            'Scheduled job {{ $labels.scheduled_job }} failed (exit code {{ $value | printf "%.0f" }})',
+            'The last run of the scheduled job {{ $labels.scheduled_job }} exited with code {{ $value | printf "%.0f" }} '
+            "(1: verdict failed, 2: bad input, 3: environment, 124: timed out, 130: interrupted). "
+            "See 'procops schedule show' and the journal's schedule.job events.",
+            (
+                Case(((_series(jm, jl), _const(3, 10)),), e, ({"scheduled_job": "backup-run"},), (3,)),
+                Case(((_series(jm, jl), _const(0, 10)),), e),
+            ),
+        )
+    )
+    # the dead man's switch: always firing, so an external receiver notices when notifications stop
+    out.append(
+        Alert(
+            WATCHDOG,
+            "procops-monitoring",
+            "vector(1)",
+            0,
+            "none",
+            "incident-response",
+            "Watchdog: the alerting pipeline is alive",
+            "Always firing. Alertmanager sends it to the watchdog receiver every "
+            "monitoring.watchdog_repeat_interval; the receiver (monitoring.watchdog_url, a dead man's switch) "
+            "raises the alarm when it stops arriving: Prometheus, its rules or Alertmanager are down. "
+            "It never opens an incident.",
+            (
+                Case(
+                    ((_series("up", {"job": JOB_PROCOPS, "instance": "127.0.0.1:19200"}), _const(1, 10)),),
+                    e,
+                    ({},),
+                    (1,),
+                ),
+            ),
+        )
+    )
+
     for a in out:
         if a.group == "procops-platform":  # one service: the webhook groups its alerts, inhibition is per service
             a.labels.setdefault(SERVICE_LABEL, SERVICE_PLATFORM)
@@ -893,12 +1063,15 @@ ALERT_NAMES = (
     "OffsiteBackupStale",
     "BackupCheckFailed",
     "IntegrityProblems",
+    "RestoreVerifyStale",
     "DrillOverdue",
     "LoadTestOverdue",
     "ScanOverdue",
     "IncidentDeadlineNear",
     "IncidentDeadlineMissed",
     "MonitoringTargetDown",
+    "ScheduledJobFailed",
+    WATCHDOG,
 )
 
 
@@ -917,11 +1090,21 @@ def render_rules(alert_list: list[Alert], runbook_base: str) -> str:
     return "# generated by 'procops monitor rules' from the policy; do not edit\n" + _dump(body)
 
 
-def render_tests(alert_list: list[Alert], runbook_base: str, rules_file: str = RULES_FILE) -> str:
+def render_tests(
+    alert_list: list[Alert], runbook_base: str, rules_file: str = RULES_FILE, *, hourly: bool = False
+) -> str:
+    """The promtool test file: the minute-step cases, or (``hourly``) the hour-step ones (no-data cases).
+
+    promtool evaluates every rule at the file's ``evaluation_interval``; a no-data rule waits
+    for a whole policy interval (a week for the restore-verify), so its cases get their own
+    file evaluated hourly, which keeps the run to seconds.
+    """
     tests = []
     for a in alert_list:
         rule = a.rule(runbook_base)
         for case in a.cases:
+            if (case.interval >= HOURLY) != hourly:
+                continue
             exp = []
             for labels, value in zip(case.fires, case.values or (None,) * len(case.fires)):
                 lab = dict(labels)
@@ -938,7 +1121,7 @@ def render_tests(alert_list: list[Alert], runbook_base: str, rules_file: str = R
                     ],
                 }
             )
-    body = {"rule_files": [rules_file], "evaluation_interval": "1m", "tests": tests}
+    body = {"rule_files": [rules_file], "evaluation_interval": "1h" if hourly else "1m", "tests": tests}
     return "# generated by 'procops monitor rules': a firing and a quiet case for every alert\n" + _dump(body)
 
 
@@ -947,12 +1130,13 @@ class RenderedRules:
     rules: str
     tests: str
     alerts: tuple[Alert, ...]
+    hourly_tests: str = ""
 
 
 def render(config: Config) -> RenderedRules:
     base = config.monitoring.runbook_base_url or default_runbook_base()
     al = alerts(config)
-    return RenderedRules(render_rules(al, base), render_tests(al, base), tuple(al))
+    return RenderedRules(render_rules(al, base), render_tests(al, base), tuple(al), render_tests(al, base, hourly=True))
 
 
 # --------------------------------------------------------------------------- files and promtool
@@ -1001,18 +1185,21 @@ def write_and_test(config: Config, out_dir=None, *, journal: bool = True) -> Rul
 
     out = Path(out_dir) if out_dir else default_dir()
     rendered = render(config)
-    rules_path, tests_path = out / RULES_FILE, out / TESTS_FILE
+    rules_path, tests_path, hourly_path = out / RULES_FILE, out / TESTS_FILE, out / HOURLY_TESTS_FILE
     atomic_write(rules_path, rendered.rules)
     atomic_write(tests_path, rendered.tests)
+    atomic_write(hourly_path, rendered.hourly_tests)
     check = execute.run(execute.PROMTOOL, tools.promtool_check_rules(rules_path), check=False)
     test = (
-        execute.run(execute.PROMTOOL, tools.promtool_test_rules(tests_path), cwd=out, check=False) if check.ok else None
+        execute.run(execute.PROMTOOL, tools.promtool_test_rules(tests_path, hourly_path), cwd=out, check=False)
+        if check.ok
+        else None
     )
     output = check.tail(30) + ("\n" + test.tail(60) if test else "")
     res = RulesResult(
         str(rules_path),
         str(tests_path),
-        [a.name for a in rendered.alerts],
+        list(dict.fromkeys(a.name for a in rendered.alerts)),
         sum(len(a.cases) for a in rendered.alerts),
         check.ok,
         bool(test and test.ok),

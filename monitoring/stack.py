@@ -236,11 +236,21 @@ def platform_targets(target: Target) -> str:
 # While the platform is down as users see it, its replicas' and pages' alerts are symptoms of the same
 # outage: Alertmanager holds them back. ``equal`` keeps it per service, and a drill's alert never
 # silences a real one (nor a real one a drill's).
+# A repository that reports nothing fires the no-data rule of each of its alerts (reason="no_data"):
+# the backup's one pages, the check's, integrity's and restore-verify's of the same repository wait.
 INHIBIT_RULES = (
     {
         "source_matchers": ['alertname="PlatformDown"'],
-        "target_matchers": ['alertname=~"ReplicaDown|PageLoadSlow"'],
+        "target_matchers": ['alertname=~"ReplicaDown|PageLoadSlow|ErrorRatioHigh|UploadFailures"'],
         "equal": [R.SERVICE_LABEL, R.DRILL_LABEL],
+    },
+    {
+        "source_matchers": ['alertname=~"BackupStale|OffsiteBackupStale"', f'{R.NO_DATA_LABEL}="{R.NO_DATA}"'],
+        "target_matchers": [
+            'alertname=~"BackupCheckFailed|IntegrityProblems|RestoreVerifyStale"',
+            f'{R.NO_DATA_LABEL}="{R.NO_DATA}"',
+        ],
+        "equal": ["repository"],
     },
 )
 
@@ -249,7 +259,9 @@ def alertmanager_config(mon: MonitoringConfig, webhook_token_file: Path, escalat
     """Routes: IncidentDeadline* to the escalation receiver(s); critical (and the rest) to the incident webhook.
 
     ``escalation`` lists extra receivers: ``{"name", "url", "credentials_file" or None}``.
-    :data:`INHIBIT_RULES`: PlatformDown holds back ReplicaDown and PageLoadSlow of the same service.
+    :data:`INHIBIT_RULES`: PlatformDown holds back the other platform alerts of the same service; a
+    repository's no-data BackupStale holds back its other no-data alerts. Watchdog goes to
+    ``procops-watchdog`` (``monitoring.watchdog_url``, or nowhere), never to the incident webhook.
     """
     auth = {"authorization": {"type": "Bearer", "credentials_file": str(webhook_token_file)}}
     hook = f"http://127.0.0.1:{mon.webhook_port}"
@@ -264,6 +276,9 @@ def alertmanager_config(mon: MonitoringConfig, webhook_token_file: Path, escalat
         "group_interval": _d(mon.group_interval),
         "repeat_interval": _d(mon.repeat_interval),
     }
+    watchdog: dict[str, Any] = {"name": "procops-watchdog"}  # no destination unless watchdog_url is set
+    if mon.watchdog_url:
+        watchdog["webhook_configs"] = [{"url": mon.watchdog_url, "send_resolved": False}]
     cfg = {
         "route": {
             "receiver": "procops-webhook",
@@ -272,6 +287,13 @@ def alertmanager_config(mon: MonitoringConfig, webhook_token_file: Path, escalat
             "routes": [
                 {"receiver": "procops-escalation", "matchers": ['alertname=~"IncidentDeadline.*"'], "continue": False},
                 {"receiver": "procops-webhook", "matchers": ['severity="critical"']},
+                {  # the dead man's switch: never the incident webhook, re-sent often (matches no route above)
+                    "receiver": "procops-watchdog",
+                    "matchers": [f'alertname="{R.WATCHDOG}"'],
+                    "group_wait": "0s",
+                    "repeat_interval": _d(mon.watchdog_repeat_interval),
+                    "continue": False,
+                },
             ],
         },
         "receivers": [
@@ -280,6 +302,7 @@ def alertmanager_config(mon: MonitoringConfig, webhook_token_file: Path, escalat
                 "webhook_configs": [{"url": f"{hook}/alerts", "send_resolved": True, "http_config": auth}],
             },
             {"name": "procops-escalation", "webhook_configs": esc_configs},
+            watchdog,
         ],
         "inhibit_rules": [dict(r) for r in INHIBIT_RULES],
     }
@@ -688,6 +711,7 @@ class CheckResult:
     prometheus: list[dict]
     alertmanager: list[dict] | None
     alertmanager_error: str | None = None
+    silences: list[dict] = field(default_factory=list)  # active silences that cover critical alerts
 
     @property
     def critical(self) -> list[dict]:
@@ -701,6 +725,7 @@ class CheckResult:
             "pending": [a for a in self.prometheus if a["state"] == "pending"],
             "alertmanager": self.alertmanager,
             "alertmanager_error": self.alertmanager_error,
+            "silences_covering_critical": self.silences,
         }
 
 
@@ -756,7 +781,73 @@ def check(config: Config) -> CheckResult:
         ]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
         am_err = f"Alertmanager unreachable: {e}"
-    return CheckResult(prom, am, am_err)
+    silences: list[dict] = []
+    if am_err is None:
+        try:
+            r = httpx.get(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/silences", timeout=10)
+            r.raise_for_status()
+            silences = critical_silences(r.json(), prom, _critical_rules(config))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as e:
+            am_err = f"Alertmanager silences unreadable: {e}"
+    return CheckResult(prom, am, am_err, silences)
+
+
+def _critical_rules(config: Config) -> list[dict[str, str]]:
+    """The label sets a critical rule's alerts are known to carry (alertname, severity, static labels)."""
+    return [
+        {"alertname": a.name, "severity": a.severity, **a.labels} for a in R.alerts(config) if a.severity == "critical"
+    ]
+
+
+def _matches(matcher: dict, labels: dict[str, str], *, partial: bool) -> bool:
+    """Alertmanager's matcher semantics; ``partial``: a label the set does not know may match anything."""
+    import re
+
+    name = str(matcher.get("name", ""))
+    if partial and name not in labels:
+        return True
+    value = labels.get(name, "")
+    want = str(matcher.get("value", ""))
+    if matcher.get("isRegex"):
+        try:
+            hit = re.fullmatch(want, value) is not None
+        except re.error:
+            return False
+    else:
+        hit = value == want
+    return hit if matcher.get("isEqual", True) else not hit
+
+
+def critical_silences(silences: list[dict], prom_alerts: list[dict], critical_rules: list[dict]) -> list[dict]:
+    """The active silences that hold back a critical alert: one firing or pending now, or any alert of a
+    critical rule (labels a rule leaves open, such as ``instance``, are taken as matching). Pure."""
+    live = [a["labels"] for a in prom_alerts if a.get("severity") == "critical"]
+    out = []
+    for sil in silences:
+        if (sil.get("status") or {}).get("state") != "active":
+            continue
+        ms = sil.get("matchers") or []
+        covers = {
+            labels.get("alertname", "")
+            for labels, partial in [(x, False) for x in live] + [(x, True) for x in critical_rules]
+            if ms and all(_matches(m, labels, partial=partial) for m in ms)
+        }
+        if covers:
+            out.append(
+                {
+                    "id": sil.get("id"),
+                    "matchers": ",".join(
+                        f"{m.get('name')}{'' if m.get('isEqual', True) else '!'}{'=~' if m.get('isRegex') else '='}"
+                        f"{json.dumps(str(m.get('value', '')))}".replace("!=~", "!~")
+                        for m in ms
+                    ),
+                    "created_by": sil.get("createdBy"),
+                    "comment": sil.get("comment"),
+                    "ends_at": sil.get("endsAt"),
+                    "covers": sorted(covers),
+                }
+            )
+    return out
 
 
 # --------------------------------------------------------------------------- end-to-end delivery test

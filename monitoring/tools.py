@@ -37,8 +37,8 @@ def promtool_check_rules(path: Path) -> list[str]:
     return [binary("promtool"), "check", "rules", str(path)]
 
 
-def promtool_test_rules(path: Path) -> list[str]:
-    return [binary("promtool"), "test", "rules", str(path)]
+def promtool_test_rules(path: Path, *more: Path) -> list[str]:
+    return [binary("promtool"), "test", "rules", str(path), *(str(p) for p in more)]
 
 
 def promtool_check_config(path: Path) -> list[str]:

@@ -31,6 +31,7 @@ A background thread runs the escalation loop (R11) every
 
 from __future__ import annotations
 
+import datetime as dt
 import hmac
 import json
 import logging
@@ -44,6 +45,7 @@ from collections.abc import Callable
 from procops.errors import BadInput
 from procops.events import Kind, Record, WebhookDelivery, WebhookRejected
 from procops.monitoring import grouping
+from procops.monitoring.rules import WATCHDOG
 from procops.timeutil import iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -100,12 +102,36 @@ def _fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:16]
 
 
+MAX_DEPTH = 16  # Alertmanager's payload is 4 levels deep (object, alerts, alert, labels)
+
+
+def _depth_over(doc: Any, limit: int) -> bool:
+    """Whether lists/objects nest deeper than ``limit`` (iterative: deep input cannot exhaust the stack)."""
+    stack: list[tuple[Any, int]] = [(doc, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            items: Any = v.values()
+        elif isinstance(v, list):
+            items = v
+        else:
+            continue
+        if d > limit:
+            return True
+        stack.extend((x, d + 1) for x in items if isinstance(x, (dict, list)))
+    return False
+
+
 def parse_payload(body: bytes) -> Notification:
     """Validate an Alertmanager webhook payload; raises :class:`PayloadError` with the reason."""
     try:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise PayloadError(f"not JSON: {e}") from None
+    except RecursionError:
+        raise PayloadError(f"JSON nested deeper than {MAX_DEPTH} levels") from None
+    if _depth_over(doc, MAX_DEPTH):
+        raise PayloadError(f"JSON nested deeper than {MAX_DEPTH} levels")
     if not isinstance(doc, dict):
         raise PayloadError("the payload must be a JSON object")
     alerts = doc.get("alerts")
@@ -353,7 +379,10 @@ class Receiver:
         opened, attached, resolved, refired, errors, synthetic = [], [], [], [], [], []
         errors_ignored: list[str] = []
         drills: list[str] = []
-        duplicates = ignored = 0
+        duplicates = ignored = watchdog = 0
+        reopened: list[dict[str, str]] = []
+        open_cache: dict[str, bool] = {}  # incident id -> still open (read at most once per delivery)
+        received = utcnow()
         changed = False
         escalation = path == ESCALATION_PATH
         # the most severe firing alert of a delivery first: it opens the incident, the others attach to it
@@ -368,9 +397,21 @@ class Receiver:
                     changed |= self._escalation(a, resolved)
                     continue
                 if a.status == "firing":
-                    if t is not None and not t.resolved:
-                        duplicates += 1  # the storm case: no database work at all
+                    if a.name == WATCHDOG:  # the dead man's switch: proof of life, never an incident
+                        watchdog += 1
                         continue
+                    previous = None
+                    if t is not None and not t.resolved:
+                        if open_cache.setdefault(t.incident, self._still_open(t.incident)):
+                            duplicates += 1  # the storm case: one status read per incident and delivery
+                            continue
+                        previous = t.incident  # its incident was resolved while the alert kept firing
+                    elif (
+                        t is not None
+                        and t.resolved
+                        and not open_cache.setdefault(t.incident, self._still_open(t.incident))
+                    ):
+                        previous = t.incident  # resolved, incident resolved, firing again: a new outage
                     if not grouping.opens_incident(a) and grouping.group_key(a.labels) is None:
                         ignored += 1  # a warning with nothing to attach to: no database work either
                         continue
@@ -391,21 +432,35 @@ class Receiver:
                         store.attach_alert(iid, _evidence(a, note.group_key), drill=d.drill)
                         attached.append(iid)
                     else:
+                        t0, skew = receipt_t0(a.starts_at, received)
+                        source = _source(a)
+                        if skew is not None:
+                            source["starts_at_skew_seconds"] = skew
+                        if previous is not None:
+                            source["previous_incident"] = previous
                         inc, created = store.open(
                             incident_title(a),
                             severity=d.severity or "critical",
-                            t0=parse_iso(a.starts_at),
-                            source=_source(a),
+                            t0=t0,
+                            source=source,
                             dedupe_key="alert:" + a.fingerprint,
                             drill=d.drill,
                             group=d.group,
                         )
                         iid = str(getattr(inc, "id", inc))
-                        if t is not None and not created:
+                        if t is not None and not created and previous is None:
                             store.add_timeline(iid, "alert.refired", _source(a))
                             refired.append(iid)
                         else:
                             (opened if created else attached).append(iid)
+                        if created and skew is not None:
+                            store.add_timeline(
+                                iid,
+                                "alert.clock_skew",
+                                {"starts_at": a.starts_at, "received_at": iso(received), "skew_seconds": skew},
+                            )
+                        if created and previous is not None:
+                            reopened.append({"incident": iid, "previous": previous})
                         if created and d.drill:
                             drills.append(iid)
                     self.tracked[a.fingerprint] = Tracked(iid)
@@ -454,6 +509,10 @@ class Receiver:
         }
         if drills:
             data["drill_incidents"] = drills
+        if reopened:
+            data["refired_after_resolve"] = reopened
+        if watchdog:
+            data["watchdog"] = watchdog
         if synthetic:
             data["synthetic"] = synthetic
         self._journal(Kind.MONITOR_WEBHOOK, note.group_key[:200] or note.receiver, WebhookDelivery(**data))
@@ -461,6 +520,16 @@ class Receiver:
         if errors:
             return Outcome(500, body | {"errors": errors})
         return Outcome(200, body)
+
+    def _still_open(self, incident_id: str) -> bool:
+        """Whether a tracked alert's incident is still open (a deleted one is not)."""
+        store = self.store()
+        try:
+            if hasattr(store, "is_open"):
+                return bool(store.is_open(incident_id))
+            return bool(store.get(incident_id).is_open)
+        except BadInput:
+            return False
 
     def _escalation(self, a: AlertNote, resolved: list) -> bool:
         """An IncidentDeadline* alert: recorded on the incident's timeline once per firing/resolution."""
@@ -478,6 +547,18 @@ class Receiver:
         if state_resolved:
             resolved.append(iid)
         return True
+
+
+def receipt_t0(starts_at: str, received: dt.datetime) -> tuple[dt.datetime, float | None]:
+    """T0 of an incident opened by an alert: its ``startsAt``, or the receipt time when that lies in the future.
+
+    A sender whose clock runs ahead must not push the response clocks into the future (nor
+    get the alert refused): the skew in seconds is returned so the incident notes it.
+    """
+    starts = parse_iso(starts_at)
+    if starts > received:
+        return received, round((starts - received).total_seconds(), 3)
+    return starts, None
 
 
 def _evidence(a: AlertNote, group_key: str) -> dict:

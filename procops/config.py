@@ -344,6 +344,24 @@ class MonitoringConfig(Section):
     repeat_interval: PositiveDuration = Field(
         3600.0, description="Alertmanager repeat_interval of a still-firing alert."
     )
+    textfile_dir: Path | None = Field(
+        None,
+        description="node_exporter textfile directory the batch jobs write their procops_*.prom files to "
+        "(empty: $PROCOPS_HOME/textfile, which the procops exporter reads). On real hosts give the same "
+        "directory to playbooks/monitoring.yml (-e textfile_dir=...), which points node_exporter's "
+        "--collector.textfile.directory at it.",
+        examples=["/var/lib/procops/textfile"],
+    )
+    watchdog_url: str | None = Field(
+        None,
+        description="Dead man's switch: Alertmanager posts the always-firing Watchdog alert to this URL every "
+        "watchdog_repeat_interval; the receiver raises the alarm when it stops arriving (empty: Watchdog "
+        "goes to a receiver with no destination).",
+        examples=["https://deadman.example.gov.cn/ping/procops-prod"],
+    )
+    watchdog_repeat_interval: PositiveDuration = Field(
+        300.0, description="How often Alertmanager re-sends the Watchdog alert to watchdog_url."
+    )
     platform_down_for: Duration = Field(
         15.0, description="How long the platform (or a replica) must fail its probes before PlatformDown fires."
     )

@@ -420,6 +420,8 @@ class MonitorCheck(Record):
     verdict: str = "fail"
     critical: int = 0
     firing: list[str] = field(default_factory=list)
+    silenced_critical: list[str] | None = None  # ids of active silences that cover critical alerts
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"silenced_critical"})
 
 
 @dataclass(frozen=True)
@@ -453,7 +455,12 @@ class WebhookDelivery(Record):
     errors: list[str] = field(default_factory=list)
     drill_incidents: list[str] | None = None  # incidents opened or fed by drill alerts
     synthetic: list[str] | None = None  # tags of end-to-end delivery tests (no incident)
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"synthetic", "drill_incidents"})
+    # alerts that fired again after their incident was resolved: {"incident": new id, "previous": old id}
+    refired_after_resolve: list[dict[str, str]] | None = None
+    watchdog: int | None = None  # Watchdog (dead man's switch) notifications: proof of life, no incident
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset(
+        {"synthetic", "drill_incidents", "refired_after_resolve", "watchdog"}
+    )
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Batch commands (backup run, loadtest, drill ...) build a registry with
 :func:`new_registry`, set their gauges, and call :func:`write_textfile`, which
-writes ``$PROCOPS_HOME/textfile/<job>.prom`` (node_exporter's textfile
-collector format) through a temporary file and a rename. A last-success
+writes ``<monitoring.textfile_dir>/<job>.prom`` (default
+``$PROCOPS_HOME/textfile``; node_exporter's textfile collector format) through a temporary file and a rename. A last-success
 timestamp is set only when the job succeeded. Writing metrics never fails the
 job: errors become a warning.
 """
@@ -17,12 +17,30 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
+    from procops.config import Config
+
 log = logging.getLogger(__name__)
 
 
-def textfile_dir() -> Path:
+_configured: Path | None = None  # monitoring.textfile_dir of the config this process runs with
+
+
+def configure(config: Config) -> None:
+    """Use ``config.monitoring.textfile_dir`` for every textfile this process writes."""
+    global _configured
+    d = config.monitoring.textfile_dir
+    _configured = d.expanduser() if d is not None else None
+
+
+def textfile_dir(config: Config | None = None) -> Path:
+    """``monitoring.textfile_dir`` (of ``config``, else of :func:`configure`'s), or ``$PROCOPS_HOME/textfile``."""
     from procops.home import area_dir
 
+    d = config.monitoring.textfile_dir if config is not None else _configured
+    if d is not None:
+        d = d.expanduser()
+        d.mkdir(parents=True, exist_ok=True)
+        return d
     return area_dir("textfile")
 
 

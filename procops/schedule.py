@@ -567,7 +567,7 @@ def run_job(config: Config, name: str, config_source: Path | None, *, log_file: 
             log=str(log_file) if log_file else None,
         ),
     )
-    _write_metrics(st)
+    _write_metrics(st, config)
     return code
 
 
@@ -602,35 +602,39 @@ def job_failed(config: Config, unit: str) -> dict:
             atomic_write(_status_file(), json.dumps(st, indent=2, sort_keys=True))
         code = int(st[name]["exit_code"])
     record(Kind.SCHEDULE_JOB_FAILED, name, ScheduleJobFailed(unit=unit, exit_code=code, recorded_by_job=recorded))
-    _write_metrics(st)
+    _write_metrics(st, config)
     return {"job": name, "unit": unit, "exit_code": code, "recorded_by_job": recorded}
 
 
-def _write_metrics(st: dict) -> None:
-    from procops.metrics import new_registry, write_textfile
+def _write_metrics(st: dict, config: Config | None = None) -> None:
+    """``schedule.prom``: per job its last exit code, run and success times (atomically, never raises).
+
+    The label is ``scheduled_job``, not ``job``: Prometheus renames a scraped ``job`` label to
+    ``exported_job``, and the rules (ScheduledJobFailed) must find it after the scrape.
+    """
+    from procops.metrics import new_registry, textfile_dir, write_textfile
     from procops.timeutil import parse_iso
 
     try:
         from prometheus_client import Gauge
 
         reg = new_registry()
-        # the names the alert rules use (monitoring/rules.py): procops_job_*{job}
         code = Gauge(
             "procops_job_last_exit_code",
-            "Exit code of the last run of a scheduled job (124: stopped at its timeout).",
-            ["job"],
+            "Exit code of the last run of a scheduled job (0: it succeeded; 124: stopped at its timeout).",
+            ["scheduled_job"],
             registry=reg,
         )
         last = Gauge(
             "procops_job_last_run_timestamp_seconds",
             "Start of the last run of a scheduled job.",
-            ["job"],
+            ["scheduled_job"],
             registry=reg,
         )
         ok = Gauge(
             "procops_job_last_success_timestamp_seconds",
-            "Start of the last successful run.",
-            ["job"],
+            "Start of the last successful run of a scheduled job.",
+            ["scheduled_job"],
             registry=reg,
         )
         for name, v in st.items():
@@ -640,6 +644,6 @@ def _write_metrics(st: dict) -> None:
             last.labels(name).set(parse_iso(v["last_run"]).timestamp())
             if v.get("last_success"):
                 ok.labels(name).set(parse_iso(v["last_success"]).timestamp())
-        write_textfile("schedule", reg)
+        write_textfile("schedule", reg, textfile_dir(config) if config is not None else None)
     except Exception:  # noqa: BLE001 - metrics never fail the job
         pass

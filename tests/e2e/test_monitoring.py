@@ -164,3 +164,73 @@ def test_stopping_the_whole_platform_opens_exactly_one_critical_incident(cli, st
     assert "PlatformDown" in names and names <= {"PlatformDown", "ReplicaDown", "PageLoadSlow"}
     m = httpx.get(f"http://127.0.0.1:{stack['mon'] + 5}/metrics").text
     assert "procops_incidents_open 1.0" in m
+
+
+@pytest.fixture
+def fast_stack(cli, port_block, tmp_path):
+    """The stack with Alertmanager re-sending a still-firing alert every few seconds."""
+    sandbox_port = port_block(3)
+    mon = port_block(7)
+    cfg = {
+        "sandbox": {"port": sandbox_port, "replicas": 1, "seed": {"announcements": 3, "suppliers": 1, "documents": 1}},
+        "monitoring": {
+            **monitoring_ports(mon),
+            "scrape_interval": "2s",
+            "evaluation_interval": "2s",
+            "group_wait": "1s",
+            "group_interval": "2s",
+            "repeat_interval": "4s",
+        },
+    }
+    path = tmp_path / "procops.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {"PROCOPS_CONFIG": str(path)}
+    try:
+        cli("sandbox", "up", env=env, check=0)
+        cli("monitor", "up", "--json", env=env, check=0)
+        yield {"env": env, "am": f"http://127.0.0.1:{mon + 1}"}
+    finally:
+        cli("monitor", "down", env=env)
+        cli("sandbox", "down", env=env)
+
+
+def test_silences_of_critical_alerts_refire_after_resolve_and_the_watchdog(cli, fast_stack):
+    import datetime as dt
+
+    from procops.timeutil import iso, utcnow
+
+    env, am = fast_stack["env"], fast_stack["am"]
+    # a silence over a critical alert is reported by monitor check (a warning line and --json)
+    ends = iso(utcnow() + dt.timedelta(hours=1))
+    sil = {
+        "matchers": [{"name": "alertname", "value": "PlatformDown", "isRegex": False, "isEqual": True}],
+        "startsAt": iso(utcnow()),
+        "endsAt": ends,
+        "createdBy": "night-shift",
+        "comment": "maintenance",
+    }
+    sid = httpx.post(f"{am}/api/v2/silences", json=sil, timeout=10).json()["silenceID"]
+    chk = cli("monitor", "check", "--json", env=env)
+    assert chk.code in (0, 1)
+    found = chk.json()["silences_covering_critical"]
+    assert [s["id"] for s in found] == [sid] and found[0]["covers"] == ["PlatformDown"]
+    assert found[0]["created_by"] == "night-shift"
+    human = cli("monitor", "check", env=env)
+    assert f"warning: silence {sid}" in human.out and "PlatformDown" in human.out
+    # a real Alertmanager re-notifies a still-firing alert after its incident was resolved: a new incident
+    alert = [{"labels": {"alertname": "DatabaseDown", "severity": "critical"}, "startsAt": iso(utcnow())}]
+    assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=10).status_code == 200
+    incs = _wait_for_incidents(cli, env)
+    assert len(incs) == 1
+    cli("incident", "resolve", incs[0]["id"], "--summary", "restarted", env=env, check=0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_incidents(cli, env)) < 2:
+        httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=10)  # Prometheus keeps resending it too
+        time.sleep(2)
+    incs = _incidents(cli, env)
+    assert [i["status"] for i in incs] == ["resolved", "open"], "no new incident within 60 s"
+    assert incs[1]["source"]["previous_incident"] == incs[0]["id"]
+    # the Watchdog fires all along and reaches its own receiver, never an incident
+    wd = httpx.get(f"{am}/api/v2/alerts", params={"filter": 'alertname="Watchdog"'}, timeout=10).json()
+    assert wd and wd[0]["receivers"][0]["name"] == "procops-watchdog"
+    assert all(i["source"]["alertname"] != "Watchdog" for i in incs)

@@ -114,4 +114,4 @@ def test_job_failed_journals_a_killed_wrapper_and_writes_the_failure_metric(cli,
     ev = _events(procops_home, "schedule.job_failed")[-1]
     assert ev.subject == "backup-run" and ev.data["status"] == "failed"
     prom = (procops_home / "textfile" / "schedule.prom").read_text()
-    assert 'procops_job_last_exit_code{job="backup-run"} 1.0' in prom
+    assert 'procops_job_last_exit_code{scheduled_job="backup-run"} 1.0' in prom

@@ -34,6 +34,6 @@ def test_a_failing_job_is_recorded_not_silent(cli, procops_home, tmp_path):
         ev = j.events("schedule.job")
     assert ev[-1].subject == "backup-verify" and ev[-1].data["exit_code"] == r.code
     prom = (procops_home / "textfile" / "schedule.prom").read_text()
-    assert f'procops_job_last_exit_code{{job="backup-verify"}} {float(r.code)}' in prom
+    assert f'procops_job_last_exit_code{{scheduled_job="backup-verify"}} {float(r.code)}' in prom
     shown = cli("schedule", "show", "--json", "--target-dir", str(tmp_path / "none"), check=0).json()
     assert next(j for j in shown["jobs"] if j["name"] == "backup-verify")["last"]["exit_code"] == r.code

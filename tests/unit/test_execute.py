@@ -256,9 +256,9 @@ def test_a_failed_consumer_stops_the_producer_and_is_named(tmp_path):
 
 def test_a_pipeline_that_takes_too_long_interrupts_the_consumer(tmp_path):
     marker = tmp_path / "m"
-    producer = execute.Command(SH, ["/bin/sh", "-c", "head -c 1000 /dev/zero; exec sleep 60"])
+    producer = execute.Command(SH, ["/bin/sh", "-c", "head -c 1000 /dev/zero; exec sleep 120"])
     res = execute.pipeline(
-        producer, execute.Command(INT_TOOL, [sys.executable, "-c", CONSUMER, str(marker)]), timeout=10
+        producer, execute.Command(INT_TOOL, [sys.executable, "-c", CONSUMER, str(marker)]), timeout=30
     )
     assert res.timed_out and res.failed == "producer" and marker.read_text() == "INT"
     assert res.error().problem == "timeout"

@@ -121,6 +121,34 @@ def test_playbook_installs_agents_rules_and_basic_auth_on_a_test_host(netns_host
         timeout=30,
     )
     assert "node_exporter_build_info" in out.stdout
+    # procops' batch metrics, written where monitoring.textfile_dir says, reach that node_exporter
+    cfg = tmp_path / "procops.yaml"
+    cfg.write_text(f"monitoring:\n  textfile_dir: {hostdir}/textfile\n")
+    job = subprocess.run(
+        [str(BIN / "procops"), "--config", str(cfg), "schedule", "run-job", "backup-verify"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PROCOPS_HOME": str(tmp_path / "home")},
+    )
+    assert job.returncode not in (0, 2), job.stderr  # no backup yet: the job fails, and says so
+    assert (hostdir / "textfile" / "schedule.prom").is_file()
+    assert not (tmp_path / "home" / "textfile" / "schedule.prom").exists()
+    out = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            h["ns"],
+            "python3",
+            "-c",
+            "import urllib.request as u; print(u.urlopen('http://127.0.0.1:9100/metrics').read().decode())",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert f'procops_job_last_exit_code{{scheduled_job="backup-verify"}} {job.returncode}' in out.stdout
     # a second run changes nothing that matters and still passes
     p2 = _run(argv, cwd=ROOT, env=env, timeout=240)
     assert p2.returncode == 0 and "failed=0" in p2.stdout

@@ -53,3 +53,24 @@ def test_cli_rules_writes_files_and_a_journal_event(cli, tmp_path):
 
     with open_journal() as j:
         assert j.last("monitor.rules").data["verdict"] == "pass"
+
+
+def test_the_no_data_cases_catch_a_rule_that_ignores_missing_series(procops_home, tmp_path):
+    """Without the absent() rules, the hourly no-data cases must fail: a silent repository would raise nothing."""
+    out = tmp_path / "r"
+    cfg = Config.model_validate(
+        {"backup": {"repositories": [{"name": "nas", "url": "/srv/nas"}, {"name": "dr", "url": "/x", "offsite": True}]}}
+    )
+    res = rules.write_and_test(cfg, out, journal=False)
+    assert res.ok, res.output
+    path = out / rules.RULES_FILE
+    text = path.read_text()
+    assert 'absent(procops_backup_last_success_timestamp_seconds{repository="nas"})' in text
+    path.write_text(
+        text.replace('absent(procops_backup_last_success_timestamp_seconds{repository="nas"})', "vector(0) > 1")
+    )
+    p = subprocess.run(
+        ["promtool", "test", "rules", rules.HOURLY_TESTS_FILE], cwd=out, capture_output=True, text=True, timeout=300
+    )
+    assert p.returncode != 0
+    assert "BackupStale" in p.stdout + p.stderr

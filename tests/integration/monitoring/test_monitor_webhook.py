@@ -314,3 +314,74 @@ def test_a_thousand_unauthenticated_posts_add_at_most_two_journal_rows_and_the_m
     assert sum(r.data["count"] for r in rows) == 1000  # the window's refusals were summarised on stop
     assert all(r.data["reasons"].keys() == {"unauthorized"} for r in rows)
     assert rows[-1].data["window_start"] and rows[-1].data["window_end"]
+
+
+def test_an_alert_firing_again_after_its_incident_was_resolved_opens_a_new_incident(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    assert httpx.post(_url(svc), json=_payload(_alert(fp="again")), headers=h).status_code == 200
+    (first,) = _incidents()
+    with IncidentStore() as s:
+        s.resolve(first.id, summary="restarted")
+    # Alertmanager repeats the still-firing alert: the outage is back (or never went), a new incident
+    r = httpx.post(_url(svc), json=_payload(_alert(fp="again")), headers=h)
+    assert r.status_code == 200 and len(r.json()["opened"]) == 1
+    incs = _incidents()
+    assert [i.status for i in incs] == ["resolved", "open"]
+    assert incs[1].source["previous_incident"] == first.id
+    # more repeats while the new one is open: duplicates, nothing new
+    assert httpx.post(_url(svc), json=_payload(_alert(fp="again")), headers=h).json()["duplicates"] == 1
+    # resolved in Alertmanager, the incident resolved, then a new firing: a third incident
+    resolved = _payload(_alert(fp="again", status="resolved"), status="resolved")
+    assert httpx.post(_url(svc), json=resolved, headers=h).status_code == 200
+    with IncidentStore() as s:
+        s.resolve(incs[1].id)
+    later = _alert(fp="again") | {"startsAt": "2026-11-25T10:00:00Z"}
+    assert len(httpx.post(_url(svc), json=_payload(later), headers=h).json()["opened"]) == 1
+    incs = _incidents()
+    assert [i.status for i in incs] == ["resolved", "resolved", "open"]
+    assert incs[2].source["previous_incident"] == incs[1].id
+    with open_journal() as j:
+        ev = j.events("monitor.webhook")
+    assert sum(len(e.data.get("refired_after_resolve") or []) for e in ev) == 2
+
+
+def test_an_alert_from_the_future_is_taken_at_receipt_with_the_skew_noted(service):
+    import datetime as dt
+
+    from procops.timeutil import iso, parse_iso, utcnow
+
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    before = utcnow()
+    future = _alert(fp="future") | {"startsAt": iso(before + dt.timedelta(hours=2))}
+    r = httpx.post(_url(svc), json=_payload(future), headers=h)
+    assert r.status_code == 200 and len(r.json()["opened"]) == 1
+    (inc,) = _incidents()
+    t0 = parse_iso(inc.t0)
+    assert before <= t0 <= utcnow()
+    assert 7000 < inc.source["starts_at_skew_seconds"] <= 7200
+    assert "alert.clock_skew" in [e.kind for e in inc.timeline]
+
+
+def test_deeply_nested_json_is_400_and_the_server_keeps_serving(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    deep = b'{"alerts": [], "x": ' + b"[" * 10000 + b"]" * 10000 + b"}"
+    r = httpx.post(_url(svc), content=deep, headers=h)
+    assert r.status_code == 400 and "nested" in r.json()["error"]
+    labels = {"alertname": "X", "severity": "critical"}
+    for _ in range(20):
+        labels = {"k": labels}  # type: ignore[dict-item]
+    r = httpx.post(_url(svc), content=json.dumps({"alerts": [{"labels": labels}]}), headers=h)
+    assert r.status_code == 400
+    assert httpx.post(_url(svc), json=_payload(_alert()), headers=h).status_code == 200
+
+
+def test_the_watchdog_never_opens_an_incident(service):
+    svc, tok = service
+    h = {"Authorization": f"Bearer {tok}"}
+    wd = _alert(fp="wd", name="Watchdog", severity="none")
+    for _ in range(3):
+        assert httpx.post(_url(svc), json=_payload(wd), headers=h).status_code == 200
+    assert _incidents() == []

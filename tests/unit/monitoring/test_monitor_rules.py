@@ -35,16 +35,16 @@ def test_alerts_cover_the_issue_list():
         "IncidentDeadlineMissed",
     ):
         assert required in names
-    assert tuple(names) == rules.ALERT_NAMES
+    assert tuple(dict.fromkeys(names)) == rules.ALERT_NAMES  # no-data rules repeat a name per repository
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case_and_annotations():
     for a in rules.alerts(_cfg()):
         assert any(c.firing for c in a.cases), a.name
-        assert any(not c.firing for c in a.cases), a.name
+        assert a.name == rules.WATCHDOG or any(not c.firing for c in a.cases), a.name
         rule = a.rule("https://rb.example/en/")
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}
-        assert rule["labels"]["severity"] in ("critical", "warning")
+        assert rule["labels"]["severity"] in (("none",) if a.name == rules.WATCHDOG else ("critical", "warning"))
         assert a.runbook in rules.RUNBOOKS
         assert rule["annotations"]["runbook_url"] == f"https://rb.example/en/{a.runbook}.md"
 
@@ -56,7 +56,10 @@ def test_render_is_deterministic():
 
 def test_thresholds_come_from_the_policy():
     doc = yaml.safe_load(rules.render(_cfg(thresholds={"cpu_ratio": 0.7}, backup_interval="4h")).rules)
-    by_name = {r["alert"]: r for g in doc["groups"] for r in g["rules"]}
+    by_name: dict = {}
+    for g in doc["groups"]:
+        for r in g["rules"]:
+            by_name.setdefault(r["alert"], r)  # the first rule of a name (no-data rules follow)
     assert by_name["HostCpuHigh"]["expr"].endswith("> 0.7")
     assert by_name["BackupStale"]["expr"].endswith(f"> {4 * 3600 + 600}")
     assert by_name["PageLoadSlow"]["expr"].count("> 2") == 2
@@ -65,10 +68,13 @@ def test_thresholds_come_from_the_policy():
 def test_tests_file_has_one_group_per_case_and_names_the_rules_file():
     r = rules.render(_cfg())
     doc = yaml.safe_load(r.tests)
-    assert doc["rule_files"] == [rules.RULES_FILE]
-    assert len(doc["tests"]) == sum(len(a.cases) for a in r.alerts)
-    quiet = [t for t in doc["tests"] if t["alert_rule_test"][0]["exp_alerts"] == []]
-    assert len({t["alert_rule_test"][0]["alertname"] for t in quiet}) == len(r.alerts)
+    hourly = yaml.safe_load(r.hourly_tests)
+    assert doc["rule_files"] == hourly["rule_files"] == [rules.RULES_FILE]
+    tests = doc["tests"] + hourly["tests"]
+    assert len(tests) == sum(len(a.cases) for a in r.alerts)
+    quiet = [t for t in tests if t["alert_rule_test"][0]["exp_alerts"] == []]
+    # every alert has a quiet case but the Watchdog, which fires always by design
+    assert {t["alert_rule_test"][0]["alertname"] for t in quiet} == {a.name for a in r.alerts} - {rules.WATCHDOG}
 
 
 def test_severity_override_and_unknown_name():
@@ -154,3 +160,53 @@ def test_every_platform_alert_carries_the_service_label_and_no_other_alert_does(
             assert labels["service"] == rules.SERVICE_PLATFORM, a.name
         else:
             assert "service" not in labels, a.name
+
+
+def test_every_configured_repository_gets_no_data_rules_naming_it():
+    cfg = Config.model_validate(
+        {
+            "backup": {
+                "repositories": [
+                    {"name": "nas", "url": "/srv/nas"},
+                    {"name": "dr-site", "url": "sftp:b@h:/r", "offsite": True},
+                ]
+            }
+        }
+    )
+    nodata = [a for a in rules.alerts(cfg) if a.labels.get(rules.NO_DATA_LABEL) == rules.NO_DATA]
+    got = {(a.name, a.labels["repository"]) for a in nodata}
+    assert got == {
+        ("BackupStale", "nas"),
+        ("OffsiteBackupStale", "dr-site"),
+        *((n, r) for n in ("BackupCheckFailed", "IntegrityProblems", "RestoreVerifyStale") for r in ("nas", "dr-site")),
+    }
+    stale = next(a for a in nodata if a.name == "BackupStale")
+    assert stale.expr == 'absent(procops_backup_last_success_timestamp_seconds{repository="nas"})'
+    assert stale.for_s == cfg.policy.backup_interval + cfg.monitoring.staleness_grace
+    assert stale.severity == "critical"
+    for a in nodata:
+        assert any(c.firing for c in a.cases) and any(not c.firing for c in a.cases)
+        assert all(c.interval == rules.HOURLY for c in a.cases)
+
+
+def test_no_data_cases_go_to_the_hourly_test_file():
+    r = rules.render(_cfg())
+    hourly = yaml.safe_load(r.hourly_tests)
+    minute = yaml.safe_load(r.tests)
+    assert hourly["evaluation_interval"] == "1h" and minute["evaluation_interval"] == "1m"
+    names = {t["alert_rule_test"][0]["alertname"] for t in hourly["tests"]}
+    assert names == {
+        "BackupStale",
+        "OffsiteBackupStale",
+        "BackupCheckFailed",
+        "IntegrityProblems",
+        "RestoreVerifyStale",
+    }
+    assert all(t["interval"] == "1h" for t in hourly["tests"])
+    assert not any(t["interval"] == "1h" for t in minute["tests"])
+
+
+def test_watchdog_always_fires_and_a_failed_job_alerts():
+    al = {a.name: a for a in rules.alerts(_cfg())}
+    assert al["Watchdog"].expr == "vector(1)" and all(c.firing for c in al["Watchdog"].cases)
+    assert "procops_job_last_exit_code" in al["ScheduledJobFailed"].expr

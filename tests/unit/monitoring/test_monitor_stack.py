@@ -91,13 +91,62 @@ def test_non_http_escalation_receivers_are_not_given_to_alertmanager(procops_hom
 
 def test_platform_down_inhibits_its_replicas_and_pages_per_service_and_drill():
     cfg = yaml.safe_load(stack.alertmanager_config(_mon(), Path("/s/tok"), []))
-    assert cfg["inhibit_rules"] == [
-        {
-            "source_matchers": ['alertname="PlatformDown"'],
-            "target_matchers": ['alertname=~"ReplicaDown|PageLoadSlow"'],
-            "equal": ["service", "drill"],
+    assert cfg["inhibit_rules"][0] == {
+        "source_matchers": ['alertname="PlatformDown"'],
+        "target_matchers": ['alertname=~"ReplicaDown|PageLoadSlow|ErrorRatioHigh|UploadFailures"'],
+        "equal": ["service", "drill"],
+    }
+
+
+def test_a_silent_repository_pages_once_not_once_per_alert():
+    cfg = yaml.safe_load(stack.alertmanager_config(_mon(), Path("/s/tok"), []))
+    assert cfg["inhibit_rules"][1] == {
+        "source_matchers": ['alertname=~"BackupStale|OffsiteBackupStale"', 'reason="no_data"'],
+        "target_matchers": ['alertname=~"BackupCheckFailed|IntegrityProblems|RestoreVerifyStale"', 'reason="no_data"'],
+        "equal": ["repository"],
+    }
+
+
+def test_the_watchdog_goes_to_its_own_receiver_never_the_incident_webhook():
+    cfg = yaml.safe_load(stack.alertmanager_config(_mon(), Path("/s/tok"), []))
+    wd = cfg["route"]["routes"][-1]
+    assert wd["receiver"] == "procops-watchdog" and wd["matchers"] == ['alertname="Watchdog"']
+    assert wd["repeat_interval"] == "5m"
+    assert {r["name"]: r for r in cfg["receivers"]}["procops-watchdog"] == {"name": "procops-watchdog"}
+    cfg = yaml.safe_load(stack.alertmanager_config(_mon(watchdog_url="https://dms.example/p"), Path("/s/tok"), []))
+    rec = {r["name"]: r for r in cfg["receivers"]}["procops-watchdog"]
+    assert rec["webhook_configs"] == [{"url": "https://dms.example/p", "send_resolved": False}]
+
+
+def test_silences_covering_critical_alerts_are_found():
+    def sil(i, *matchers, state="active"):
+        return {
+            "id": i,
+            "status": {"state": state},
+            "matchers": [dict(name=n, value=v, isRegex=r, isEqual=True) for n, v, r in matchers],
+            "createdBy": "ops",
+            "endsAt": "2026-12-02T00:00:00Z",
         }
-    ]
+
+    rules_ = [{"alertname": "PlatformDown", "severity": "critical", "service": "procurement-platform"}]
+    live = [{"severity": "critical", "labels": {"alertname": "UploadFailures", "severity": "critical", "version": "1"}}]
+    found = stack.critical_silences(
+        [
+            sil("a", ("alertname", "PlatformDown", False)),
+            sil("b", ("severity", "warning", False)),
+            sil("c", ("version", "1", False)),
+            sil("d", ("alertname", "Platform.*", True), state="expired"),
+            sil("e", ("instance", "h1", False)),
+        ],
+        live,
+        rules_,
+    )
+    assert {f["id"]: f["covers"] for f in found} == {
+        "a": ["PlatformDown"],
+        "c": ["PlatformDown", "UploadFailures"],
+        "e": ["PlatformDown"],
+    }
+    assert found[0]["matchers"] == 'alertname="PlatformDown"'
 
 
 def test_platform_targets_carry_the_service_label_the_rules_group_by():
