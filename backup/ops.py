@@ -24,6 +24,8 @@ T = TypeVar("T")
 TAG = "procops"
 TAG_DB = "database"
 TAG_FILES = "files"
+TAG_PENDING = "pending"  # made by a run that has not confirmed it (yet, or ever: killed)
+TAG_CONFIRMED = "confirmed"  # the run checked its snapshots complete; only these count
 
 
 def make_restic(config: Config) -> Restic:
@@ -77,6 +79,20 @@ class Snapshot:
         return None
 
     @property
+    def confirmed(self) -> bool:
+        return TAG_CONFIRMED in self.tags
+
+    @property
+    def pending(self) -> bool:
+        return TAG_PENDING in self.tags and not self.confirmed
+
+    def tag_value(self, key: str) -> str | None:
+        for t in self.tags:
+            if t.startswith(key + "="):
+                return t[len(key) + 1 :]
+        return None
+
+    @property
     def kind(self) -> str | None:
         return TAG_DB if TAG_DB in self.tags else TAG_FILES if TAG_FILES in self.tags else None
 
@@ -123,9 +139,10 @@ def snapshots(restic: Restic, repo: Repo) -> list[Snapshot]:
 
 
 def run_sets(snaps: list[Snapshot]) -> list[RunSet]:
-    """Complete runs (a files snapshot and the database snapshot of the same run), oldest first."""
-    db = {s.run_id: s for s in snaps if s.kind == TAG_DB and s.run_id}
-    out = [RunSet(s.run_id, s, db[s.run_id]) for s in snaps if s.kind == TAG_FILES and s.run_id in db]
+    """Complete, confirmed runs (a files snapshot and the database snapshot of the same run, both tagged
+    ``confirmed``), oldest first: an unconfirmed snapshot (a killed or failed run) never counts."""
+    db = {s.run_id: s for s in snaps if s.kind == TAG_DB and s.run_id and s.confirmed}
+    out = [RunSet(s.run_id, s, db[s.run_id]) for s in snaps if s.kind == TAG_FILES and s.confirmed and s.run_id in db]
     return sorted(out, key=lambda r: r.time)
 
 

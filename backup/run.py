@@ -31,7 +31,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from procops.backup import dumps, state
-from procops.backup.ops import TAG, TAG_DB, TAG_FILES, LiveLock, make_restic, run_sets, snapshots, with_stale_unlock
+from procops.backup.ops import (
+    TAG,
+    TAG_CONFIRMED,
+    TAG_DB,
+    TAG_FILES,
+    TAG_PENDING,
+    LiveLock,
+    RunSet,
+    Snapshot,
+    make_restic,
+    run_sets,
+    snapshots,
+    with_stale_unlock,
+)
 from procops.backup.restic import (
     Problem,
     Repo,
@@ -42,6 +55,8 @@ from procops.backup.restic import (
     copy_args,
     forget_args,
     init_args,
+    ls_args,
+    tag_change_args,
     tail,
     unlock_args,
 )
@@ -152,7 +167,7 @@ def stream_backup(
     log.info("restic backup --stdin on %s: exit %d", repo.name, c.rc)
     if c.rc != 0:
         raise restic.error(repo, "backup", c.rc, c.stderr)
-    return _summary(c.stdout)
+    return {**_summary(c.stdout), "stream_sha256": res.sha256, "stream_bytes": res.bytes}
 
 
 def _summary(stdout: str) -> dict:
@@ -254,7 +269,7 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
         r.check_password_source()
     src = sources(config)
     result = RunResult(new_run_id(), iso(utcnow()))
-    tags = [TAG, f"run={result.run_id}"]
+    tags = [TAG, f"run={result.run_id}", TAG_PENDING]
     targets = repos if repo_name is not None else [r for r in repos if not r.offsite] or repos
     copies = [] if repo_name is not None else [r for r in repos if r.offsite and r not in targets]
     staging = backup_dir() / "staging"
@@ -389,9 +404,14 @@ def _direct(
         if errors:
             raise errors[0]
         rr.added_bytes = int(s_db.get("data_added", 0)) + int(s_files.get("data_added", 0))
+        confirmed = confirm(restic, repo, tags[1], src.database.dump_filename, s_db)
+        rr.database_snapshot = confirmed.database.short_id if confirmed.database else None
+        rr.files_snapshot = confirmed.files.short_id
         rr.status = "ok"
     except DumpFailed as e:
         rr.problem, rr.error = "dump_failed", e.message
+    except Unconfirmed as e:
+        rr.problem, rr.error = "unconfirmed", e.message
     except LiveLock as e:
         rr.problem, rr.error = "live_lock", e.message
     except ResticError as e:
@@ -403,6 +423,84 @@ def _direct(
         rr.database_snapshot = rr.files_snapshot = None
     rr.seconds = round(time.monotonic() - t0, 3)
     return rr
+
+
+class Unconfirmed(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def confirm(restic: Restic, repo: Repo, run_tag: str, dump_filename: str, s_db: dict) -> RunSet:
+    """Confirm this run's snapshots in ``repo`` complete, then mark them so; forget older unconfirmed ones.
+
+    The dump stored in the database snapshot (``restic ls --json``: the size of the stored file, read from
+    the snapshot's tree, no pack data) must have exactly the size of the bytes procops handed restic, and
+    restic must have processed that many. Then one ``restic tag`` swaps ``pending`` for ``confirmed`` and
+    records the stream's sha256 and size (``dump-sha256=``, ``dump-size=``; verify compares the restored dump
+    with them). Only then does the run count anywhere. Snapshots still ``pending`` from earlier runs
+    (a killed run: procops cannot confirm what it did not see end) are forgotten here.
+    """
+    sha, size = s_db.get("stream_sha256"), s_db.get("stream_bytes")
+    snap_id = s_db.get("snapshot_id")
+    if not sha or size is None or not snap_id:
+        raise Unconfirmed(f"restic did not report the database snapshot of {run_tag} in '{repo.name}'")
+    path = "/" + dump_filename.lstrip("/")
+    c = restic.run(repo, ls_args(snap_id, path), json_output=True, no_lock=True, timeout=600)
+    stored = [
+        d
+        for d in c.json_lines()
+        if d.get("struct_type") == "node" and d.get("path") == path and d.get("type") == "file"
+    ]
+    processed = s_db.get("total_bytes_processed")
+    if len(stored) != 1 or int(stored[0].get("size", -1)) != size or (processed is not None and processed != size):
+        found = stored[0].get("size") if stored else "no such file"
+        raise Unconfirmed(
+            f"the database snapshot {snap_id} in '{repo.name}' holds {path} of size {found}, "
+            f"but {size} bytes were written to restic: not counted"
+        )
+    with_stale_unlock(
+        restic,
+        repo,
+        lambda: restic.run(
+            repo,
+            tag_change_args(
+                where=[run_tag, TAG_PENDING],
+                add=[TAG_CONFIRMED, f"dump-sha256={sha}", f"dump-size={size}"],
+                remove=[TAG_PENDING],
+            ),
+            timeout=600,
+        ),
+    )
+    snaps = snapshots(restic, repo)
+    mine = [x for x in run_sets(snaps) if f"run={x.run_id}" == run_tag]
+    if not mine:
+        raise Unconfirmed(f"after tagging, run {run_tag[4:]} is not confirmed in '{repo.name}'")
+    forget_unconfirmed(restic, repo, snaps, before=mine[0].time, keep_run=run_tag)
+    return mine[0]
+
+
+def forget_unconfirmed(restic: Restic, repo: Repo, snaps: list[Snapshot], *, before: str, keep_run: str) -> int:
+    """Forget the ``pending`` snapshots older than ``before`` (runs that were killed or failed before they
+    confirmed), except those of ``keep_run``. Best effort: a failure is logged, the next run tries again."""
+    stale = [s.id for s in snaps if s.pending and s.time < before and keep_run not in s.tags]
+    if not stale:
+        return 0
+    try:
+        with_stale_unlock(
+            restic,
+            repo,
+            lambda: restic.run(
+                repo,
+                forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=stale),
+                timeout=600,
+            ),
+        )
+        log.info("forgot %d unconfirmed snapshots in %s", len(stale), repo.name)
+    except Exception:  # noqa: BLE001
+        log.warning("could not forget the unconfirmed snapshots in %s", repo.name, exc_info=True)
+        return 0
+    return len(stale)
 
 
 def _forget_run(restic: Restic, repo: Repo, run_tag: str, *, check: bool = False) -> None:
@@ -431,8 +529,12 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
     rr = RepoResult(repo.name, repo.offsite, "copy", copied_from=source.name)
     t0 = time.monotonic()
     try:
-        with_stale_unlock(restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG]), source=source, timeout=timeout))
-        mine = run_sets(snapshots(restic, repo))
+        # only confirmed runs are copied: a pending snapshot (killed run) never leaves its repository
+        with_stale_unlock(
+            restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG_CONFIRMED]), source=source, timeout=timeout)
+        )
+        snaps = snapshots(restic, repo)
+        mine = run_sets(snaps)
         have = {s.run_id for s in mine}
         want = run_sets(snapshots(restic, source))
         missing = [s.run_id for s in want if s.run_id not in have]
@@ -442,6 +544,8 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
             rr.files_snapshot = mine[-1].files.short_id
             rr.database_snapshot = mine[-1].database.short_id if mine[-1].database else None
         state.update(repo.name, offsite_missing_runs=0)
+        if mine:  # a direct backup that was killed here earlier left pending snapshots
+            forget_unconfirmed(restic, repo, snaps, before=mine[-1].time, keep_run=f"run={mine[-1].run_id}")
         rr.status = "ok"
     except LiveLock as e:
         rr.problem, rr.error = "live_lock", e.message
@@ -475,7 +579,7 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> No
                     keep_daily=ret.keep_daily,
                     keep_weekly=ret.keep_weekly,
                     keep_monthly=ret.keep_monthly,
-                    tags=[TAG],
+                    tags=[TAG_CONFIRMED],  # pending snapshots neither take a keep slot nor are kept by one
                     prune=True,
                 ),
                 timeout=config.backup.command_timeout,

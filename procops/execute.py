@@ -42,6 +42,7 @@ Heavy modules (psutil, httpx) are imported inside the functions that need them:
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
 import re
@@ -661,6 +662,8 @@ class PipelineResult:
     failed: str | None = None  # "producer", "consumer" or None
     timed_out: bool = False
     timeout: float = 0.0
+    sha256: str = ""  # of every byte handed to the consumer
+    bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -766,12 +769,16 @@ def pipeline(producer: Command | Path, consumer: Command, *, timeout: float | No
     broken = False
     failed: str | None = None
     prod_rc: int | None = None
+    digest = hashlib.sha256()
+    written = 0
     try:
         fd_in = cons.stdin.fileno()  # type: ignore[union-attr]
         while True:
             chunk = src.read(1 << 20)
             if not chunk:
                 break
+            digest.update(chunk)  # what the consumer is given, hashed as it passes (hashlib releases the GIL)
+            written += len(chunk)
             try:
                 view = memoryview(chunk)
                 while view:
@@ -833,7 +840,7 @@ def pipeline(producer: Command | Path, consumer: Command, *, timeout: float | No
         now - cons.started,
     )
     log.debug("pipeline %s | %s: %s", p_done and p_done.tool.name, consumer.tool.name, failed or "ok")
-    return PipelineResult(p_done, c_done, failed, timed_out.is_set(), limit)
+    return PipelineResult(p_done, c_done, failed, timed_out.is_set(), limit, digest.hexdigest(), written)
 
 
 # --------------------------------------------------------------------------- detached children
