@@ -51,11 +51,15 @@ def plan(site: Any, standby: Any, main: Any, *, keep_standby: bool) -> list[str]
     return steps
 
 
-def _archive(url: str) -> dict[int, dict]:
+def _archive(instance: str) -> dict[int, dict]:
+    """Every archived document of a running instance, bids included (read as the admin)."""
     import httpx
 
+    from procops.sandbox import api as sandbox
+
+    url, headers = sandbox.admin_view(instance)
     items: dict[int, dict] = {}
-    with httpx.Client(base_url=url.rstrip("/"), timeout=30) as c:
+    with httpx.Client(base_url=url.rstrip("/"), timeout=30, headers=headers) as c:
         page = 1
         while True:
             r = c.get("/api/archive", params={"page": page, "size": 100})
@@ -84,7 +88,7 @@ def check_main_serves(main_url: str, expected: dict[int, dict], documents_dir: P
                 raise
             time.sleep(0.5)
     try:
-        got = _archive(main_url)
+        got = _archive("main")
     except httpx.HTTPError as e:
         raise EnvironmentFailure(f"main at {main_url} does not list its archive: {e}") from None
     missing = sorted(set(expected) - set(got))
@@ -185,7 +189,7 @@ def failback(
         )
     note("failback.backup", {"run": run_data.get("run") or run_data.get("run_id"), "exit_code": code})
     # 2. stop main, copy the standby's data over it
-    expected = _archive(standby.url)
+    expected = _archive(site.site)
     opts = sandbox.up_options(
         config,
         port=main.port,

@@ -248,6 +248,20 @@ def clear_fault(instance: str | None = None) -> dict:
     return platform.clear_fault(_resolve(instance))
 
 
+def admin_view(instance: str) -> tuple[str, dict[str, str]]:
+    """A direct replica URL of a running instance and the admin header, for reading all of it (bids
+    included: the archive lists bid rows to their supplier and the admin only). Never through
+    HAProxy: the app takes the admin token only from a direct loopback connection."""
+    from procops.errors import EnvironmentFailure
+    from procops.sandbox import platform
+
+    r = running(instance)
+    live = [rep for rep in r.replicas if rep.alive] if r is not None else []
+    if r is None or not live:
+        raise EnvironmentFailure(f"sandbox '{instance}' has no running replica to read")
+    return f"http://{r.host}:{live[0].port}", {"X-Admin-Token": platform.admin_token()}
+
+
 def copy_data(source: str, target: str, target_database_url: str | None = None) -> dict:
     """Copy a running instance's database and documents over a stopped one's (the failback)."""
     from procops.sandbox import transfer
