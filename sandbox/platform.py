@@ -192,6 +192,16 @@ backend replicas
 """
 
 
+def data_key_file() -> Path:
+    """The key of the platform's encrypted fields (credit codes), one for every instance of this
+    state home: a standby restored from main's backup reads main's ciphertexts. Created 0600 on
+    first use by the seed or a replica; on real hosts it is a secret of the platform, kept with
+    its other secrets (the standby host needs the same file)."""
+    from procops.home import area_dir
+
+    return area_dir("secrets") / "sandbox-data.key"
+
+
 def replica_env(
     paths: SandboxPaths, database_url: str, version: str, max_upload: int, replica: str, token_file: Path
 ) -> dict[str, str]:
@@ -199,6 +209,7 @@ def replica_env(
     env = {k: os.environ[k] for k in ("PROCOPS_HOME", "PROCOPS_LANG") if k in os.environ}
     env.update(
         {
+            "PROCOPS_SANDBOX_DATA_KEY_FILE": str(data_key_file()),
             "PROCOPS_SANDBOX_DB_URL": database_url,
             "PROCOPS_SANDBOX_DOCS_DIR": str(paths.documents),
             "PROCOPS_SANDBOX_VERSION": version,
@@ -416,6 +427,7 @@ def prepare_data(paths: SandboxPaths, database_url: str, opts: UpOptions) -> dic
             documents=opts.seed_documents,
             document_size=opts.document_size,
             seed=opts.seed,
+            key_file=data_key_file(),
         )
     except Exception as e:  # noqa: BLE001 - the database's own error is the message
         if isinstance(e, (BadInput, EnvironmentFailure)):

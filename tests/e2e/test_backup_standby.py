@@ -62,13 +62,11 @@ def test_backup_of_the_sandbox_restores_to_a_serving_standby(cli, sandbox):
         for d in arch["items"]:
             body = c.get(f"/api/documents/{d['id']}", headers=own)
             assert body.status_code == 200 and hashlib.sha256(body.content).hexdigest() == d["sha256"]
-        # the restored supplier accounts work on the standby
-        assert (
-            c.post(
-                "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
-            ).status_code
-            == 200
-        )
+        # the restored supplier accounts work on the standby, and their encrypted credit codes read back
+        login = c.post("/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"})
+        assert login.status_code == 200
+        me = c.get("/api/suppliers/me", headers={"Authorization": f"Bearer {login.json()['token']}"})
+        assert me.status_code == 200 and me.json()["credit_code"], me.text
     st = cli("backup", "status", "--json", check=0).json()
     assert st["repositories"]["local"]["rpo_ok"] and st["repositories"]["offsite"]["offsite_missing_runs"] == 0
 
