@@ -30,7 +30,9 @@ if TYPE_CHECKING:
     from procops.config import Config, LoadedConfig
 
 # problems that say the environment failed, not the backup's verdict
-ENVIRONMENT_PROBLEMS = frozenset({"unreachable", "not_initialised", "live_lock", "locked", "environment"})
+ENVIRONMENT_PROBLEMS = frozenset(
+    {"unreachable", "not_initialised", "live_lock", "locked", "environment", "read_only", "no_space", "interrupted"}
+)
 
 
 def exit_code(problems: Iterable[str | None]) -> ExitCode:

@@ -124,7 +124,8 @@ def check(config: Config, *, repo: str | None = None, read_data_subset: str | No
             else:
                 values["subset"] = st.get("subset")
             values["last_success"] = now if res.ok else st.get("last_success")
-            state.update(r.name, check=values)
+            if res.problem != "interrupted":  # a stopped check is no verdict: the last one stands
+                state.update(r.name, check=values)
             out.append(res)
         repos = select(config, None)
         state.write_metrics(
@@ -134,11 +135,12 @@ def check(config: Config, *, repo: str | None = None, read_data_subset: str | No
         from procops.journal import record
 
         ok = all(c.ok for c in out)
+        interrupted = any(c.problem == "interrupted" for c in out)
         record(
             Kind.BACKUP_CHECK,
             repo or "all",
             BackupCheck(
-                status=Status.of(ok),
+                status=Status.INTERRUPTED if interrupted and not ok else Status.of(ok),
                 ok=ok,
                 repositories={c.repository: BackupCheckRepo(**c.as_dict()) for c in out},
             ),

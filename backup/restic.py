@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import json
 import logging
@@ -81,6 +82,7 @@ class Problem(str, enum.Enum):
     UNREACHABLE = "unreachable"
     WRONG_PASSWORD = "wrong_password"
     NO_SPACE = "no_space"
+    READ_ONLY = "read_only"  # the repository's file system is mounted read-only
     INCOMPLETE = "incomplete"
     TIMEOUT = "timeout"
     INTERRUPTED = "interrupted"
@@ -98,11 +100,13 @@ def classify(rc: int, stderr: str, version: Version = (0, 14, 0)) -> Problem:
             return Problem.WRONG_PASSWORD
     if rc == ResticExit.INCOMPLETE:
         return Problem.INCOMPLETE
-    if rc == ResticExit.INTERRUPTED or rc == -signal.SIGINT:
-        return Problem.INTERRUPTED
+    if rc == ResticExit.INTERRUPTED or rc in (-signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL):
+        return Problem.INTERRUPTED  # stopped (by us, a person or the OOM killer): no verdict on the repository
     low = stderr.lower()
     if "no space left on device" in low or "disk quota exceeded" in low:
         return Problem.NO_SPACE
+    if "read-only file system" in low:  # before the lock phrases: restic first fails to write its lock
+        return Problem.READ_ONLY
     if "repository is already locked" in low or "unable to create lock" in low:
         return Problem.LOCKED
     if "wrong password" in low or "no key found" in low:
@@ -437,14 +441,62 @@ class ResticError(EnvironmentFailure):
         )
 
 
+# a Go stack frame of restic's error output: "pkg.Func" lines and their tab-indented "file.go:N"
+_GO_TRACE = re.compile(
+    r"^(goroutine \d+ |\t|\s+\S+\.(go|s):\d+|(main|runtime|github\.com|golang\.org)[./]\S*$|created by )"
+)
+
+
 def tail(text: str, lines: int = 6) -> str:
-    """The last lines of a program's messages, on one line, passwords inside URLs masked."""
+    """The cause of a program's failure, on one line, passwords inside URLs masked: restic's
+    ``Fatal:`` line (or the error above a stack trace) first, then its last lines, without Go
+    stack frames."""
+    all_lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     keep = [
         ln
-        for ln in text.strip().splitlines()
-        if ln.strip() and not ln.startswith(("using temporary cache", "Using temporary cache"))
+        for ln in all_lines
+        if not ln.startswith(("using temporary cache", "Using temporary cache")) and not _GO_TRACE.match(ln)
     ]
-    return mask_text(" | ".join(keep[-lines:]))
+    cause = [ln for ln in keep if ln.startswith(("Fatal:", "panic:"))][:1]
+    if not cause:
+        first_frame = next((i for i, ln in enumerate(all_lines) if _GO_TRACE.match(ln)), None)
+        if first_frame:
+            cause = [all_lines[first_frame - 1]]
+    rest = [ln for ln in keep if ln not in cause][-(lines - len(cause)) :]
+    return mask_text(" | ".join(cause + rest))
+
+
+# commands that write to the repository (a lock, data, a snapshot): a local repository is probed first
+WRITING_COMMANDS = frozenset({"backup", "copy", "forget", "prune", "check", "tag", "unlock", "rebuild-index"})
+
+
+def probe_local(repo: Repo) -> None:
+    """For a local repository, write and remove a small file where restic puts its locks: a
+    read-only or full file system is a ResticError (read_only / no_space) at once, where restic
+    itself would retry for a minute before failing with a stack trace."""
+    import errno
+    import os
+
+    if backend_of(repo.url) != "local":
+        return
+    locks = Path(repo.url) / "locks"
+    if not locks.is_dir():
+        return  # not initialised (or not mounted): restic says which
+    probe = locks / f".procops-probe-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"x" * 4096)
+        finally:
+            os.close(fd)
+        probe.unlink()
+    except OSError as e:
+        problem = {errno.EROFS: Problem.READ_ONLY, errno.ENOSPC: Problem.NO_SPACE, errno.EDQUOT: Problem.NO_SPACE}
+        if e.errno not in problem:
+            return  # anything else: restic's own attempt reports it
+        with contextlib.suppress(OSError):
+            probe.unlink()
+        raise ResticError(repo.name, "write probe", 1, f"{locks}: {e.strerror.lower()}", problem[e.errno]) from None
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -514,6 +566,8 @@ class Restic:
         cwd: Path | None = None,
         stdout: Any = None,
     ) -> Completed:
+        if not no_lock and args and args[0] in WRITING_COMMANDS:
+            probe_local(repo)  # a read-only or full disk is named in a moment, not after restic's retries
         opts = (*repo.options, *(source.options if source is not None else ()))
         argv = self.argv(args, json_output=json_output, no_lock=no_lock, options=opts)
         env = self.env(repo, source=source)

@@ -119,6 +119,8 @@ class JournalState:
                     self.backup_success[(name, "true" if name in self.offsite_repos else "false")] = t
         elif isinstance(rec, events.BackupCheck):
             for name, c in rec.repositories.items():
+                if c.problem == "interrupted":
+                    continue  # a check stopped before its end says nothing about the repository
                 self.check_ok[name] = int(c.ok)
                 if c.ok:
                     self.check_success[name] = t

@@ -57,7 +57,7 @@ def test_kill_9_of_restic_mid_backup_then_the_next_run_succeeds_and_check_is_cle
         if run.poll() is None:
             run.kill()
     assert killed, "never saw the files backup of restic running"
-    assert run.returncode == 1, err.decode()
+    assert run.returncode == 3, err.decode()  # restic was stopped from outside: the run could not be done
     # the killed restic left its lock behind; the next run handles it and succeeds
     cli("backup", "run", "--repo", "local", check=0)
     cli("backup", "check", "--repo", "local", "--read-data-subset", "all", check=0)
@@ -76,7 +76,7 @@ def test_a_full_filesystem_under_the_local_repository_fails_clearly_and_offsite_
         cli("backup", "init", check=0)
         _big_files(platform, 3, 1024 * 1024)
         r = cli("backup", "run", "--json")
-        assert r.code == 1
+        assert r.code == 3  # a full disk is the environment, not a verdict on the backup
         res = r.json()["repositories"]
         assert res["local"]["status"] == "failed" and res["local"]["problem"] == "no_space", res["local"]
         assert "no space left on device" in res["local"]["error"]
@@ -87,6 +87,70 @@ def test_a_full_filesystem_under_the_local_repository_fails_clearly_and_offsite_
         assert kinds == {"unreferenced"}
     finally:
         subprocess.run(["umount", "-l", str(local)], check=False)
+
+
+@pytest.mark.root
+def test_a_read_only_offsite_filesystem_is_named_as_such_and_exit_3_with_no_stack_trace(cli, platform):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a tmpfs")
+    off = platform.repo_path("offsite")
+    off.mkdir(parents=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(off)], check=True)
+    try:
+        cli("backup", "init", check=0)
+        subprocess.run(["mount", "-o", "remount,ro", str(off)], check=True)
+        r = cli("backup", "run", "--json", timeout=120)
+        assert r.code == 3, r.out + r.err
+        res = r.json()["repositories"]
+        assert res["local"]["status"] == "ok"
+        assert res["offsite"]["problem"] == "read_only", res["offsite"]
+        assert "read-only file system" in res["offsite"]["error"]
+        assert "goroutine" not in r.out + r.err and "locked" not in res["offsite"]["error"]
+    finally:
+        subprocess.run(["umount", "-l", str(off)], check=False)
+
+
+def test_a_killed_restic_check_is_an_interruption_not_damage(cli, platform, procops_home):
+    cli("backup", "init", "--repo", "local", check=0)
+    _big_files(platform, 40, 1024 * 1024)
+    cli("backup", "run", "--repo", "local", check=0)
+    cli("backup", "check", "--repo", "local", check=0)  # a good check on record
+    env = dict(os.environ, PROCOPS_HOME=str(procops_home))
+    run = subprocess.Popen(
+        [PROCOPS, "backup", "check", "--repo", "local", "--read-data-subset", "all", "--json"],
+        cwd=platform.config.parent,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    killed = None
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and killed is None and run.poll() is None:
+            for child in psutil.Process(run.pid).children(recursive=True):
+                try:
+                    cmd = child.cmdline()
+                except psutil.Error:
+                    continue
+                if "restic" in os.path.basename(cmd[0]) and "check" in cmd:
+                    child.send_signal(signal.SIGKILL)  # as the OOM killer or an operator would
+                    killed = child.pid
+                    break
+            time.sleep(0.01)
+        out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            run.kill()
+    assert killed, "never saw restic check running"
+    assert run.returncode == 3, err.decode()
+    import json
+
+    res = json.loads(out)["repositories"][0]
+    assert res["problem"] == "interrupted", res
+    st = cli("backup", "status", "--json").json()["repositories"]["local"]  # exit 1: offsite never ran
+    assert st["check"]["ok"] is True  # the last verdict stands: a stopped check is no damage
+    prom = (procops_home / "textfile" / "backup.prom").read_text()
+    assert 'procops_backup_last_check_success{repository="local"} 1.0' in prom
 
 
 def _holding_restic(platform, repo: str) -> subprocess.Popen:

@@ -259,3 +259,28 @@ def test_error_messages_mask_passwords_inside_urls():
         r.Problem.NOT_INITIALISED,
     )
     assert "hunter2" not in e.message and "hunter2" not in e.output and "bk:********@dr" in e.message
+
+
+GO_TRACE_OUTPUT = """open /srv/off/locks/99-tmp-1: read-only file system
+github.com/restic/restic/internal/backend/local.(*Local).Save
+\tgithub.com/restic/restic/internal/backend/local/local.go:153
+main.main
+\tgithub.com/restic/restic/cmd/restic/main.go:98
+runtime.goexit
+\truntime/asm_amd64.s:1594
+unable to create lock in backend"""
+
+
+def test_a_read_only_file_system_is_read_only_not_a_lock_held():
+    assert r.classify(1, GO_TRACE_OUTPUT, (0, 14, 0)) is r.Problem.READ_ONLY
+
+
+def test_restic_killed_from_outside_is_an_interruption():
+    assert r.classify(-9, "", (0, 14, 0)) is r.Problem.INTERRUPTED
+    assert r.classify(-15, "", (0, 14, 0)) is r.Problem.INTERRUPTED
+
+
+def test_the_tail_gives_the_cause_line_first_and_no_stack_frames():
+    t = r.tail(GO_TRACE_OUTPUT)
+    assert t.startswith("open /srv/off/locks/99-tmp-1: read-only file system")
+    assert ".go:" not in t and "runtime." not in t and "main.main" not in t
