@@ -496,7 +496,9 @@ def probe_local(repo: Repo) -> None:
             return  # anything else: restic's own attempt reports it
         with contextlib.suppress(OSError):
             probe.unlink()
-        raise ResticError(repo.name, "write probe", 1, f"{locks}: {(e.strerror or str(e)).lower()}", problem[e.errno]) from None
+        raise ResticError(
+            repo.name, "write probe", 1, f"{locks}: {(e.strerror or str(e)).lower()}", problem[e.errno]
+        ) from None
 
 
 def base_env(extra: dict[str, str] | None = None) -> dict[str, str]:
