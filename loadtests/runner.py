@@ -171,7 +171,7 @@ def preflight(url: str, config: Config, timeout: float = PREFLIGHT_TIMEOUT) -> T
                 if d.status_code == 200:
                     body = d.json()
                     t.announcements = int(body.get("announcements", t.announcements))
-                    t.suppliers = int(body.get("suppliers", t.suppliers))
+                    t.suppliers = int(body.get("seeded_suppliers", body.get("suppliers", t.suppliers)))
                     t.version = body.get("version", t.version)
                 else:
                     t.notes.append(f"/api/dashboard answered {d.status_code}: using the seed's counts")

@@ -14,7 +14,7 @@ PROCOPS_SANDBOX_ADMIN_TOKEN_FILE    file (mode 0600) holding the admin token   (
 PROCOPS_SANDBOX_REPLICA             replica name, e.g. ``r1``                  ``r1``
 PROCOPS_SANDBOX_POOL_SIZE           database connection pool size              10
 PROCOPS_SANDBOX_SESSION_LIFETIME    how long a login token is valid (``8h``)   8 hours
-PROCOPS_SANDBOX_LOGIN_MAX_FAILURES  failed logins per e-mail or client IP      5
+PROCOPS_SANDBOX_LOGIN_MAX_FAILURES  failed logins per e-mail (an address: 20x) 5
                                     within the window before 429
 PROCOPS_SANDBOX_LOGIN_WINDOW        the throttling window (``15m``)            15 minutes
 PROCOPS_SANDBOX_DATA_KEY_FILE       AES key of encrypted fields (0600)         ``<state>/keys/data.key``
