@@ -247,3 +247,16 @@ def test_error_messages_mask_passwords_inside_urls():
         r.Problem.NOT_INITIALISED,
     )
     assert "hunter2" not in e.message and "hunter2" not in e.output and "bk:********@dr" in e.message
+
+
+def test_forget_args_keep_yearly_and_keep_within_for_the_fifteen_year_profile():
+    a = r.forget_args(
+        keep_hourly=24, keep_daily=7, keep_weekly=4, keep_monthly=12, keep_yearly=15, keep_within="15y", prune=True
+    )
+    assert a[a.index("--keep-yearly") + 1] == "15" and a[a.index("--keep-within") + 1] == "15y"
+    assert "--prune" in a
+
+
+def test_forget_args_keep_within_alone_keeps_something():
+    a = r.forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_within="1y6m")
+    assert a == ("forget", "--group-by", "host,paths", "--keep-within", "1y6m")
