@@ -72,6 +72,8 @@ def backup(config: Config, repo: str | None = None, *, loaded: LoadedConfig | No
 def run_exit_code(res: RunResult) -> ExitCode:
     if res.ok:
         return ExitCode.OK
+    if res.damaged:
+        return ExitCode.VERDICT_FAILED  # missing or altered archive files: the verdict fails, whatever else
     return exit_code(r.problem for r in res.repositories if r.status != "ok") or ExitCode.VERDICT_FAILED
 
 
@@ -196,6 +198,65 @@ def restore_to_sandbox(
         ),
         loaded=loaded,
     )
+
+
+def prune(config: Config, repo: str | None = None, *, loaded: LoadedConfig | None = None) -> dict:
+    """`forget --prune` per retention now on every (or one) repository this host may prune, as an operation
+    (``backup.prune``). Append-only repositories are skipped (named: exit 2); their own host prunes them."""
+    from procops.backup import run
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    return run_as_operation(
+        Kind.BACKUP_PRUNE, repo or "all", lambda _op: run.prune(config, repo), loaded=loaded, exit_code=prune_exit_code
+    )
+
+
+def prune_exit_code(res: dict) -> ExitCode:
+    return exit_code(res["problems"])
+
+
+def restore_document(config: Config, document: int, *, loaded: LoadedConfig | None = None) -> dict:
+    """Restore one archived document in place from the newest run holding it with the platform's recorded
+    sha256, as an operation (``backup.restore-document``). An unknown id is bad input (2); no good copy in
+    any reachable repository is a failed verdict (1, ``ok`` false)."""
+    from procops.backup import documents as d
+    from procops.events import Kind
+    from procops.operation import run_as_operation
+
+    def go(_op: Any) -> dict:
+        res = d.restore_document(config, document)
+        _record_restore_document(res)
+        return res
+
+    return run_as_operation(
+        Kind.BACKUP_RESTORE_DOCUMENT, f"document:{document}", go, loaded=loaded, exit_code=restore_document_exit_code
+    )
+
+
+def _record_restore_document(res: dict) -> None:
+    from procops.events import BackupRestoreDocument, Kind, Status
+    from procops.journal import record
+
+    record(
+        Kind.BACKUP_RESTORE_DOCUMENT,
+        f"document:{res['id']}",
+        BackupRestoreDocument(
+            status=Status.of(res["ok"]),
+            document=res["id"],
+            storage_path=res["storage_path"],
+            sha256=res["sha256"],
+            outcome=res["status"],
+            repository=res["repository"],
+            run=res["run"],
+            snapshot=res["snapshot"],
+            tried=res["tried"][:20],
+        ),
+    )
+
+
+def restore_document_exit_code(res: dict) -> ExitCode:
+    return ExitCode.OK if res["ok"] else ExitCode.VERDICT_FAILED
 
 
 def snapshots(config: Config, repo: str | None = None) -> dict:

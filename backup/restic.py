@@ -173,6 +173,7 @@ class Repo:
     password_command: tuple[str, ...] | None = None
     offsite: bool = False
     options: tuple[tuple[str, str], ...] = ()
+    append_only: bool = False  # served append-only: never forget or prune from this host
 
     def __post_init__(self) -> None:
         if (self.password_file is None) == (self.password_command is None):
@@ -279,6 +280,8 @@ def forget_args(
     keep_weekly: int,
     keep_monthly: int,
     keep_last: int = 0,
+    keep_yearly: int = 0,
+    keep_within: str | None = None,
     tags: Iterable[str] = (),
     group_by: str = "host,paths",
     prune: bool = False,
@@ -293,9 +296,12 @@ def forget_args(
         ("--keep-daily", keep_daily),
         ("--keep-weekly", keep_weekly),
         ("--keep-monthly", keep_monthly),
+        ("--keep-yearly", keep_yearly),
     ):
         if n:
             a += [flag, str(n)]
+    if keep_within:  # restic >= 0.7 (0.14 has it): no feature gate
+        a += ["--keep-within", keep_within]
     if len(a) == 3:
         raise ValueError("a retention policy that keeps nothing would forget every snapshot")
     if prune:

@@ -22,6 +22,7 @@ Each repository is handled independently; the run exits 1 when any failed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import secrets
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from procops.backup import dumps, state
+from procops.backup import documents, dumps, state
 from procops.backup.ops import (
     TAG,
     TAG_CONFIRMED,
@@ -214,10 +215,13 @@ class RunResult:
     repositories: list[RepoResult] = field(default_factory=list)
     manifest: dict = field(default_factory=dict)
     dump_error: str | None = None
+    # documents changed since the last run that no longer match the platform's record (backed up all the same)
+    damaged: list[dict] = field(default_factory=list)
+    documents_hashed: int | None = None
 
     @property
     def ok(self) -> bool:
-        return bool(self.repositories) and all(r.status == "ok" for r in self.repositories)
+        return bool(self.repositories) and all(r.status == "ok" for r in self.repositories) and not self.damaged
 
     @property
     def live_lock_only(self) -> bool:
@@ -231,6 +235,8 @@ class RunResult:
             "started_at": self.started_at,
             "ended_at": self.ended_at,
             "dump_error": self.dump_error,
+            "damaged_documents": self.damaged,
+            "documents_hashed": self.documents_hashed,
             "manifest_totals": self.manifest.get("totals"),
             "tables": self.manifest.get("tables"),
             "repositories": {r.name: r.as_dict() for r in self.repositories},
@@ -316,6 +322,10 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
             )
             result.manifest = manifest
             atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
+            with _step(op, "changed documents"):
+                changed = documents.changed_documents(config, src.documents, manifest["documents"])
+                result.damaged = [d.as_dict() for d in changed.damaged or []]
+                result.documents_hashed = changed.hashed
             for r in targets:
                 result.repositories.append(direct(r))
             done = [r for r in targets if _ok(result, r.name)]
@@ -338,7 +348,10 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
                 result.repositories.append(RepoResult(r.name, r.offsite, "backup", problem="dump_failed", error=msg))
     with _step(op, "retention"):
         for rr in result.repositories:
-            if rr.status == "ok":
+            if rr.status == "ok" and result.damaged:
+                # the older runs hold the good copies of the damaged documents: forget nothing now
+                rr.forget = rr.prune = "skipped: damaged documents found"
+            elif rr.status == "ok":
                 repo = next(r for r in repos if r.name == rr.name)
                 _retention(restic, repo, rr, config)
     result.ended_at = iso(utcnow())
@@ -505,7 +518,11 @@ def forget_unconfirmed(restic: Restic, repo: Repo, snaps: list[Snapshot], *, bef
 
 def _forget_run(restic: Restic, repo: Repo, run_tag: str, *, check: bool = False) -> None:
     """Forget the snapshots of a failed run (best effort: a later forget/prune cleans up otherwise;
-    ``check`` raises instead, so a rollback that could not forget says so)."""
+    ``check`` raises instead, so a rollback that could not forget says so). An append-only repository
+    refuses every forget: its run stays there unconfirmed until the off-site host prunes it."""
+    if repo.append_only:
+        log.warning("run %s left in append-only repository %s: it cannot be forgotten from here", run_tag, repo.name)
+        return
     try:
         ids = [s.id for s in snapshots(restic, repo) if run_tag in s.tags]
         if ids:
@@ -561,7 +578,9 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> No
     """`forget --prune` per retention, on the prune cadence (policy.prune_interval, daily): prune takes an
     exclusive lock and rewrites packs, so it does not run every hour; keep_hourly still holds since forget
     looks at every snapshot's time."""
-    ret = config.backup.retention
+    if repo.append_only:
+        rr.forget = rr.prune = "skipped: append-only, pruned on the off-site host"
+        return
     last = state.repo_state(repo.name).get("last_prune")
     due = last is None or (utcnow() - parse_iso(last)).total_seconds() >= config.policy.prune_interval
     if not due:
@@ -571,24 +590,72 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> No
         with_stale_unlock(
             restic,
             repo,
-            lambda: restic.run(
-                repo,
-                forget_args(
-                    keep_last=ret.keep_last,
-                    keep_hourly=ret.keep_hourly,
-                    keep_daily=ret.keep_daily,
-                    keep_weekly=ret.keep_weekly,
-                    keep_monthly=ret.keep_monthly,
-                    tags=[TAG_CONFIRMED],  # pending snapshots neither take a keep slot nor are kept by one
-                    prune=True,
-                ),
-                timeout=config.backup.command_timeout,
-            ),
+            lambda: restic.run(repo, retention_args(config), timeout=config.backup.command_timeout),
         )
         rr.forget = rr.prune = "ok"
         state.update(repo.name, last_prune=iso(utcnow()))
     except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands
         rr.forget = rr.prune = f"failed: {getattr(e, 'message', e)}"
+
+
+def retention_args(config: Config) -> tuple[str, ...]:
+    """`restic forget --prune` of the procops snapshots per the configured retention."""
+    ret = config.backup.retention
+    return forget_args(
+        keep_last=ret.keep_last,
+        keep_hourly=ret.keep_hourly,
+        keep_daily=ret.keep_daily,
+        keep_weekly=ret.keep_weekly,
+        keep_monthly=ret.keep_monthly,
+        keep_yearly=ret.keep_yearly,
+        keep_within=ret.keep_within,
+        tags=[TAG_CONFIRMED],  # pending snapshots neither take a keep slot nor are kept by one
+        prune=True,
+    )
+
+
+def prune(config: Config, repo_name: str | None = None) -> dict:
+    """`procops backup prune`: `forget --prune` per retention now, on every (or one) repository this host may
+    prune. On the off-site host its config names the repository directly (a path), not append-only. A
+    repository configured ``append_only`` here is refused (BadInput, exit 2): its host prunes it."""
+    from procops.errors import BadInput
+
+    restic = make_restic(config)
+    repos = select(config, repo_name)
+    locked = [r.name for r in repos if r.append_only]
+    if repo_name is not None and locked:
+        raise BadInput(
+            f"repository '{repo_name}' is append-only from this host: run `procops backup prune` on the host "
+            "that serves it, against the repository's own path"
+        )
+    results: dict[str, str] = {}
+    problems: list[str] = []
+    for r in repos:
+        if r.append_only:
+            results[r.name] = "skipped: append-only, pruned on the off-site host"
+            continue
+        r.check_password_source()
+        try:
+            with exclusive_lock("backup"):
+                with_stale_unlock(
+                    restic,
+                    r,
+                    functools.partial(restic.run, r, retention_args(config), timeout=config.backup.command_timeout),
+                )
+            results[r.name] = "ok"
+            state.update(r.name, last_prune=iso(utcnow()))
+        except ResticError as e:
+            results[r.name] = f"failed: {e.problem.value}: {e.message}"
+            problems.append(e.problem.value)
+        except EnvironmentFailure as e:
+            results[r.name] = f"failed: {e.message}"
+            problems.append("environment")
+    ok = not problems
+    from procops.events import BackupPrune, Kind, Status
+    from procops.journal import record
+
+    record(Kind.BACKUP_PRUNE, repo_name or "all", BackupPrune(status=Status.of(ok), repositories=results))
+    return {"ok": ok, "repositories": results, "problems": problems}
 
 
 def _record(config: Config, result: RunResult, repos: list[Repo], seconds: float, op_id: str | None = None) -> None:
@@ -643,6 +710,8 @@ def _record(config: Config, result: RunResult, repos: list[Repo], seconds: float
             dump_error=result.dump_error,
             documents=(result.manifest.get("totals") or {}).get("documents"),
             operation=op_id,
+            damaged_documents=result.damaged,
+            documents_hashed=result.documents_hashed,
             repositories={
                 rr.name: BackupRunRepo(
                     status=Status(rr.status),

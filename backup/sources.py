@@ -68,6 +68,7 @@ def repositories(config: Config) -> list[Repo]:
                     password_command=pw_cmd,
                     offsite=r.offsite,
                     options=tuple(sorted(r.options.items())),
+                    append_only=r.append_only,
                 )
             )
     return sorted(repos, key=lambda r: r.offsite)

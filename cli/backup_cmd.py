@@ -57,6 +57,10 @@ def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         )
         if d["dump_error"]:
             say(f"  dump failed: {d['dump_error']}")
+        for x in d.get("damaged_documents") or []:
+            say(f"  DAMAGED document {x['id']} ({x['storage_path']}): {x['problem']}, {x['detail']}")
+        if d.get("damaged_documents"):
+            say("  backed up all the same (the evidence is kept); repair with: procops backup restore --document ID")
         for name, r in d["repositories"].items():
             if r["status"] == "ok":
                 snap = r["files_snapshot"] or "-"
@@ -106,6 +110,14 @@ def restore(
             help="Restore into a sandbox instance and start it serving the restored data (the standby system).",
         ),
     ] = False,
+    document: Annotated[
+        Optional[int],
+        typer.Option(
+            "--document",
+            help="Restore this one archived document (its id) in place, from the newest backup run "
+            "holding it with the platform's recorded sha256.",
+        ),
+    ] = None,
     instance: Annotated[str, typer.Option("--instance", help="Sandbox instance for --to-sandbox.")] = "standby",
     bind_address: Annotated[
         Optional[str],
@@ -117,13 +129,34 @@ def restore(
     snapshot: SnapshotOpt = "latest",
     json_: JsonOpt = False,
 ) -> None:
-    """Restore a backup run to a folder (--target DIR) or to a serving standby sandbox (--to-sandbox)."""
+    """Restore a backup run to a folder (--target DIR) or to a serving standby sandbox (--to-sandbox), or one
+    archived document in place (--document ID)."""
     from procops.backup import api
     from procops.errors import BadInput
 
     _setup_logging()
-    if bool(target) == bool(to_sandbox):
-        raise BadInput("give exactly one of --target DIR or --to-sandbox")
+    if (bool(target) + bool(to_sandbox) + (document is not None)) != 1:
+        raise BadInput("give exactly one of --target DIR, --to-sandbox or --document ID")
+    if document is not None:
+        if snapshot != "latest" or repo is not None:
+            raise BadInput("--document takes no --snapshot or --repo: it uses the newest run holding a good copy")
+        doc = api.restore_document(STATE.config, document, loaded=STATE.loaded())
+
+        def human_doc(d: dict) -> None:
+            if d["status"] == "restored":
+                say(
+                    f"document {d['id']} ({d['storage_path']}) restored from run {d['run']} (snapshot "
+                    f"{d['snapshot']} in {d['repository']}), sha256 {d['sha256'][:12]}... as recorded"
+                )
+            elif d["status"] == "intact":
+                say(f"document {d['id']} ({d['storage_path']}) is intact: its sha256 matches the record")
+            else:
+                say(f"document {d['id']} ({d['storage_path']}): NO backup run holds a copy with the recorded sha256")
+                for t in d["tried"]:
+                    say(f"  {t.get('repository')} run {t.get('run', '-')}: " + (t.get("error") or t.get("sha256", "")))
+
+        emit(doc, json_, human_doc)
+        raise typer.Exit(int(api.restore_document_exit_code(doc)))
     bar, update = _progress_bar()
     if bar is not None:
         bar.start()
@@ -165,6 +198,23 @@ def restore(
                 f"{d['repository']}) to {d['root']}: documents/, manifest.json, {d['dump']}"
             ),
         )
+
+
+@app.command()
+def prune(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
+    """`forget --prune` per the retention now. Run it on the host that owns a repository: an append-only
+    off-site repository is pruned on the off-site host, never from here."""
+    from procops.backup import api
+
+    _setup_logging()
+    res = api.prune(STATE.config, repo, loaded=STATE.loaded())
+
+    def human(d: dict) -> None:
+        for n, v in d["repositories"].items():
+            say(f"{n:<10} {v}")
+
+    emit(res, json_, human)
+    raise typer.Exit(int(api.prune_exit_code(res)))
 
 
 @app.command()

@@ -416,6 +416,13 @@ class RepositoryConfig(Section):
     url: str = Field(..., description="restic repository: a path, sftp:user@host:/path, s3:..., rest:...")
     password: SecretRef | None = Field(None, description="Repository password (empty: generated 0600 file).")
     offsite: bool = Field(False, description="True when the repository is on another site.")
+    append_only: bool = Field(
+        False,
+        description="The repository is served append-only (e.g. `rclone serve restic --append-only` on the "
+        "off-site host): this host never forgets or prunes there; the off-site host prunes its own copy "
+        "(`procops backup prune` there).",
+        examples=[True],
+    )
     options: dict[str, str] = Field(
         default_factory=dict,
         description="restic extended options (-o key=value), e.g. sftp.command or s3.storage-class.",
@@ -431,10 +438,32 @@ class RetentionConfig(Section):
     keep_daily: int = Field(7, ge=0, description="Keep the last snapshot of each of this many days.")
     keep_weekly: int = Field(4, ge=0, description="Keep the last snapshot of each of this many weeks.")
     keep_monthly: int = Field(12, ge=0, description="Keep the last snapshot of each of this many months.")
+    keep_yearly: int = Field(
+        0,
+        ge=0,
+        description="Keep the last snapshot of each of this many years (procurement files: 15, "
+        "Government Procurement Law art. 42).",
+        examples=[15],
+    )
+    keep_within: str | None = Field(
+        None,
+        pattern=r"^([0-9]+[ymdh])+$",
+        description="Keep every snapshot newer than this duration before the latest one (restic's "
+        "--keep-within: years y, months m, days d, hours h).",
+        examples=["15y", "1y6m"],
+    )
 
     @model_validator(mode="after")
     def _keeps_something(self) -> RetentionConfig:
-        if not (self.keep_last or self.keep_hourly or self.keep_daily or self.keep_weekly or self.keep_monthly):
+        if not (
+            self.keep_last
+            or self.keep_hourly
+            or self.keep_daily
+            or self.keep_weekly
+            or self.keep_monthly
+            or self.keep_yearly
+            or self.keep_within
+        ):
             raise ValueError("a retention that keeps nothing would forget every snapshot")
         return self
 

@@ -77,6 +77,8 @@ class Kind(str, enum.Enum):
     BACKUP_CHECK = "backup.check"
     BACKUP_VERIFY = "backup.verify"
     BACKUP_RESTORE = "backup.restore"
+    BACKUP_RESTORE_DOCUMENT = "backup.restore-document"
+    BACKUP_PRUNE = "backup.prune"
     BACKUP_STATUS = "backup.status"
     # schedule
     SCHEDULE_INSTALL = "schedule.install"
@@ -258,8 +260,34 @@ class BackupRun(Record):
     documents: int | None = None
     repositories: dict[str, BackupRunRepo] = field(default_factory=dict)
     operation: str | None = None  # the id of the operation it ran in (operation.start/end)
+    # documents whose file changed since the last run and no longer match the platform's record
+    damaged_documents: list[dict] = field(default_factory=list)
+    documents_hashed: int | None = None
 
-    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"operation"})
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"operation", "documents_hashed"})
+
+
+@dataclass(frozen=True)
+class BackupRestoreDocument(Record):
+    """One archived document restored in place (``restored``), found intact, or with no good copy anywhere."""
+
+    status: Status = Status.FAILED
+    document: int = 0
+    storage_path: str = ""
+    sha256: str = ""
+    outcome: str = ""  # restored | intact | no_good_copy
+    repository: str | None = None
+    run: str | None = None
+    snapshot: str | None = None
+    tried: list[dict] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BackupPrune(Record):
+    """`forget --prune` per retention run on purpose (``backup prune``), e.g. on the off-site host."""
+
+    status: Status = Status.FAILED
+    repositories: dict[str, str] = field(default_factory=dict)  # name -> ok | failed: ...
 
 
 @dataclass(frozen=True)
@@ -712,6 +740,8 @@ RECORDS: Mapping[Kind, type[Record]] = {
     Kind.BACKUP_CHECK: BackupCheck,
     Kind.BACKUP_VERIFY: BackupVerify,
     Kind.BACKUP_RESTORE: BackupRestore,
+    Kind.BACKUP_RESTORE_DOCUMENT: BackupRestoreDocument,
+    Kind.BACKUP_PRUNE: BackupPrune,
     Kind.BACKUP_STATUS: BackupStatus,
     Kind.SCHEDULE_INSTALL: ScheduleInstall,
     Kind.SCHEDULE_REMOVE: ScheduleRemove,

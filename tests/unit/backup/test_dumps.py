@@ -87,3 +87,18 @@ def test_config_retention_keeping_nothing_is_refused():
 def test_config_defaults_are_policy():
     b = Config().backup
     assert b.retention.keep_hourly == 24 and b.check_subsets == 8 and b.repositories == []
+
+
+def test_config_retention_keep_within_must_be_a_restic_duration():
+    with pytest.raises(ConfigError) as e:
+        parse("backup:\n  retention: {keep_within: 15 years}\n", Path("procops.yaml"))
+    assert "keep_within" in str(e.value)
+    ok = parse("backup:\n  retention: {keep_within: 15y, keep_yearly: 15}\n", Path("procops.yaml"))
+    assert ok.backup.retention.keep_within == "15y" and ok.backup.retention.keep_yearly == 15
+
+
+def test_config_retention_of_years_only_is_accepted():
+    parse(
+        "backup:\n  retention: {keep_hourly: 0, keep_daily: 0, keep_weekly: 0, keep_monthly: 0, keep_yearly: 15}\n",
+        Path("procops.yaml"),
+    )

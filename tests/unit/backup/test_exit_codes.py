@@ -33,3 +33,9 @@ def test_a_failed_dump_or_an_incomplete_snapshot_is_exit_1_even_with_an_unreacha
 def test_a_run_with_no_repository_result_is_not_success_and_a_good_run_is_0():
     assert api.run_exit_code(_run()) is ExitCode.VERDICT_FAILED
     assert api.run_exit_code(_run(RepoResult("local", False, "backup", "ok"))) is ExitCode.OK
+
+
+def test_a_run_with_damaged_documents_fails_its_verdict_even_when_every_repository_succeeded():
+    res = _run(RepoResult("local", False, "backup", "ok"))
+    res.damaged = [{"id": 3, "storage_path": "ab/ab", "problem": "altered", "detail": ""}]
+    assert not res.ok and api.run_exit_code(res) is ExitCode.VERDICT_FAILED

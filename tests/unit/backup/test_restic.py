@@ -284,3 +284,16 @@ def test_the_tail_gives_the_cause_line_first_and_no_stack_frames():
     t = r.tail(GO_TRACE_OUTPUT)
     assert t.startswith("open /srv/off/locks/99-tmp-1: read-only file system")
     assert ".go:" not in t and "runtime." not in t and "main.main" not in t
+
+
+def test_forget_args_keep_yearly_and_keep_within_for_the_fifteen_year_profile():
+    a = r.forget_args(
+        keep_hourly=24, keep_daily=7, keep_weekly=4, keep_monthly=12, keep_yearly=15, keep_within="15y", prune=True
+    )
+    assert a[a.index("--keep-yearly") + 1] == "15" and a[a.index("--keep-within") + 1] == "15y"
+    assert "--prune" in a
+
+
+def test_forget_args_keep_within_alone_keeps_something():
+    a = r.forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, keep_within="1y6m")
+    assert a == ("forget", "--group-by", "host,paths", "--keep-within", "1y6m")

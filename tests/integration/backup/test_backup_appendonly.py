@@ -1,0 +1,100 @@
+"""An off-site repository served append-only (`rclone serve restic --append-only`) on a namespace host:
+backups reach it, the ops host never prunes it, a delete from the ops host is refused; its own host prunes."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+from platform_data import config_yaml
+from testsupport import netns_host
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def offsite_host(tmp_path):
+    if not os.path.exists("/usr/bin/rclone"):
+        pytest.skip("needs rclone (scripts/bootstrap installs it)")
+    with netns_host(tmp_path / "offsite-host", prefix="pao") as h:
+        store = tmp_path / "offsite-store"
+        store.mkdir()
+        port = 8000
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", h["ns"], "rclone", "serve", "restic", "--append-only"]
+            + ["--addr", f"{h['ip']}:{port}", "--config", "/dev/null", str(store)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection((h["ip"], port), timeout=0.5).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            yield h | {"url": f"rest:http://{h['ip']}:{port}/procops/", "store": store / "procops"}
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def _restic(url: str, password_file, *args: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    env.update(RESTIC_REPOSITORY=url, RESTIC_PASSWORD_FILE=str(password_file))
+    return subprocess.run(["restic", *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_append_only_offsite_gets_backups_and_refuses_a_delete_from_the_ops_host(
+    cli, procops_home, tmp_path, offsite_host, platform
+):
+    text = config_yaml(str(platform.db), platform.docs, {"local": (str(tmp_path / "local-repo"), False)})
+    text += f"""    - name: offsite
+      url: '{offsite_host["url"]}'
+      offsite: true
+      append_only: true
+  retention: {{keep_last: 1}}
+"""
+    platform.config.write_text(text)
+    cli("backup", "init", check=0)
+    assert (offsite_host["store"] / "config").exists()  # created through the append-only server
+    res = cli("backup", "run", "--json", check=0).json()
+    assert res["repositories"]["offsite"]["status"] == "ok"
+    assert res["repositories"]["offsite"]["forget"].startswith("skipped: append-only")
+    res = cli("backup", "run", "--json", check=0).json()  # keep_last 1: a pruning host would forget run 1
+    assert res["repositories"]["offsite"]["forget"].startswith("skipped: append-only")
+    assert res["repositories"]["local"]["forget"] == "not due"  # pruned by the first run's cadence
+
+    pw = procops_home / "secrets" / "restic-offsite"
+    snaps = json.loads(_restic(offsite_host["url"], pw, "snapshots", "--json", "--no-lock").stdout)
+    assert len(snaps) == 4  # two runs, database + files each
+    # a compromised ops host tries to erase the off-site copy: refused, everything still there
+    gone = _restic(offsite_host["url"], pw, "forget", snaps[0]["id"])
+    assert gone.returncode != 0, gone.stdout
+    after = json.loads(_restic(offsite_host["url"], pw, "snapshots", "--json", "--no-lock").stdout)
+    assert {s["id"] for s in after} == {s["id"] for s in snaps}
+    r = cli("backup", "prune", "--repo", "offsite")
+    assert r.code == 2 and "append-only" in r.err
+
+    # the off-site host prunes its own copy, through the repository's path
+    there = tmp_path / "offsite-host.yaml"
+    there.write_text(
+        f"""backup:
+  database: '{platform.db}'
+  documents_dir: '{platform.docs}'
+  repositories:
+    - name: offsite
+      url: '{offsite_host["store"]}'
+      offsite: true
+      password: {{file: '{pw}'}}
+  retention: {{keep_last: 1}}
+"""
+    )
+    out = cli("--config", str(there), "backup", "prune", "--json", check=0).json()
+    assert out["repositories"] == {"offsite": "ok"}
+    left = json.loads(_restic(offsite_host["url"], pw, "snapshots", "--json", "--no-lock").stdout)
+    assert len(left) == 2  # keep_last 1 per host and paths: the newest database and files snapshots
