@@ -784,7 +784,7 @@ def check(config: Config) -> CheckResult:
     silences: list[dict] = []
     if am_err is None:
         try:
-            r = httpx.get(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/silences", timeout=10)
+            r = httpx.get(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/silences", timeout=10, auth=auth)
             r.raise_for_status()
             silences = critical_silences(r.json(), prom, _critical_rules(config))
         except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as e:
