@@ -168,3 +168,18 @@ def read_only_journal(home):
         yield path
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
+
+
+def run_restic(home: Path, base: Path, repo: str, *args: str, timeout: float = 300):
+    """Raw restic on a test repository ``base/repos/<repo>`` with procops' generated password
+    (``home/secrets/restic-<repo>``), no RESTIC_* of the caller; asserts exit 0."""
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
+    env.update(
+        RESTIC_REPOSITORY=str(base / "repos" / repo), RESTIC_PASSWORD_FILE=str(home / "secrets" / f"restic-{repo}")
+    )
+    p = subprocess.run(["restic", *args], capture_output=True, text=True, env=env, timeout=timeout)
+    assert p.returncode == 0, p.stderr
+    return p

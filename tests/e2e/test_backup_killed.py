@@ -20,7 +20,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from testsupport import PROCOPS
+from testsupport import PROCOPS, run_restic
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "integration" / "backup"))
 from platform_data import config_yaml, fill, write_store  # noqa: E402
@@ -50,13 +50,7 @@ def platform(tmp_path, procops_home, cli):
 
 
 def _restic(home: Path, base: Path, repo: str, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}
-    env.update(
-        RESTIC_REPOSITORY=str(base / "repos" / repo), RESTIC_PASSWORD_FILE=str(home / "secrets" / f"restic-{repo}")
-    )
-    p = subprocess.run(["restic", *args], capture_output=True, text=True, env=env, timeout=300)
-    assert p.returncode == 0, p.stderr
-    return p
+    return run_restic(home, base, repo, *args)
 
 
 def _snapshots(home: Path, base: Path, repo: str) -> list[dict]:
