@@ -1,0 +1,35 @@
+"""The language is chosen from --lang, $PROCOPS_LANG, then the locale; English is the source."""
+
+import pytest
+
+from procops import i18n
+
+
+def test_explicit_language_wins_over_environment_and_locale():
+    assert i18n.resolve("en", {"PROCOPS_LANG": "zh", "LANG": "zh_CN.UTF-8"}) == "en"
+
+
+def test_procops_lang_wins_over_the_locale():
+    assert i18n.resolve(None, {"PROCOPS_LANG": "en", "LANG": "zh_CN.UTF-8"}) == "en"
+
+
+def test_a_chinese_locale_gives_chinese_and_c_gives_english():
+    assert i18n.resolve(None, {"LANG": "zh_CN.UTF-8"}) == "zh"
+    assert i18n.resolve(None, {"LC_ALL": "C", "LANG": "zh_CN.UTF-8"}) == "zh"
+    assert i18n.resolve(None, {"LANG": "C.UTF-8"}) == "en"
+    assert i18n.resolve(None, {}) == "en"
+
+
+def test_language_names_are_normalized_and_unknown_ones_refused():
+    assert i18n.normalize("zh-CN.UTF-8") == "zh"
+    assert i18n.normalize("en_US") == "en"
+    with pytest.raises(ValueError, match="unknown language"):
+        i18n.normalize("fr")
+
+
+def test_an_unknown_message_is_shown_in_english():
+    i18n.use("zh")
+    try:
+        assert i18n._("no such message, surely") == "no such message, surely"
+    finally:
+        i18n.use("en")
