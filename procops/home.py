@@ -59,12 +59,20 @@ def private_file(path: Path) -> Path:
     """Create ``path`` 0600 if it is missing (before sqlite opens it); an existing one is tightened to 0600."""
     path = Path(path)
     path.parent.mkdir(mode=DIR_MODE, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    # An existing file is never opened here: closing any descriptor of a file drops every POSIX
+    # lock this process holds on it, including the locks of an sqlite connection kept open (the
+    # webhook's journal), after which another process may delete the WAL under that connection.
     try:
-        if os.fstat(fd).st_mode & 0o077:
-            os.fchmod(fd, FILE_MODE)
-    finally:
-        os.close(fd)
+        st = os.stat(path)
+    except FileNotFoundError:
+        try:
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE))
+        except FileExistsError:
+            st = os.stat(path)
+        else:
+            return path
+    if st.st_mode & 0o077:
+        os.chmod(path, FILE_MODE)
     return path
 
 

@@ -229,3 +229,23 @@ def test_silences_of_critical_alerts_are_reported_and_the_watchdog_has_its_own_r
         time.sleep(1)
     assert wd and wd[0]["receivers"][0]["name"] == "procops-watchdog"
     assert all(i["source"]["alertname"] != "Watchdog" for i in _incidents(cli, env))
+
+
+def test_an_alert_still_firing_after_its_incident_was_resolved_opens_a_new_incident(cli, fast_stack):
+    """Through the real Alertmanager: the re-notification of a still-firing alert (repeat_interval)
+    after its incident was resolved opens a new incident that names the previous one."""
+    from procops.timeutil import iso, utcnow
+
+    env, am, auth = fast_stack["env"], fast_stack["am"], fast_stack["auth"]
+    alert = [{"labels": {"alertname": "DatabaseDown", "severity": "critical"}, "startsAt": iso(utcnow())}]
+    assert httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=10, auth=auth).status_code == 200
+    incs = _wait_for_incidents(cli, env)
+    assert len(incs) == 1
+    cli("incident", "resolve", incs[0]["id"], "--summary", "restarted", env=env, check=0)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(_incidents(cli, env)) < 2:
+        httpx.post(f"{am}/api/v2/alerts", json=alert, timeout=10, auth=auth)  # Prometheus keeps resending it too
+        time.sleep(2)
+    incs = _incidents(cli, env)
+    assert [i["status"] for i in incs] == ["resolved", "open"], "no new incident within 60 s"
+    assert incs[1]["source"]["previous_incident"] == incs[0]["id"]

@@ -138,3 +138,24 @@ def test_filters_and_last(journal):
     assert journal.last("backup.run").evidence == BackupRun(status=Status.OK, ok=True, run="run-4")
     assert journal.last("backup.run", "offsite") is None
     assert len(journal.events(limit=2, newest_first=True)) == 2
+
+
+def test_a_kept_open_journal_survives_a_second_opening_in_its_process_and_writers_elsewhere(tmp_path):
+    """The webhook keeps the journal open while the incident store opens it again in the same
+    process: opening must not drop the first connection's locks (POSIX locks die with any close of
+    the file), or another process closing last deletes the WAL under it ("disk I/O error")."""
+    path = str(tmp_path / "journal.db")
+    kept = Journal(path)
+    kept.append(Kind.INCIDENT_TIMELINE, "kept", IncidentTimeline(kind="test.kept", details={"i": 0}))
+    Journal(path).close()  # the store's own short-lived connection, in the same process
+    ctx = mp.get_context("spawn")
+    p = ctx.Process(target=_writer, args=(path, 2, 9))  # a CLI command writes and exits
+    p.start()
+    p.join(60)
+    assert p.exitcode == 0
+    with Journal(path) as again:  # the store journals the next change
+        again.append(Kind.INCIDENT_TIMELINE, "again", IncidentTimeline(kind="test.kept", details={"i": 1}))
+    kept.append(Kind.INCIDENT_TIMELINE, "kept", IncidentTimeline(kind="test.kept", details={"i": 2}))
+    assert [e.subject for e in kept.events()] == ["kept", "w9", "w9", "again", "kept"]
+    assert kept.verify().ok
+    kept.close()
