@@ -1,11 +1,18 @@
 """Repository operations shared by run, check, verify, restore and status.
 
-A backup *run* makes two snapshots in a repository, tagged ``procops`` and
+A backup *run* makes its snapshots in a repository, tagged ``procops`` and
 ``run=<id>``: the database dump (``--stdin``, tag ``database``) and the files
 (the documents store, the manifest, extra paths; tag ``files``), made side by
-side. A run is complete when both exist (a failed half makes the run forget the
-other). ``restic copy`` keeps the tags, so a run is the same run in every
-repository even though snapshot ids differ.
+side, then, once both are saved and the dump restic stored is exactly what the
+producer wrote, a small third one: the run's *confirmation* (``--stdin``,
+``procops/confirmation.json``, tags ``confirmation``, ``confirmed``,
+``dump-sha256=``, ``dump-size=``), naming the other two. A run counts (for RPO,
+status, the off-site copy, restore and verify defaults, retention, the audit)
+only when all three exist; whatever a killed or failed run left is ignored by
+every reader here (:func:`run_sets`) and forgotten by the next run.
+Runs of earlier versions, whose database and files snapshots were re-tagged
+``confirmed`` in place, count too. ``restic copy`` keeps the tags, so a run is
+the same run in every repository even though snapshot ids differ.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ T = TypeVar("T")
 TAG = "procops"
 TAG_DB = "database"
 TAG_FILES = "files"
-TAG_PENDING = "pending"  # made by a run that has not confirmed it (yet, or ever: killed)
-TAG_CONFIRMED = "confirmed"  # the run checked its snapshots complete; only these count
+TAG_PENDING = "pending"  # earlier versions: made by a run that had not confirmed it (yet, or ever: killed)
+TAG_CONFIRMED = "confirmed"  # the confirmation snapshot (earlier versions: the re-tagged database and files)
+TAG_CONFIRMATION = "confirmation"  # the run's third snapshot: both halves saved and complete
+CONFIRMATION_FILE = "procops/confirmation.json"
 
 
 def make_restic(config: Config) -> Restic:
@@ -82,10 +91,6 @@ class Snapshot:
     def confirmed(self) -> bool:
         return TAG_CONFIRMED in self.tags
 
-    @property
-    def pending(self) -> bool:
-        return TAG_PENDING in self.tags and not self.confirmed
-
     def tag_value(self, key: str) -> str | None:
         for t in self.tags:
             if t.startswith(key + "="):
@@ -94,7 +99,10 @@ class Snapshot:
 
     @property
     def kind(self) -> str | None:
-        return TAG_DB if TAG_DB in self.tags else TAG_FILES if TAG_FILES in self.tags else None
+        for k in (TAG_CONFIRMATION, TAG_DB, TAG_FILES):
+            if k in self.tags:
+                return k
+        return None
 
     @classmethod
     def from_json(cls, d: dict) -> Snapshot:
@@ -110,15 +118,28 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class RunSet:
-    """The snapshots of one backup run in one repository."""
+    """The snapshots of one complete, confirmed backup run in one repository."""
 
     run_id: str
     files: Snapshot
     database: Snapshot | None
+    confirmation: Snapshot | None = None  # None: a run of an earlier version, confirmed by re-tagging
 
     @property
     def time(self) -> str:
         return self.files.time
+
+    @property
+    def snapshots(self) -> tuple[Snapshot, ...]:
+        return tuple(s for s in (self.database, self.files, self.confirmation) if s is not None)
+
+    @property
+    def dump_sha256(self) -> str | None:
+        """The sha256 of the dump as the producer wrote it (recorded when the run was confirmed)."""
+        for s in (self.confirmation, self.database):
+            if s is not None and s.tag_value("dump-sha256"):
+                return s.tag_value("dump-sha256")
+        return None
 
     def as_dict(self) -> dict:
         return {
@@ -139,11 +160,29 @@ def snapshots(restic: Restic, repo: Repo) -> list[Snapshot]:
 
 
 def run_sets(snaps: list[Snapshot]) -> list[RunSet]:
-    """Complete, confirmed runs (a files snapshot and the database snapshot of the same run, both tagged
-    ``confirmed``), oldest first: an unconfirmed snapshot (a killed or failed run) never counts."""
-    db = {s.run_id: s for s in snaps if s.kind == TAG_DB and s.run_id and s.confirmed}
-    out = [RunSet(s.run_id, s, db[s.run_id]) for s in snaps if s.kind == TAG_FILES and s.confirmed and s.run_id in db]
+    """Complete, confirmed runs, oldest first: the files and the database snapshot of a run with its
+    confirmation snapshot (or, from earlier versions, both halves tagged ``confirmed``). Anything else
+    (a killed or failed run, a copy that stopped half-way) never counts."""
+    by_run: dict[str, dict[str, Snapshot]] = {}
+    for s in snaps:
+        if s.run_id and s.kind:
+            by_run.setdefault(s.run_id, {})[s.kind] = s
+    out = []
+    for run, parts in by_run.items():
+        files, db, conf = parts.get(TAG_FILES), parts.get(TAG_DB), parts.get(TAG_CONFIRMATION)
+        if files is None or db is None:
+            continue
+        if conf is not None and conf.confirmed:
+            out.append(RunSet(run, files, db, conf))
+        elif files.confirmed and db.confirmed:
+            out.append(RunSet(run, files, db))
     return sorted(out, key=lambda r: r.time)
+
+
+def unconfirmed(snaps: list[Snapshot]) -> list[Snapshot]:
+    """The procops snapshots that belong to no complete, confirmed run (see :func:`run_sets`)."""
+    counted = {s.id for r in run_sets(snaps) for s in r.snapshots}
+    return [s for s in snaps if s.id not in counted]
 
 
 def resolve(sets: list[RunSet], spec: str, repo: str) -> RunSet:

@@ -336,22 +336,6 @@ def copy_args(*, tags: Iterable[str] = (), snapshot_ids: Sequence[str] = ()) -> 
     return ("copy", *tag_args(tags), *snapshot_ids)
 
 
-def tag_change_args(*, where: Iterable[str], add: Iterable[str] = (), remove: Iterable[str] = ()) -> Argv:
-    """``restic tag`` on the snapshots carrying every tag of ``where``: add and remove tags."""
-    w = list(where)
-    if not w:
-        raise ValueError("restic tag needs a filter: without one it changes every snapshot")
-    for t in (*w, *add, *remove):
-        if "," in t:
-            raise ValueError(f"a restic tag cannot contain a comma: {t!r}")
-    a = ["tag", "--tag", ",".join(w)]
-    for t in add:
-        a += ["--add", t]
-    for t in remove:
-        a += ["--remove", t]
-    return tuple(a)
-
-
 def ls_args(snapshot: str, *paths: str) -> Argv:
     return ("ls", snapshot, *paths)
 

@@ -31,19 +31,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from procops.backup import documents, dumps, state
+from procops.backup import documents, dumps, retention, state
 from procops.backup.ops import (
+    CONFIRMATION_FILE,
     TAG,
+    TAG_CONFIRMATION,
     TAG_CONFIRMED,
     TAG_DB,
     TAG_FILES,
-    TAG_PENDING,
     LiveLock,
     RunSet,
     Snapshot,
     make_restic,
     run_sets,
     snapshots,
+    unconfirmed,
     with_stale_unlock,
 )
 from procops.backup.restic import (
@@ -56,8 +58,7 @@ from procops.backup.restic import (
     copy_args,
     forget_args,
     init_args,
-    ls_args,
-    tag_change_args,
+    prune_args,
     tail,
     unlock_args,
 )
@@ -275,7 +276,7 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
         r.check_password_source()
     src = sources(config)
     result = RunResult(new_run_id(), iso(utcnow()))
-    tags = [TAG, f"run={result.run_id}", TAG_PENDING]
+    tags = [TAG, f"run={result.run_id}"]
     targets = repos if repo_name is not None else [r for r in repos if not r.offsite] or repos
     copies = [] if repo_name is not None else [r for r in repos if r.offsite and r not in targets]
     staging = backup_dir() / "staging"
@@ -303,8 +304,15 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
 
     def direct(r: Repo) -> RepoResult:
         reached.append(r)
+        # a run that does not end confirmed (killed, failed) leaves this mark: the next good run lists the
+        # repository and forgets what it left (an hourly run that follows a good one lists nothing)
+        left_behind = state.repo_state(r.name).get("unconfirmed_run")
+        state.update(r.name, unconfirmed_run=result.run_id)
         with _step(op, f"backup {r.name}"):
-            return _direct(restic, r, producer, src, tags, cfg.command_timeout)
+            rr = _direct(restic, r, producer, src, tags, cfg.command_timeout)
+        if rr.status == "ok" and (not left_behind or _clean_left_behind(restic, r, tags[1])):
+            state.update(r.name, unconfirmed_run=None)
+        return rr
 
     try:
         with _step(op, "dump"), dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
@@ -417,7 +425,7 @@ def _direct(
         if errors:
             raise errors[0]
         rr.added_bytes = int(s_db.get("data_added", 0)) + int(s_files.get("data_added", 0))
-        confirmed = confirm(restic, repo, tags[1], src.database.dump_filename, s_db)
+        confirmed = confirm(restic, repo, tags, src.database.dump_filename, s_db, s_files)
         rr.database_snapshot = confirmed.database.short_id if confirmed.database else None
         rr.files_snapshot = confirmed.files.short_id
         rr.status = "ok"
@@ -444,80 +452,97 @@ class Unconfirmed(Exception):
         self.message = message
 
 
-def confirm(restic: Restic, repo: Repo, run_tag: str, dump_filename: str, s_db: dict) -> RunSet:
-    """Confirm this run's snapshots in ``repo`` complete, then mark them so; forget older unconfirmed ones.
+def confirm(restic: Restic, repo: Repo, tags: list[str], dump_filename: str, s_db: dict, s_files: dict) -> RunSet:
+    """Confirm this run's two snapshots in ``repo`` complete by saving its confirmation snapshot.
 
-    The dump stored in the database snapshot (``restic ls --json``: the size of the stored file, read from
-    the snapshot's tree, no pack data) must have exactly the size of the bytes procops handed restic, and
-    restic must have processed that many. Then one ``restic tag`` swaps ``pending`` for ``confirmed`` and
-    records the stream's sha256 and size (``dump-sha256=``, ``dump-size=``; verify compares the restored dump
-    with them). Only then does the run count anywhere. Snapshots still ``pending`` from earlier runs
-    (a killed run: procops cannot confirm what it did not see end) are forgotten here.
+    The database snapshot must hold exactly the bytes procops handed restic (restic's own count of what
+    it read and stored from its input equals the producer's count, and both halves reported their
+    snapshot). Then a third, small snapshot (``procops/confirmation.json`` through ``--stdin``, tags
+    ``confirmation``, ``confirmed``, ``dump-sha256=``, ``dump-size=``) names the two: only with it does
+    the run count anywhere (:func:`procops.backup.ops.run_sets`). One more restic process, no re-tagging
+    of the others (whose ids therefore stay what restic reported) and no listing.
     """
     sha, size = s_db.get("stream_sha256"), s_db.get("stream_bytes")
-    snap_id = s_db.get("snapshot_id")
-    if not sha or size is None or not snap_id:
-        raise Unconfirmed(f"restic did not report the database snapshot of {run_tag} in '{repo.name}'")
-    path = "/" + dump_filename.lstrip("/")
-    c = restic.run(repo, ls_args(snap_id, path), json_output=True, no_lock=True, timeout=600)
-    stored = [
-        d
-        for d in c.json_lines()
-        if d.get("struct_type") == "node" and d.get("path") == path and d.get("type") == "file"
-    ]
+    db_id, files_id = s_db.get("snapshot_id"), s_files.get("snapshot_id")
+    run_tag = tags[1]
+    if not sha or size is None or not db_id or not files_id:
+        raise Unconfirmed(f"restic did not report both snapshots of {run_tag} in '{repo.name}'")
     processed = s_db.get("total_bytes_processed")
-    if len(stored) != 1 or int(stored[0].get("size", -1)) != size or (processed is not None and processed != size):
-        found = stored[0].get("size") if stored else "no such file"
+    if processed is None or int(processed) != size:
         raise Unconfirmed(
-            f"the database snapshot {snap_id} in '{repo.name}' holds {path} of size {found}, "
-            f"but {size} bytes were written to restic: not counted"
+            f"the database snapshot {db_id[:8]} in '{repo.name}' holds {processed} bytes of "
+            f"{dump_filename}, but {size} bytes were written to restic: not counted"
         )
-    with_stale_unlock(
+    body = {
+        "run": run_tag[4:],
+        "database_snapshot": db_id,
+        "files_snapshot": files_id,
+        "dump_file": "/" + dump_filename.lstrip("/"),
+        "dump_sha256": sha,
+        "dump_size": size,
+    }
+    conf_tags = [*tags, TAG_CONFIRMATION, TAG_CONFIRMED, f"dump-sha256={sha}", f"dump-size={size}"]
+    c = with_stale_unlock(
         restic,
         repo,
         lambda: restic.run(
             repo,
-            tag_change_args(
-                where=[run_tag, TAG_PENDING],
-                add=[TAG_CONFIRMED, f"dump-sha256={sha}", f"dump-size={size}"],
-                remove=[TAG_PENDING],
-            ),
+            backup_stdin_args(CONFIRMATION_FILE, tags=conf_tags),
+            input=json.dumps(body, sort_keys=True).encode(),
+            json_output=True,
             timeout=600,
         ),
     )
-    snaps = snapshots(restic, repo)
-    mine = [x for x in run_sets(snaps) if f"run={x.run_id}" == run_tag]
-    if not mine:
-        raise Unconfirmed(f"after tagging, run {run_tag[4:]} is not confirmed in '{repo.name}'")
-    forget_unconfirmed(restic, repo, snaps, before=mine[0].time, keep_run=run_tag)
-    return mine[0]
+    conf_id = _summary(c.stdout).get("snapshot_id")
+    if not conf_id:
+        raise Unconfirmed(f"restic did not report the confirmation snapshot of {run_tag} in '{repo.name}'")
+    now = iso(utcnow())
+
+    def snap(sid: str, kind: str, extra: tuple[str, ...] = ()) -> Snapshot:
+        return Snapshot(sid, sid[:8], now, (), (*tags, kind, *extra), "")
+
+    return RunSet(run_tag[4:], snap(files_id, TAG_FILES), snap(db_id, TAG_DB), snap(conf_id, TAG_CONFIRMATION))
 
 
-def forget_unconfirmed(restic: Restic, repo: Repo, snaps: list[Snapshot], *, before: str, keep_run: str) -> int:
-    """Forget the ``pending`` snapshots older than ``before`` (runs that were killed or failed before they
-    confirmed), except those of ``keep_run``. Best effort: a failure is logged, the next run tries again."""
-    stale = [s.id for s in snaps if s.pending and s.time < before and keep_run not in s.tags]
-    if not stale:
+def forget_unconfirmed(
+    restic: Restic, repo: Repo, snaps: list[Snapshot], *, keep_run: str, before: str | None = None
+) -> int:
+    """Forget what earlier runs left without confirming it (killed or failed runs, a copy that stopped
+    half-way; older than ``before`` when given), except the snapshots of ``keep_run``. Best effort: the
+    number forgotten, or -1 after a failure (logged; the next run tries again)."""
+    stale = [s.id for s in unconfirmed(snaps) if (before is None or s.time < before) and keep_run not in s.tags]
+    if not stale or repo.append_only:
         return 0
     try:
-        with_stale_unlock(
-            restic,
-            repo,
-            lambda: restic.run(
-                repo,
-                forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=stale),
-                timeout=600,
-            ),
-        )
+        _forget_ids(restic, repo, stale)
         log.info("forgot %d unconfirmed snapshots in %s", len(stale), repo.name)
     except Exception:  # noqa: BLE001
         log.warning("could not forget the unconfirmed snapshots in %s", repo.name, exc_info=True)
-        return 0
+        return -1
     return len(stale)
 
 
+def _clean_left_behind(restic: Restic, repo: Repo, keep_run: str) -> bool:
+    try:
+        return forget_unconfirmed(restic, repo, snapshots(restic, repo), keep_run=keep_run) >= 0
+    except Exception:  # noqa: BLE001 - the mark stays: the next run tries again
+        log.warning("could not list %s to forget what earlier runs left", repo.name, exc_info=True)
+        return False
+
+
+FORGET_BATCH = 500  # snapshot ids per restic invocation (an argv of about 33 KB)
+
+
+def _forget_ids(restic: Restic, repo: Repo, ids: list[str], timeout: float = 600) -> None:
+    for i in range(0, len(ids), FORGET_BATCH):
+        args = forget_args(
+            keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=ids[i : i + FORGET_BATCH]
+        )
+        with_stale_unlock(restic, repo, functools.partial(restic.run, repo, args, timeout=timeout))
+
+
 def _forget_run(restic: Restic, repo: Repo, run_tag: str, *, check: bool = False) -> None:
-    """Forget the snapshots of a failed run (best effort: a later forget/prune cleans up otherwise;
+    """Forget the snapshots of a failed run (best effort: the next run cleans up otherwise;
     ``check`` raises instead, so a rollback that could not forget says so). An append-only repository
     refuses every forget: its run stays there unconfirmed until the off-site host prunes it."""
     if repo.append_only:
@@ -526,42 +551,44 @@ def _forget_run(restic: Restic, repo: Repo, run_tag: str, *, check: bool = False
     try:
         ids = [s.id for s in snapshots(restic, repo) if run_tag in s.tags]
         if ids:
-            with_stale_unlock(
-                restic,
-                repo,
-                lambda: restic.run(
-                    repo,
-                    forget_args(keep_hourly=0, keep_daily=0, keep_weekly=0, keep_monthly=0, snapshot_ids=ids),
-                    timeout=600,
-                ),
-            )
+            _forget_ids(restic, repo, ids)
     except Exception:  # noqa: BLE001
         if check:
             raise
         log.warning("could not forget the snapshots of failed run %s in %s", run_tag, repo.name, exc_info=True)
 
 
+COPY_BATCH = 300  # snapshot ids per `restic copy`
+
+
 def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResult:
-    """Copy every run missing in ``repo`` from ``source`` (restic skips snapshots already copied)."""
+    """Copy every confirmed run missing in ``repo`` from ``source``, by snapshot id: what a killed run left
+    in the source never leaves it. A copy that stops half-way leaves a run without its confirmation (or
+    without a half) in ``repo``: it does not count there, and the next copy completes it."""
+    from concurrent.futures import ThreadPoolExecutor
+
     rr = RepoResult(repo.name, repo.offsite, "copy", copied_from=source.name)
     t0 = time.monotonic()
     try:
-        # only confirmed runs are copied: a pending snapshot (killed run) never leaves its repository
-        with_stale_unlock(
-            restic, repo, lambda: restic.run(repo, copy_args(tags=[TAG_CONFIRMED]), source=source, timeout=timeout)
-        )
-        snaps = snapshots(restic, repo)
+        with ThreadPoolExecutor(max_workers=2) as ex:
+            f_have, f_want = ex.submit(snapshots, restic, repo), ex.submit(snapshots, restic, source)
+            have_snaps, want = f_have.result(), run_sets(f_want.result())
+        have = {s.run_id for s in run_sets(have_snaps)}
+        ids = [s.id for r in want if r.run_id not in have for s in r.snapshots]
+        for i in range(0, len(ids), COPY_BATCH):
+            args = copy_args(snapshot_ids=ids[i : i + COPY_BATCH])
+            with_stale_unlock(restic, repo, functools.partial(restic.run, repo, args, source=source, timeout=timeout))
+        snaps = snapshots(restic, repo) if ids else have_snaps
         mine = run_sets(snaps)
-        have = {s.run_id for s in mine}
-        want = run_sets(snapshots(restic, source))
-        missing = [s.run_id for s in want if s.run_id not in have]
+        got = {s.run_id for s in mine}
+        missing = [s.run_id for s in want if s.run_id not in got]
         if missing:
             raise EnvironmentFailure(f"after the copy, runs {', '.join(missing[:5])} are still missing")
         if mine:
             rr.files_snapshot = mine[-1].files.short_id
             rr.database_snapshot = mine[-1].database.short_id if mine[-1].database else None
         state.update(repo.name, offsite_missing_runs=0)
-        if mine:  # a direct backup that was killed here earlier left pending snapshots
+        if mine:  # a direct backup or a copy stopped here earlier left unconfirmed snapshots
             forget_unconfirmed(restic, repo, snaps, before=mine[-1].time, keep_run=f"run={mine[-1].run_id}")
         rr.status = "ok"
     except LiveLock as e:
@@ -575,9 +602,9 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
 
 
 def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> None:
-    """`forget --prune` per retention, on the prune cadence (policy.prune_interval, daily): prune takes an
-    exclusive lock and rewrites packs, so it does not run every hour; keep_hourly still holds since forget
-    looks at every snapshot's time."""
+    """Retention on the prune cadence (policy.prune_interval, daily): prune takes an exclusive lock and
+    rewrites packs, so it does not run every hour; keep_hourly still holds since the policy looks at every
+    run's time."""
     if repo.append_only:
         rr.forget = rr.prune = "skipped: append-only, pruned on the off-site host"
         return
@@ -587,21 +614,16 @@ def _retention(restic: Restic, repo: Repo, rr: RepoResult, config: Config) -> No
         rr.forget = rr.prune = "not due"
         return
     try:
-        with_stale_unlock(
-            restic,
-            repo,
-            lambda: restic.run(repo, retention_args(config), timeout=config.backup.command_timeout),
-        )
+        apply_retention(restic, repo, config)
         rr.forget = rr.prune = "ok"
         state.update(repo.name, last_prune=iso(utcnow()))
     except Exception as e:  # noqa: BLE001 - retention problems are reported, the backup itself stands
         rr.forget = rr.prune = f"failed: {getattr(e, 'message', e)}"
 
 
-def retention_args(config: Config) -> tuple[str, ...]:
-    """`restic forget --prune` of the procops snapshots per the configured retention."""
+def retention_policy(config: Config) -> retention.Policy:
     ret = config.backup.retention
-    return forget_args(
+    return retention.Policy(
         keep_last=ret.keep_last,
         keep_hourly=ret.keep_hourly,
         keep_daily=ret.keep_daily,
@@ -609,9 +631,29 @@ def retention_args(config: Config) -> tuple[str, ...]:
         keep_monthly=ret.keep_monthly,
         keep_yearly=ret.keep_yearly,
         keep_within=ret.keep_within,
-        tags=[TAG_CONFIRMED],  # pending snapshots neither take a keep slot nor are kept by one
-        prune=True,
     )
+
+
+def retention_plan(snaps: list[Snapshot], policy: retention.Policy) -> list[str]:
+    """The snapshot ids to forget: every snapshot of the confirmed runs ``policy`` does not keep, and what
+    runs older than the newest confirmed one left unconfirmed. Whole runs are kept or forgotten."""
+    sets = run_sets(snaps)
+    if not sets:
+        return []
+    kept = retention.keep([(r.run_id, r.time) for r in sets], policy)
+    drop = [s.id for r in sets if r.run_id not in kept for s in r.snapshots]
+    newest = sets[-1]
+    drop += [s.id for s in unconfirmed(snaps) if s.time < newest.time and s.run_id != newest.run_id]
+    return drop
+
+
+def apply_retention(restic: Restic, repo: Repo, config: Config) -> int:
+    """Forget per :func:`retention_plan`, then `restic prune` when anything was forgotten."""
+    ids = retention_plan(snapshots(restic, repo), retention_policy(config))
+    if ids:
+        _forget_ids(restic, repo, ids, timeout=config.backup.command_timeout)
+        with_stale_unlock(restic, repo, lambda: restic.run(repo, prune_args(), timeout=config.backup.command_timeout))
+    return len(ids)
 
 
 def prune(config: Config, repo_name: str | None = None) -> dict:
@@ -637,11 +679,7 @@ def prune(config: Config, repo_name: str | None = None) -> dict:
         r.check_password_source()
         try:
             with exclusive_lock("backup"):
-                with_stale_unlock(
-                    restic,
-                    r,
-                    functools.partial(restic.run, r, retention_args(config), timeout=config.backup.command_timeout),
-                )
+                apply_retention(restic, r, config)
             results[r.name] = "ok"
             state.update(r.name, last_prune=iso(utcnow()))
         except ResticError as e:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from procops.backup import state
-from procops.backup.ops import make_restic, run_sets, snapshots
+from procops.backup.ops import make_restic, run_sets, snapshots, unconfirmed
 from procops.backup.sources import select
 from procops.errors import ProcopsError
 from procops.timeutil import parse_iso, utcnow
@@ -21,14 +21,11 @@ def list_snapshots(config: Config, repo: str | None = None) -> dict:
         try:
             snaps = snapshots(restic, r)
             sets = run_sets(snaps)
-            complete = {s.files.id for s in sets} | {s.database.id for s in sets if s.database}
             out[r.name] = {
                 "ok": True,
                 "offsite": r.offsite,
                 "runs": [s.as_dict() for s in sets],
-                "incomplete": [
-                    {"id": s.short_id, "time": s.time, "tags": list(s.tags)} for s in snaps if s.id not in complete
-                ],
+                "incomplete": [{"id": s.short_id, "time": s.time, "tags": list(s.tags)} for s in unconfirmed(snaps)],
             }
         except ProcopsError as e:
             out[r.name] = {"ok": False, "offsite": r.offsite, "error": e.message, "runs": []}

@@ -233,6 +233,18 @@ def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) ->
         docs, manifest = restore_files(restic, repo, run, scratch / "files", timeout=config.backup.command_timeout)
         dump_file = manifest["database"]["dump_file"]
         dump = dump_database(restic, repo, run, dump_file, scratch / dump_file, timeout=config.backup.command_timeout)
+        recorded = run.dump_sha256
+        if recorded:  # the dump as the producer wrote it, hashed while it streamed into restic
+            got_sha, _ = hash_file(dump)
+            if got_sha != recorded:
+                res.problems.append(
+                    IntegrityProblem(
+                        "database",
+                        dump_file,
+                        f"the restored dump's sha256 {got_sha[:12]}... is not the {recorded[:12]}... recorded "
+                        "when the run was confirmed",
+                    )
+                )
         kind = manifest["database"]["kind"]
         tables = list((manifest.get("tables") or {}).keys())
         if kind == "sqlite":

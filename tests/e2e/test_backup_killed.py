@@ -151,18 +151,21 @@ def test_a_killed_backup_run_never_counts_and_the_next_run_removes_it(platform, 
     for snaps in (local, offsite):
         runs = {t for s in snaps for t in s["tags"] if t.startswith("run=")}
         assert len(runs) == 1 and not runs & killed, snaps  # the killed run is gone, never copied off-site
-        assert all("confirmed" in s["tags"] and "pending" not in s["tags"] for s in snaps), snaps
+        kinds = sorted(next(t for t in s["tags"] if t in ("database", "files", "confirmation")) for s in snaps)
+        assert kinds == ["confirmation", "database", "files"], snaps  # the one run, confirmed
     assert cli("backup", "status", "--json", check=0).json()["repositories"]["local"]["rpo_ok"] is True
     verified = cli("backup", "verify", "--json", check=0).json()
     assert verified["ok"] is True
 
 
-def test_a_run_s_database_snapshot_records_the_sha256_of_the_dump_restic_was_given(platform, procops_home, cli):
+def test_a_run_s_confirmation_records_the_sha256_of_the_dump_restic_was_given(platform, procops_home, cli):
     import hashlib
 
     cli("backup", "run", check=0)
-    db = next(s for s in _snapshots(procops_home, platform, "local") if "database" in s["tags"])
-    tags = dict(t.split("=", 1) for t in db["tags"] if "=" in t)
+    snaps = _snapshots(procops_home, platform, "local")
+    db = next(s for s in snaps if "database" in s["tags"])
+    confirmation = next(s for s in snaps if "confirmation" in s["tags"])
+    tags = dict(t.split("=", 1) for t in confirmation["tags"] if "=" in t)
     out = platform / "dump.sqlite3"
     with open(out, "wb") as f:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RESTIC_")}

@@ -71,7 +71,7 @@ def test_append_only_offsite_gets_backups_and_refuses_a_delete_from_the_ops_host
 
     pw = procops_home / "secrets" / "restic-offsite"
     snaps = json.loads(_restic(offsite_host["url"], pw, "snapshots", "--json", "--no-lock").stdout)
-    assert len(snaps) == 4  # two runs, database + files each
+    assert len(snaps) == 6  # two runs, database + files + confirmation each
     # a compromised ops host tries to erase the off-site copy: refused, everything still there
     gone = _restic(offsite_host["url"], pw, "forget", snaps[0]["id"])
     assert gone.returncode != 0, gone.stdout
@@ -97,4 +97,5 @@ def test_append_only_offsite_gets_backups_and_refuses_a_delete_from_the_ops_host
     out = cli("--config", str(there), "backup", "prune", "--json", check=0).json()
     assert out["repositories"] == {"offsite": "ok"}
     left = json.loads(_restic(offsite_host["url"], pw, "snapshots", "--json", "--no-lock").stdout)
-    assert len(left) == 2  # keep_last 1 per host and paths: the newest database and files snapshots
+    assert len(left) == 3  # keep_last 1: the newest run, whole (database, files, confirmation)
+    assert len({t for s in left for t in s["tags"] if t.startswith("run=")}) == 1

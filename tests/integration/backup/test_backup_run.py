@@ -26,8 +26,10 @@ def test_run_backs_up_both_repositories_and_restore_brings_everything_back(cli, 
     assert res["repositories"]["offsite"]["mode"] == "copy"
     assert res["manifest_totals"]["documents"] == 20
     for repo in ("local", "offsite"):
-        kinds = sorted(next(t for t in ("database", "files") if t in s["tags"]) for s in platform.snapshots(repo))
-        assert kinds == ["database", "files"]
+        kinds = sorted(
+            next(t for t in ("database", "files", "confirmation") if t in s["tags"]) for s in platform.snapshots(repo)
+        )
+        assert kinds == ["confirmation", "database", "files"]
     ev = _events(platform.home, "backup.run")
     assert ev and ev[-1].data["ok"] is True
     prom = (platform.home / "textfile" / "backup.prom").read_text()
@@ -72,7 +74,7 @@ def test_offsite_down_is_exit_3_then_the_next_run_catches_up(cli, platform):
     assert runs("offsite") == runs("local") and len(runs("local")) == 2  # the missed run was copied too
     # a third run copies only the new run: nothing duplicated
     cli("backup", "run", check=0)
-    assert len(platform.snapshots("offsite")) == len(platform.snapshots("local")) == 6
+    assert len(platform.snapshots("offsite")) == len(platform.snapshots("local")) == 9  # 3 runs x 3 snapshots
 
 
 def test_verify_with_the_offsite_repository_unreachable_is_exit_3_and_names_it(cli, platform):
