@@ -259,6 +259,27 @@ def restore_document_exit_code(res: dict) -> ExitCode:
     return ExitCode.OK if res["ok"] else ExitCode.VERDICT_FAILED
 
 
+def copy_database(config: Config, source_url: str, target_url: str) -> dict:
+    """Replace the server database ``target_url`` with a copy of ``source_url`` (PostgreSQL or MariaDB,
+    through their dump programs); returns ``{"database": <masked target>, "dump_bytes"}``."""
+    from procops.backup import dumps
+    from procops.backup.sources import Database, backup_dir
+
+    source, target = Database.parse(source_url), Database.parse(target_url)
+    size = dumps.copy_server_database(source, target, backup_dir() / "staging", config.backup.command_timeout)
+    return {"database": target.masked_url, "dump_bytes": size}
+
+
+def drop_database(database_url: str) -> str:
+    """Drop a server database that a standby was restored into (its instance removed); returns it masked."""
+    from procops.backup import dumps
+    from procops.backup.sources import Database
+
+    db = Database.parse(database_url)
+    dumps.drop_server_database(db)
+    return db.masked_url
+
+
 def snapshots(config: Config, repo: str | None = None) -> dict:
     from procops.backup import status as s
 

@@ -323,3 +323,36 @@ def load_dump(target: Database, dump_file: Path, timeout: float) -> None:
         from procops.backup.restic import tail
 
         raise EnvironmentFailure(f"{argv[0]} could not load the dump into {target.masked_url}: {tail(p.stderr)}")
+
+
+def copy_server_database(source: Database, target: Database, staging: Path, timeout: float) -> int:
+    """Replace the server database ``target`` with a copy of ``source`` (same server kind): a plain SQL
+    dump of ``source`` to a private staging file, then ``target`` dropped, created empty and loaded.
+    Returns the dump's size in bytes. Used by the failback (the standby's database back into main's)."""
+    if source.kind != target.kind or source.kind not in ("postgresql", "mysql"):
+        raise EnvironmentFailure(
+            f"cannot copy {source.masked_url} into {target.masked_url}: both must be PostgreSQL or both MariaDB"
+        )
+    staging.mkdir(parents=True, exist_ok=True)
+    dump = staging / f"copy-{scratch_name('db')}.sql"
+    if source.kind == "postgresql":
+        tool, argv = execute.PG_DUMP, pg_dump_argv(source)
+    else:
+        tool, argv = execute.MYSQLDUMP, mysqldump_argv(source)
+    try:
+        with open(dump, "wb") as out:
+            try:
+                p = execute.run(tool, argv, stdout=out, env=dump_env(source), timeout=timeout, check=False)
+            except execute.ToolFailed:
+                raise EnvironmentFailure(f"{argv[0]} of {source.masked_url} took longer than {timeout:.0f}s") from None
+        if p.rc != 0:
+            from procops.backup.restic import tail
+
+            raise EnvironmentFailure(f"{argv[0]} of {source.masked_url} failed: {tail(p.stderr)}")
+        size = dump.stat().st_size
+        drop_server_database(target)
+        create_server_database(target, str(target.name))
+        load_dump(target, dump, timeout)
+        return size
+    finally:
+        dump.unlink(missing_ok=True)

@@ -8,13 +8,15 @@ each step on the incident's timeline:
    the standby's data is in the repositories before anything is overwritten; a failed run stops
    the failback with nothing changed (exit 3).
 2. ``failback.copy``: main is stopped (the site is down from here: a short planned outage), the
-   standby's database (SQLite online backup) and documents are copied over main's.
+   standby's database (SQLite: the online backup API; PostgreSQL and MariaDB: dumped with
+   pg_dump/mysqldump and loaded into main's database, dropped and created anew) and documents are
+   copied over main's.
 3. main is started again on its usual port (its HAProxy points at its own replicas again), and
    checked: it answers, and lists exactly the standby's archive (ids and sha256), the newest
    documents' files intact. A failed check points main's HAProxy back at the standby, leaves the
    active site ``standby`` and is exit 3.
 4. the active site is recorded ``main`` (``sandbox.site`` in the journal), then the standby is
-   stopped and its folder removed, unless ``--keep-standby``.
+   stopped and its folder removed (and its server database dropped), unless ``--keep-standby``.
 
 Without ``--execute`` it only says what it would do (the plan), and changes nothing.
 """
@@ -202,9 +204,12 @@ def failback(
         bind_address=main.bind_address,
     )
     say(f"{inc.id}: stopping main and copying the '{site.site}' instance's data into it ...")
+    server_db = not str(standby.database_url or "").startswith("sqlite")
     sandbox.down("main")
     try:
-        copied = sandbox.copy_data(site.site, "main", main.database_url)
+        copied = sandbox.copy_data(site.site, "main", main.database_url, database=not server_db)
+        if server_db:  # PostgreSQL or MariaDB: dumped from the standby's database, loaded into main's
+            copied["database"] = backup.copy_database(config, standby.database_url, main.database_url)["database"]
     except ProcopsError as e:
         note("failback.failed", {"step": "copy", "error": e.message})
         sandbox.up(opts, "main")
@@ -226,6 +231,8 @@ def failback(
     if not keep_standby:
         sandbox.down(site.site)
         removed = sandbox.remove_instance(site.site)
+        if server_db:  # the database the standby was restored into goes with it
+            removed += ", database " + backup.drop_database(standby.database_url)
     result.update(
         {
             "url": state.url,

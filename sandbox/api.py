@@ -262,11 +262,12 @@ def admin_view(instance: str) -> tuple[str, dict[str, str]]:
     return f"http://{r.host}:{live[0].port}", {"X-Admin-Token": platform.admin_token()}
 
 
-def copy_data(source: str, target: str, target_database_url: str | None = None) -> dict:
-    """Copy a running instance's database and documents over a stopped one's (the failback)."""
+def copy_data(source: str, target: str, target_database_url: str | None = None, *, database: bool = True) -> dict:
+    """Copy a running instance's database (a SQLite file; not with ``database=False``) and documents over
+    a stopped one's (the failback)."""
     from procops.sandbox import transfer
 
-    return transfer.copy_data(source, target, target_database_url)
+    return transfer.copy_data(source, target, target_database_url, database=database)
 
 
 def remove_instance(instance: str) -> str:

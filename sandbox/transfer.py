@@ -4,7 +4,8 @@ The source keeps running (it serves nothing once main's HAProxy is stopped); the
 stopped. The database is copied with SQLite's online backup API (consistent while the source's
 replicas have it open) to a temporary file next to the target, then renamed over it; the
 documents store is copied to a temporary folder next to the target's, then swapped in. A server
-database (PostgreSQL, MariaDB) is refused: fail back through the repositories instead.
+database (PostgreSQL, MariaDB) is not copied here (``database=False``): the failback copies it
+with the dump programs (``procops.backup.api.copy_database``), and this copies the documents.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(url[len(prefix) :]) if url.startswith(prefix) else None
 
 
-def copy_data(source: str, target: str, target_database_url: str | None = None) -> dict:
+def copy_data(source: str, target: str, target_database_url: str | None = None, *, database: bool = True) -> dict:
     """Copy the running ``source`` instance's database and documents over the stopped ``target``'s
-    (its database: ``target_database_url``, default its own SQLite file).
+    (its database: ``target_database_url``, default its own SQLite file; only the documents when
+    ``database`` is false).
 
     Returns ``{"database", "documents", "bytes"}`` (the target's paths, the documents' size)."""
     from procops.sandbox.platform import SandboxPaths, load_state
@@ -35,13 +37,43 @@ def copy_data(source: str, target: str, target_database_url: str | None = None) 
     tgt_paths = SandboxPaths.of(target)
     if load_state(tgt_paths) is not None:
         raise EnvironmentFailure(f"the sandbox '{target}' is running: stop it before its data is replaced")
-    src_db = _sqlite_path(src_state.database_url)
-    tgt_db = _sqlite_path(target_database_url) if target_database_url else tgt_paths.database
-    if src_db is None or tgt_db is None:
-        raise BadInput(
-            f"the sandbox '{source}' or '{target}' uses a server database: failback copies SQLite sandboxes only",
-            hint="back the standby up (procops backup run) and restore the run into main's database by hand",
-        )
+    tmp_db: Path | None = None
+    tgt_db: Path | None = None
+    if database:
+        src_db = _sqlite_path(src_state.database_url)
+        tgt_db = _sqlite_path(target_database_url) if target_database_url else tgt_paths.database
+        if src_db is None or tgt_db is None:
+            raise BadInput(
+                f"the sandbox '{source}' or '{target}' uses a server database: it is copied with its dump programs",
+                hint="procops incident failback copies server databases itself",
+            )
+        tmp_db = _copy_sqlite(source, src_db, tgt_db)
+    src_docs = Path(src_state.documents_dir)
+    tmp_docs = tgt_paths.documents.with_name(tgt_paths.documents.name + ".failback")
+    old_docs = tgt_paths.documents.with_name(tgt_paths.documents.name + ".old")
+    shutil.rmtree(tmp_docs, ignore_errors=True)
+    shutil.rmtree(old_docs, ignore_errors=True)
+    try:
+        shutil.copytree(src_docs, tmp_docs, copy_function=shutil.copy2)
+    except OSError as e:
+        if tmp_db is not None:
+            tmp_db.unlink(missing_ok=True)
+        shutil.rmtree(tmp_docs, ignore_errors=True)
+        raise EnvironmentFailure(f"copying the documents of sandbox '{source}' failed: {e}") from None
+    size = sum(f.stat().st_size for f in tmp_docs.rglob("*") if f.is_file())
+    if tmp_db is not None and tgt_db is not None:
+        for suffix in ("-wal", "-shm", "-journal"):
+            Path(str(tgt_db) + suffix).unlink(missing_ok=True)
+        os.replace(tmp_db, tgt_db)
+    if tgt_paths.documents.exists():
+        os.replace(tgt_paths.documents, old_docs)
+    os.replace(tmp_docs, tgt_paths.documents)
+    shutil.rmtree(old_docs, ignore_errors=True)
+    return {"database": str(tgt_db) if tgt_db else None, "documents": str(tgt_paths.documents), "bytes": size}
+
+
+def _copy_sqlite(source: str, src_db: Path, tgt_db: Path) -> Path:
+    """The source's SQLite database, copied with the online backup API to a temporary file next to the target."""
     tmp_db = tgt_db.with_name(tgt_db.name + ".failback")
     tmp_db.unlink(missing_ok=True)
     try:
@@ -58,26 +90,7 @@ def copy_data(source: str, target: str, target_database_url: str | None = None) 
     except sqlite3.Error as e:
         tmp_db.unlink(missing_ok=True)
         raise EnvironmentFailure(f"copying the database of sandbox '{source}' failed: {e}") from None
-    src_docs = Path(src_state.documents_dir)
-    tmp_docs = tgt_paths.documents.with_name(tgt_paths.documents.name + ".failback")
-    old_docs = tgt_paths.documents.with_name(tgt_paths.documents.name + ".old")
-    shutil.rmtree(tmp_docs, ignore_errors=True)
-    shutil.rmtree(old_docs, ignore_errors=True)
-    try:
-        shutil.copytree(src_docs, tmp_docs, copy_function=shutil.copy2)
-    except OSError as e:
-        tmp_db.unlink(missing_ok=True)
-        shutil.rmtree(tmp_docs, ignore_errors=True)
-        raise EnvironmentFailure(f"copying the documents of sandbox '{source}' failed: {e}") from None
-    size = sum(f.stat().st_size for f in tmp_docs.rglob("*") if f.is_file())
-    for suffix in ("-wal", "-shm", "-journal"):
-        Path(str(tgt_db) + suffix).unlink(missing_ok=True)
-    os.replace(tmp_db, tgt_db)
-    if tgt_paths.documents.exists():
-        os.replace(tgt_paths.documents, old_docs)
-    os.replace(tmp_docs, tgt_paths.documents)
-    shutil.rmtree(old_docs, ignore_errors=True)
-    return {"database": str(tgt_db), "documents": str(tgt_paths.documents), "bytes": size}
+    return tmp_db
 
 
 def remove_instance(instance: str) -> str:

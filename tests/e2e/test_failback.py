@@ -118,3 +118,78 @@ def test_a_bid_uploaded_on_the_standby_is_backed_up_and_failback_returns_it_to_m
     assert sites == [("standby", "failover"), ("main", "failback")]
     # main is the site again: it stops without --force
     cli("sandbox", "down", check=0)
+
+
+def _server_reachable(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.settimeout(1)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [pytest.param("postgresql", marks=pytest.mark.postgres), pytest.param("mariadb", marks=pytest.mark.mariadb)],
+)
+def test_failback_on_a_server_database_returns_the_standby_s_bids_and_drops_the_standby_database(
+    cli, port_block, procops_home, tmp_path, kind
+):
+    import secrets
+
+    import sqlalchemy
+
+    server_port = 5432 if kind == "postgresql" else 3306
+    if not _server_reachable(server_port):
+        pytest.skip(f"no {kind} server on 127.0.0.1:{server_port}")
+    name = f"procops_fb_{secrets.token_hex(3)}"
+    base = (
+        "postgresql+psycopg://postgres@127.0.0.1:5432/"
+        if kind == "postgresql"
+        else "mysql+pymysql://root@127.0.0.1:3306/"
+    )
+    port = port_block(4)
+    (tmp_path / "procops.yaml").write_text(
+        f"sandbox:\n  port: {port}\n  replicas: 1\n  database_url: {base}{name}\n"
+        "  seed: {announcements: 10, suppliers: 3, documents: 4, document_size: 8KB}\n"
+    )
+    admin = sqlalchemy.create_engine(
+        base + ("postgres" if kind == "postgresql" else "mysql"), isolation_level="AUTOCOMMIT"
+    )
+
+    def databases() -> set[str]:
+        q = "SELECT datname FROM pg_database" if kind == "postgresql" else "SHOW DATABASES"
+        with admin.connect() as c:
+            return {r[0] for r in c.execute(sqlalchemy.text(q))}
+
+    try:
+        url = cli("sandbox", "up", "--json", check=0).json()["url"]
+        cli("backup", "init", timeout=120, check=0)
+        cli("backup", "run", timeout=300, check=0)
+        iid = cli("incident", "open", "--title", "database lost", check=0).out.strip()
+        cli("incident", "classify", iid, "--type", "database-failure", check=0)
+        cli("incident", "standby", iid, "--execute", timeout=600, check=0)
+        assert f"{name}_standby" in databases()
+        content = b"%PDF bid uploaded on the standby's database server " * 32
+        with httpx.Client(base_url=url, timeout=30) as c:
+            up = c.post("/api/announcements/1/bids", files={"file": ("late.pdf", content)}, headers=_login(c))
+            assert up.status_code in (200, 201), up.text
+            bid = up.json()["document_id"]
+        res = cli("incident", "failback", iid, "--execute", "--json", timeout=600, check=0).json()
+        assert res["url"] == url and res["standby_removed"] and f"{name}_standby" in res["standby_removed"]
+        assert res["copied"]["database"].endswith(f"/{name}")
+        with httpx.Client(base_url=url, timeout=30) as c:
+            got = c.get(f"/api/documents/{bid}", headers=_login(c))
+            assert got.status_code == 200 and got.content == content  # main's database holds the bid again
+        assert f"{name}_standby" not in databases() and name in databases()  # nothing left behind
+        assert cli("sandbox", "status", "--json", check=0).json()["active_site"]["site"] == "main"
+    finally:
+        cli("sandbox", "down", "--instance", "standby", "--force")
+        cli("sandbox", "down", "--force")
+        with admin.connect() as c:
+            for db in (name, f"{name}_standby"):
+                if kind == "postgresql":
+                    c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+                else:
+                    c.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS `{db}`"))
+        admin.dispose()
