@@ -7,7 +7,8 @@ import json
 import os
 import socket
 import subprocess
-import time
+import sys
+from pathlib import Path
 
 import pytest
 from platform_data import config_yaml
@@ -16,31 +17,69 @@ from testsupport import netns_host
 pytestmark = pytest.mark.root
 
 
+ROOT = Path(__file__).resolve().parents[3]
+PLAYBOOK = ROOT / "playbooks" / "offsite.yml"
+BIN = Path(sys.executable).parent
+
+
 @pytest.fixture
 def offsite_host(tmp_path):
+    """A namespace host set up by playbooks/offsite.yml (rclone serve restic --append-only, no systemd there)."""
     if not os.path.exists("/usr/bin/rclone"):
         pytest.skip("needs rclone (scripts/bootstrap installs it)")
     with netns_host(tmp_path / "offsite-host", prefix="pao") as h:
         store = tmp_path / "offsite-store"
-        store.mkdir()
         port = 8000
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", h["ns"], "rclone", "serve", "restic", "--append-only"]
-            + ["--addr", f"{h['ip']}:{port}", "--config", "/dev/null", str(store)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        inv = tmp_path / "offsite.ini"
+        inv.write_text(
+            f"[offsite]\nh1 ansible_host={h['ip']} ansible_user=root ansible_ssh_private_key_file={h['key']} "
+            "ansible_python_interpreter=/usr/bin/python3 "
+            "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
         )
-        try:
-            for _ in range(100):
-                try:
-                    socket.create_connection((h["ip"], port), timeout=0.5).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            yield h | {"url": f"rest:http://{h['ip']}:{port}/procops/", "store": store / "procops"}
-        finally:
-            proc.terminate()
-            proc.wait(10)
+        extra = {
+            "offsite_install_packages": False,
+            "offsite_service_manager": "process",
+            "offsite_repo_root": str(store),
+            "offsite_state_dir": str(tmp_path / "offsite-state"),
+            "offsite_listen": h["ip"],
+            "offsite_port": port,
+        }
+        p = subprocess.run(
+            [str(BIN / "ansible-playbook"), "-i", str(inv), str(PLAYBOOK), "-e", json.dumps(extra)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=ROOT,
+            env={**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "False", "PATH": f"{BIN}:{os.environ['PATH']}"},
+        )
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+        assert oct(store.stat().st_mode & 0o777) == "0o700"
+        socket.create_connection((h["ip"], port), timeout=5).close()
+        yield h | {"url": f"rest:http://{h['ip']}:{port}/procops/", "store": store / "procops"}
+
+
+def test_the_offsite_playbook_passes_syntax_check_and_ansible_lint(tmp_path):
+    inv = tmp_path / "inv.ini"
+    inv.write_text("[offsite]\nh1 ansible_connection=local\n")
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+    p = subprocess.run(
+        [str(BIN / "ansible-playbook"), "--syntax-check", "-i", str(inv), str(PLAYBOOK)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = subprocess.run(
+        [str(BIN / "ansible-lint"), "--offline", str(PLAYBOOK.relative_to(ROOT))],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 def _restic(url: str, password_file, *args: str) -> subprocess.CompletedProcess:
