@@ -27,6 +27,7 @@ import json
 import logging
 import secrets
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -330,16 +331,24 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
             )
             result.manifest = manifest
             atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
-            with _step(op, "changed documents"):
-                changed = documents.changed_documents(config, src.documents, manifest["documents"])
-                result.damaged = [d.as_dict() for d in changed.damaged or []]
-                result.documents_hashed = changed.hashed
-            for r in targets:
-                result.repositories.append(direct(r))
-            done = [r for r in targets if _ok(result, r.name)]
-            if not done:  # no local copy to copy from (e.g. its disk is full): back up off-site directly
-                for r in copies:
+
+            def changed_documents() -> documents.ChangedCheck:
+                with _step(op, "changed documents"):
+                    return documents.changed_documents(config, src.documents, manifest["documents"])
+
+            # the documents changed since the last run are hashed while restic reads them too (the
+            # page cache serves the second reader); the verdict is needed only before retention
+            with ThreadPoolExecutor(max_workers=1) as ex:
+                f_changed = ex.submit(changed_documents)
+                for r in targets:
                     result.repositories.append(direct(r))
+                done = [r for r in targets if _ok(result, r.name)]
+                if not done:  # no local copy to copy from (e.g. its disk is full): back up off-site directly
+                    for r in copies:
+                        result.repositories.append(direct(r))
+                changed = f_changed.result()
+            result.damaged = [d.as_dict() for d in changed.damaged or []]
+            result.documents_hashed = changed.hashed
         # the dump's transaction and staging copy are released before the (possibly long) off-site copies
         if done:
             for r in copies:

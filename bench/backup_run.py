@@ -15,6 +15,7 @@ Usage: .venv/bin/python bench/backup_run.py
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -106,11 +107,20 @@ def main() -> None:
             token = c.post(
                 "/api/suppliers/login", json={"email": "supplier-1@example.test", "password": "password-1"}
             ).json()["token"]
+            items = c.get("/api/announcements", params={"page": 1, "size": 100}).json()["items"]
+            now = time.time()
+            open_ids = [
+                a["id"]
+                for a in items
+                if dt.datetime.fromisoformat(a["deadline_at"].replace("Z", "+00:00")).timestamp() > now + 3600
+            ]
+            if not open_ids:
+                sys.exit("no announcement open for bids in the seeded data")
             for k in range(ROUNDS):
                 blob = os.urandom(100 * 1024)
                 for i in range(n):
                     resp = c.post(
-                        f"/api/announcements/{1 + i % 50}/bids",
+                        f"/api/announcements/{open_ids[i % len(open_ids)]}/bids",
                         headers={"Authorization": f"Bearer {token}"},
                         files={"file": (f"bid-{k}-{i}.pdf", blob[i % 97 :] + i.to_bytes(4, "big"))},
                     )
