@@ -280,6 +280,34 @@ def drop_database(database_url: str) -> str:
     return db.masked_url
 
 
+def journal_anchors(config: Config) -> dict:
+    """The evidence journal's heads anchored in every repository (each confirmed run's, off-site ones
+    first): ``{"anchors": [procops.journal.Anchor], "repositories": {name: {"ok", "offsite", "anchors",
+    "error"}}}``. An unreachable repository is named with its error, never raised."""
+    from procops.backup.ops import make_restic, run_sets
+    from procops.backup.ops import snapshots as list_snapshots
+    from procops.backup.sources import select
+    from procops.errors import ProcopsError
+    from procops.journal import Anchor
+
+    restic = make_restic(config)
+    anchors: list[Anchor] = []
+    repos: dict[str, dict] = {}
+    for r in sorted(select(config, None), key=lambda r: not r.offsite):
+        try:
+            found = [
+                Anchor(a[0], a[1], s.time, r.name)
+                for s in run_sets(list_snapshots(restic, r))
+                if (a := s.journal_anchor) is not None
+            ]
+        except ProcopsError as e:
+            repos[r.name] = {"ok": False, "offsite": r.offsite, "anchors": 0, "error": e.message}
+            continue
+        anchors += found
+        repos[r.name] = {"ok": True, "offsite": r.offsite, "anchors": len(found), "error": None}
+    return {"anchors": anchors, "repositories": repos}
+
+
 def snapshots(config: Config, repo: str | None = None) -> dict:
     from procops.backup import status as s
 

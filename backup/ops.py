@@ -141,6 +141,15 @@ class RunSet:
                 return s.tag_value("dump-sha256")
         return None
 
+    @property
+    def journal_anchor(self) -> tuple[int, str] | None:
+        """The evidence journal's rows and head hash when the run was confirmed (``journal-rows``/``-head``)."""
+        c = self.confirmation
+        rows, head = (c.tag_value("journal-rows"), c.tag_value("journal-head")) if c else (None, None)
+        if rows is None or head is None or not rows.isdigit():
+            return None
+        return int(rows), head
+
     def as_dict(self) -> dict:
         return {
             "run": self.run_id,

@@ -66,6 +66,7 @@ from procops.backup.restic import (
 from procops.backup.sources import Sources, backup_dir, select, sources
 from procops.errors import EnvironmentFailure
 from procops.home import atomic_write, exclusive_lock
+from procops.journal import open_journal
 from procops.timeutil import iso, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -249,6 +250,11 @@ def new_run_id() -> str:
     return f"{utcnow().strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
 
 
+def journal_copy_path() -> Path:
+    """Where a run puts the consistent copy of the evidence journal that its files snapshot holds."""
+    return backup_dir() / "staging" / "journal.db"
+
+
 def manifest_path() -> Path:
     # a stable path: restic finds the previous snapshot of the same paths as parent (fast incrementals)
     return backup_dir() / "staging" / "manifest.json"
@@ -310,7 +316,7 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
         left_behind = state.repo_state(r.name).get("unconfirmed_run")
         state.update(r.name, unconfirmed_run=result.run_id)
         with _step(op, f"backup {r.name}"):
-            rr = _direct(restic, r, producer, src, tags, cfg.command_timeout)
+            rr = _direct(restic, r, producer, src, tags, cfg.command_timeout, anchor)
         if rr.status == "ok" and (not left_behind or _clean_left_behind(restic, r, tags[1])):
             state.update(r.name, unconfirmed_run=None)
         return rr
@@ -331,6 +337,8 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
             )
             result.manifest = manifest
             atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
+            with open_journal() as journal:  # the evidence goes with the data, its head anchored off the host
+                anchor = journal.copy_to(journal_copy_path())
 
             def changed_documents() -> documents.ChangedCheck:
                 with _step(op, "changed documents"):
@@ -383,7 +391,13 @@ def _ok(result: RunResult, name: str) -> bool:
 
 
 def _direct(
-    restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, tags: list[str], timeout: float
+    restic: Restic,
+    repo: Repo,
+    producer: dumps.Producer,
+    src: Sources,
+    tags: list[str],
+    timeout: float,
+    anchor: tuple[int, str] | None = None,
 ) -> RepoResult:
     """The database dump (streamed to --stdin) and the files, as two restic processes running side by side
     (both take restic's shared lock). A run keeps its snapshots only when both succeeded."""
@@ -391,7 +405,7 @@ def _direct(
 
     rr = RepoResult(repo.name, repo.offsite, "backup")
     t0 = time.monotonic()
-    paths = [src.documents, manifest_path(), *src.paths]
+    paths = [src.documents, manifest_path(), *([journal_copy_path()] if anchor else []), *src.paths]
     excludes = [str(src.documents / ".incoming"), *src.excludes]
     made_any = False
     try:
@@ -434,7 +448,7 @@ def _direct(
         if errors:
             raise errors[0]
         rr.added_bytes = int(s_db.get("data_added", 0)) + int(s_files.get("data_added", 0))
-        confirmed = confirm(restic, repo, tags, src.database.dump_filename, s_db, s_files)
+        confirmed = confirm(restic, repo, tags, src.database.dump_filename, s_db, s_files, anchor)
         rr.database_snapshot = confirmed.database.short_id if confirmed.database else None
         rr.files_snapshot = confirmed.files.short_id
         rr.status = "ok"
@@ -461,7 +475,15 @@ class Unconfirmed(Exception):
         self.message = message
 
 
-def confirm(restic: Restic, repo: Repo, tags: list[str], dump_filename: str, s_db: dict, s_files: dict) -> RunSet:
+def confirm(
+    restic: Restic,
+    repo: Repo,
+    tags: list[str],
+    dump_filename: str,
+    s_db: dict,
+    s_files: dict,
+    anchor: tuple[int, str] | None = None,
+) -> RunSet:
     """Confirm this run's two snapshots in ``repo`` complete by saving its confirmation snapshot.
 
     The database snapshot must hold exactly the bytes procops handed restic (restic's own count of what
@@ -469,7 +491,9 @@ def confirm(restic: Restic, repo: Repo, tags: list[str], dump_filename: str, s_d
     snapshot). Then a third, small snapshot (``procops/confirmation.json`` through ``--stdin``, tags
     ``confirmation``, ``confirmed``, ``dump-sha256=``, ``dump-size=``) names the two: only with it does
     the run count anywhere (:func:`procops.backup.ops.run_sets`). One more restic process, no re-tagging
-    of the others (whose ids therefore stay what restic reported) and no listing.
+    of the others (whose ids therefore stay what restic reported) and no listing. ``anchor`` (the
+    evidence journal's rows and head hash, whose copy is in the files snapshot) is recorded in its tags
+    too (``journal-rows=``, ``journal-head=``): copied off-site, it is what the journal is checked against.
     """
     sha, size = s_db.get("stream_sha256"), s_db.get("stream_bytes")
     db_id, files_id = s_db.get("snapshot_id"), s_files.get("snapshot_id")
@@ -491,6 +515,9 @@ def confirm(restic: Restic, repo: Repo, tags: list[str], dump_filename: str, s_d
         "dump_size": size,
     }
     conf_tags = [*tags, TAG_CONFIRMATION, TAG_CONFIRMED, f"dump-sha256={sha}", f"dump-size={size}"]
+    if anchor is not None:
+        conf_tags += [f"journal-rows={anchor[0]}", f"journal-head={anchor[1]}"]
+        body["journal"] = {"rows": anchor[0], "head": anchor[1]}
     c = with_stale_unlock(
         restic,
         repo,

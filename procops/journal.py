@@ -16,9 +16,14 @@ Each row: id, time (UTC ISO 8601), kind (``backup.run``, ``incident.milestone``
 * Secrets never enter: values under keys that look secret are masked before
   hashing, and so are passwords inside URLs in any string (data and subject),
   through :func:`procops.masking.mask_text`: no producer can leak one.
-* A chain cannot show that rows were cut off its end; :meth:`Journal.verify`
-  returns the head hash so a supervisor can note it down (an anchor) and
-  compare it later.
+* A chain cannot show that rows were cut off its end, nor that the whole file
+  was rewritten with a new chain. Every backup run therefore anchors the head
+  (row count and head hash) off the host: in the tags of the run's confirmation
+  snapshot (``journal-rows=``, ``journal-head=``), which ``restic copy`` takes to
+  the off-site repository (append-only: the ops host cannot rewrite it), and a
+  consistent copy of the journal goes into the run's files
+  (:meth:`Journal.copy_to`). :func:`check_anchors` compares the journal with
+  those anchors: a rewritten or truncated journal no longer matches them.
 """
 
 from __future__ import annotations
@@ -226,6 +231,37 @@ class Journal:
         ev = self.events(kind, subject, limit=1, newest_first=True)
         return ev[0] if ev else None
 
+    def head(self) -> tuple[int, str]:
+        """The number of rows and the hash of the last one (the genesis hash when empty)."""
+        row = self._db.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
+    def hash_at(self, row_id: int) -> str | None:
+        row = self._db.execute("SELECT hash FROM events WHERE id = ?", (row_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def copy_to(self, dest: Path) -> tuple[int, str]:
+        """A consistent copy of the journal at ``dest`` (SQLite's online backup, 0600); returns the copy's
+        head (:meth:`head`). The journal file itself is never opened by plain file I/O (see
+        :func:`procops.home.private_file`)."""
+        dest = Path(dest)
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.unlink(missing_ok=True)
+        private_file(tmp)
+        try:
+            out = sqlite3.connect(tmp)
+            try:
+                self._db.backup(out)
+                out.execute("PRAGMA journal_mode=DELETE")
+                row = out.execute("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+            finally:
+                out.close()
+            tmp.replace(dest)
+        except (sqlite3.Error, OSError) as e:
+            tmp.unlink(missing_ok=True)
+            raise EnvironmentFailure(f"cannot copy the journal to {dest}: {e}") from None
+        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+
     def _rows(self) -> Iterator[tuple]:
         yield from self._db.execute(
             "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events ORDER BY id"
@@ -259,6 +295,49 @@ class Journal:
                 return Verification(False, n, prev_hash, rid, f"row {rid} was altered (its hash does not match)")
             prev_hash, expected_id = stored_hash, rid + 1
         return Verification(True, n, prev_hash)
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """The journal's head as recorded outside the host: ``rows`` rows, the last one's hash ``head``."""
+
+    rows: int
+    head: str
+    at: str  # when it was recorded (the backup run's time)
+    where: str  # the repository holding it
+
+
+@dataclass(frozen=True)
+class AnchorCheck:
+    anchor: Anchor
+    ok: bool
+    problem: str | None = None
+
+    def as_dict(self) -> dict:
+        a = self.anchor
+        return {"rows": a.rows, "head": a.head, "at": a.at, "where": a.where, "ok": self.ok, "problem": self.problem}
+
+
+def check_anchors(journal: Journal, anchors: list[Anchor]) -> list[AnchorCheck]:
+    """Each anchor against the journal: row ``rows`` must exist and carry the anchored hash."""
+    n, _ = journal.head()
+    out = []
+    for a in anchors:
+        if a.rows == 0:
+            out.append(AnchorCheck(a, a.head == GENESIS))
+        elif a.rows > n:
+            out.append(
+                AnchorCheck(a, False, f"the journal has {n} rows, but {a.rows} were anchored in '{a.where}' at {a.at}")
+            )
+        else:
+            h = journal.hash_at(a.rows)
+            ok = h == a.head
+            out.append(
+                AnchorCheck(
+                    a, ok, None if ok else f"row {a.rows} is not the row anchored in '{a.where}' at {a.at} (rewritten)"
+                )
+            )
+    return out
 
 
 def journal_path() -> Path:

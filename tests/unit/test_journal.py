@@ -159,3 +159,32 @@ def test_a_kept_open_journal_survives_a_second_opening_in_its_process_and_writer
     assert [e.subject for e in kept.events()] == ["kept", "w9", "w9", "again", "kept"]
     assert kept.verify().ok
     kept.close()
+
+
+def test_anchors_match_their_row_and_a_rewritten_or_shorter_journal_is_named(journal, tmp_path):
+    from procops.journal import GENESIS, Anchor, check_anchors
+
+    rows, head = journal.head()
+    assert rows == 5 and head == journal.hash_at(5)
+    good = [
+        Anchor(3, journal.hash_at(3), "t1", "offsite"),
+        Anchor(5, head, "t2", "offsite"),
+        Anchor(0, GENESIS, "t0", "x"),
+    ]
+    assert all(c.ok for c in check_anchors(journal, good))
+    other = Journal(tmp_path / "other.db")
+    for i in range(6):
+        other.append(Kind.BACKUP_RUN, "local", BackupRun(status=Status.OK, ok=True, run=f"forged-{i}"))
+    bad = check_anchors(other, good[:2]) + check_anchors(other, [Anchor(9, "ab" * 32, "t3", "offsite")])
+    assert [c.ok for c in bad] == [False, False, False]
+    assert "rewritten" in bad[0].problem and "has 6 rows, but 9 were anchored" in bad[2].problem
+    other.close()
+
+
+def test_a_copy_of_the_journal_is_consistent_and_private(journal, tmp_path):
+    dest = tmp_path / "copy" / "journal.db"
+    dest.parent.mkdir()
+    assert journal.copy_to(dest) == journal.head()
+    assert dest.stat().st_mode & 0o077 == 0
+    with Journal(dest) as copy:
+        assert copy.verify().ok and copy.head() == journal.head()
