@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gettext
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -53,8 +55,29 @@ def use(lang: str) -> None:
     _current = normalize(lang)
 
 
+def use_for_libraries() -> None:
+    """Let the libraries that speak through the standard :mod:`gettext` functions (Click, Typer:
+    "Usage", "Options", "Missing option", ...) find their words in our catalog, in the current
+    language. Their messages are in ours (``procops/cli/library_messages.py``)."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
+    # the standard functions take the language from the environment; LANGUAGE comes first there
+    os.environ["LANGUAGE"] = _LOCALES[_current]
+
+
 def current() -> str:
     return _current
+
+
+@contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """Speak ``lang`` inside the block (a report in a language of its own), then as before."""
+    global _current
+    before, _current = _current, normalize(lang)
+    try:
+        yield
+    finally:
+        _current = before
 
 
 @cache

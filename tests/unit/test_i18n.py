@@ -33,3 +33,11 @@ def test_an_unknown_message_is_shown_in_english():
         assert i18n._("no such message, surely") == "no such message, surely"
     finally:
         i18n.use("en")
+
+
+def test_a_catalog_message_reads_in_chinese_and_speaking_restores_the_language():
+    i18n.use("en")
+    assert i18n._("Show this message and exit.") == "Show this message and exit."
+    with i18n.speaking("zh"):
+        assert i18n._("Show this message and exit.") == "显示本帮助并退出。"
+    assert i18n.current() == "en"
