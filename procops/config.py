@@ -583,6 +583,29 @@ class ScanConfig(Section):
     min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
 
 
+def _valid_timezone(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+    return str(value)
+
+
+class DisplayConfig(Section):
+    """How people see times: the CLI, reports and charts (the journal and --json keep UTC)."""
+
+    timezone: Annotated[str | None, BeforeValidator(_valid_timezone)] = Field(
+        None,
+        description="IANA time zone of the times shown to people, and of times typed without a zone "
+        '(e.g. --t0 "2026-12-01 10:00"). Empty: the host\'s zone ($TZ, /etc/localtime), else UTC.',
+        examples=["Asia/Shanghai"],
+    )
+
+
 class Config(Section):
     """procops configuration file."""
 
@@ -596,6 +619,7 @@ class Config(Section):
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
 
 def cross_checks(config: Config) -> list[tuple[list[tuple], str]]:

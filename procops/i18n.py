@@ -45,7 +45,7 @@ def normalize(lang: str) -> str:
     """``zh``, ``zh_CN``, ``zh-CN.UTF-8`` -> ``zh``; ``en``, ``en_US`` -> ``en``; anything else is refused."""
     head = lang.strip().replace("-", "_").split(".")[0].split("_")[0].lower()
     if head not in LANGS:
-        raise ValueError(f"unknown language {lang!r}: use en or zh")
+        raise ValueError(_("unknown language {lang!r}: use en or zh").format(lang=lang))
     return head
 
 
