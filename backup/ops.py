@@ -17,6 +17,8 @@ from collections.abc import Callable
 from procops.backup.restic import Problem, Repo, Restic, ResticError, unlock_args
 from procops.errors import BadInput, EnvironmentFailure
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -149,11 +151,13 @@ def run_sets(snaps: list[Snapshot]) -> list[RunSet]:
 def resolve(sets: list[RunSet], spec: str, repo: str) -> RunSet:
     """'latest', a run id, or a (short) snapshot id of either snapshot of a run."""
     if not sets:
-        raise EnvironmentFailure(f"repository '{repo}' has no complete backup yet (run: procops backup run)")
+        raise EnvironmentFailure(
+            _("repository '{repo}' has no complete backup yet (run: procops backup run)").format(repo=repo)
+        )
     if spec == "latest":
         return sets[-1]
     for r in sets:
         ids = [r.files.id, *([r.database.id] if r.database else [])]
         if spec == r.run_id or any(i.startswith(spec) for i in ids):
             return r
-    raise BadInput(f"no backup run or snapshot {spec!r} in repository '{repo}'")
+    raise BadInput(_("no backup run or snapshot {spec!r} in repository '{repo}'").format(spec=spec, repo=repo))

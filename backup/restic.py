@@ -38,6 +38,8 @@ from procops import execute
 from procops.errors import BadInput, EnvironmentFailure
 from procops.execute import MASK, mask_argv, mask_env, mask_text  # noqa: F401 - re-exported
 
+from procops.i18n import _
+
 log = logging.getLogger(__name__)
 
 Version = tuple[int, int, int]
@@ -157,7 +159,7 @@ BACKENDS = ("local", "sftp", "rest", "s3", "swift", "b2", "azure", "gs", "rclone
 
 def backend_of(url: str) -> str:
     """restic's backend of a repository URL: '/srv/repo' -> local, 'sftp:u@h:/p' -> sftp."""
-    head, sep, _ = url.partition(":")
+    head, sep, _unused = url.partition(":")
     if sep and head in BACKENDS:
         return head
     return "local"
@@ -177,7 +179,9 @@ class Repo:
 
     def __post_init__(self) -> None:
         if (self.password_file is None) == (self.password_command is None):
-            raise BadInput(f"repository {self.name}: give exactly one of a password file or a password command")
+            raise BadInput(
+                _("repository {name}: give exactly one of a password file or a password command").format(name=self.name)
+            )
 
     @property
     def backend(self) -> str:
@@ -396,16 +400,16 @@ def parse_subset_option(text: str) -> tuple[str | None, bool]:
     if re.fullmatch(r"\d+/\d+", t):
         n, d = map(int, t.split("/"))
         if not (d >= 1 and 1 <= n <= d):
-            raise BadInput(f"--read-data-subset {text}: n/t needs 1 <= n <= t")
+            raise BadInput(_("--read-data-subset {text}: n/t needs 1 <= n <= t").format(text=text))
         return t, False
     if re.fullmatch(r"\d+(\.\d+)?%", t):
         p = float(t[:-1])
         if not 0 < p <= 100:
-            raise BadInput(f"--read-data-subset {text}: a percentage is in (0, 100]")
+            raise BadInput(_("--read-data-subset {text}: a percentage is in (0, 100]").format(text=text))
         return t, False
     if re.fullmatch(r"\d+[KMGT]", t, re.IGNORECASE):
         return t.upper(), False
-    raise BadInput(f"--read-data-subset {text}: use n/t, a percentage, a size like 500M, or 'all'")
+    raise BadInput(_("--read-data-subset {text}: use n/t, a percentage, a size like 500M, or 'all'").format(text=text))
 
 
 # --------------------------------------------------------------------------- runner
@@ -633,12 +637,14 @@ def detect_version(binary: str = "restic") -> Version:
     try:
         out = execute.run(tool, [binary, "version"], timeout=30, check=False).stdout
     except execute.ToolFailed:
-        raise EnvironmentFailure(f"'{binary} version' did not answer within 30s") from None
+        raise EnvironmentFailure(_("'{binary} version' did not answer within 30s").format(binary=binary)) from None
     try:
         v = parse_version(out)
     except ValueError:
-        raise EnvironmentFailure(f"cannot read the restic version from {out.strip()!r}") from None
+        raise EnvironmentFailure(_("cannot read the restic version from {strip!r}").format(strip=out.strip())) from None
     if v < (0, 14, 0):
-        raise EnvironmentFailure(f"restic {'.'.join(map(str, v))} is too old: procops needs 0.14.0 or newer")
+        raise EnvironmentFailure(
+            _("restic {map} is too old: procops needs 0.14.0 or newer").format(map=".".join(map(str, v)))
+        )
     _VERSION_CACHE[binary] = v
     return v

@@ -66,6 +66,8 @@ from procops.errors import EnvironmentFailure
 from procops.home import atomic_write, exclusive_lock
 from procops.timeutil import iso, parse_iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
     from procops.operation import Operation
@@ -380,7 +382,7 @@ def _direct(
     try:
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
-            raise EnvironmentFailure(f"paths to back up do not exist: {', '.join(missing)}")
+            raise EnvironmentFailure(_("paths to back up do not exist: {missing}").format(missing=", ".join(missing)))
         args = backup_args(paths, tags=[*tags, TAG_FILES], excludes=excludes)
         with ThreadPoolExecutor(max_workers=2) as ex:
             f_files = ex.submit(
@@ -556,7 +558,9 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
         want = run_sets(snapshots(restic, source))
         missing = [s.run_id for s in want if s.run_id not in have]
         if missing:
-            raise EnvironmentFailure(f"after the copy, runs {', '.join(missing[:5])} are still missing")
+            raise EnvironmentFailure(
+                _("after the copy, runs {value} are still missing").format(value=", ".join(missing[:5]))
+            )
         if mine:
             rr.files_snapshot = mine[-1].files.short_id
             rr.database_snapshot = mine[-1].database.short_id if mine[-1].database else None
@@ -625,8 +629,9 @@ def prune(config: Config, repo_name: str | None = None) -> dict:
     locked = [r.name for r in repos if r.append_only]
     if repo_name is not None and locked:
         raise BadInput(
-            f"repository '{repo_name}' is append-only from this host: run `procops backup prune` on the host "
-            "that serves it, against the repository's own path"
+            _(
+                "repository '{repo_name}' is append-only from this host: run `procops backup prune` on the host that serves it, against the repository's own path"
+            ).format(repo_name=repo_name)
         )
     results: dict[str, str] = {}
     problems: list[str] = []

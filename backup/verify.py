@@ -36,6 +36,8 @@ from procops.backup.restore import dump_database, find_run, restore_files
 from procops.backup.sources import Database, backup_dir, select, sources
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -212,7 +214,7 @@ def verify_snapshot(
         from procops.errors import ProcopsError
 
         try:
-            _, run = find_run(make_restic(config), repos, snapshot)
+            _unused, run = find_run(make_restic(config), repos, snapshot)
             snapshot = run.run_id
         except ProcopsError:
             pass  # each repository then reports it cannot find it
@@ -228,7 +230,7 @@ def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) ->
     scratch_db: Database | None = None
     try:
         restic = make_restic(config)
-        _, run = find_run(restic, [repo], snapshot)
+        _unused, run = find_run(restic, [repo], snapshot)
         res.run, res.snapshot = run.run_id, run.files.short_id
         docs, manifest = restore_files(restic, repo, run, scratch / "files", timeout=config.backup.command_timeout)
         dump_file = manifest["database"]["dump_file"]
@@ -249,12 +251,14 @@ def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) ->
             live = sources(config).database
             if live.kind != kind:
                 raise ProcopsError(
-                    f"the dump is {kind} but the configured database is {live.kind}: no server to load it into"
+                    _("the dump is {kind} but the configured database is {kind2}: no server to load it into").format(
+                        kind=kind, kind2=live.kind
+                    )
                 )
             name = dumps.scratch_name()
             scratch_db = dumps.create_server_database(live, name)
             dumps.load_dump(scratch_db, dump, config.backup.command_timeout)
-            with dumps.sqlalchemy_query(scratch_db) as (q, _):
+            with dumps.sqlalchemy_query(scratch_db) as (q, _unused):
                 restored = dumps.build_manifest(q, tables)
         res.tables = restored["tables"]
         res.problems += compare_records(manifest, restored)

@@ -36,9 +36,8 @@ app = typer.Typer(
         "Reliability and operations toolkit for the procurement platform: peak-load tests, "
         "threshold alerts, off-site backups with integrity checks, gray releases, emergency "
         "drills on the 15 min / 1 h / 24 h clocks, and an evidence journal."
-    )
-    + "\n\n"
-    + _("Example: procops status"),
+    ),
+    epilog=_("Example: {command}").format(command="procops status"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=True,
@@ -103,6 +102,18 @@ for module, name in (
     (audit_cmd, "audit"),
 ):
     app.add_typer(module.app, name=name)
-app.command("scan")(scan_cmd.scan)
-app.command("status")(status_cmd.status)
-app.command("readiness")(readiness_cmd.readiness)
+app.command(
+    "scan",
+    help=_("Weekly host security scan with lynis; exit 1 when warnings or the hardening index break the policy."),
+    epilog=_("Example: {command}").format(command="procops scan"),
+)(scan_cmd.scan)
+app.command(
+    "status",
+    help=_("Where things stand: the serving site, the sandbox, and the latest journal event of each kind."),
+    epilog=_("Example: {command}").format(command="procops status"),
+)(status_cmd.status)
+app.command(
+    "readiness",
+    help=_("Check the platform against the policy, step by step; exit 0 only if every step passes."),
+    epilog=_("Example: {command}").format(command="procops readiness --lang zh"),
+)(readiness_cmd.readiness)

@@ -176,15 +176,18 @@ def console(stderr: bool | None = None):
 
 def stub_group(group: str, help: str, commands: dict[str, str]) -> typer.Typer:
     """A command group whose commands have not landed yet: each exits 2 saying so."""
-    app = typer.Typer(help=help, no_args_is_help=True)
+    app = typer.Typer(help=_(help), no_args_is_help=True)
+
+    def stub(full_name: str) -> Callable[[typer.Context], None]:
+        def command(ctx: typer.Context) -> None:
+            not_yet(full_name)
+
+        return command
+
     for name, text in commands.items():
-
-        def command(ctx: typer.Context, _name: str = name) -> None:
-            not_yet(f"{group} {_name}")
-
         app.command(
             name,
-            help=f"{text} (not yet available)",
+            help=_("{text} (not yet available)").format(text=_(text)),
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        )(command)
+        )(stub(f"{group} {name}"))
     return app

@@ -14,11 +14,83 @@ from typing import Any
 
 from procops.i18n import _
 
+# One example for every command (and group): shown at the end of its --help, and run with
+# --help by tests/unit/test_cli_help.py so an example never names a command or option that is gone.
+EXAMPLES: dict[str, str] = {
+    "": "procops status",
+    "scan": "procops scan",
+    "status": "procops status",
+    "readiness": "procops readiness --lang zh",
+    "config": "procops config validate",
+    "config validate": "procops config validate procops.yaml",
+    "config show": "procops config show",
+    "config schema": "procops config schema > procops.schema.json",
+    "config init": "procops config init procops.yaml",
+    "sandbox": "procops sandbox up --replicas 2",
+    "sandbox up": "procops sandbox up --replicas 2",
+    "sandbox down": "procops sandbox down",
+    "sandbox status": "procops sandbox status",
+    "sandbox fault": "procops sandbox fault set latency=2500ms --endpoint announcements.list",
+    "sandbox fault set": "procops sandbox fault set latency=2500ms --endpoint announcements.list",
+    "sandbox fault clear": "procops sandbox fault clear",
+    "loadtest": "procops loadtest peak --users 150 --duration 2m",
+    "loadtest peak": "procops loadtest peak --users 150 --duration 2m",
+    "loadtest capacity": "procops loadtest capacity --baseline-users 50",
+    "loadtest report": "procops loadtest report ~/.local/state/procops/reports/loadtest-peak-20261201T020000Z",
+    "monitor": "procops monitor check",
+    "monitor rules": "procops monitor rules",
+    "monitor exporter": "procops monitor exporter --port 19101",
+    "monitor webhook": "procops monitor webhook --port 19102",
+    "monitor up": "procops monitor up",
+    "monitor down": "procops monitor down",
+    "monitor status": "procops monitor status",
+    "monitor check": "procops monitor check",
+    "backup": "procops backup status",
+    "backup init": "procops backup init",
+    "backup run": "procops backup run",
+    "backup restore": "procops backup restore --document 42",
+    "backup prune": "procops backup prune --repo local",
+    "backup check": "procops backup check",
+    "backup verify": "procops backup verify --live",
+    "backup snapshots": "procops backup snapshots --repo offsite",
+    "backup status": "procops backup status",
+    "schedule": "procops schedule install --systemd --dry-run",
+    "schedule install": "procops schedule install --systemd --dry-run",
+    "schedule show": "procops schedule show",
+    "schedule remove": "procops schedule remove",
+    "schedule run-job": "procops schedule run-job backup",
+    "schedule job-failed": "procops schedule job-failed backup",
+    "incident": "procops incident list --open",
+    "incident open": 'procops incident open --title "bid upload fails" --t0 "2026-12-01 10:00"',
+    "incident list": "procops incident list --open",
+    "incident show": "procops incident show INC-20261201-001",
+    "incident classify": "procops incident classify INC-20261201-001 --type disk-full",
+    "incident standby": "procops incident standby INC-20261201-001 --execute",
+    "incident failback": "procops incident failback INC-20261201-001 --execute",
+    "incident report": "procops incident report INC-20261201-001 --lang zh --submit",
+    "incident resolve": 'procops incident resolve INC-20261201-001 --summary "disk cleaned"',
+    "incident set": 'procops incident set INC-20261201-001 --commander "Wang Li" --impact "uploads failed 40 min"',
+    "incident escalate": "procops incident escalate",
+    "incident receiver": "procops incident receiver --port 19103",
+    "incident action": "procops incident action list INC-20261201-001",
+    "incident action add": 'procops incident action add INC-20261201-001 --problem "no disk alert" --owner ops',
+    "incident action update": "procops incident action update INC-20261201-001 1 --status rectified",
+    "incident action list": "procops incident action list INC-20261201-001",
+    "runbook": "procops runbook list",
+    "runbook list": "procops runbook list --lang zh",
+    "runbook show": "procops runbook show disk-full --lang zh",
+    "audit": "procops audit verify-journal",
+    "audit verify-journal": "procops audit verify-journal",
+    "audit log": "procops audit log --kind backup --limit 20",
+}
+
 _VALUE_WORDS = {"<int>": "N", "<float>": "NUMBER", "<path>": "PATH", "<file>": "FILE", "<directory>": "DIR"}
 
 
-def tidy(command: Any) -> None:
-    """Clean the help of ``command`` and every subcommand, in place."""
+def tidy(command: Any, path: str = "") -> None:
+    """Clean the help of ``command`` and every subcommand, in place; add each one's example."""
+    if path in EXAMPLES and not getattr(command, "epilog", None):
+        command.epilog = _("Example: {command}").format(command=EXAMPLES[path])
     own = {
         "help": _("Show this message and exit."),
         "install_completion": _("Install shell completion for procops (bash, zsh, fish), then open a new shell."),
@@ -49,8 +121,8 @@ def tidy(command: Any) -> None:
             param.metavar = _VALUE_WORDS[shown]
         elif isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
             param.metavar = shown[1:-1]
-    for sub in (getattr(command, "commands", None) or {}).values():
-        tidy(sub)
+    for name, sub in (getattr(command, "commands", None) or {}).items():
+        tidy(sub, f"{path} {name}".strip())
 
 
 def usage_message(e: Any) -> str:

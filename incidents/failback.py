@@ -31,6 +31,8 @@ from procops.errors import BadInput, EnvironmentFailure, ProcopsError
 
 from procops.incidents.incident import IncidentStore
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -90,24 +92,26 @@ def check_main_serves(main_url: str, expected: dict[int, dict], documents_dir: P
     try:
         got = _archive("main")
     except httpx.HTTPError as e:
-        raise EnvironmentFailure(f"main at {main_url} does not list its archive: {e}") from None
+        raise EnvironmentFailure(
+            _("main at {main_url} does not list its archive: {e}").format(main_url=main_url, e=e)
+        ) from None
     missing = sorted(set(expected) - set(got))
     changed = sorted(i for i in set(expected) & set(got) if expected[i].get("sha256") != got[i].get("sha256"))
     if missing or changed:
         raise EnvironmentFailure(
-            f"main at {main_url} does not serve the standby's archive: "
-            + (f"missing documents {missing[:10]}" if missing else "")
+            _("main at {main_url} does not serve the standby's archive: ").format(main_url=main_url)
+            + (_("missing documents {value}").format(value=missing[:10]) if missing else "")
             + ("; " if missing and changed else "")
-            + (f"other sha256 for {changed[:10]}" if changed else "")
+            + (_("other sha256 for {value}").format(value=changed[:10]) if changed else "")
         )
     newest = sorted(expected)[-CHECK_NEWEST:]
     for i in newest:
         d = expected[i]
         path = documents_dir / str(d.get("storage_path") or "")
         if not d.get("storage_path") or not path.is_file():
-            raise EnvironmentFailure(f"main lacks the file of document {i} ({path})")
+            raise EnvironmentFailure(_("main lacks the file of document {i} ({path})").format(i=i, path=path))
         if d.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != d["sha256"]:
-            raise EnvironmentFailure(f"main's file of document {i} does not match its sha256")
+            raise EnvironmentFailure(_("main's file of document {i} does not match its sha256").format(i=i))
     return {**serving, "archive_total": len(got), "checked_documents": newest}
 
 
@@ -131,12 +135,12 @@ def failback(
         inc = store.get(incident_id)
     if not site.failed_over:
         raise BadInput(
-            f"{inc.id}: the active site is main: there is nothing to fail back",
+            _("{id}: the active site is main: there is nothing to fail back").format(id=inc.id),
             hint="procops sandbox status shows the active site",
         )
     if config.platform.url:
         raise BadInput(
-            "platform.url is set: failback of real hosts is not automated; follow the runbook's failback steps",
+            _("platform.url is set: failback of real hosts is not automated; follow the runbook's failback steps"),
             hint="procops runbook show database-failure",
         )
     standby = sandbox.running(site.site)
@@ -154,13 +158,17 @@ def failback(
         return result
     if standby is None:
         raise EnvironmentFailure(
-            f"{inc.id}: the '{site.site}' instance is not running: its data cannot be brought back",
-            hint=f"start it (procops sandbox up --instance {site.site}) or restore main from the latest backup",
+            _("{id}: the '{site}' instance is not running: its data cannot be brought back").format(
+                id=inc.id, site=site.site
+            ),
+            hint=_("start it (procops sandbox up --instance {site}) or restore main from the latest backup").format(
+                site=site.site
+            ),
         )
     if main is None:
         raise EnvironmentFailure(
-            f"{inc.id}: the main sandbox is not running: failback needs its port and database",
-            hint="start it with procops sandbox up, then fail back",
+            _("{id}: the main sandbox is not running: failback needs its port and database").format(id=inc.id),
+            hint=_("start it with procops sandbox up, then fail back"),
         )
     started = time.monotonic()
 
@@ -183,8 +191,9 @@ def failback(
     if code != 0:
         note("failback.failed", {"step": "backup", "exit_code": code})
         raise EnvironmentFailure(
-            f"{inc.id}: the backup of the '{site.site}' instance did not succeed (exit {code}): failback stopped, "
-            "nothing changed",
+            _(
+                "{id}: the backup of the '{site}' instance did not succeed (exit {code}): failback stopped, nothing changed"
+            ).format(id=inc.id, site=site.site, code=code),
             hint="procops backup status says why; fix it and run the failback again",
         )
     note("failback.backup", {"run": run_data.get("run") or run_data.get("run_id"), "exit_code": code})
@@ -214,7 +223,7 @@ def failback(
     # 3. main back on its port, checked
     say(f"{inc.id}: starting main and checking it serves the standby's data ...")
     try:
-        state, _ = sandbox.up(opts, "main")
+        state, _unused = sandbox.up(opts, "main")
         check = check_main_serves(state.url, expected, Path(state.documents_dir))
     except ProcopsError as e:
         note("failback.failed", {"step": "check", "error": e.message})

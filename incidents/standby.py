@@ -19,6 +19,8 @@ from procops.errors import BadInput, ProcopsError
 
 from procops.incidents.incident import Incident, IncidentStore
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -52,11 +54,15 @@ def start_standby(
     say = progress or (lambda _line: None)
     by = actor
     if not execute and not evidence:
-        raise BadInput("say what was started with --evidence TEXT, or run the failover with --execute")
+        raise BadInput(_("say what was started with --evidence TEXT, or run the failover with --execute"))
     with IncidentStore(policy=config.policy) as store:
         inc = store.get(incident_id)
         if inc.milestones["standby"].reached_at:
-            raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
+            raise BadInput(
+                _("{id}: the standby was already started at {reached_at}").format(
+                    id=inc.id, reached_at=inc.milestones["standby"].reached_at
+                )
+            )
         ev: dict = {"note": evidence} if evidence else {}
         if execute and config.platform.url:
             inventory = str(response.failover_inventory(config))

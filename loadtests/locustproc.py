@@ -19,6 +19,8 @@ from pathlib import Path
 from procops import execute
 from procops.errors import EnvironmentFailure
 
+from procops.i18n import _
+
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
 SHAPEFILE = HERE / "shape.py"
@@ -269,9 +271,11 @@ class LocustGroup:
             code = main.wait(timeout=self.timeout)
             if code is None:
                 raise EnvironmentFailure(
-                    f"Locust did not finish within {self.timeout:.0f}s; stopped it (see {self.cwd}/locust-*.log)"
+                    _("Locust did not finish within {timeout:.0f}s; stopped it (see {cwd}/locust-*.log)").format(
+                        timeout=self.timeout, cwd=self.cwd
+                    )
                 )
-            for _, p in self.procs[1:]:
+            for _unused, p in self.procs[1:]:
                 p.wait(timeout=20)
             return code
         finally:
@@ -281,11 +285,11 @@ class LocustGroup:
 
     def terminate(self) -> None:
         """The stop signal to every process still running, then SIGKILL after 10 s in all."""
-        for _, p in self.procs:
+        for _unused, p in self.procs:
             if p.poll() is None:
                 p.signal(execute.LOCUST.stop_signal)
         deadline = time.monotonic() + 10
-        for _, p in self.procs:
+        for _unused, p in self.procs:
             if p.wait(timeout=max(0.1, deadline - time.monotonic())) is None:
                 p.stop(grace=0)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 READINESS_USERS = 10
@@ -36,11 +37,13 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
         "generator_cpu": s["generator_cpu"]["max_ratio"],
     }
     if s["verdict"] == "invalid":
-        raise EnvironmentFailure(f"peak test invalid: {s.get('invalid_reason')}")
+        raise EnvironmentFailure(
+            _("peak test invalid: {invalid_reason}").format(invalid_reason=s.get("invalid_reason"))
+        )
     bad = [r for r in s["slos"] if not r["ok"]]
     if bad:
         raise StepFailed(
-            "SLO broken: "
+            _("SLO broken: ")
             + "; ".join(
                 f"{r['name']} {r['observed']}{r.get('unit', '')} (threshold {r['threshold']}{r.get('unit', '')})"
                 for r in bad
@@ -55,8 +58,4 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
     )
 
 
-STEPS = (
-    Step(
-        "peak-test", "Short peak-load test holds the SLOs", "短时峰值压测满足服务目标", short_peak, needs=("sandbox",)
-    ),
-)
+STEPS = (Step("peak-test", N_("Short peak-load test holds the SLOs"), short_peak, needs=("sandbox",)),)

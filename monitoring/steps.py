@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
@@ -12,7 +13,9 @@ def rules_tested(ctx: Context) -> tuple[str, dict]:
     res = rules.write_and_test(ctx.config)
     if not res.ok:
         raise StepFailed(
-            f"promtool: check {'ok' if res.check_ok else 'FAILED'}, tests {'ok' if res.test_ok else 'FAILED'}",
+            _("promtool: check {value}, tests {value2}").format(
+                value="ok" if res.check_ok else "FAILED", value2="ok" if res.test_ok else "FAILED"
+            ),
             res.as_dict(),
         )
     return (
@@ -28,12 +31,15 @@ def stack_up(ctx: Context) -> tuple[str, dict]:
     st = stack.status()
     if not st["healthy"]:
         bad = [c["name"] for c in st["components"] if not c["healthy"]]
-        raise StepFailed(f"unhealthy: {', '.join(bad)}", st)
+        raise StepFailed(_("unhealthy: {bad}").format(bad=", ".join(bad)), st)
     targets = _targets(ctx.config)
     down = [t for t in targets if t["health"] != "up"]
     if down:
         raise StepFailed(
-            f"Prometheus cannot scrape: {', '.join(t['job'] + ' ' + t['instance'] for t in down)}", {"targets": targets}
+            _("Prometheus cannot scrape: {value}").format(
+                value=", ".join(t["job"] + " " + t["instance"] for t in down)
+            ),
+            {"targets": targets},
         )
     ctx.facts["monitoring"] = True
     return (
@@ -79,22 +85,19 @@ def synthetic_alert(ctx: Context) -> tuple[str, dict]:
 STEPS = (
     Step(
         "monitoring-rules",
-        "Alert rules are tested (promtool)",
-        "告警规则已通过 promtool 测试",
+        N_("Alert rules are tested (promtool)"),
         rules_tested,
         needs=("config",),
     ),
     Step(
         "monitoring-stack",
-        "Monitoring stack is up and watching the platform",
-        "监控系统已启动并监视平台",
+        N_("Monitoring stack is up and watching the platform"),
         stack_up,
         needs=("monitoring-rules", "sandbox"),
     ),
     Step(
         "monitoring-alert",
-        "A synthetic alert is delivered end to end",
-        "合成告警端到端送达",
+        N_("A synthetic alert is delivered end to end"),
         synthetic_alert,
         needs=("monitoring-stack",),
     ),

@@ -31,6 +31,8 @@ from pydantic import (
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import format_duration, parse_duration, parse_size
 
+from procops.i18n import _
+
 ENV_CONFIG = "PROCOPS_CONFIG"
 SEARCH_PATHS = (Path("procops.yaml"), Path("/etc/procops/procops.yaml"))
 
@@ -127,11 +129,19 @@ class SecretRef(Section):
         try:
             out = execute.run(execute.SECRET_COMMAND, self.command, timeout=30)
         except execute.ToolMissing:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: not installed") from None
+            raise EnvironmentFailure(
+                _("secret command {value!r} failed: not installed").format(value=self.command[0])
+            ) from None
         except execute.ToolFailed as e:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {e.problem}, exit {e.rc}") from None
+            raise EnvironmentFailure(
+                _("secret command {value!r} failed: {problem}, exit {rc}").format(
+                    value=self.command[0], problem=e.problem, rc=e.rc
+                )
+            ) from None
         except ProcopsError as e:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {e.message}") from None
+            raise EnvironmentFailure(
+                _("secret command {value!r} failed: {message}").format(value=self.command[0], message=e.message)
+            ) from None
         return out.stdout.strip()
 
 
@@ -672,13 +682,13 @@ def discover(explicit: str | Path | None = None) -> Path | None:
     if explicit:
         p = Path(explicit).expanduser()
         if not p.is_file():
-            raise BadInput(f"config file {p} does not exist")
+            raise BadInput(_("config file {p} does not exist").format(p=p))
         return p
     env = os.environ.get(ENV_CONFIG)
     if env:
         p = Path(env).expanduser()
         if not p.is_file():
-            raise BadInput(f"config file {p} (from ${ENV_CONFIG}) does not exist")
+            raise BadInput(_("config file {p} (from ${env_config}) does not exist").format(p=p, env_config=ENV_CONFIG))
         return p
     for p in SEARCH_PATHS:
         if p.is_file():
@@ -804,7 +814,7 @@ def parse(text: str, path: Path) -> Config:
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
             errors.append((line or 1, f"{path}:{line or 1}: field {field}: {msg}"))
-        raise ConfigError([text for _, text in sorted(errors, key=lambda e: e[0])]) from None
+        raise ConfigError([text for _unused, text in sorted(errors, key=lambda e: e[0])]) from None
     problems = cross_checks(config)
     if problems:
         raise ConfigError(
@@ -835,7 +845,7 @@ def load(explicit: str | Path | None = None) -> LoadedConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read config file {path}: {e}") from None
+        raise BadInput(_("cannot read config file {path}: {e}").format(path=path, e=e)) from None
     return LoadedConfig(parse(text, path), path)
 
 

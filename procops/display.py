@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,17 @@ def configure(config: Config) -> None:
     """Use the config's ``display.timezone`` (None: the host's zone)."""
     global _zone_name
     _zone_name = config.display.timezone
+
+
+@contextmanager
+def using(config: Config) -> Iterator[None]:
+    """Inside the block, the zone of ``config`` (a report rendered for a config of its own)."""
+    global _zone_name
+    before, _zone_name = _zone_name, config.display.timezone or _zone_name
+    try:
+        yield
+    finally:
+        _zone_name = before
 
 
 def host_zone_name() -> str:
@@ -105,6 +118,8 @@ def when(t: dt.datetime | str | None, *, tz: dt.tzinfo | None = None) -> str:
 
 def zone_label() -> str:
     """The display zone for a report's header: ``Asia/Shanghai (UTC+08:00)``."""
+    if zone() is dt.UTC:
+        return "UTC"
     now = dt.datetime.now(zone())
     off = int((now.utcoffset() or dt.timedelta(0)).total_seconds())
     sign = "+" if off >= 0 else "-"

@@ -34,6 +34,8 @@ from collections.abc import Iterator
 
 from procops.errors import BadInput, EnvironmentFailure
 
+from procops.i18n import _
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -123,10 +125,12 @@ def check_secret_file(path: Path) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise BadInput(f"secret file {path} does not exist") from None
+        raise BadInput(_("secret file {path} does not exist").format(path=path)) from None
     if st.st_mode & 0o077:
         raise BadInput(
-            f"secret file {path} is readable by group or others (mode {oct(st.st_mode & 0o777)}); run: chmod 600 {path}"
+            _("secret file {path} is readable by group or others (mode {oct}); run: chmod 600 {path}").format(
+                path=path, oct=oct(st.st_mode & 0o777)
+            )
         )
 
 

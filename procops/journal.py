@@ -40,6 +40,8 @@ from procops.home import private_file
 from procops.masking import MASK, mask_text
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 GENESIS = "0" * 64
 _SECRET_MARKERS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey")
 
@@ -156,7 +158,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as e:
-            raise EnvironmentFailure(f"cannot open the journal {self.path}: {e}") from None
+            raise EnvironmentFailure(_("cannot open the journal {path}: {e}").format(path=self.path, e=e)) from None
 
     def close(self) -> None:
         self._db.close()
@@ -191,7 +193,9 @@ class Journal:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
-            raise EnvironmentFailure(f"cannot append to the journal {self.path}: {e}") from None
+            raise EnvironmentFailure(
+                _("cannot append to the journal {path}: {e}").format(path=self.path, e=e)
+            ) from None
         return Event(new_id, t, kind.value, subject, actor, json.loads(payload), prev_hash, h)
 
     def events(
@@ -281,8 +285,8 @@ def require_writable() -> None:
             j._db.execute("ROLLBACK")
         except sqlite3.Error as e:
             raise EnvironmentFailure(
-                f"the journal {path} cannot be written ({e}): nothing was done",
-                hint="make the journal writable (disk space, permissions, the immutable flag) and run it again",
+                _("the journal {path} cannot be written ({e}): nothing was done").format(path=path, e=e),
+                hint=_("make the journal writable (disk space, permissions, the immutable flag) and run it again"),
             ) from None
 
 

@@ -11,6 +11,7 @@ when the platform does not meet the policy.
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
@@ -29,12 +30,17 @@ def journal_intact(ctx: Context) -> tuple[str, dict]:
     with open_journal() as j:
         v = j.verify()
     if not v.ok:
-        raise StepFailed(f"journal tampered at row {v.first_bad_id}: {v.problem}", v.as_dict())
+        raise StepFailed(
+            _("journal tampered at row {first_bad_id}: {problem}").format(
+                first_bad_id=v.first_bad_id, problem=v.problem
+            ),
+            v.as_dict(),
+        )
     return f"{v.rows} events, chain intact", v.as_dict()
 
 
-CONFIG = Step("config", "Configuration is valid", "配置有效", config_valid)
-JOURNAL = Step("journal", "Evidence journal is intact", "证据日志完整", journal_intact)
+CONFIG = Step("config", N_("Configuration is valid"), config_valid)
+JOURNAL = Step("journal", N_("Evidence journal is intact"), journal_intact)
 
 
 def ordered() -> list[Step]:

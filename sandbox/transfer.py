@@ -16,6 +16,8 @@ from pathlib import Path
 
 from procops.errors import BadInput, EnvironmentFailure
 
+from procops.i18n import _
+
 
 def _sqlite_path(url: str) -> Path | None:
     prefix = "sqlite:///"
@@ -31,16 +33,22 @@ def copy_data(source: str, target: str, target_database_url: str | None = None) 
 
     src_state = load_state(SandboxPaths.of(source))
     if src_state is None:
-        raise EnvironmentFailure(f"the sandbox '{source}' is not running: its data cannot be copied")
+        raise EnvironmentFailure(
+            _("the sandbox '{source}' is not running: its data cannot be copied").format(source=source)
+        )
     tgt_paths = SandboxPaths.of(target)
     if load_state(tgt_paths) is not None:
-        raise EnvironmentFailure(f"the sandbox '{target}' is running: stop it before its data is replaced")
+        raise EnvironmentFailure(
+            _("the sandbox '{target}' is running: stop it before its data is replaced").format(target=target)
+        )
     src_db = _sqlite_path(src_state.database_url)
     tgt_db = _sqlite_path(target_database_url) if target_database_url else tgt_paths.database
     if src_db is None or tgt_db is None:
         raise BadInput(
-            f"the sandbox '{source}' or '{target}' uses a server database: failback copies SQLite sandboxes only",
-            hint="back the standby up (procops backup run) and restore the run into main's database by hand",
+            _(
+                "the sandbox '{source}' or '{target}' uses a server database: failback copies SQLite sandboxes only"
+            ).format(source=source, target=target),
+            hint=_("back the standby up (procops backup run) and restore the run into main's database by hand"),
         )
     tmp_db = tgt_db.with_name(tgt_db.name + ".failback")
     tmp_db.unlink(missing_ok=True)
@@ -57,7 +65,9 @@ def copy_data(source: str, target: str, target_database_url: str | None = None) 
             s.close()
     except sqlite3.Error as e:
         tmp_db.unlink(missing_ok=True)
-        raise EnvironmentFailure(f"copying the database of sandbox '{source}' failed: {e}") from None
+        raise EnvironmentFailure(
+            _("copying the database of sandbox '{source}' failed: {e}").format(source=source, e=e)
+        ) from None
     src_docs = Path(src_state.documents_dir)
     tmp_docs = tgt_paths.documents.with_name(tgt_paths.documents.name + ".failback")
     old_docs = tgt_paths.documents.with_name(tgt_paths.documents.name + ".old")
@@ -68,7 +78,9 @@ def copy_data(source: str, target: str, target_database_url: str | None = None) 
     except OSError as e:
         tmp_db.unlink(missing_ok=True)
         shutil.rmtree(tmp_docs, ignore_errors=True)
-        raise EnvironmentFailure(f"copying the documents of sandbox '{source}' failed: {e}") from None
+        raise EnvironmentFailure(
+            _("copying the documents of sandbox '{source}' failed: {e}").format(source=source, e=e)
+        ) from None
     size = sum(f.stat().st_size for f in tmp_docs.rglob("*") if f.is_file())
     for suffix in ("-wal", "-shm", "-journal"):
         Path(str(tgt_db) + suffix).unlink(missing_ok=True)
@@ -85,9 +97,11 @@ def remove_instance(instance: str) -> str:
     from procops.sandbox.platform import SandboxPaths, load_state
 
     if instance == "main":
-        raise BadInput("the main sandbox's data is never removed this way")
+        raise BadInput(_("the main sandbox's data is never removed this way"))
     paths = SandboxPaths.of(instance)
     if load_state(paths) is not None:
-        raise EnvironmentFailure(f"the sandbox '{instance}' is running: stop it before removing it")
+        raise EnvironmentFailure(
+            _("the sandbox '{instance}' is running: stop it before removing it").format(instance=instance)
+        )
     shutil.rmtree(paths.base, ignore_errors=True)
     return str(paths.base)
