@@ -23,7 +23,10 @@ def backup_run(ctx: Context) -> tuple[str, dict]:
     ctx.facts["backup_run"] = res.run_id
     tot = ev["manifest_totals"] or {}
     return (
-        f"run {res.run_id}: {tot.get('documents')} documents and the database in " + ", ".join(ev["repositories"]),
+        _("run {run_id}: {documents} documents and the database in ").format(
+            run_id=res.run_id, documents=tot.get("documents")
+        )
+        + ", ".join(ev["repositories"]),
         ev,
     )
 
@@ -36,7 +39,7 @@ def backup_check(ctx: Context) -> tuple[str, dict]:
     bad = [r for r in res if not r.ok]
     if bad:
         raise StepFailed(_("restic check found errors in ") + ", ".join(r.repository for r in bad), ev)
-    return "restic check clean: " + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
+    return _("restic check clean: ") + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
 
 
 def backup_verify(ctx: Context) -> tuple[str, dict]:
@@ -52,7 +55,7 @@ def backup_verify(ctx: Context) -> tuple[str, dict]:
             + "; ".join(f"{r.target}: " + ", ".join(f"{n} {k}" for k, n in r.counts().items()) for r in bad),
             ev,
         )
-    return ("restored and verified " + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)
+    return (_("restored and verified ") + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)
 
 
 STEPS = (

@@ -57,7 +57,7 @@ def _clock_line(c: dict) -> str:
     elif c["waived"]:
         state = _("not needed: {reason}").format(reason=c["waived"])
     else:
-        state = api.describe_remaining(left) + (_(" (MISSED)") if left < 0 else "")
+        state = api.describe_remaining(left)
     return _("  {milestone:<9} {title}  due {deadline}  {state}").format(
         milestone=c["milestone"], title=title, deadline=when(c["deadline"]), state=state
     )
@@ -108,7 +108,7 @@ def _show_human(inc, lang: str) -> None:
                     status=api.shown(api.ACTION_STATUS_TITLES, a.status),
                     problem=a.problem,
                     owner=a.owner,
-                    due=(a.due or "-")[:10],
+                    due=when(a.due)[:10],
                 )
             )
     say(_("timeline:"))
@@ -179,21 +179,27 @@ def list_(
     open_only: Annotated[bool, typer.Option("--open", help=_("Only incidents not yet resolved."))] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    from procops.incidents.api import describe_remaining
+    from procops.incidents import api
 
     with _store() as store:
         items = store.list(open_only=open_only)
 
     def human(_unused):
         if not items:
-            say(_("no incidents"))
+            say(_("no incidents (open one: procops incident open --title TEXT)"))
         for inc in items:
             nxt = next((c for c in inc.clocks() if c["remaining_seconds"] is not None), None)
-            clock = f"{nxt['milestone']} {describe_remaining(nxt['remaining_seconds'])}" if nxt else "clocks done"
-            mark = "[DRILL] " if inc.drill else ""
+            if nxt:
+                clock = _("{milestone}: {left}").format(
+                    milestone=api.shown(api.MILESTONE_TITLES, nxt["milestone"]),
+                    left=api.describe_remaining(nxt["remaining_seconds"]),
+                )
+            else:
+                clock = _("every clock done")
+            mark = _("[DRILL] ") if inc.drill else ""
             say(
-                f"{inc.id}  {inc.status:<8} {inc.severity:<8} {(inc.fault_type or '-'):<16} {clock:<28} "
-                f"{mark}{inc.title}"
+                f"{inc.id}  {api.shown(api.STATUS_TITLES, inc.status)}  {api.shown(api.SEVERITY_TITLES, inc.severity)}  "
+                f"{api.shown(api.FAULT_TYPE_TITLES, inc.fault_type) or '-'}  {clock}  {mark}{inc.title}"
             )
 
     emit(items, as_json, human)
@@ -514,7 +520,7 @@ def action_add(
         as_json,
         lambda _unused: say(
             _("{id} item {n}: {problem} (owner {owner}, due {value})").format(
-                id=inc.id, n=a.n, problem=a.problem, owner=a.owner, value=a.due or "-"
+                id=inc.id, n=a.n, problem=a.problem, owner=a.owner, value=when(a.due)[:10]
             )
         ),
     )
@@ -531,7 +537,7 @@ def action_update(
     by: ByOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    from procops.incidents.api import parse_time
+    from procops.incidents.api import ACTION_STATUS_TITLES, parse_time, shown
 
     with _store() as store:
         inc, a = store.update_action(
@@ -541,7 +547,7 @@ def action_update(
         a,
         as_json,
         lambda _unused: say(
-            _("{id} item {n}: {status}").format(id=inc.id, n=a.n, status=a.status)
+            _("{id} item {n}: {status}").format(id=inc.id, n=a.n, status=shown(ACTION_STATUS_TITLES, a.status))
             + (_("; every item accepted") if all(x.status == "accepted" for x in inc.actions) else "")
         ),
     )
@@ -549,6 +555,7 @@ def action_update(
 
 @action_app.command("list", help=_("List the rectification items of an incident."))
 def action_list(incident_id: IdArg, as_json: JsonOpt = False) -> None:
+    from procops.incidents import api
     from procops.timeutil import utcnow
 
     with _store() as store:
@@ -561,7 +568,11 @@ def action_list(incident_id: IdArg, as_json: JsonOpt = False) -> None:
         for a in inc.actions:
             say(
                 _("{n}. [{status}] {problem} (owner {owner}, due {value})").format(
-                    n=a.n, status=a.status, problem=a.problem, owner=a.owner, value=a.due or "-"
+                    n=a.n,
+                    status=api.shown(api.ACTION_STATUS_TITLES, a.status),
+                    problem=a.problem,
+                    owner=a.owner,
+                    value=when(a.due)[:10],
                 )
                 + (_(" OVERDUE") if a.overdue(now) else "")
             )

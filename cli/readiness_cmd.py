@@ -21,7 +21,9 @@ def readiness(json_: JsonOpt = False) -> None:
 
         def on_step(rec: r.StepRecord) -> None:
             seen.append(rec.name)
-            line = f"[{status_word(rec.status.value)}] {_(rec.title)}: {rec.detail}"
+            line = _("[{status}] {step}: {detail}").format(
+                status=status_word(rec.status.value), step=_(rec.title), detail=rec.detail
+            )
             if bar.live:
                 bar.note(line)
                 bar.update(len(seen))

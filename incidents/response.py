@@ -430,7 +430,7 @@ def report_context(inc: Incident, lang: str, config: Config, now: dt.datetime | 
                     "n": a.n,
                     "problem": a.problem.replace("|", "/"),
                     "owner": a.owner,
-                    "due": (a.due or "-")[:10],
+                    "due": when(a.due)[:10],
                     "status": shown(ACTION_STATUS_TITLES, a.status),
                 }
                 for a in inc.actions

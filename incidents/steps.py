@@ -17,7 +17,10 @@ def runbooks_present(ctx: Context) -> tuple[str, dict]:
             _("runbooks missing: ") + "; ".join(f"{lang}: {', '.join(m)}" for lang, m in missing.items() if m),
             {"missing": missing},
         )
-    return (f"{counts['zh']} runbooks in zh, {counts['en']} in en, every fault type covered", {"counts": counts})
+    return (
+        _("{zh} runbooks in zh, {en} in en, every fault type covered").format(zh=counts["zh"], en=counts["en"]),
+        {"counts": counts},
+    )
 
 
 STEPS = (

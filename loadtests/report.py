@@ -111,9 +111,8 @@ def _human(s: dict) -> str:
             )
             + (f"  {r['detail']}" if r.get("detail") else "")
         )
-    out.append(
-        f"  {_('endpoint'):<22} {_('requests'):>7} {_('failed'):>6} {'5xx':>5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}"
-    )
+    endpoint, requests, failed = _("endpoint"), _("requests"), _("failed")
+    out.append(f"  {endpoint:<22} {requests:>7} {failed:>6} {'5xx':>5} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}")
     for name, e in (s.get("endpoints") or {}).items():
         out.append(
             f"  {name:<22} {e['requests']:>7} {e['failures']:>6} {e['server_errors']:>5} "

@@ -52,8 +52,16 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
         )
     worst = max((r for r in s["slos"] if r["metric"] == "p95"), key=lambda r: r["observed"] or 0, default=None)
     return (
-        f"{users} users for {READINESS_HOLD:g}s: {s['requests']} requests, {s['rps']:.1f}/s, every SLO held"
-        + (f" (slowest page {worst['endpoint']} p95 {worst['observed']:.0f} ms)" if worst else ""),
+        _("{users} users for {readiness_hold:g}s: {requests} requests, {rps:.1f}/s, every SLO held").format(
+            users=users, readiness_hold=READINESS_HOLD, requests=s["requests"], rps=s["rps"]
+        )
+        + (
+            _(" (slowest page {endpoint} p95 {observed:.0f} ms)").format(
+                endpoint=worst["endpoint"], observed=worst["observed"]
+            )
+            if worst
+            else ""
+        ),
         evidence,
     )
 

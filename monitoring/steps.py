@@ -19,7 +19,9 @@ def rules_tested(ctx: Context) -> tuple[str, dict]:
             res.as_dict(),
         )
     return (
-        f"{len(res.alerts)} alerts, {res.test_cases} promtool test cases pass",
+        _("{n_alerts} alerts, {test_cases} promtool test cases pass").format(
+            n_alerts=len(res.alerts), test_cases=res.test_cases
+        ),
         {"rules": res.rules_path, "tests": res.tests_path, "alerts": res.alerts},
     )
 
@@ -43,8 +45,12 @@ def stack_up(ctx: Context) -> tuple[str, dict]:
         )
     ctx.facts["monitoring"] = True
     return (
-        f"{len(st['components'])} components healthy ({'started' if started else 'already running'}), "
-        f"{len(targets)} targets up, watching {st['target'].get('url')}",
+        _("{n_components} components healthy ({value}), {n_targets} targets up, watching {url}").format(
+            n_components=len(st["components"]),
+            value="started" if started else "already running",
+            n_targets=len(targets),
+            url=st["target"].get("url"),
+        ),
         {"components": st["components"], "targets": targets},
     )
 
@@ -79,7 +85,12 @@ def synthetic_alert(ctx: Context) -> tuple[str, dict]:
         res = stack.deliver_synthetic(ctx.config)
     except VerdictFailed as e:
         raise StepFailed(e.message) from None
-    return (f"Alertmanager -> webhook -> journal in {res['seconds']:.1f}s (journal row {res['journal_event']})", res)
+    return (
+        _("Alertmanager -> webhook -> journal in {seconds:.1f}s (journal row {journal_event})").format(
+            seconds=res["seconds"], journal_event=res["journal_event"]
+        ),
+        res,
+    )
 
 
 STEPS = (

@@ -18,8 +18,14 @@ from procops.readiness import Context, Step, StepFailed
 def config_valid(ctx: Context) -> tuple[str, dict]:
     p = ctx.config.policy
     return (
-        f"policy: pages p95 <= {p.page_load_p95:g}s, uploads {p.upload_success_ratio:.0%}, "
-        f"capacity {p.capacity_multiple:g}x, backup every {p.backup_interval / 60:g} min",
+        _(
+            "policy: pages p95 <= {page_load_p95:g}s, uploads {upload_success_ratio:.0%}, capacity {capacity_multiple:g}x, backup every {value:g} min"
+        ).format(
+            page_load_p95=p.page_load_p95,
+            upload_success_ratio=p.upload_success_ratio,
+            capacity_multiple=p.capacity_multiple,
+            value=p.backup_interval / 60,
+        ),
         {"policy": ctx.config.policy.model_dump(mode="json")},
     )
 
@@ -36,7 +42,7 @@ def journal_intact(ctx: Context) -> tuple[str, dict]:
             ),
             v.as_dict(),
         )
-    return f"{v.rows} events, chain intact", v.as_dict()
+    return _("{rows} events, chain intact").format(rows=v.rows), v.as_dict()
 
 
 CONFIG = Step("config", N_("Configuration is valid"), config_valid)

@@ -21,14 +21,16 @@ def sandbox_up(ctx: Context) -> tuple[str, dict]:
         if r.status_code != 200:
             raise StepFailed(_("{url}/healthz answered {status_code}").format(url=url, status_code=r.status_code))
         ctx.facts["url"] = url
-        return f"{url} healthy", {"url": url}
+        return _("{url} healthy").format(url=url), {"url": url}
     state, started = platform.up(platform.UpOptions.from_config(ctx.config.sandbox))
     st = platform.status()
     if not st["healthy"]:
         raise StepFailed(_("the sandbox is not healthy"), st)
     ctx.facts["url"] = state.url
     return (
-        f"{state.url}: {len(st['replicas'])} replicas healthy ({'started' if started else 'already running'})",
+        _("{url}: {n_replicas} replicas healthy ({value})").format(
+            url=state.url, n_replicas=len(st["replicas"]), value="started" if started else "already running"
+        ),
         {"url": state.url, "replicas": st["replicas"]},
     )
 
@@ -55,7 +57,10 @@ def seeded_data(ctx: Context) -> tuple[str, dict]:
                     n_ann=n_ann, n_docs=n_docs, announcements=want.announcements, documents=want.documents
                 )
             )
-    return f"{n_ann} announcements, {n_docs} archived documents", {"announcements": n_ann, "documents": n_docs}
+    return _("{n_ann} announcements, {n_docs} archived documents").format(n_ann=n_ann, n_docs=n_docs), {
+        "announcements": n_ann,
+        "documents": n_docs,
+    }
 
 
 STEPS = (
