@@ -126,6 +126,19 @@ def markdown_to_html(md: str, title: str) -> str:
     )
 
 
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Micro Hei", "DejaVu Sans"]
+
+
+def chart_style() -> None:
+    """matplotlib draws Chinese labels: Noto Sans CJK (fonts-noto-cjk, installed by scripts/bootstrap)
+    first, then DejaVu Sans; the minus sign as a hyphen (CJK fonts lack U+2212). Call before drawing."""
+    import matplotlib
+
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.sans-serif"] = CJK_FONTS
+    matplotlib.rcParams["axes.unicode_minus"] = False
+
+
 def to_pdf(html_text: str, path: Path, *, base_dir: Path | None = None) -> Path:
     """Write ``html_text`` as a PDF at ``path`` (atomically); images are read relative to ``base_dir``."""
     import logging
