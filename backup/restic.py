@@ -23,7 +23,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
+import os
+import tempfile
+import threading
 import json
 import logging
 import re
@@ -32,7 +36,7 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from procops import execute
 from procops.errors import BadInput, EnvironmentFailure
@@ -66,6 +70,60 @@ def parse_version(text: str) -> Version:
     if not m:
         raise ValueError(f"not a restic version line: {text!r}")
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+class StatusWatch:
+    """restic's ``--json`` output goes to a temporary file that a thread reads while restic runs,
+    handing each ``status`` message to ``on_status`` (a progress line; a failing callback only stops
+    the updates). :meth:`text` is the whole output afterwards, as ``Completed.stdout`` would be."""
+
+    def __init__(self, on_status: Callable[[dict], None], interval: float = 0.5) -> None:
+        self.on_status, self.interval = on_status, interval
+        self.file = tempfile.TemporaryFile()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="restic-status", daemon=True)
+        self._pos = 0
+        self._partial = b""
+
+    def __enter__(self) -> StatusWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):  # what restic wrote since the last look
+            self._read_new()
+
+    def _read_new(self) -> None:
+        chunk = os.pread(self.file.fileno(), 1 << 20, self._pos)
+        if not chunk:
+            return
+        self._pos += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if b'"status"' not in line:
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("message_type") == "status":
+                self.on_status(msg)
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self._read_new()
+        except Exception:  # noqa: BLE001 - progress never fails the backup
+            log.debug("restic status watch stopped", exc_info=True)
+
+    def text(self) -> str:
+        self.file.seek(0)
+        data = self.file.read()
+        self.file.close()
+        return data.decode("utf-8", "replace")
 
 
 class ResticExit(enum.IntEnum):
@@ -577,7 +635,10 @@ class Restic:
         input: bytes | None = None,
         cwd: Path | None = None,
         stdout: Any = None,
+        on_status: Callable[[dict], None] | None = None,
     ) -> Completed:
+        """Run restic ``args`` on ``repo``. ``on_status`` (with ``json_output``) gets each of restic's
+        ``status`` messages while it runs (percent, files and bytes done), for a progress line."""
         if not no_lock and args and args[0] in WRITING_COMMANDS:
             probe_local(repo)  # a read-only or full disk is named in a moment, not after restic's retries
         opts = (*repo.options, *(source.options if source is not None else ()))
@@ -585,8 +646,24 @@ class Restic:
         env = self.env(repo, source=source)
         limit = timeout or self.timeout
         log.debug("restic %s on repository %s", args[0], repo.name)
+        watch = None
+        if on_status is not None and json_output and stdout is None:
+            env["RESTIC_PROGRESS_FPS"] = "2"  # with --json restic reports 60 times a second by default
+            stdout = watch = StatusWatch(on_status)
         try:
-            c = execute.run(self.tool, argv, env=env, cwd=cwd, input=input, stdout=stdout, timeout=limit, check=False)
+            with watch if watch is not None else contextlib.nullcontext():
+                c = execute.run(
+                    self.tool,
+                    argv,
+                    env=env,
+                    cwd=cwd,
+                    input=input,
+                    stdout=watch.file if watch is not None else stdout,
+                    timeout=limit,
+                    check=False,
+                )
+            if watch is not None:
+                c = dataclasses.replace(c, stdout=watch.text())
         except execute.ToolFailed as e:
             if e.problem != "timeout":
                 raise

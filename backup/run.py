@@ -29,6 +29,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procops.backup import documents, dumps, state
@@ -254,7 +255,12 @@ def manifest_path() -> Path:
     return backup_dir() / "staging" / "manifest.json"
 
 
-def backup(config: Config, repo_name: str | None = None, op: Operation | None = None) -> RunResult:
+def backup(
+    config: Config,
+    repo_name: str | None = None,
+    op: Operation | None = None,
+    progress: Callable[[str, dict], None] | None = None,
+) -> RunResult:
     """`procops backup run`: one run at a time (LockHeld, exit 3, names the holder's pid).
 
     In an operation (``op``) each phase is a step, and a rollback forgets, in every repository
@@ -262,14 +268,19 @@ def backup(config: Config, repo_name: str | None = None, op: Operation | None = 
     event was journaled: an interrupted run leaves no snapshot the journal does not know.
     """
     with exclusive_lock("backup"):
-        return _backup_locked(config, repo_name, op)
+        return _backup_locked(config, repo_name, op, progress)
 
 
 def _step(op: Operation | None, name: str) -> contextlib.AbstractContextManager[Any]:
     return op.step(name) if op is not None else contextlib.nullcontext()
 
 
-def _backup_locked(config: Config, repo_name: str | None, op: Operation | None = None) -> RunResult:
+def _backup_locked(
+    config: Config,
+    repo_name: str | None,
+    op: Operation | None = None,
+    progress: Callable[[str, dict], None] | None = None,
+) -> RunResult:
     cfg = config.backup
     restic = make_restic(config)
     repos = select(config, repo_name)
@@ -306,7 +317,8 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
     def direct(r: Repo) -> RepoResult:
         reached.append(r)
         with _step(op, f"backup {r.name}"):
-            return _direct(restic, r, producer, src, tags, cfg.command_timeout)
+            on_status = (lambda m: progress(r.name, m)) if progress is not None else None
+            return _direct(restic, r, producer, src, tags, cfg.command_timeout, on_status)
 
     try:
         with _step(op, "dump"), dumps.prepare_dump(src.database, staging, cfg.key_tables) as (producer, manifest):
@@ -368,7 +380,13 @@ def _ok(result: RunResult, name: str) -> bool:
 
 
 def _direct(
-    restic: Restic, repo: Repo, producer: dumps.Producer, src: Sources, tags: list[str], timeout: float
+    restic: Restic,
+    repo: Repo,
+    producer: dumps.Producer,
+    src: Sources,
+    tags: list[str],
+    timeout: float,
+    on_status: Callable[[dict], None] | None = None,
 ) -> RepoResult:
     """The database dump (streamed to --stdin) and the files, as two restic processes running side by side
     (both take restic's shared lock). A run keeps its snapshots only when both succeeded."""
@@ -387,7 +405,9 @@ def _direct(
         with ThreadPoolExecutor(max_workers=2) as ex:
             f_files = ex.submit(
                 lambda: with_stale_unlock(
-                    restic, repo, lambda: restic.run(repo, args, json_output=True, timeout=timeout)
+                    restic,
+                    repo,
+                    lambda: restic.run(repo, args, json_output=True, timeout=timeout, on_status=on_status),
                 )
             )
             f_db = ex.submit(

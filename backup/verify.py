@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from contextvars import ContextVar
 import os
 import shutil
 import sqlite3
@@ -28,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from procops.backup import dumps, state
 from procops.backup.ops import make_restic
@@ -108,10 +109,16 @@ def hash_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+# Who wants to hear how hashing goes: ``(files done, files in all, bytes hashed)`` after each file
+# (a progress line; set around a verify by procops.backup.api, called from the calling thread).
+HASH_PROGRESS: ContextVar[Callable[[int, int, int], None] | None] = ContextVar("hash_progress", default=None)
+
+
 def hash_many(paths: Iterable[Path], workers: int = 0) -> dict[Path, tuple[str, int] | Exception]:
     """sha256 and size of each file, in parallel threads."""
     paths = list(paths)
     workers = workers or os.cpu_count() or 2
+    report = HASH_PROGRESS.get()
 
     def one(p: Path) -> tuple[Path, tuple[str, int] | Exception]:
         try:
@@ -119,8 +126,15 @@ def hash_many(paths: Iterable[Path], workers: int = 0) -> dict[Path, tuple[str, 
         except OSError as e:
             return p, e
 
+    out: dict[Path, tuple[str, int] | Exception] = {}
+    nbytes = 0
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        return dict(ex.map(one, paths, chunksize=16))
+        for p, got in ex.map(one, paths, chunksize=16):
+            out[p] = got
+            if report is not None:
+                nbytes += 0 if isinstance(got, Exception) else got[1]
+                report(len(out), len(paths), nbytes)
+    return out
 
 
 # --------------------------------------------------------------------------- comparison (pure apart from hashing)

@@ -46,13 +46,25 @@ def init(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     from procops.backup import api
 
+    from procops.progress import progress
+
     _setup_logging()
-    res = api.backup(STATE.config, repo, loaded=STATE.loaded())
+    with progress(_("Backing up"), unit="bytes") as bar:
+
+        def on_status(repository: str, m: dict) -> None:
+            bar.describe(_("backing up to {repository}").format(repository=repository))
+            bar.update(
+                m.get("bytes_done", 0),
+                m.get("total_bytes"),
+                _("{done} of {total} files").format(done=m.get("files_done", 0), total=m.get("total_files", "?")),
+            )
+
+        res = api.backup(STATE.config, repo, loaded=STATE.loaded(), progress=on_status if bar.live else None)
 
     def human(d: dict) -> None:
         tot = d.get("manifest_totals") or {}
         say(
-            _("run {run}: {value}").format(run=d["run"], value="ok" if d["ok"] else "FAILED")
+            _("run {run}: {value}").format(run=d["run"], value=_("ok") if d["ok"] else _("FAILED"))
             + (
                 _("  ({documents} documents, {bytes} bytes in the manifest)").format(
                     documents=tot.get("documents"), bytes=tot.get("bytes")
@@ -74,7 +86,11 @@ def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
         for name, r in d["repositories"].items():
             if r["status"] == "ok":
                 snap = r["files_snapshot"] or "-"
-                extra = f"copied from {r['copied_from']}" if r["mode"] == "copy" else f"+{r['added_bytes']} bytes"
+                extra = (
+                    _("copied from {repository}").format(repository=r["copied_from"])
+                    if r["mode"] == "copy"
+                    else _("+{bytes} bytes").format(bytes=r["added_bytes"])
+                )
                 say(
                     _(
                         "  {name:<10} ok      snapshot {snap}  {extra}  {seconds:.1f}s  forget {forget}, prune {prune}"
@@ -91,30 +107,6 @@ def run_(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
     emit(res.as_dict(), json_, human)
     raise typer.Exit(int(api.run_exit_code(res)))
-
-
-def _progress_bar():
-    """A rich progress bar on stderr for long restores (a no-op callback when stderr is not a terminal)."""
-    import sys
-
-    if not sys.stderr.isatty():
-        return None, None
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
-
-    bar = Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        transient=True,
-        console=__import__("rich.console").console.Console(stderr=True),
-    )
-    task = bar.add_task("restoring", total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total or None)
-
-    return bar, update
 
 
 @app.command(
@@ -197,10 +189,10 @@ def restore(
 
         emit(doc, json_, human_doc)
         raise typer.Exit(int(api.restore_document_exit_code(doc)))
-    bar, update = _progress_bar()
-    if bar is not None:
-        bar.start()
-    try:
+    from procops.progress import progress
+
+    with progress(_("Restoring"), unit="bytes") as bar:
+        update = (lambda done, total: bar.update(done, total or None)) if bar.live else None
         if to_sandbox:
             res = api.restore_to_sandbox(
                 STATE.config,
@@ -216,9 +208,6 @@ def restore(
             res = api.restore_to_dir(
                 STATE.config, target, repo=repo, snapshot=snapshot, progress=update, loaded=STATE.loaded()
             ).as_dict()
-    finally:
-        if bar is not None:
-            bar.stop()
     if to_sandbox:
         emit(
             res,
@@ -301,7 +290,7 @@ def check(
             say(
                 _("{repository:<10} {value}  read {read}  {seconds:.1f}s").format(
                     repository=r["repository"],
-                    value="ok" if r["ok"] else "ERRORS",
+                    value=_("ok") if r["ok"] else _("ERRORS"),
                     read=r["read"],
                     seconds=r["seconds"],
                 )
@@ -334,12 +323,20 @@ def verify(
 ) -> None:
     from procops.backup import api
 
+    from procops.progress import progress
+
     _setup_logging()
-    results = (
-        [api.verify_live(STATE.config, loaded=STATE.loaded())]
-        if live
-        else api.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot, loaded=STATE.loaded())
-    )
+    with progress(_("Verifying (sha256 of every document)"), unit="bytes") as bar:
+
+        def hashed(done: int, total: int, nbytes: int) -> None:
+            bar.update(nbytes, None, _("{done} of {total} documents").format(done=done, total=total))
+
+        cb = hashed if bar.live else None
+        results = (
+            [api.verify_live(STATE.config, loaded=STATE.loaded(), progress=cb)]
+            if live
+            else api.verify_snapshot(STATE.config, repo=repo, snapshot=snapshot, loaded=STATE.loaded(), progress=cb)
+        )
 
     def human(d: dict) -> None:
         for r in d["results"]:
@@ -347,7 +344,7 @@ def verify(
             say(
                 _("{what}: {value}  {documents} documents, {bytes_hashed} bytes hashed in {hash_seconds:.2f}s").format(
                     what=what,
-                    value="ok" if r["ok"] else "PROBLEMS",
+                    value=_("ok") if r["ok"] else _("PROBLEMS"),
                     documents=r["documents"],
                     bytes_hashed=r["bytes_hashed"],
                     hash_seconds=r["hash_seconds"],

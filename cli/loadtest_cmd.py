@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
@@ -69,6 +71,23 @@ def _duration(name: str, value: Optional[str]) -> Optional[float]:
         raise BadInput(f"{name}: {e}") from None
 
 
+@contextmanager
+def _live(title: str) -> Iterator[Callable[[dict], None] | None]:
+    """A live line while Locust runs: users, requests/s, p95 and failures (nothing when not a terminal)."""
+    from procops.progress import progress
+
+    with progress(title) as bar:
+
+        def show(s: dict) -> None:
+            bar.update(
+                text=_("{users} users, {rps:.1f} requests/s, p95 {p95:.0f} ms, {failures} failed").format(
+                    users=s["users"], rps=s["rps"], p95=s["p95_ms"], failures=s["failures"]
+                )
+            )
+
+        yield show if bar.live else None
+
+
 def _finish(result) -> None:
     from procops.loadtests import api
 
@@ -112,7 +131,9 @@ def peak(
         locustfile=locustfile,
         abort_on_fail=abort_on_fail,
     )
-    _finish(api.run_peak(STATE.config, opts, loaded=STATE.loaded()))
+    with _live(_("Peak load test")) as opts.progress:
+        result = api.run_peak(STATE.config, opts, loaded=STATE.loaded())
+    _finish(result)
 
 
 @app.command(help=_("Step load upward (1x, 1.5x, 2x, 3x ...); report the highest step that held every SLO."))
@@ -160,7 +181,9 @@ def capacity(
         locustfile=locustfile,
         abort_on_fail=abort_on_fail,
     )
-    _finish(api.run_capacity(STATE.config, opts, loaded=STATE.loaded()))
+    with _live(_("Capacity test")) as opts.progress:
+        result = api.run_capacity(STATE.config, opts, loaded=STATE.loaded())
+    _finish(result)
 
 
 @app.command(help=_("Print the summary of an earlier run."))

@@ -39,7 +39,7 @@ def rules(
         say(_("web config (basic auth, bcrypt hash): {value}").format(value=Path(res.rules_path).parent / "web.yml"))
         say(
             _("promtool check rules: {value}; promtool test rules: {value2}").format(
-                value="ok" if res.check_ok else "FAILED", value2="ok" if res.test_ok else "FAILED"
+                value=_("ok") if res.check_ok else _("FAILED"), value2=_("ok") if res.test_ok else _("FAILED")
             )
         )
         if not res.ok:
@@ -94,7 +94,7 @@ def up(json_: JsonOpt = False) -> None:
     def human(d: dict) -> None:
         say(
             _("monitoring stack {value}; watching {url}").format(
-                value="started" if started else "already running (targets refreshed)", url=d["target"].get("url")
+                value=_("started") if started else _("already running (targets refreshed)"), url=d["target"].get("url")
             )
         )
         _print_components(d)
@@ -106,7 +106,7 @@ def _print_components(d: dict) -> None:
     for c in d["components"]:
         say(
             _("  {name:<18} pid {pid:<8} {url:<28} {value}").format(
-                name=c["name"], pid=c["pid"], url=c["url"], value="healthy" if c["healthy"] else "UNHEALTHY"
+                name=c["name"], pid=c["pid"], url=c["url"], value=_("healthy") if c["healthy"] else _("UNHEALTHY")
             )
         )
 
@@ -139,7 +139,7 @@ def status(json_: JsonOpt = False) -> None:
             return
         say(
             _("monitoring stack: {value} since {started_at}; watching {url}").format(
-                value="healthy" if d["healthy"] else "UNHEALTHY",
+                value=_("healthy") if d["healthy"] else _("UNHEALTHY"),
                 started_at=when(d["started_at"]),
                 url=d["target"].get("url"),
             )

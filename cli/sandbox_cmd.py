@@ -92,7 +92,7 @@ def up(
         json_,
         lambda d: say(
             _("{value}: {url} ({replicas} replicas, version {version})").format(
-                value="started" if started else "already running",
+                value=_("started") if started else _("already running"),
                 url=d["url"],
                 replicas=d["replicas"],
                 version=d["version"],
@@ -159,7 +159,7 @@ def status(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
             _("sandbox '{name}': {url}  {value}  since {started_at}").format(
                 name=name,
                 url=d["url"],
-                value="healthy" if d["healthy"] else "UNHEALTHY",
+                value=_("healthy") if d["healthy"] else _("UNHEALTHY"),
                 started_at=when(d["started_at"]),
             )
             + (
@@ -172,7 +172,7 @@ def status(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
         say(
             _("  haproxy   pid {pid}  {value}  runtime API {runtime_api}").format(
                 pid=d["haproxy"]["pid"],
-                value="up" if d["haproxy"]["alive"] else "DOWN",
+                value=_("up") if d["haproxy"]["alive"] else _("DOWN"),
                 runtime_api=d["haproxy"]["runtime_api"],
             )
         )
@@ -183,7 +183,7 @@ def status(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
                     pid=r["pid"],
                     port=r["port"],
                     version=r["version"],
-                    value="healthy" if r["healthy"] else "UNHEALTHY",
+                    value=_("healthy") if r["healthy"] else _("UNHEALTHY"),
                 )
             )
         say(_("  database  {database}").format(database=d["database"]))

@@ -10,9 +10,11 @@ its own timers and inflates the response times it measures).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -249,7 +251,7 @@ class LocustGroup:
     timeout: float
     procs: list[tuple[str, execute.Child]] = field(default_factory=list)
 
-    def run(self, sampler: CpuSampler | None = None) -> int:
+    def run(self, sampler: CpuSampler | None = None, on_tick: Callable[[], None] | None = None) -> int:
         try:
             for name, argv in self.argvs:
                 with open(self.cwd / f"{name}.out", "wb") as out:
@@ -268,7 +270,16 @@ class LocustGroup:
             if sampler:
                 sampler.start()
             main = self.procs[0][1]
-            code = main.wait(timeout=self.timeout)
+            if on_tick is None:
+                code = main.wait(timeout=self.timeout)
+            else:  # a progress line: tick about every second while the test runs
+                deadline = time.monotonic() + self.timeout
+                code = None
+                while code is None and time.monotonic() < deadline:
+                    code = main.wait(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+                    if code is None:
+                        with contextlib.suppress(Exception):  # progress never fails the test
+                            on_tick()
             if code is None:
                 raise EnvironmentFailure(
                     _("Locust did not finish within {timeout:.0f}s; stopped it (see {cwd}/locust-*.log)").format(
@@ -292,6 +303,37 @@ class LocustGroup:
         for _unused, p in self.procs:
             if p.wait(timeout=max(0.1, deadline - time.monotonic())) is None:
                 p.stop(grace=0)
+
+
+def live_stats(report_dir: Path) -> dict | None:
+    """The newest aggregated row of Locust's ``locust_stats_history.csv`` (written every few seconds
+    while it runs): users, requests/s, failures/s, p95 (ms), requests and failures so far."""
+    import csv
+
+    path = report_dir / f"{CSV_PREFIX}_stats_history.csv"
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"]
+    except OSError:
+        return None
+    if not rows:
+        return None
+    r = rows[-1]
+
+    def num(key: str) -> float:
+        try:
+            return float(r.get(key) or 0)
+        except ValueError:
+            return 0.0
+
+    return {
+        "users": int(num("User Count")),
+        "rps": num("Requests/s"),
+        "failures_per_s": num("Failures/s"),
+        "p95_ms": num("95%"),
+        "requests": int(num("Total Request Count")),
+        "failures": int(num("Total Failure Count")),
+    }
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

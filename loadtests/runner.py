@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
 from procops.loadtests import abort
@@ -73,6 +73,7 @@ class PeakOptions:
     scenario_name: str = "peak"
     locustfile: Path | None = None  # a custom locustfile instead of the procurement personas
     abort_on_fail: bool | None = None  # stop conditions (None: loadtest.abort_on_fail)
+    progress: Callable[[dict], None] | None = None  # live stats while it runs (locustproc.live_stats)
 
 
 @dataclass
@@ -89,6 +90,7 @@ class CapacityOptions:
     expect_workers: int | None = None
     locustfile: Path | None = None
     abort_on_fail: bool | None = None  # stop conditions (None: loadtest.abort_on_fail)
+    progress: Callable[[dict], None] | None = None  # live stats while it runs (locustproc.live_stats)
 
 
 @dataclass
@@ -293,6 +295,7 @@ def _execute(
     expect: int,
     locustfile: Path | None = None,
     rule: abort.Rule | None = None,
+    progress: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run Locust with the stages; return the raw facts (samples, test start, CPU, exit code, what
     stop condition fired)."""
@@ -341,7 +344,13 @@ def _execute(
     group = lp.LocustGroup(argvs, env, report_dir, timeout)
     sampler = lp.CpuSampler(interval=1.0)
     started = utcnow()
-    code = group.run(sampler)
+
+    def tick() -> None:
+        stats = lp.live_stats(report_dir)
+        if stats is not None and progress is not None:
+            progress(stats)
+
+    code = group.run(sampler, on_tick=tick if progress is not None else None)
     ended = utcnow()
     if code != 0:
         log = report_dir / f"locust-{argvs[0][0]}.log"
@@ -621,7 +630,18 @@ def run_peak(config: Config, opts: PeakOptions) -> RunResult:
         with _interrupted_report(opts.scenario_name, url, target, report_dir, users=users):
             rule = _rule(config, opts.abort_on_fail)
             facts = _execute(
-                config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile, rule
+                config,
+                opts.scenario_name,
+                url,
+                target,
+                stages,
+                report_dir,
+                workers,
+                bind,
+                expect,
+                locustfile,
+                rule,
+                opts.progress,
             )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
@@ -671,7 +691,18 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
         with _interrupted_report("capacity", url, target, report_dir, users=baseline):
             rule = _rule(config, opts.abort_on_fail)
             facts = _execute(
-                config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile, rule
+                config,
+                "capacity",
+                url,
+                target,
+                stages,
+                report_dir,
+                workers,
+                bind,
+                expect,
+                locustfile,
+                rule,
+                opts.progress,
             )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
