@@ -58,8 +58,10 @@ def with_stale_unlock(restic: Restic, repo: Repo, fn: Callable[[], T]) -> T:
         except ResticError as e2:
             if e2.problem is Problem.LOCKED:
                 raise LiveLock(
-                    f"repository '{repo.name}' is locked by a live restic process: {e2.tail}",
-                    hint="wait for it to finish; a lock of a dead process is removed automatically",
+                    _("repository '{repo}' is locked by a live restic process: {detail}").format(
+                        repo=repo.name, detail=e2.tail
+                    ),
+                    hint=_("wait for it to finish; a lock of a dead process is removed automatically"),
                 ) from None
             raise
 

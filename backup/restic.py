@@ -504,8 +504,11 @@ class ResticError(EnvironmentFailure):
         self.output = mask_text(output or stderr)
         self.tail = tail(stderr)
         super().__init__(
-            f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
-            + (f": {self.tail}" if self.tail else "")
+            _("restic {command} on repository '{repo}' failed ({problem}, exit {rc})").format(
+                command=command, repo=repo, problem=problem.value, rc=rc
+            )
+            + (f": {self.tail}" if self.tail else ""),
+            hint=_("see the runbook: procops runbook show backup-failure"),
         )
 
 

@@ -42,14 +42,16 @@ CHECK_NEWEST = 5  # the newest documents whose files are checked on main
 def plan(site: Any, standby: Any, main: Any, *, keep_standby: bool) -> list[str]:
     """The steps of a failback, as a person reads them."""
     steps = [
-        f"back up the '{site.site}' instance ({standby.url if standby else 'not running'}) to the repositories",
-        f"stop main ({main.url if main else 'not running'}): the site is down until main is back",
-        f"copy the '{site.site}' instance's database and documents over main's",
-        "start main on its port and check it serves the standby's archive (ids, sha256)",
-        "record the active site: main",
+        _("back up the '{site}' instance ({url}) to the repositories").format(
+            site=site.site, url=standby.url if standby else _("not running")
+        ),
+        _("stop main ({url}): the site is down until main is back").format(url=main.url if main else _("not running")),
+        _("copy the '{site}' instance's database and documents over main's").format(site=site.site),
+        _("start main on its port and check it serves the standby's archive (ids, sha256)"),
+        _("record the active site: main"),
     ]
     if not keep_standby:
-        steps.append(f"stop the '{site.site}' instance and remove its folder")
+        steps.append(_("stop the '{site}' instance and remove its folder").format(site=site.site))
     return steps
 
 
@@ -136,12 +138,12 @@ def failback(
     if not site.failed_over:
         raise BadInput(
             _("{id}: the active site is main: there is nothing to fail back").format(id=inc.id),
-            hint="procops sandbox status shows the active site",
+            hint=_("procops sandbox status shows the active site"),
         )
     if config.platform.url:
         raise BadInput(
             _("platform.url is set: failback of real hosts is not automated; follow the runbook's failback steps"),
-            hint="procops runbook show database-failure",
+            hint=_("procops runbook show database-failure"),
         )
     standby = sandbox.running(site.site)
     main = sandbox.running("main")
@@ -194,7 +196,7 @@ def failback(
             _(
                 "{id}: the backup of the '{site}' instance did not succeed (exit {code}): failback stopped, nothing changed"
             ).format(id=inc.id, site=site.site, code=code),
-            hint="procops backup status says why; fix it and run the failback again",
+            hint=_("procops backup status says why; fix it and run the failback again"),
         )
     note("failback.backup", {"run": run_data.get("run") or run_data.get("run_id"), "exit_code": code})
     # 2. stop main, copy the standby's data over it
@@ -259,16 +261,20 @@ def failback(
 
 
 def describe(res: dict) -> str:
+    from procops.display import duration
+
     if not res["execute"]:
-        lines = [f"{res['incident']}: failback plan (nothing changed; add --execute to run it):"]
+        lines = [_("{id}: failback plan (nothing changed; add --execute to run it):").format(id=res["incident"])]
         lines += [f"  {n}. {s}" for n, s in enumerate(res["plan"], start=1)]
         return "\n".join(lines)
-    out = (
-        f"{res['incident']}: failed back to main at {res['url']} in {res['failback_seconds']} s; "
-        f"main serves the standby's {res['check']['archive_total']} archived documents; active site: main"
+    out = _(
+        "{id}: failed back to main at {url} in {took}; main serves the standby's {n} archived documents; "
+        "active site: main"
+    ).format(
+        id=res["incident"], url=res["url"], took=duration(res["failback_seconds"]), n=res["check"]["archive_total"]
     )
     if res.get("standby_removed"):
-        out += f"\n  the standby was stopped and {res['standby_removed']} removed"
+        out += "\n" + _("  the standby was stopped and {path} removed").format(path=res["standby_removed"])
     elif res.get("kept_standby"):
-        out += f"\n  the standby still runs at {res['kept_standby']} (--keep-standby)"
+        out += "\n" + _("  the standby still runs at {url} (--keep-standby)").format(url=res["kept_standby"])
     return out

@@ -220,7 +220,7 @@ def failover_error(result: dict, prefix: str = "") -> ProcopsError:
     cls = BadInput if result.get("exit_code") == ExitCode.BAD_INPUT else EnvironmentFailure
     return cls(
         f"{prefix}the failover playbook failed: {result['error']}",
-        hint="the standby milestone is not reached; fix and run it again",
+        hint=_("the standby milestone is not reached; fix and run it again"),
     )
 
 

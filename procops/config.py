@@ -675,7 +675,10 @@ class LoadedConfig:
 class ConfigError(BadInput):
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
-        super().__init__("invalid configuration:\n  " + "\n  ".join(errors))
+        super().__init__(
+            _("invalid configuration:") + "\n  " + "\n  ".join(errors),
+            hint=_("every field is described in: procops config schema; a commented sample: procops config init"),
+        )
 
 
 def discover(explicit: str | Path | None = None) -> Path | None:

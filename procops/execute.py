@@ -318,7 +318,7 @@ def child_env(
 
 class ToolMissing(EnvironmentFailure):
     def __init__(self, binary: str) -> None:
-        super().__init__(f"{binary} is not installed (run scripts/bootstrap)")
+        super().__init__(_("{binary} is not installed (run scripts/bootstrap)").format(binary=binary))
         self.binary = binary
 
 
@@ -341,7 +341,7 @@ class ToolFailed(ProcopsError):
         code, self.problem = outcome or tool.outcome(rc if rc is not None else -signal.SIGKILL)
         self.exit_code = code if code != ExitCode.OK else ExitCode.ENVIRONMENT
         self.tail = tail(output)
-        head = message or f"{tool.name} failed ({self.problem}, exit {rc})"
+        head = message or _("{tool} failed ({problem}, exit {rc})").format(tool=tool.name, problem=self.problem, rc=rc)
         super().__init__(f"{head}: {' '.join(self.argv)}" + (f"\n{self.tail}" if self.tail else ""))
 
 

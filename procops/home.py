@@ -170,7 +170,10 @@ def exclusive_lock(name: str, *, wait: bool = False) -> Iterator[Path]:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LockHeld(f"another '{name}' run holds the lock {path} (pid {holder})") from None
+            raise LockHeld(
+                _("another '{name}' run holds the lock {path} (pid {pid})").format(name=name, path=path, pid=holder),
+                hint=_("wait for it to finish, or check that pid {pid} is really procops").format(pid=holder),
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path
