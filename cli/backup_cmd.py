@@ -36,7 +36,11 @@ def init(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         for name, r in d["repositories"].items():
-            say(f"{name:<10} {r['status']:<8} {r['url']}" + (f"  {r['error']}" if r.get("error") else ""))
+            word = {"exists": _("already initialised"), "created": _("initialised"), "failed": _("FAILED")}
+            say(
+                f"{name:<10} {word.get(r['status'], r['status'])}  {r['url']}"
+                + (f"  {r['error']}" if r.get("error") else "")
+            )
 
     emit(res, json_, human)
     raise typer.Exit(int(api.init_exit_code(res)))

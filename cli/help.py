@@ -87,8 +87,21 @@ EXAMPLES: dict[str, str] = {
 _VALUE_WORDS = {"<int>": "N", "<float>": "NUMBER", "<path>": "PATH", "<file>": "FILE", "<directory>": "DIR"}
 
 
-def tidy(command: Any, path: str = "") -> None:
-    """Clean the help of ``command`` and every subcommand, in place; add each one's example."""
+def tidy_along(root: Any, argv: list[str]) -> None:
+    """:func:`tidy` the root and the commands ``argv`` names, only them (``--help`` stays quick)."""
+    node, path = root, ""
+    tidy(root, recursive=False)
+    for a in argv:
+        subs = getattr(node, "commands", None)
+        if a == "--" or not subs:
+            break
+        if a in subs:
+            node, path = subs[a], f"{path} {a}".strip()
+            tidy(node, path, recursive=False)
+
+
+def tidy(command: Any, path: str = "", *, recursive: bool = True) -> None:
+    """Clean the help of ``command`` (and every subcommand), in place; add each one's example."""
     if path in EXAMPLES and not getattr(command, "epilog", None):
         command.epilog = _("Example: {command}").format(command=EXAMPLES[path])
     own = {
@@ -121,6 +134,8 @@ def tidy(command: Any, path: str = "") -> None:
             param.metavar = _VALUE_WORDS[shown]
         elif isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
             param.metavar = shown[1:-1]
+    if not recursive:
+        return
     for name, sub in (getattr(command, "commands", None) or {}).items():
         tidy(sub, f"{path} {name}".strip())
 

@@ -74,12 +74,12 @@ def main(argv: list[str] | None = None) -> int:
 
     from procops.cli.app import app
     from procops.cli.common import hoist_lang
-    from procops.cli.help import tidy, usage_message
+    from procops.cli.help import tidy_along, usage_message
 
     private_umask()
     command = typer.main.get_command(app)
-    tidy(command)
     argv = hoist_lang(argv, command)
+    tidy_along(command, argv)
     try:
         with signals_raise():
             rv = command(args=argv, prog_name="procops", standalone_mode=False)

@@ -70,7 +70,8 @@ def show(target_dir: TargetOpt = None, json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         for k, v in d["installed"].items():
-            say(f"{k}: {', '.join(v['files']) if v['files'] else 'nothing installed'} ({v['target']})")
+            files = ", ".join(v["files"]) if v["files"] else _("nothing installed")
+            say(f"{k}: {files} ({v['target']})")
         for j in d["jobs"]:
             last = j["last"] or {}
             state = (
