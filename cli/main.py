@@ -37,12 +37,47 @@ def _json_wanted(argv: list[str]) -> bool:
     return STATE.json or "--json" in argv[: argv.index("--") if "--" in argv else len(argv)]
 
 
+# What helps when a command of a group fails without a hint of its own: its runbook or its status.
+NEXT_STEP = {
+    "backup": "procops runbook show backup-failure",
+    "sandbox": "procops runbook show app-crash",
+    "loadtest": "procops runbook show capacity",
+    "incident": "procops runbook show incident-response",
+    "monitor": "procops monitor status",
+    "schedule": "procops schedule show",
+    "scan": "procops runbook show security",
+    "readiness": "procops status",
+}
+
+
+def default_hint(argv: list[str], kind: str) -> str:
+    """The next step when an error brings none: the command's help for bad input, else the
+    runbook or status command of its group."""
+    from procops.i18n import _
+
+    words, skip = [], False
+    for a in argv:  # the command's words, without options and the values of the global ones
+        if skip:
+            skip = False
+        elif a in ("--lang", "--config", "-c"):
+            skip = True
+        elif not a.startswith("-"):
+            words.append(a)
+    if kind in ("bad_input", "usage"):
+        return _("see: {command}").format(command=" ".join(["procops", *words[:2], "--help"]))
+    group = words[0] if words else ""
+    return _("what to do next: {command}").format(command=NEXT_STEP.get(group, "procops runbook list"))
+
+
 def _fail(argv: list[str], code: int, message: str, hint: str | None = None, kind: str = "error") -> int:
-    """An error for people (stderr) and, with --json, for machines (a JSON object on stdout)."""
+    """An error for people (stderr) and, with --json, for machines (a JSON object on stdout).
+    Every error names what helps next: its own hint, else :func:`default_hint`."""
     import typer
 
     from procops.i18n import _
     from procops.masking import mask_text
+
+    hint = hint or default_hint(argv, kind)
 
     typer.echo(mask_text(_("procops: error: {message}").format(message=message)), err=True)
     if hint:
@@ -99,10 +134,10 @@ def main(argv: list[str] | None = None) -> int:
         return int(ExitCode.BAD_INPUT)
     except click_errors.UsageError as e:
         ctx = getattr(e, "ctx", None)
+        hint = _("see: {command}").format(command=f"{ctx.command_path} --help") if ctx is not None else None
         if ctx is not None and not _json_wanted(argv):
             typer.echo(ctx.get_usage(), err=True)
-            typer.echo(_("See: {command} --help").format(command=ctx.command_path), err=True)
-        return _fail(argv, int(ExitCode.BAD_INPUT), usage_message(e), kind="usage")
+        return _fail(argv, int(ExitCode.BAD_INPUT), usage_message(e), hint, kind="usage")
     except typer.Abort:
         typer.echo(_("procops: interrupted"), err=True)
         return int(ExitCode.INTERRUPTED)

@@ -125,17 +125,18 @@ def for_type(fault_type: str | None, lang: str, base: Path | None = None) -> Run
 
 
 def contacts_table(config: Config, lang: str) -> str:
+    """The contacts of the configuration as a Markdown table, in the runbook's language."""
+    from procops.i18n import speaking
+
     contacts = config.notifications.contacts
-    head = "| 角色 | 姓名 | 电话 | 邮箱 |" if lang == "zh" else "| Role | Name | Phone | Email |"
+    with speaking(lang):
+        head = "| {} | {} | {} | {} |".format(_("Role"), _("Name"), _("Phone"), _("Email"))
+        none = _("(not configured: fill notifications.contacts in procops.yaml)")
     rows = [head, "|---|---|---|---|"]
     for c in contacts:
         rows.append(f"| {c.role} | {c.name} | {c.phone or '-'} | {c.email or '-'} |")
     if not contacts:
-        rows.append(
-            "| (未配置：在 procops.yaml 的 notifications.contacts 中填写) | - | - | - |"
-            if lang == "zh"
-            else "| (not configured: fill notifications.contacts in procops.yaml) | - | - | - |"
-        )
+        rows.append(f"| {none} | - | - | - |")
     return "\n".join(rows)
 
 

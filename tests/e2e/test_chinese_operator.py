@@ -170,3 +170,10 @@ def test_readiness_reports_each_step_and_its_verdict_in_chinese(zh, procops_home
         assert english_words(line) == [], line
     report = next(procops_home.glob("reports/readiness-*/readiness.md")).read_text(encoding="utf-8")
     assert "# 平台就绪检查报告" in report and "时区: Asia/Shanghai (UTC+08:00)" in report
+
+
+def test_every_failure_names_what_to_do_next(zh, cli):
+    r = zh("loadtest", "report", "/nonexistent")
+    assert r.code == 2 and "提示：查看帮助：procops loadtest report --help" in r.err
+    r = cli("--config", "/nonexistent.yaml", "backup", "status")
+    assert r.code == 2 and "hint:" in r.err
