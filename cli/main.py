@@ -31,6 +31,28 @@ def lang_in_argv(argv: list[str]) -> str | None:
     return found
 
 
+def shows_help(root: Any, argv: list[str]) -> bool:
+    """Whether this command line prints a help page: ``--help``/``-h``, or a group named without
+    one of its commands."""
+    head = argv[: argv.index("--")] if "--" in argv else argv
+    if "--help" in head or "-h" in head:
+        return True
+    node, skip = root, False
+    for a in head:
+        if skip:
+            skip = False
+            continue
+        if a in ("--lang", "--config", "-c"):
+            skip = True
+            continue
+        subs = getattr(node, "commands", None)
+        if subs and a in subs:
+            node = subs[a]
+        elif not a.startswith("-"):
+            return False
+    return bool(getattr(node, "commands", None))
+
+
 def _json_wanted(argv: list[str]) -> bool:
     from procops.cli.common import STATE
 
@@ -50,19 +72,25 @@ NEXT_STEP = {
 }
 
 
-def default_hint(argv: list[str], kind: str) -> str:
-    """The next step when an error brings none: the command's help for bad input, else the
-    runbook or status command of its group."""
-    from procops.i18n import _
-
+def command_words(argv: list[str]) -> list[str]:
+    """The words of a command line that are not options, nor the values of the global ones."""
     words, skip = [], False
-    for a in argv:  # the command's words, without options and the values of the global ones
+    for a in argv[: argv.index("--")] if "--" in argv else argv:
         if skip:
             skip = False
         elif a in ("--lang", "--config", "-c"):
             skip = True
         elif not a.startswith("-"):
             words.append(a)
+    return words
+
+
+def default_hint(argv: list[str], kind: str) -> str:
+    """The next step when an error brings none: the command's help for bad input, else the
+    runbook or status command of its group."""
+    from procops.i18n import _
+
+    words = command_words(argv)
     if kind in ("bad_input", "usage"):
         return _("see: {command}").format(command=" ".join(["procops", *words[:2], "--help"]))
     group = words[0] if words else ""
@@ -98,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         i18n.use(i18n.resolve(lang_in_argv(argv)))
     except ValueError as e:
         return _fail(argv, int(ExitCode.BAD_INPUT), str(e), kind="bad_input")
-    i18n.use_for_libraries()  # Click's and Typer's own words (Usage, Options, errors) too
 
     import typer
     from typer._click import exceptions as click_errors  # Typer bundles its own Click
@@ -115,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
     argv = hoist_lang(argv, command)
     tidy_along(command, argv)
+    eager = ("--version", "--install-completion", "--show-completion", "--help", "-h")
+    if argv and not command_words(argv) and not any(a.split("=")[0] in eager for a in argv):
+        argv = [*argv, "--help"]  # only global options (procops --lang zh): the help, as with no argument
+    if shows_help(command, argv):  # Typer's own words (Options, Commands ...) in the language too
+        i18n.use_for_libraries(["typer.rich_utils"])
     try:
         with signals_raise():
             rv = command(args=argv, prog_name="procops", standalone_mode=False)

@@ -11,8 +11,9 @@ no catalog, or no entry, the English text is shown.
 from __future__ import annotations
 
 import gettext
+import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
@@ -55,14 +56,24 @@ def use(lang: str) -> None:
     _current = normalize(lang)
 
 
-def use_for_libraries() -> None:
-    """Let the libraries that speak through the standard :mod:`gettext` functions (Click, Typer:
-    "Usage", "Options", "Missing option", ...) find their words in our catalog, in the current
-    language. Their messages are in ours (``procops/cli/library_messages.py``)."""
+def use_for_libraries(modules: Sequence[str] = ()) -> None:
+    """Import ``modules`` (libraries that read their words through the standard :mod:`gettext`
+    functions once, at import: Typer's help panels, "Options", "Commands", ...) so that they find
+    them in our catalog, in the current language. Their messages are in ours
+    (``procops/cli/library_messages.py``). The language reaches them through ``$LANGUAGE`` only
+    while they are imported: the children procops starts keep the operator's environment."""
     gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
     gettext.textdomain(DOMAIN)
-    # the standard functions take the language from the environment; LANGUAGE comes first there
-    os.environ["LANGUAGE"] = _LOCALES[_current]
+    before = os.environ.get("LANGUAGE")
+    os.environ["LANGUAGE"] = _LOCALES[_current]  # the standard functions read the language there
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    finally:
+        if before is None:
+            os.environ.pop("LANGUAGE", None)
+        else:
+            os.environ["LANGUAGE"] = before
 
 
 def current() -> str:

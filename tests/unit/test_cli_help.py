@@ -58,3 +58,35 @@ def test_flags_show_no_type_and_help_reads_in_chinese(capsys):
     assert "<bool>" not in out and "<str>" not in out and "<int>" not in out
     assert "显示本帮助并退出" in out and "示例" in out
     main(["--lang", "en", "--help"])
+
+
+def test_shell_completion_completes_commands():
+    import os
+    import subprocess
+
+    from testsupport import PROCOPS
+
+    env = {**os.environ, "_PROCOPS_COMPLETE": "complete_bash", "COMP_WORDS": "procops backup st", "COMP_CWORD": "2"}
+    p = subprocess.run([PROCOPS], env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0 and p.stdout.split() == ["status"]
+
+
+def test_only_global_options_show_the_help_and_json_errors_are_objects(capsys):
+    import json
+
+    import os
+    import subprocess
+
+    from testsupport import PROCOPS
+
+    p = subprocess.run([PROCOPS, "--lang", "zh"], capture_output=True, text=True, timeout=60, env=dict(os.environ))
+    assert p.returncode == 0
+    assert "选项" in p.stdout and "命令" in p.stdout and "示例：procops status" in p.stdout
+    assert main(["--lang", "en", "--json", "backup", "status", "--bogus"]) == 2
+    err = json.loads(capsys.readouterr().out)["error"]
+    assert err == {
+        "exit_code": 2,
+        "kind": "usage",
+        "message": "No such option: --bogus",
+        "hint": "see: procops backup status --help",
+    }
