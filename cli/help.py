@@ -100,8 +100,30 @@ def tidy_along(root: Any, argv: list[str]) -> None:
             tidy(node, path, recursive=False)
 
 
+_CONTEXT: Any = None
+
+
+def _context_class() -> Any:
+    """A Click context whose help formatter says "Usage:" in the current language."""
+    global _CONTEXT
+    if _CONTEXT is None:
+        from typer._click.core import Context
+        from typer._click.formatting import HelpFormatter
+
+        class Formatter(HelpFormatter):
+            def write_usage(self, prog: str, args: str = "", prefix: str | None = None) -> None:
+                super().write_usage(prog, args, _("Usage:") + " " if prefix is None else prefix)
+
+        class TranslatedContext(Context):
+            formatter_class = Formatter
+
+        _CONTEXT = TranslatedContext
+    return _CONTEXT
+
+
 def tidy(command: Any, path: str = "", *, recursive: bool = True) -> None:
     """Clean the help of ``command`` (and every subcommand), in place; add each one's example."""
+    command.context_class = _context_class()
     if path in EXAMPLES and not getattr(command, "epilog", None):
         command.epilog = _("Example: {command}").format(command=EXAMPLES[path])
     own = {
