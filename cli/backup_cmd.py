@@ -371,15 +371,23 @@ def snapshots(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
     res = api.snapshots(STATE.config, repo)
 
     def human(d: dict) -> None:
+        from procops.display import when
+
         for name, r in d["repositories"].items():
-            say(
-                f"{name}{' (off-site)' if r['offsite'] else ''}:"
-                + ("" if r["ok"] else _(" UNREACHABLE: {error}").format(error=r["error"]))
-            )
+            kind = _("off-site") if r["offsite"] else _("local")
+            if r["ok"]:
+                say(f"{name} ({kind}):")
+            elif r.get("problem") == "not_initialised":
+                say(
+                    f"{name} ({kind}): "
+                    + _("no repository yet: run `procops backup init --repo {name}`").format(name=name)
+                )
+            else:
+                say(f"{name} ({kind}):" + _(" UNREACHABLE: {error}").format(error=r["error"]))
             for x in r["runs"]:
                 say(
                     _("  {value}  run {run}  files {files_snapshot}  database {value2}").format(
-                        value=x["time"][:19],
+                        value=when(x["time"]),
                         run=x["run"],
                         files_snapshot=x["files_snapshot"],
                         value2=x["database_snapshot"] or "-",
@@ -388,7 +396,7 @@ def snapshots(repo: RepoOpt = None, json_: JsonOpt = False) -> None:
             for x in r.get("incomplete", []):
                 say(
                     _("  {value}  incomplete snapshot {id} ({tags})").format(
-                        value=x["time"][:19], id=x["id"], tags=", ".join(x["tags"])
+                        value=when(x["time"]), id=x["id"], tags=", ".join(x["tags"])
                     )
                 )
 

@@ -9,6 +9,7 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
+from procops.display import when
 from procops.i18n import _
 
 app = typer.Typer(help=_("Periodic jobs from policy as systemd timers or cron lines (R3)."), no_args_is_help=True)
@@ -74,15 +75,14 @@ def show(target_dir: TargetOpt = None, json_: JsonOpt = False) -> None:
             say(f"{k}: {files} ({v['target']})")
         for j in d["jobs"]:
             last = j["last"] or {}
-            state = (
-                f"last {last['last_run']} exit {last['exit_code']}"
-                if "exit_code" in last
-                else f"running since {last['running_since']}"
-                if last.get("running_since")
-                else "never ran"
-            )
+            if "exit_code" in last:
+                state = _("last run {time}, exit {code}").format(time=when(last["last_run"]), code=last["exit_code"])
+            elif last.get("running_since"):
+                state = _("running since {time}").format(time=when(last["running_since"]))
+            else:
+                state = _("never ran")
             if last.get("running_since") and "exit_code" in last:
-                state += f", running since {last['running_since']}"
+                state += _(", running since {time}").format(time=when(last["running_since"]))
             say(
                 _("  {name:<20} {cron:<18} procops {command:<24} {state}").format(
                     name=j["name"], cron=j["cron"], command=j["command"], state=state
