@@ -394,7 +394,8 @@ def report_context(inc: Incident, lang: str, config: Config, now: dt.datetime | 
             {"time": when(e.time), "actor": e.actor, "text": _timeline_text(e.kind, e.data).replace("|", "/")}
             for e in inc.timeline
         ]
-        source = inc.source.get("kind", "manual")
+        kind = inc.source.get("kind", "manual")
+        source = {"manual": _("by hand"), "alert": _("from an alert"), "drill": _("drill")}.get(kind, kind)
         if inc.source.get("alertname"):
             source += f" ({inc.source['alertname']})"
         detection = None
