@@ -84,6 +84,11 @@ EXAMPLES: dict[str, str] = {
     "audit log": "procops audit log --kind backup --limit 20",
 }
 
+# value words of the options that name a person or take free text
+_WORDS = {
+    **dict.fromkeys(("commander", "operations", "scribe", "by", "owner"), "NAME"),
+    **dict.fromkeys(("title", "summary", "impact", "detection", "root-cause", "note", "problem", "evidence"), "TEXT"),
+}
 _VALUE_WORDS = {"<int>": "N", "<float>": "NUMBER", "<path>": "PATH", "<file>": "FILE", "<directory>": "DIR"}
 
 
@@ -151,7 +156,8 @@ def tidy(command: Any, path: str = "", *, recursive: bool = True) -> None:
             continue
         if shown in ("<str>", "<text>") or shown is None:
             longs = [o for o in param.opts if o.startswith("--")]
-            param.metavar = (longs[0][2:] if longs else param.name or "VALUE").upper().replace("-", "_")
+            name = longs[0][2:] if longs else param.name or "VALUE"
+            param.metavar = _WORDS.get(name, name.upper().replace("-", "_"))
         elif shown in _VALUE_WORDS:
             param.metavar = _VALUE_WORDS[shown]
         elif isinstance(shown, str) and shown.startswith("<") and shown.endswith(">"):
