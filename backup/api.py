@@ -13,7 +13,7 @@ missed RPO); an unknown repository or snapshot is bad input, 2 (raised as ``BadI
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from procops.errors import ExitCode
@@ -54,18 +54,29 @@ def init_exit_code(res: dict) -> ExitCode:
     return ExitCode.OK if res["ok"] else ExitCode.ENVIRONMENT
 
 
-def backup(config: Config, repo: str | None = None, *, loaded: LoadedConfig | None = None) -> RunResult:
+def backup(
+    config: Config,
+    repo: str | None = None,
+    *,
+    loaded: LoadedConfig | None = None,
+    progress: Callable[[str, dict], None] | None = None,
+) -> RunResult:
     """One backup run to every (or one) repository; a repository that fails never stops the others.
 
     Runs as an operation (``backup.run``): interrupted, restic gets SIGINT and is waited for, and
     the snapshots this run saved are forgotten in every repository it reached unless its
-    ``backup.run`` event was journaled. ``loaded`` (the LoadedConfig) gives the provenance."""
+    ``backup.run`` event was journaled. ``loaded`` (the LoadedConfig) gives the provenance;
+    ``progress(repository, status)`` gets restic's status messages of the files backup as it runs."""
     from procops.backup import run
     from procops.events import Kind
     from procops.operation import run_as_operation
 
     return run_as_operation(
-        Kind.BACKUP_RUN, repo or "all", lambda op: run.backup(config, repo, op), loaded=loaded, exit_code=run_exit_code
+        Kind.BACKUP_RUN,
+        repo or "all",
+        lambda op: run.backup(config, repo, op, progress),
+        loaded=loaded,
+        exit_code=run_exit_code,
     )
 
 
@@ -99,20 +110,31 @@ def check_exit_code(results: list[CheckResult]) -> ExitCode:
 
 
 def verify_snapshot(
-    config: Config, *, repo: str | None = None, snapshot: str = "latest", loaded: LoadedConfig | None = None
+    config: Config,
+    *,
+    repo: str | None = None,
+    snapshot: str = "latest",
+    loaded: LoadedConfig | None = None,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> list[VerifyResult]:
     """Restore a run to scratch and verify it in each repository, as an operation (``backup.verify``).
-    A snapshot found in no reachable repository is bad input (2)."""
+    A snapshot found in no reachable repository is bad input (2). ``progress(files done, files,
+    bytes hashed)`` hears how the hashing goes."""
+    from procops.backup.verify import HASH_PROGRESS
     from procops.events import Kind
     from procops.operation import run_as_operation
 
-    return run_as_operation(
-        Kind.BACKUP_VERIFY,
-        repo or "all",
-        lambda _op: _verify_snapshot(config, repo=repo, snapshot=snapshot),
-        loaded=loaded,
-        exit_code=verify_exit_code,
-    )
+    token = HASH_PROGRESS.set(progress)
+    try:
+        return run_as_operation(
+            Kind.BACKUP_VERIFY,
+            repo or "all",
+            lambda _op: _verify_snapshot(config, repo=repo, snapshot=snapshot),
+            loaded=loaded,
+            exit_code=verify_exit_code,
+        )
+    finally:
+        HASH_PROGRESS.reset(token)
 
 
 def _verify_snapshot(config: Config, *, repo: str | None, snapshot: str) -> list[VerifyResult]:
@@ -132,19 +154,25 @@ def _verify_snapshot(config: Config, *, repo: str | None, snapshot: str) -> list
     return v.verify_snapshot(config, repo=repo, snapshot=snapshot)
 
 
-def verify_live(config: Config, *, loaded: LoadedConfig | None = None) -> VerifyResult:
+def verify_live(
+    config: Config, *, loaded: LoadedConfig | None = None, progress: Callable[[int, int, int], None] | None = None
+) -> VerifyResult:
     """The live platform (database against the documents store), as an operation (``backup.verify``)."""
     from procops.backup import verify as v
     from procops.events import Kind
     from procops.operation import run_as_operation
 
-    return run_as_operation(
-        Kind.BACKUP_VERIFY,
-        "live",
-        lambda _op: v.verify_live(config),
-        loaded=loaded,
-        exit_code=lambda r: verify_exit_code([r]),
-    )
+    token = v.HASH_PROGRESS.set(progress)
+    try:
+        return run_as_operation(
+            Kind.BACKUP_VERIFY,
+            "live",
+            lambda _op: v.verify_live(config),
+            loaded=loaded,
+            exit_code=lambda r: verify_exit_code([r]),
+        )
+    finally:
+        v.HASH_PROGRESS.reset(token)
 
 
 def verify_exit_code(results: list[VerifyResult]) -> ExitCode:

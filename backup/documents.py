@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING
 
 from procops.errors import BadInput
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.backup.restic import Repo, Restic
     from procops.config import Config
@@ -145,14 +147,16 @@ def document_record(config: Config, doc_id: int) -> dict:
         from procops.errors import EnvironmentFailure
 
         if not db.path or not db.path.is_file():
-            raise EnvironmentFailure(f"the SQLite database {db.path} does not exist")
+            raise EnvironmentFailure(_("the SQLite database {path} does not exist").format(path=db.path))
         with dumps.sqlite_query(db.path) as q:
             rows = q(sql)
     else:
-        with dumps.sqlalchemy_query(db) as (q, _):
+        with dumps.sqlalchemy_query(db) as (q, _unused):
             rows = q(sql)
     if not rows:
-        raise BadInput(f"no archived document with id {doc_id} in the platform's archive_documents")
+        raise BadInput(
+            _("no archived document with id {doc_id} in the platform's archive_documents").format(doc_id=doc_id)
+        )
     r = rows[0]
     return {"id": int(r[0]), "storage_path": str(r[1]), "size": int(r[2]), "sha256": str(r[3]).strip().lower()}
 

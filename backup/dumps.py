@@ -26,6 +26,8 @@ from procops import execute
 from procops.backup.sources import Database
 from procops.errors import EnvironmentFailure
 
+from procops.i18n import _
+
 MANIFEST_FORMAT = 1
 Query = Callable[[str], list[tuple]]
 
@@ -169,7 +171,11 @@ def sqlalchemy_query(db: Database, *, repeatable_read: bool = False) -> Iterator
         eng = create_engine(db.sqlalchemy_url(), pool_pre_ping=False, connect_args={"connect_timeout": 10})
         conn = eng.connect()
     except SQLAlchemyError as e:
-        raise EnvironmentFailure(f"cannot connect to {db.masked_url}: {_first_line(e)}") from None
+        raise EnvironmentFailure(
+            _("cannot connect to {masked_url}: {first_line}").format(
+                masked_url=db.masked_url, first_line=_first_line(e)
+            )
+        ) from None
     try:
         if repeatable_read:
             conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -185,10 +191,10 @@ def sqlalchemy_query(db: Database, *, repeatable_read: bool = False) -> Iterator
 def live_manifest(db: Database, tables: Sequence[str]) -> dict:
     if db.kind == "sqlite":
         if not db.path or not db.path.is_file():
-            raise EnvironmentFailure(f"the SQLite database {db.path} does not exist")
+            raise EnvironmentFailure(_("the SQLite database {path} does not exist").format(path=db.path))
         with _sqlite_ctx(db.path) as q:
             return build_manifest(q, tables)
-    with sqlalchemy_query(db) as (q, _):
+    with sqlalchemy_query(db) as (q, _unused):
         return build_manifest(q, tables)
 
 
@@ -218,7 +224,7 @@ class Producer:
 def sqlite_online_backup(src: Path, dst: Path) -> None:
     """Copy a live SQLite database with the online backup API (consistent, WAL-safe)."""
     if not src.is_file():
-        raise EnvironmentFailure(f"the SQLite database {src} does not exist")
+        raise EnvironmentFailure(_("the SQLite database {src} does not exist").format(src=src))
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.unlink(missing_ok=True)
     try:
@@ -234,7 +240,7 @@ def sqlite_online_backup(src: Path, dst: Path) -> None:
             s.close()
     except sqlite3.Error as e:
         dst.unlink(missing_ok=True)
-        raise EnvironmentFailure(f"SQLite online backup of {src} failed: {e}") from None
+        raise EnvironmentFailure(_("SQLite online backup of {src} failed: {e}").format(src=src, e=e)) from None
 
 
 @contextlib.contextmanager
@@ -260,7 +266,7 @@ def prepare_dump(db: Database, staging: Path, tables: Sequence[str]) -> Iterator
             manifest = build_manifest(q, tables)
             yield Producer("pg_dump", argv=pg_dump_argv(db, snapshot=snap), env=dump_env(db)), manifest
         return
-    with sqlalchemy_query(db, repeatable_read=True) as (q, _):
+    with sqlalchemy_query(db, repeatable_read=True) as (q, _unused):
         manifest = build_manifest(q, tables)
     yield Producer("mysqldump", argv=mysqldump_argv(db), env=dump_env(db)), manifest
 
@@ -289,7 +295,9 @@ def create_server_database(db: Database, name: str) -> Database:
         eng.dispose()
     except SQLAlchemyError as e:
         raise EnvironmentFailure(
-            f"cannot create the scratch database {name} on {db.masked_url}: {_first_line(e)}"
+            _("cannot create the scratch database {name} on {masked_url}: {first_line}").format(
+                name=name, masked_url=db.masked_url, first_line=_first_line(e)
+            )
         ) from None
     return db.with_database(name)
 
@@ -317,12 +325,18 @@ def load_dump(target: Database, dump_file: Path, timeout: float) -> None:
             p = execute.run(tool, argv, stdin=f, env=dump_env(target), timeout=timeout, check=False)
         except execute.ToolFailed:
             raise EnvironmentFailure(
-                f"loading the dump into {target.masked_url} took longer than {timeout:.0f}s"
+                _("loading the dump into {masked_url} took longer than {timeout:.0f}s").format(
+                    masked_url=target.masked_url, timeout=timeout
+                )
             ) from None
     if p.rc != 0:
         from procops.backup.restic import tail
 
-        raise EnvironmentFailure(f"{argv[0]} could not load the dump into {target.masked_url}: {tail(p.stderr)}")
+        raise EnvironmentFailure(
+            _("{value} could not load the dump into {masked_url}: {tail}").format(
+                value=argv[0], masked_url=target.masked_url, tail=tail(p.stderr)
+            )
+        )
 
 
 def copy_server_database(source: Database, target: Database, staging: Path, timeout: float) -> int:
@@ -331,7 +345,9 @@ def copy_server_database(source: Database, target: Database, staging: Path, time
     Returns the dump's size in bytes. Used by the failback (the standby's database back into main's)."""
     if source.kind != target.kind or source.kind not in ("postgresql", "mysql"):
         raise EnvironmentFailure(
-            f"cannot copy {source.masked_url} into {target.masked_url}: both must be PostgreSQL or both MariaDB"
+            _("cannot copy {source} into {target}: both must be PostgreSQL or both MariaDB").format(
+                source=source.masked_url, target=target.masked_url
+            )
         )
     staging.mkdir(parents=True, exist_ok=True)
     dump = staging / f"copy-{scratch_name('db')}.sql"
@@ -344,11 +360,19 @@ def copy_server_database(source: Database, target: Database, staging: Path, time
             try:
                 p = execute.run(tool, argv, stdout=out, env=dump_env(source), timeout=timeout, check=False)
             except execute.ToolFailed:
-                raise EnvironmentFailure(f"{argv[0]} of {source.masked_url} took longer than {timeout:.0f}s") from None
+                raise EnvironmentFailure(
+                    _("{program} of {source} took longer than {seconds:.0f}s").format(
+                        program=argv[0], source=source.masked_url, seconds=timeout
+                    )
+                ) from None
         if p.rc != 0:
             from procops.backup.restic import tail
 
-            raise EnvironmentFailure(f"{argv[0]} of {source.masked_url} failed: {tail(p.stderr)}")
+            raise EnvironmentFailure(
+                _("{program} of {source} failed: {tail}").format(
+                    program=argv[0], source=source.masked_url, tail=tail(p.stderr)
+                )
+            )
         size = dump.stat().st_size
         drop_server_database(target)
         create_server_database(target, str(target.name))

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from procops.backup.restic import Problem, Repo, Restic, ResticError, unlock_args
 from procops.errors import BadInput, EnvironmentFailure
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -65,8 +67,10 @@ def with_stale_unlock(restic: Restic, repo: Repo, fn: Callable[[], T]) -> T:
         except ResticError as e2:
             if e2.problem is Problem.LOCKED:
                 raise LiveLock(
-                    f"repository '{repo.name}' is locked by a live restic process: {e2.tail}",
-                    hint="wait for it to finish; a lock of a dead process is removed automatically",
+                    _("repository '{repo}' is locked by a live restic process: {detail}").format(
+                        repo=repo.name, detail=e2.tail
+                    ),
+                    hint=_("wait for it to finish; a lock of a dead process is removed automatically"),
                 ) from None
             raise
 
@@ -197,11 +201,13 @@ def unconfirmed(snaps: list[Snapshot]) -> list[Snapshot]:
 def resolve(sets: list[RunSet], spec: str, repo: str) -> RunSet:
     """'latest', a run id, or a (short) snapshot id of either snapshot of a run."""
     if not sets:
-        raise EnvironmentFailure(f"repository '{repo}' has no complete backup yet (run: procops backup run)")
+        raise EnvironmentFailure(
+            _("repository '{repo}' has no complete backup yet (run: procops backup run)").format(repo=repo)
+        )
     if spec == "latest":
         return sets[-1]
     for r in sets:
         ids = [r.files.id, *([r.database.id] if r.database else [])]
         if spec == r.run_id or any(i.startswith(spec) for i in ids):
             return r
-    raise BadInput(f"no backup run or snapshot {spec!r} in repository '{repo}'")
+    raise BadInput(_("no backup run or snapshot {spec!r} in repository '{repo}'").format(spec=spec, repo=repo))

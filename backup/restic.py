@@ -23,7 +23,11 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
+import os
+import tempfile
+import threading
 import json
 import logging
 import re
@@ -32,11 +36,13 @@ import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from procops import execute
 from procops.errors import BadInput, EnvironmentFailure
 from procops.execute import MASK, mask_argv, mask_env, mask_text  # noqa: F401 - re-exported
+
+from procops.i18n import _
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +70,60 @@ def parse_version(text: str) -> Version:
     if not m:
         raise ValueError(f"not a restic version line: {text!r}")
     return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+class StatusWatch:
+    """restic's ``--json`` output goes to a temporary file that a thread reads while restic runs,
+    handing each ``status`` message to ``on_status`` (a progress line; a failing callback only stops
+    the updates). :meth:`text` is the whole output afterwards, as ``Completed.stdout`` would be."""
+
+    def __init__(self, on_status: Callable[[dict], None], interval: float = 0.5) -> None:
+        self.on_status, self.interval = on_status, interval
+        self.file = tempfile.TemporaryFile()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="restic-status", daemon=True)
+        self._pos = 0
+        self._partial = b""
+
+    def __enter__(self) -> StatusWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception):  # what restic wrote since the last look
+            self._read_new()
+
+    def _read_new(self) -> None:
+        chunk = os.pread(self.file.fileno(), 1 << 20, self._pos)
+        if not chunk:
+            return
+        self._pos += len(chunk)
+        lines = (self._partial + chunk).split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if b'"status"' not in line:
+                continue
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if msg.get("message_type") == "status":
+                self.on_status(msg)
+
+    def _watch(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self._read_new()
+        except Exception:  # noqa: BLE001 - progress never fails the backup
+            log.debug("restic status watch stopped", exc_info=True)
+
+    def text(self) -> str:
+        self.file.seek(0)
+        data = self.file.read()
+        self.file.close()
+        return data.decode("utf-8", "replace")
 
 
 class ResticExit(enum.IntEnum):
@@ -157,7 +217,7 @@ BACKENDS = ("local", "sftp", "rest", "s3", "swift", "b2", "azure", "gs", "rclone
 
 def backend_of(url: str) -> str:
     """restic's backend of a repository URL: '/srv/repo' -> local, 'sftp:u@h:/p' -> sftp."""
-    head, sep, _ = url.partition(":")
+    head, sep, _unused = url.partition(":")
     if sep and head in BACKENDS:
         return head
     return "local"
@@ -177,7 +237,9 @@ class Repo:
 
     def __post_init__(self) -> None:
         if (self.password_file is None) == (self.password_command is None):
-            raise BadInput(f"repository {self.name}: give exactly one of a password file or a password command")
+            raise BadInput(
+                _("repository {name}: give exactly one of a password file or a password command").format(name=self.name)
+            )
 
     @property
     def backend(self) -> str:
@@ -380,16 +442,16 @@ def parse_subset_option(text: str) -> tuple[str | None, bool]:
     if re.fullmatch(r"\d+/\d+", t):
         n, d = map(int, t.split("/"))
         if not (d >= 1 and 1 <= n <= d):
-            raise BadInput(f"--read-data-subset {text}: n/t needs 1 <= n <= t")
+            raise BadInput(_("--read-data-subset {text}: n/t needs 1 <= n <= t").format(text=text))
         return t, False
     if re.fullmatch(r"\d+(\.\d+)?%", t):
         p = float(t[:-1])
         if not 0 < p <= 100:
-            raise BadInput(f"--read-data-subset {text}: a percentage is in (0, 100]")
+            raise BadInput(_("--read-data-subset {text}: a percentage is in (0, 100]").format(text=text))
         return t, False
     if re.fullmatch(r"\d+[KMGT]", t, re.IGNORECASE):
         return t.upper(), False
-    raise BadInput(f"--read-data-subset {text}: use n/t, a percentage, a size like 500M, or 'all'")
+    raise BadInput(_("--read-data-subset {text}: use n/t, a percentage, a size like 500M, or 'all'").format(text=text))
 
 
 # --------------------------------------------------------------------------- runner
@@ -426,8 +488,11 @@ class ResticError(EnvironmentFailure):
         self.output = mask_text(output or stderr)
         self.tail = tail(stderr)
         super().__init__(
-            f"restic {command} on repository '{repo}' failed ({problem.value}, exit {rc})"
-            + (f": {self.tail}" if self.tail else "")
+            _("restic {command} on repository '{repo}' failed ({problem}, exit {rc})").format(
+                command=command, repo=repo, problem=problem.value, rc=rc
+            )
+            + (f": {self.tail}" if self.tail else ""),
+            hint=_("see the runbook: procops runbook show backup-failure"),
         )
 
 
@@ -557,7 +622,10 @@ class Restic:
         input: bytes | None = None,
         cwd: Path | None = None,
         stdout: Any = None,
+        on_status: Callable[[dict], None] | None = None,
     ) -> Completed:
+        """Run restic ``args`` on ``repo``. ``on_status`` (with ``json_output``) gets each of restic's
+        ``status`` messages while it runs (percent, files and bytes done), for a progress line."""
         if not no_lock and args and args[0] in WRITING_COMMANDS:
             probe_local(repo)  # a read-only or full disk is named in a moment, not after restic's retries
         opts = (*repo.options, *(source.options if source is not None else ()))
@@ -565,8 +633,24 @@ class Restic:
         env = self.env(repo, source=source)
         limit = timeout or self.timeout
         log.debug("restic %s on repository %s", args[0], repo.name)
+        watch = None
+        if on_status is not None and json_output and stdout is None:
+            env["RESTIC_PROGRESS_FPS"] = "2"  # with --json restic reports 60 times a second by default
+            stdout = watch = StatusWatch(on_status)
         try:
-            c = execute.run(self.tool, argv, env=env, cwd=cwd, input=input, stdout=stdout, timeout=limit, check=False)
+            with watch if watch is not None else contextlib.nullcontext():
+                c = execute.run(
+                    self.tool,
+                    argv,
+                    env=env,
+                    cwd=cwd,
+                    input=input,
+                    stdout=watch.file if watch is not None else stdout,
+                    timeout=limit,
+                    check=False,
+                )
+            if watch is not None:
+                c = dataclasses.replace(c, stdout=watch.text())
         except execute.ToolFailed as e:
             if e.problem != "timeout":
                 raise
@@ -617,12 +701,14 @@ def detect_version(binary: str = "restic") -> Version:
     try:
         out = execute.run(tool, [binary, "version"], timeout=30, check=False).stdout
     except execute.ToolFailed:
-        raise EnvironmentFailure(f"'{binary} version' did not answer within 30s") from None
+        raise EnvironmentFailure(_("'{binary} version' did not answer within 30s").format(binary=binary)) from None
     try:
         v = parse_version(out)
     except ValueError:
-        raise EnvironmentFailure(f"cannot read the restic version from {out.strip()!r}") from None
+        raise EnvironmentFailure(_("cannot read the restic version from {strip!r}").format(strip=out.strip())) from None
     if v < (0, 14, 0):
-        raise EnvironmentFailure(f"restic {'.'.join(map(str, v))} is too old: procops needs 0.14.0 or newer")
+        raise EnvironmentFailure(
+            _("restic {map} is too old: procops needs 0.14.0 or newer").format(map=".".join(map(str, v)))
+        )
     _VERSION_CACHE[binary] = v
     return v

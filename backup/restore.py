@@ -32,6 +32,8 @@ from procops.backup.sources import Database, select
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -70,7 +72,7 @@ def find_run(restic: Restic, repos: list[Repo], snapshot: str) -> tuple[Repo, Ru
         raise BadInput("; ".join(errors))  # an unknown snapshot is bad input, wherever it was looked for
     if len(repos) == 1 and errors:
         raise EnvironmentFailure(errors[0])
-    raise EnvironmentFailure("no repository can provide the backup: " + "; ".join(errors))
+    raise EnvironmentFailure(_("no repository can provide the backup: ") + "; ".join(errors))
 
 
 def _tree_bytes(path: Path) -> int:
@@ -142,12 +144,16 @@ def restore_files(
         make_private_tree(target)
     manifest_src = next((p for p in run.files.paths if p.endswith("/manifest.json")), None)
     if manifest_src is None:
-        raise EnvironmentFailure(f"snapshot {run.files.short_id} in '{repo.name}' has no manifest")
+        raise EnvironmentFailure(
+            _("snapshot {short_id} in '{name}' has no manifest").format(short_id=run.files.short_id, name=repo.name)
+        )
     mpath = target / manifest_src.lstrip("/")
     try:
         manifest = json.loads(mpath.read_text())
     except (OSError, ValueError) as e:
-        raise EnvironmentFailure(f"the manifest of snapshot {run.files.short_id} is unreadable: {e}") from None
+        raise EnvironmentFailure(
+            _("the manifest of snapshot {short_id} is unreadable: {e}").format(short_id=run.files.short_id, e=e)
+        ) from None
     docs = target / manifest["documents_dir"].lstrip("/")
     return docs, manifest
 
@@ -155,7 +161,9 @@ def restore_files(
 def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest: Path, *, timeout: float) -> Path:
     """`restic dump` of the run's database snapshot to ``dest`` (written to a temporary name, then renamed)."""
     if run.database is None:
-        raise EnvironmentFailure(f"run {run.run_id} in '{repo.name}' has no database snapshot")
+        raise EnvironmentFailure(
+            _("run {run_id} in '{name}' has no database snapshot").format(run_id=run.run_id, name=repo.name)
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.partial")
     try:
@@ -166,7 +174,9 @@ def dump_database(restic: Restic, repo: Repo, run: RunSet, dump_file: str, dest:
     except ResticError as e:
         tmp.unlink(missing_ok=True)
         if e.problem is Problem.TIMEOUT:
-            raise EnvironmentFailure(f"restic dump of the database took longer than {timeout:.0f}s") from None
+            raise EnvironmentFailure(
+                _("restic dump of the database took longer than {timeout:.0f}s").format(timeout=timeout)
+            ) from None
         raise
     os.replace(tmp, dest)
     return dest
@@ -183,7 +193,7 @@ def restore_to_dir(
     """`procops backup restore --target DIR`."""
     target = Path(target).expanduser().resolve()
     if target.exists() and any(target.iterdir()):
-        raise BadInput(f"the target {target} is not empty: restore into a new or empty folder")
+        raise BadInput(_("the target {target} is not empty: restore into a new or empty folder").format(target=target))
     restic = make_restic(config)
     t0 = time.monotonic()
     r, run = find_run(restic, select(config, repo), snapshot)
@@ -247,7 +257,7 @@ def _free_port_block(start: int, n: int, host: str = "127.0.0.1") -> int:
     for first in list(range(start, min(start + 500, 65000 - n), 10)) + list(range(20000, 60000, 10)):
         if all(port_free(p, host) for p in range(first, first + n)):
             return first
-    raise EnvironmentFailure("no free loopback port block for the standby sandbox")
+    raise EnvironmentFailure(_("no free loopback port block for the standby sandbox"))
 
 
 def restore_to_sandbox(
@@ -269,7 +279,7 @@ def restore_to_sandbox(
     from procops.sandbox import api as sandbox
 
     if instance == "main":
-        raise BadInput("restore --to-sandbox never overwrites the main sandbox: use another instance name")
+        raise BadInput(_("restore --to-sandbox never overwrites the main sandbox: use another instance name"))
     t0 = time.monotonic()
     restic = make_restic(config)
     r, run = find_run(restic, select(config, repo), snapshot)
@@ -305,8 +315,9 @@ def restore_to_sandbox(
             live = sources(config).database
             if live.kind != kind:
                 raise EnvironmentFailure(
-                    f"the backup holds a {kind} dump but the configured database is "
-                    f"{live.kind}: no server to restore it into"
+                    _(
+                        "the backup holds a {kind} dump but the configured database is {kind2}: no server to restore it into"
+                    ).format(kind=kind, kind2=live.kind)
                 )
             name = f"{live.name}_{instance}".replace("-", "_")
             target = live.with_database(name)
@@ -327,7 +338,7 @@ def restore_to_sandbox(
         seed_documents=0,
         bind_address=bind,
     )
-    state, _ = sandbox.up(opts, instance)
+    state, _unused = sandbox.up(opts, instance)
     seconds = round(time.monotonic() - t0, 3)
     result: dict[str, Any] = {
         "url": state.url,

@@ -30,6 +30,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from procops.backup import documents, dumps, retention, state
@@ -68,6 +69,8 @@ from procops.errors import EnvironmentFailure
 from procops.home import atomic_write, exclusive_lock
 from procops.journal import open_journal
 from procops.timeutil import iso, parse_iso, utcnow
+
+from procops.i18n import _
 
 if TYPE_CHECKING:
     from procops.config import Config
@@ -159,13 +162,16 @@ def stream_backup(
     res = execute.pipeline(source, restic.command(repo, args, json_output=True), timeout=timeout)
     if res.timed_out:
         raise DumpFailed(
-            f"the dump did not finish within {timeout:.0f}s; restic was interrupted, no snapshot was saved"
+            _("the dump did not finish within {seconds:.0f}s; restic was interrupted, no snapshot was saved").format(
+                seconds=timeout
+            )
         )
     if res.failed == "producer":
         assert res.producer is not None
         raise DumpFailed(
-            f"{producer.label} exited {res.producer.rc}: {tail(res.producer.stderr) or 'no message'}"
-            "; restic was interrupted, no snapshot was saved"
+            _("{program} exited {code}: {tail}; restic was interrupted, no snapshot was saved").format(
+                program=producer.label, code=res.producer.rc, tail=tail(res.producer.stderr) or _("no message")
+            )
         )
     c = res.consumer
     log.info("restic backup --stdin on %s: exit %d", repo.name, c.rc)
@@ -260,7 +266,12 @@ def manifest_path() -> Path:
     return backup_dir() / "staging" / "manifest.json"
 
 
-def backup(config: Config, repo_name: str | None = None, op: Operation | None = None) -> RunResult:
+def backup(
+    config: Config,
+    repo_name: str | None = None,
+    op: Operation | None = None,
+    progress: Callable[[str, dict], None] | None = None,
+) -> RunResult:
     """`procops backup run`: one run at a time (LockHeld, exit 3, names the holder's pid).
 
     In an operation (``op``) each phase is a step, and a rollback forgets, in every repository
@@ -268,14 +279,19 @@ def backup(config: Config, repo_name: str | None = None, op: Operation | None = 
     event was journaled: an interrupted run leaves no snapshot the journal does not know.
     """
     with exclusive_lock("backup"):
-        return _backup_locked(config, repo_name, op)
+        return _backup_locked(config, repo_name, op, progress)
 
 
 def _step(op: Operation | None, name: str) -> contextlib.AbstractContextManager[Any]:
     return op.step(name) if op is not None else contextlib.nullcontext()
 
 
-def _backup_locked(config: Config, repo_name: str | None, op: Operation | None = None) -> RunResult:
+def _backup_locked(
+    config: Config,
+    repo_name: str | None,
+    op: Operation | None = None,
+    progress: Callable[[str, dict], None] | None = None,
+) -> RunResult:
     cfg = config.backup
     restic = make_restic(config)
     repos = select(config, repo_name)
@@ -316,7 +332,8 @@ def _backup_locked(config: Config, repo_name: str | None, op: Operation | None =
         left_behind = state.repo_state(r.name).get("unconfirmed_run")
         state.update(r.name, unconfirmed_run=result.run_id)
         with _step(op, f"backup {r.name}"):
-            rr = _direct(restic, r, producer, src, tags, cfg.command_timeout, anchor)
+            on_status = (lambda m: progress(r.name, m)) if progress is not None else None
+            rr = _direct(restic, r, producer, src, tags, cfg.command_timeout, anchor, on_status)
         if rr.status == "ok" and (not left_behind or _clean_left_behind(restic, r, tags[1])):
             state.update(r.name, unconfirmed_run=None)
         return rr
@@ -398,6 +415,7 @@ def _direct(
     tags: list[str],
     timeout: float,
     anchor: tuple[int, str] | None = None,
+    on_status: Callable[[dict], None] | None = None,
 ) -> RepoResult:
     """The database dump (streamed to --stdin) and the files, as two restic processes running side by side
     (both take restic's shared lock). A run keeps its snapshots only when both succeeded."""
@@ -411,12 +429,14 @@ def _direct(
     try:
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
-            raise EnvironmentFailure(f"paths to back up do not exist: {', '.join(missing)}")
+            raise EnvironmentFailure(_("paths to back up do not exist: {missing}").format(missing=", ".join(missing)))
         args = backup_args(paths, tags=[*tags, TAG_FILES], excludes=excludes)
         with ThreadPoolExecutor(max_workers=2) as ex:
             f_files = ex.submit(
                 lambda: with_stale_unlock(
-                    restic, repo, lambda: restic.run(repo, args, json_output=True, timeout=timeout)
+                    restic,
+                    repo,
+                    lambda: restic.run(repo, args, json_output=True, timeout=timeout, on_status=on_status),
                 )
             )
             f_db = ex.submit(
@@ -499,12 +519,18 @@ def confirm(
     db_id, files_id = s_db.get("snapshot_id"), s_files.get("snapshot_id")
     run_tag = tags[1]
     if not sha or size is None or not db_id or not files_id:
-        raise Unconfirmed(f"restic did not report both snapshots of {run_tag} in '{repo.name}'")
+        raise Unconfirmed(
+            _("restic did not report both snapshots of {run} in '{repository}'").format(
+                run=run_tag, repository=repo.name
+            )
+        )
     processed = s_db.get("total_bytes_processed")
     if processed is None or int(processed) != size:
         raise Unconfirmed(
-            f"the database snapshot {db_id[:8]} in '{repo.name}' holds {processed} bytes of "
-            f"{dump_filename}, but {size} bytes were written to restic: not counted"
+            _(
+                "the database snapshot {snapshot} in '{repository}' holds {stored} bytes of {file}, "
+                "but {written} bytes were written to restic: not counted"
+            ).format(snapshot=db_id[:8], repository=repo.name, stored=processed, file=dump_filename, written=size)
         )
     body = {
         "run": run_tag[4:],
@@ -531,7 +557,11 @@ def confirm(
     )
     conf_id = _summary(c.stdout).get("snapshot_id")
     if not conf_id:
-        raise Unconfirmed(f"restic did not report the confirmation snapshot of {run_tag} in '{repo.name}'")
+        raise Unconfirmed(
+            _("restic did not report the confirmation snapshot of {run} in '{repository}'").format(
+                run=run_tag, repository=repo.name
+            )
+        )
     now = iso(utcnow())
 
     def snap(sid: str, kind: str, extra: tuple[str, ...] = ()) -> Snapshot:
@@ -619,7 +649,9 @@ def _copy(restic: Restic, repo: Repo, source: Repo, timeout: float) -> RepoResul
         got = {s.run_id for s in mine}
         missing = [s.run_id for s in want if s.run_id not in got]
         if missing:
-            raise EnvironmentFailure(f"after the copy, runs {', '.join(missing[:5])} are still missing")
+            raise EnvironmentFailure(
+                _("after the copy, runs {value} are still missing").format(value=", ".join(missing[:5]))
+            )
         if mine:
             rr.files_snapshot = mine[-1].files.short_id
             rr.database_snapshot = mine[-1].database.short_id if mine[-1].database else None
@@ -703,8 +735,9 @@ def prune(config: Config, repo_name: str | None = None) -> dict:
     locked = [r.name for r in repos if r.append_only]
     if repo_name is not None and locked:
         raise BadInput(
-            f"repository '{repo_name}' is append-only from this host: run `procops backup prune` on the host "
-            "that serves it, against the repository's own path"
+            _(
+                "repository '{repo_name}' is append-only from this host: run `procops backup prune` on the host that serves it, against the repository's own path"
+            ).format(repo_name=repo_name)
         )
     results: dict[str, str] = {}
     problems: list[str] = []

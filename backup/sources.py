@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from procops.backup.restic import Repo, backend_of
 from procops.errors import BadInput
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -81,7 +83,9 @@ def select(config: Config, name: str | None) -> list[Repo]:
     for r in repos:
         if r.name == name:
             return [r]
-    raise BadInput(f"unknown repository {name!r}; configured: {', '.join(r.name for r in repos)}")
+    raise BadInput(
+        _("unknown repository {name!r}; configured: {value}").format(name=name, value=", ".join(r.name for r in repos))
+    )
 
 
 @dataclass(frozen=True)
@@ -130,11 +134,11 @@ class Database:
         try:
             u = make_url(text)
         except ArgumentError as e:
-            raise BadInput(f"not a database URL: {e}") from None
+            raise BadInput(_("not a database URL: {e}").format(e=e)) from None
         backend = u.get_backend_name()
         if backend == "sqlite":
             if not u.database or u.database == ":memory:":
-                raise BadInput("a SQLite database to back up must be a file")
+                raise BadInput(_("a SQLite database to back up must be a file"))
             p = Path(u.database).expanduser().resolve()
             return cls("sqlite", f"sqlite:///{p}", path=p)
         if backend in ("postgresql", "postgres"):
@@ -142,9 +146,13 @@ class Database:
         elif backend in ("mysql", "mariadb"):
             kind, default_port, default_user = "mysql", 3306, "root"
         else:
-            raise BadInput(f"cannot back up a {backend} database: use SQLite, PostgreSQL or MariaDB/MySQL")
+            raise BadInput(
+                _("cannot back up a {backend} database: use SQLite, PostgreSQL or MariaDB/MySQL").format(
+                    backend=backend
+                )
+            )
         if not u.database:
-            raise BadInput("the database URL names no database")
+            raise BadInput(_("the database URL names no database"))
         return cls(
             kind,
             text,

@@ -28,7 +28,8 @@ def list_snapshots(config: Config, repo: str | None = None) -> dict:
                 "incomplete": [{"id": s.short_id, "time": s.time, "tags": list(s.tags)} for s in unconfirmed(snaps)],
             }
         except ProcopsError as e:
-            out[r.name] = {"ok": False, "offsite": r.offsite, "error": e.message, "runs": []}
+            problem = getattr(getattr(e, "problem", None), "value", None)  # a ResticError's classification
+            out[r.name] = {"ok": False, "offsite": r.offsite, "error": e.message, "problem": problem, "runs": []}
     return {"ok": all(v["ok"] for v in out.values()), "repositories": out}
 
 
@@ -52,6 +53,7 @@ def status(config: Config) -> dict:
             "offsite": v["offsite"],
             "reachable": v["ok"],
             "error": v.get("error"),
+            "problem": v.get("problem"),  # e.g. not_initialised: no repository yet
             "latest_run": latest["run"] if latest else None,
             "latest_snapshot": latest["files_snapshot"] if latest else None,
             "latest_time": latest["time"] if latest else None,

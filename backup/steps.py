@@ -5,6 +5,7 @@ a backup to every repository, a repository check, a restore-and-verify of the la
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
@@ -13,16 +14,19 @@ def backup_run(ctx: Context) -> tuple[str, dict]:
 
     init = run.init(ctx.config)
     if not init["ok"]:
-        raise StepFailed("a repository could not be initialised", init)
+        raise StepFailed(_("a repository could not be initialised"), init)
     res = run.backup(ctx.config)
     ev = res.as_dict()
     if not res.ok:
         bad = {n: f"{r['problem']}: {r['error']}" for n, r in ev["repositories"].items() if r["status"] != "ok"}
-        raise StepFailed("backup failed in " + ", ".join(f"{n} ({e})" for n, e in bad.items()), ev)
+        raise StepFailed(_("backup failed in ") + ", ".join(f"{n} ({e})" for n, e in bad.items()), ev)
     ctx.facts["backup_run"] = res.run_id
     tot = ev["manifest_totals"] or {}
     return (
-        f"run {res.run_id}: {tot.get('documents')} documents and the database in " + ", ".join(ev["repositories"]),
+        _("run {run_id}: {documents} documents and the database in ").format(
+            run_id=res.run_id, documents=tot.get("documents")
+        )
+        + ", ".join(ev["repositories"]),
         ev,
     )
 
@@ -34,8 +38,8 @@ def backup_check(ctx: Context) -> tuple[str, dict]:
     ev = {"repositories": [r.as_dict() for r in res]}
     bad = [r for r in res if not r.ok]
     if bad:
-        raise StepFailed("restic check found errors in " + ", ".join(r.repository for r in bad), ev)
-    return "restic check clean: " + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
+        raise StepFailed(_("restic check found errors in ") + ", ".join(r.repository for r in bad), ev)
+    return _("restic check clean: ") + ", ".join(f"{r.repository} (read {r.read})" for r in res), ev
 
 
 def backup_verify(ctx: Context) -> tuple[str, dict]:
@@ -47,26 +51,24 @@ def backup_verify(ctx: Context) -> tuple[str, dict]:
     bad = [r for r in results if not r.ok]
     if bad:
         raise StepFailed(
-            "integrity problems: "
+            _("integrity problems: ")
             + "; ".join(f"{r.target}: " + ", ".join(f"{n} {k}" for k, n in r.counts().items()) for r in bad),
             ev,
         )
-    return ("restored and verified " + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)
+    return (_("restored and verified ") + ", ".join(f"{r.target} ({r.documents} documents)" for r in results), ev)
 
 
 STEPS = (
     Step(
         "backup",
-        "Backup to the local and off-site repositories",
-        "备份到本地和异地存储库",
+        N_("Backup to the local and off-site repositories"),
         backup_run,
         needs=("sandbox",),
     ),
-    Step("backup-check", "Backup repositories are consistent", "备份存储库一致", backup_check, needs=("backup",)),
+    Step("backup-check", N_("Backup repositories are consistent"), backup_check, needs=("backup",)),
     Step(
         "backup-verify",
-        "Latest backup restores and matches; live archive intact",
-        "最新备份可恢复且一致；在线档案完整",
+        N_("Latest backup restores and matches; live archive intact"),
         backup_verify,
         needs=("backup",),
     ),

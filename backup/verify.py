@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+from contextvars import ContextVar
 import os
 import shutil
 import sqlite3
@@ -28,13 +29,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from procops.backup import dumps, state
 from procops.backup.ops import make_restic
 from procops.backup.restore import dump_database, find_run, restore_files
 from procops.backup.sources import Database, backup_dir, select, sources
 from procops.timeutil import iso, utcnow
+
+from procops.i18n import _
 
 if TYPE_CHECKING:
     from procops.config import Config
@@ -106,10 +109,16 @@ def hash_file(path: Path) -> tuple[str, int]:
     return h.hexdigest(), size
 
 
+# Who wants to hear how hashing goes: ``(files done, files in all, bytes hashed)`` after each file
+# (a progress line; set around a verify by procops.backup.api, called from the calling thread).
+HASH_PROGRESS: ContextVar[Callable[[int, int, int], None] | None] = ContextVar("hash_progress", default=None)
+
+
 def hash_many(paths: Iterable[Path], workers: int = 0) -> dict[Path, tuple[str, int] | Exception]:
     """sha256 and size of each file, in parallel threads."""
     paths = list(paths)
     workers = workers or os.cpu_count() or 2
+    report = HASH_PROGRESS.get()
 
     def one(p: Path) -> tuple[Path, tuple[str, int] | Exception]:
         try:
@@ -117,8 +126,15 @@ def hash_many(paths: Iterable[Path], workers: int = 0) -> dict[Path, tuple[str, 
         except OSError as e:
             return p, e
 
+    out: dict[Path, tuple[str, int] | Exception] = {}
+    nbytes = 0
     with ThreadPoolExecutor(max_workers=workers) as ex:
-        return dict(ex.map(one, paths, chunksize=16))
+        for p, got in ex.map(one, paths, chunksize=16):
+            out[p] = got
+            if report is not None:
+                nbytes += 0 if isinstance(got, Exception) else got[1]
+                report(len(out), len(paths), nbytes)
+    return out
 
 
 # --------------------------------------------------------------------------- comparison (pure apart from hashing)
@@ -212,7 +228,7 @@ def verify_snapshot(
         from procops.errors import ProcopsError
 
         try:
-            _, run = find_run(make_restic(config), repos, snapshot)
+            _unused, run = find_run(make_restic(config), repos, snapshot)
             snapshot = run.run_id
         except ProcopsError:
             pass  # each repository then reports it cannot find it
@@ -228,21 +244,23 @@ def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) ->
     scratch_db: Database | None = None
     try:
         restic = make_restic(config)
-        _, run = find_run(restic, [repo], snapshot)
+        _unused, run = find_run(restic, [repo], snapshot)
         res.run, res.snapshot = run.run_id, run.files.short_id
         docs, manifest = restore_files(restic, repo, run, scratch / "files", timeout=config.backup.command_timeout)
         dump_file = manifest["database"]["dump_file"]
         dump = dump_database(restic, repo, run, dump_file, scratch / dump_file, timeout=config.backup.command_timeout)
         recorded = run.dump_sha256
         if recorded:  # the dump as the producer wrote it, hashed while it streamed into restic
-            got_sha, _ = hash_file(dump)
+            got_sha, _size = hash_file(dump)
             if got_sha != recorded:
                 res.problems.append(
                     IntegrityProblem(
                         "database",
                         dump_file,
-                        f"the restored dump's sha256 {got_sha[:12]}... is not the {recorded[:12]}... recorded "
-                        "when the run was confirmed",
+                        _(
+                            "the restored dump's sha256 {got}... is not the {recorded}... recorded when the run "
+                            "was confirmed"
+                        ).format(got=got_sha[:12], recorded=recorded[:12]),
                     )
                 )
         kind = manifest["database"]["kind"]
@@ -261,12 +279,14 @@ def _verify_one(config: Config, repo: Any, snapshot: str, keep_scratch: bool) ->
             live = sources(config).database
             if live.kind != kind:
                 raise ProcopsError(
-                    f"the dump is {kind} but the configured database is {live.kind}: no server to load it into"
+                    _("the dump is {kind} but the configured database is {kind2}: no server to load it into").format(
+                        kind=kind, kind2=live.kind
+                    )
                 )
             name = dumps.scratch_name()
             scratch_db = dumps.create_server_database(live, name)
             dumps.load_dump(scratch_db, dump, config.backup.command_timeout)
-            with dumps.sqlalchemy_query(scratch_db) as (q, _):
+            with dumps.sqlalchemy_query(scratch_db) as (q, _unused):
                 restored = dumps.build_manifest(q, tables)
         res.tables = restored["tables"]
         res.problems += compare_records(manifest, restored)

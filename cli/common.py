@@ -7,7 +7,6 @@ when ``--json`` is given, so stdout stays machine-readable.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -15,10 +14,13 @@ from collections.abc import Callable
 
 import typer
 
+from procops.i18n import _
+from procops.i18n import current as current_lang
+
 if TYPE_CHECKING:
     from procops.config import Config, LoadedConfig
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON on stdout.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help=_("Print the result as JSON on stdout."))]
 LANGS = ("en", "zh")
 
 
@@ -26,7 +28,7 @@ LANGS = ("en", "zh")
 class State:
     config_path: str | None = None
     json: bool = False
-    lang: str = field(default_factory=lambda: os.environ.get("PROCOPS_LANG", "en"))
+    lang: str = field(default_factory=current_lang)
     _loaded: LoadedConfig | None = None
 
     def loaded(self) -> LoadedConfig:
@@ -38,6 +40,9 @@ class State:
             from procops import metrics
 
             metrics.configure(self._loaded.config)  # batch metrics go to monitoring.textfile_dir
+            from procops import display
+
+            display.configure(self._loaded.config)  # times for people in display.timezone
         return self._loaded
 
     @property
@@ -50,9 +55,15 @@ STATE = State()
 
 def set_lang(lang: str) -> None:
     """``--lang``, before the command or after it: everything a person reads."""
-    if lang not in LANGS:
-        raise typer.BadParameter(f"unknown language {lang!r}: use en or zh", param_hint="--lang")
-    STATE.lang = lang
+    from procops import i18n
+
+    try:
+        STATE.lang = i18n.normalize(lang)
+    except ValueError:
+        raise typer.BadParameter(
+            _("unknown language {lang!r}: use en or zh").format(lang=lang), param_hint="--lang"
+        ) from None
+    i18n.use(STATE.lang)
 
 
 ROOT_VALUE_OPTIONS = ("--config", "-c", "--lang")
@@ -165,15 +176,18 @@ def console(stderr: bool | None = None):
 
 def stub_group(group: str, help: str, commands: dict[str, str]) -> typer.Typer:
     """A command group whose commands have not landed yet: each exits 2 saying so."""
-    app = typer.Typer(help=help, no_args_is_help=True)
+    app = typer.Typer(help=_(help), no_args_is_help=True)
+
+    def stub(full_name: str) -> Callable[[typer.Context], None]:
+        def command(ctx: typer.Context) -> None:
+            not_yet(full_name)
+
+        return command
+
     for name, text in commands.items():
-
-        def command(ctx: typer.Context, _name: str = name) -> None:
-            not_yet(f"{group} {_name}")
-
         app.command(
             name,
-            help=f"{text} (not yet available)",
+            help=_("{text} (not yet available)").format(text=_(text)),
             context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        )(command)
+        )(stub(f"{group} {name}"))
     return app

@@ -9,33 +9,38 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
+from procops.display import when
+from procops.i18n import _
+
 app = typer.Typer(
-    help="7x24 monitoring: tested alert rules, the local stack, the alert webhook (R2, R11).", no_args_is_help=True
+    help=_("7x24 monitoring: tested alert rules, the local stack, the alert webhook (R2, R11)."), no_args_is_help=True
 )
 
 
-@app.command()
+@app.command(help=_("Render alert rules from policy and test them with promtool (exit 1 when a check or test fails)."))
 def rules(
     out: Annotated[
         Optional[str],
         typer.Option(
-            "--out", metavar="DIR", help="Folder for the rule and test files (default $PROCOPS_HOME/monitoring/rules)."
+            "--out",
+            metavar="DIR",
+            help=_("Folder for the rule and test files (default $PROCOPS_HOME/monitoring/rules)."),
         ),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Render alert rules from policy and test them with promtool (exit 1 when a check or test fails)."""
     from procops.monitoring import api
 
     res = api.rules(STATE.config, out)
 
-    def human(_: object) -> None:
-        say(f"rules: {res.rules_path} ({len(res.alerts)} alerts)")
-        say(f"tests: {res.tests_path} ({res.test_cases} cases)")
-        say(f"web config (basic auth, bcrypt hash): {Path(res.rules_path).parent / 'web.yml'}")
+    def human(_unused: object) -> None:
+        say(_("rules: {rules_path} ({n_alerts} alerts)").format(rules_path=res.rules_path, n_alerts=len(res.alerts)))
+        say(_("tests: {tests_path} ({test_cases} cases)").format(tests_path=res.tests_path, test_cases=res.test_cases))
+        say(_("web config (basic auth, bcrypt hash): {value}").format(value=Path(res.rules_path).parent / "web.yml"))
         say(
-            f"promtool check rules: {'ok' if res.check_ok else 'FAILED'}; "
-            f"promtool test rules: {'ok' if res.test_ok else 'FAILED'}"
+            _("promtool check rules: {value}; promtool test rules: {value2}").format(
+                value=_("ok") if res.check_ok else _("FAILED"), value2=_("ok") if res.test_ok else _("FAILED")
+            )
         )
         if not res.ok:
             say(res.output)
@@ -46,41 +51,40 @@ def rules(
 
 
 PortOpt = Annotated[
-    Optional[int], typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 (default from the config).")
+    Optional[int], typer.Option("--port", min=1, max=65535, help=_("Port on 127.0.0.1 (default from the config)."))
 ]
 
 
-@app.command()
+@app.command(help=_("Serve the procops_* metrics from the journal and the textfiles (runs until stopped)."))
 def exporter(port: PortOpt = None) -> None:
-    """Serve the procops_* metrics from the journal and the textfiles (runs until stopped)."""
     from procops.monitoring import api
 
     cfg = STATE.config
     p = port or cfg.monitoring.exporter_port
     server, _thread = api.serve_exporter(cfg, p)
-    say(f"procops exporter: http://127.0.0.1:{p}/metrics", err=True)
+    say(_("procops exporter: http://127.0.0.1:{p}/metrics").format(p=p), err=True)
     try:
         api.wait_for_signal()
     finally:
         server.shutdown()
 
 
-@app.command()
+@app.command(help=_("Receive Alertmanager notifications and open incidents (runs until stopped)."))
 def webhook(port: PortOpt = None) -> None:
-    """Receive Alertmanager notifications and open incidents (runs until stopped)."""
     from procops.monitoring import api
 
     svc = api.start_webhook(STATE.config, port)
     say(
-        f"procops webhook: {svc.incident_url} (escalation: {svc.escalation_url}; bearer token in {svc.token_file})",
+        _("procops webhook: {incident_url} (escalation: {escalation_url}; bearer token in {token_file})").format(
+            incident_url=svc.incident_url, escalation_url=svc.escalation_url, token_file=svc.token_file
+        ),
         err=True,
     )
     api.run_webhook_forever(svc)
 
 
-@app.command()
+@app.command(help=_("Start Prometheus, Alertmanager, exporters and the webhook on loopback (idempotent)."))
 def up(json_: JsonOpt = False) -> None:
-    """Start Prometheus, Alertmanager, exporters and the webhook on loopback (idempotent)."""
     from procops.monitoring import api
 
     loaded = STATE.loaded()
@@ -89,8 +93,9 @@ def up(json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         say(
-            f"monitoring stack {'started' if started else 'already running (targets refreshed)'}; "
-            f"watching {d['target'].get('url')}"
+            _("monitoring stack {value}; watching {url}").format(
+                value=_("started") if started else _("already running (targets refreshed)"), url=d["target"].get("url")
+            )
         )
         _print_components(d)
 
@@ -99,45 +104,53 @@ def up(json_: JsonOpt = False) -> None:
 
 def _print_components(d: dict) -> None:
     for c in d["components"]:
-        say(f"  {c['name']:<18} pid {c['pid']:<8} {c['url']:<28} {'healthy' if c['healthy'] else 'UNHEALTHY'}")
+        say(
+            _("  {name:<18} pid {pid:<8} {url:<28} {value}").format(
+                name=c["name"], pid=c["pid"], url=c["url"], value=_("healthy") if c["healthy"] else _("UNHEALTHY")
+            )
+        )
 
 
-@app.command()
+@app.command(help=_("Stop what `monitor up` started (and nothing else)."))
 def down(json_: JsonOpt = False) -> None:
-    """Stop what `monitor up` started (and nothing else)."""
     from procops.monitoring import api
 
     stopped = api.down()
     emit(
         {"stopped": stopped},
         json_,
-        lambda d: say(f"stopped: {', '.join(stopped)}" if stopped else "the monitoring stack was not running"),
+        lambda d: say(
+            _("stopped: {stopped}").format(stopped=", ".join(stopped))
+            if stopped
+            else _("the monitoring stack was not running")
+        ),
     )
 
 
-@app.command()
+@app.command(help=_("List each monitoring component with its URL, pid and health."))
 def status(json_: JsonOpt = False) -> None:
-    """List each monitoring component with its URL, pid and health."""
     from procops.monitoring import api
 
     st = api.status()
 
     def human(d: dict) -> None:
         if not d["running"]:
-            say(f"monitoring stack: not running (configs in {d['config_dir']})")
+            say(_("monitoring stack: not running (configs in {config_dir})").format(config_dir=d["config_dir"]))
             return
         say(
-            f"monitoring stack: {'healthy' if d['healthy'] else 'UNHEALTHY'} since {d['started_at']}; "
-            f"watching {d['target'].get('url')}"
+            _("monitoring stack: {value} since {started_at}; watching {url}").format(
+                value=_("healthy") if d["healthy"] else _("UNHEALTHY"),
+                started_at=when(d["started_at"]),
+                url=d["target"].get("url"),
+            )
         )
         _print_components(d)
 
     emit(st, json_, human)
 
 
-@app.command()
+@app.command(help=_("Ask Prometheus and Alertmanager what is firing now (exit 1 when a critical alert fires)."))
 def check(json_: JsonOpt = False) -> None:
-    """Ask Prometheus and Alertmanager what is firing now (exit 1 when a critical alert fires)."""
     from procops.monitoring import api
 
     res = api.check(STATE.config, loaded=STATE.loaded())
@@ -145,16 +158,23 @@ def check(json_: JsonOpt = False) -> None:
 
     def human(d: dict) -> None:
         if not d["firing"] and not d["pending"]:
-            say("nothing is firing")
+            say(_("nothing is firing"))
         for a in d["firing"] + d["pending"]:
             say(f"  {a['state']:<8} {a['severity']:<9} {a['alertname']:<24} {a['summary']}")
         for sil in d["silences_covering_critical"]:
             say(
-                f"warning: silence {sil['id']} ({sil['matchers']}) by {sil['created_by']} until {sil['ends_at']} "
-                f"covers critical alert(s): {', '.join(sil['covers'])}"
+                _(
+                    "warning: silence {id} ({matchers}) by {created_by} until {ends_at} covers critical alert(s): {covers}"
+                ).format(
+                    id=sil["id"],
+                    matchers=sil["matchers"],
+                    created_by=sil["created_by"],
+                    ends_at=when(sil["ends_at"]),
+                    covers=", ".join(sil["covers"]),
+                )
             )
         if d["alertmanager"] is not None:
-            say(f"Alertmanager holds {len(d['alertmanager'])} active alert(s)")
+            say(_("Alertmanager holds {n_alertmanager} active alert(s)").format(n_alertmanager=len(d["alertmanager"])))
         elif d["alertmanager_error"]:
             say(d["alertmanager_error"])
 

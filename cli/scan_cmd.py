@@ -8,11 +8,13 @@ import typer
 
 from procops.cli.common import STATE, JsonOpt, emit, say
 
+from procops.i18n import _
+
 
 def scan(
     group: Annotated[
         Optional[list[str]],
-        typer.Option("--group", help="Only this lynis test group (repeatable), e.g. authentication, ssh."),
+        typer.Option("--group", help=_("Only this lynis test group (repeatable), e.g. authentication, ssh.")),
     ] = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -24,14 +26,22 @@ def scan(
 
     def human(d: dict) -> None:
         say(
-            f"lynis {d['lynis_version']}: {d['tests_executed']} tests, hardening index {d['hardening_index']} "
-            f"(policy >= {d['min_hardening_index']}), {len(d['warnings'])} warnings (policy <= {d['max_warnings']}), "
-            f"{d['suggestions']} suggestions"
+            _(
+                "lynis {lynis_version}: {tests_executed} tests, hardening index {hardening_index} (policy >= {min_hardening_index}), {n_warnings} warnings (policy <= {max_warnings}), {suggestions} suggestions"
+            ).format(
+                lynis_version=d["lynis_version"],
+                tests_executed=d["tests_executed"],
+                hardening_index=d["hardening_index"],
+                min_hardening_index=d["min_hardening_index"],
+                n_warnings=len(d["warnings"]),
+                max_warnings=d["max_warnings"],
+                suggestions=d["suggestions"],
+            )
         )
         for w in d["warnings"]:
-            say(f"  WARNING {w['test']}: {w['text']}")
-        say(f"report: {d['report_dir']}")
-        say("PASS" if d["ok"] else "FAIL: the host does not meet the scan policy")
+            say(_("  WARNING {test}: {text}").format(test=w["test"], text=w["text"]))
+        say(_("report: {report_dir}").format(report_dir=d["report_dir"]))
+        say(_("PASS") if d["ok"] else _("FAIL: the host does not meet the scan policy"))
 
     emit(res.as_dict(), json_, human)
     if not res.ok:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from procops.cli.common import JsonOpt, emit, say
 
+from procops.display import when
+from procops.i18n import _
+
 
 def status(json_: JsonOpt = False) -> None:
-    """The sandbox, and the latest journal event of each kind with its outcome."""
     from procops.events import Status
     from procops.journal import journal_path, open_journal
     from procops.sandbox import api as sandbox
@@ -34,18 +36,42 @@ def status(json_: JsonOpt = False) -> None:
     }
 
     def human(d: dict) -> None:
+        from procops.report import status_word
+
         sb, site = d["sandbox"], d["active_site"]
-        say(
-            f"active site: {site['site']}"
-            + (f" since {site['since']} ({site['operation']} of {site['incident']})" if site.get("incident") else "")
-        )
-        say(
-            f"sandbox '{sb['instance']}': "
-            f"{sb['url'] + (' healthy' if sb['healthy'] else ' UNHEALTHY') if sb['running'] else 'not running'}"
-            + (f" (through {sb['frontend']})" if sb.get("frontend") else "")
-        )
-        say(f"journal: {d['journal']}")
+        site_name = _("standby system") if site["site"] != "main" else _("main platform")
+        if site.get("incident"):
+            say(
+                _("serving site: {site} ({name}), since {since} ({operation} of {incident})").format(
+                    site=site_name,
+                    name=site["site"],
+                    since=when(site["since"]),
+                    operation=site["operation"],
+                    incident=site["incident"],
+                )
+            )
+        else:
+            say(_("serving site: {site} ({name})").format(site=site_name, name=site["site"]))
+        if not sb["running"]:
+            say(_("sandbox '{instance}': not running (start it: procops sandbox up)").format(instance=sb["instance"]))
+        elif sb["healthy"]:
+            say(_("sandbox '{instance}': {url}, healthy").format(instance=sb["instance"], url=sb["url"]))
+        else:
+            say(
+                _("sandbox '{instance}': {url}, NOT HEALTHY (see: procops sandbox status)").format(
+                    instance=sb["instance"], url=sb["url"]
+                )
+            )
+        if sb.get("frontend"):
+            say(_("  through {frontend}").format(frontend=sb["frontend"]))
+        say(_("journal: {journal}").format(journal=d["journal"]))
+        if not d["latest_events"]:
+            say(_("nothing recorded yet: start with procops backup status, then procops readiness"))
+            return
+        say(_("latest of each kind of event:"))
         for kind, ev in sorted(d["latest_events"].items()):
-            say(f"  {kind:<24} {ev['time']}  {ev['status'] or '':<11} {ev['subject']}")
+            say(
+                f"  {kind:<24} {when(ev['time'])}  {status_word(ev['status']) if ev['status'] else '':<8} {ev['subject']}"
+            )
 
     emit(data, json_, human)

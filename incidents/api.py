@@ -12,13 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from procops.incidents.incident import (
+    ACTION_STATUS_TITLES,
+    FAULT_TYPE_TITLES,
     MILESTONE_TITLES,
     MILESTONES,
+    SEVERITY_TITLES,
+    STATUS_TITLES,
     Incident,
     IncidentStore,
     default_db_path,
     describe_remaining,
     parse_time,
+    shown,
 )
 from procops.incidents.standby import StandbyResult
 
@@ -32,8 +37,14 @@ if TYPE_CHECKING:
     from procops.config import Config
 
 __all__ = [
+    "ACTION_STATUS_TITLES",
+    "FAULT_TYPE_TITLES",
     "MILESTONES",
     "MILESTONE_TITLES",
+    "SEVERITY_TITLES",
+    "STATUS_TITLES",
+    "shown",
+    "timeline_text",
     "Incident",
     "IncidentStore",
     "StandbyResult",
@@ -57,6 +68,13 @@ __all__ = [
     "write_metrics",
     "write_report",
 ]
+
+
+def timeline_text(kind: str, data: dict) -> str:
+    """One timeline entry as people read it, in the current language (as the report shows it)."""
+    from procops.incidents.response import _timeline_text
+
+    return _timeline_text(kind, data)
 
 
 def open_store(config: Config | None = None, **kw: Any) -> IncidentStore:

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from procops.timeutil import format_duration, iso, utcnow
+from procops.i18n import _
+from procops.timeutil import iso, utcnow
 
 from procops.incidents.incident import (
     MILESTONE_TITLES,
@@ -37,7 +38,9 @@ from procops.incidents.incident import (
     Incident,
     IncidentStore,
     Milestone,
+    describe_remaining,
     escalation_level,
+    shown,
 )
 
 if TYPE_CHECKING:
@@ -85,14 +88,31 @@ def leaders(config: Config) -> list[dict]:
 
 def message(inc: Incident, m: Milestone, level: str, now: dt.datetime, contacts: list[dict]) -> dict:
     """The body sent to a receiver: names the incident, the milestone and the time left or overdue."""
+    from procops.i18n import speaking
+
     left = m.remaining(now)
-    when_en = f"{format_duration(left)} left" if left >= 0 else f"overdue by {format_duration(-left)}"
-    when_zh = f"剩余 {format_duration(left)}" if left >= 0 else f"已超时 {format_duration(-left)}"
-    title_en, title_zh = MILESTONE_TITLES["en"][m.name], MILESTONE_TITLES["zh"][m.name]
-    word_en = "DEADLINE MISSED" if level == "missed" else "deadline near"
-    word_zh = "已超过时限" if level == "missed" else "即将到期"
-    drill = "[DRILL] " if inc.drill else ""
-    drill_zh = "【演练】" if inc.drill else ""
+
+    def text() -> str:
+        from procops.display import when
+
+        word = _("DEADLINE MISSED") if level == "missed" else _("deadline near")
+        drill = _("[DRILL] ") if inc.drill else ""
+        return _("{drill}[{word}] {incident} {title!r}: '{milestone}' due {deadline}, {left}. Run: {command}").format(
+            drill=drill,
+            word=word,
+            incident=inc.id,
+            title=inc.title,
+            milestone=shown(MILESTONE_TITLES, m.name),
+            deadline=when(m.deadline),
+            left=describe_remaining(left),
+            command=f"procops incident show {inc.id}",
+        )
+
+    with speaking("en"):
+        text_en = text()
+    with speaking("zh"):
+        text_zh = text()
+    title_en = MILESTONE_TITLES[m.name]
     return {
         "kind": "procops.escalation",
         "drill": inc.drill,
@@ -106,10 +126,8 @@ def message(inc: Incident, m: Milestone, level: str, now: dt.datetime, contacts:
         "t0": inc.t0,
         "deadline": m.deadline,
         "seconds_left": round(left, 1),
-        "text": f"{drill}[{word_en}] {inc.id} {inc.title!r}: '{title_en}' due {m.deadline}, {when_en}. "
-        f"Run: procops incident show {inc.id}",
-        "text_zh": f"{drill_zh}【{word_zh}】{inc.id}「{inc.title}」：{title_zh}，时限 {m.deadline}，{when_zh}。"
-        f"查看：procops incident show {inc.id}",
+        "text": text_en,
+        "text_zh": text_zh,
         "contacts": contacts,
         "sent_at": iso(now),
     }

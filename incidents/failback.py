@@ -33,6 +33,8 @@ from procops.errors import BadInput, EnvironmentFailure, ProcopsError
 
 from procops.incidents.incident import IncidentStore
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -42,14 +44,16 @@ CHECK_NEWEST = 5  # the newest documents whose files are checked on main
 def plan(site: Any, standby: Any, main: Any, *, keep_standby: bool) -> list[str]:
     """The steps of a failback, as a person reads them."""
     steps = [
-        f"back up the '{site.site}' instance ({standby.url if standby else 'not running'}) to the repositories",
-        f"stop main ({main.url if main else 'not running'}): the site is down until main is back",
-        f"copy the '{site.site}' instance's database and documents over main's",
-        "start main on its port and check it serves the standby's archive (ids, sha256)",
-        "record the active site: main",
+        _("back up the '{site}' instance ({url}) to the repositories").format(
+            site=site.site, url=standby.url if standby else _("not running")
+        ),
+        _("stop main ({url}): the site is down until main is back").format(url=main.url if main else _("not running")),
+        _("copy the '{site}' instance's database and documents over main's").format(site=site.site),
+        _("start main on its port and check it serves the standby's archive (ids, sha256)"),
+        _("record the active site: main"),
     ]
     if not keep_standby:
-        steps.append(f"stop the '{site.site}' instance and remove its folder")
+        steps.append(_("stop the '{site}' instance and remove its folder").format(site=site.site))
     return steps
 
 
@@ -92,24 +96,26 @@ def check_main_serves(main_url: str, expected: dict[int, dict], documents_dir: P
     try:
         got = _archive("main")
     except httpx.HTTPError as e:
-        raise EnvironmentFailure(f"main at {main_url} does not list its archive: {e}") from None
+        raise EnvironmentFailure(
+            _("main at {main_url} does not list its archive: {e}").format(main_url=main_url, e=e)
+        ) from None
     missing = sorted(set(expected) - set(got))
     changed = sorted(i for i in set(expected) & set(got) if expected[i].get("sha256") != got[i].get("sha256"))
     if missing or changed:
         raise EnvironmentFailure(
-            f"main at {main_url} does not serve the standby's archive: "
-            + (f"missing documents {missing[:10]}" if missing else "")
+            _("main at {main_url} does not serve the standby's archive: ").format(main_url=main_url)
+            + (_("missing documents {value}").format(value=missing[:10]) if missing else "")
             + ("; " if missing and changed else "")
-            + (f"other sha256 for {changed[:10]}" if changed else "")
+            + (_("other sha256 for {value}").format(value=changed[:10]) if changed else "")
         )
     newest = sorted(expected)[-CHECK_NEWEST:]
     for i in newest:
         d = expected[i]
         path = documents_dir / str(d.get("storage_path") or "")
         if not d.get("storage_path") or not path.is_file():
-            raise EnvironmentFailure(f"main lacks the file of document {i} ({path})")
+            raise EnvironmentFailure(_("main lacks the file of document {i} ({path})").format(i=i, path=path))
         if d.get("sha256") and hashlib.sha256(path.read_bytes()).hexdigest() != d["sha256"]:
-            raise EnvironmentFailure(f"main's file of document {i} does not match its sha256")
+            raise EnvironmentFailure(_("main's file of document {i} does not match its sha256").format(i=i))
     return {**serving, "archive_total": len(got), "checked_documents": newest}
 
 
@@ -133,13 +139,13 @@ def failback(
         inc = store.get(incident_id)
     if not site.failed_over:
         raise BadInput(
-            f"{inc.id}: the active site is main: there is nothing to fail back",
-            hint="procops sandbox status shows the active site",
+            _("{id}: the active site is main: there is nothing to fail back").format(id=inc.id),
+            hint=_("procops sandbox status shows the active site"),
         )
     if config.platform.url:
         raise BadInput(
-            "platform.url is set: failback of real hosts is not automated; follow the runbook's failback steps",
-            hint="procops runbook show database-failure",
+            _("platform.url is set: failback of real hosts is not automated; follow the runbook's failback steps"),
+            hint=_("procops runbook show database-failure"),
         )
     standby = sandbox.running(site.site)
     main = sandbox.running("main")
@@ -156,13 +162,17 @@ def failback(
         return result
     if standby is None:
         raise EnvironmentFailure(
-            f"{inc.id}: the '{site.site}' instance is not running: its data cannot be brought back",
-            hint=f"start it (procops sandbox up --instance {site.site}) or restore main from the latest backup",
+            _("{id}: the '{site}' instance is not running: its data cannot be brought back").format(
+                id=inc.id, site=site.site
+            ),
+            hint=_("start it (procops sandbox up --instance {site}) or restore main from the latest backup").format(
+                site=site.site
+            ),
         )
     if main is None:
         raise EnvironmentFailure(
-            f"{inc.id}: the main sandbox is not running: failback needs its port and database",
-            hint="start it with procops sandbox up, then fail back",
+            _("{id}: the main sandbox is not running: failback needs its port and database").format(id=inc.id),
+            hint=_("start it with procops sandbox up, then fail back"),
         )
     started = time.monotonic()
 
@@ -185,9 +195,10 @@ def failback(
     if code != 0:
         note("failback.failed", {"step": "backup", "exit_code": code})
         raise EnvironmentFailure(
-            f"{inc.id}: the backup of the '{site.site}' instance did not succeed (exit {code}): failback stopped, "
-            "nothing changed",
-            hint="procops backup status says why; fix it and run the failback again",
+            _(
+                "{id}: the backup of the '{site}' instance did not succeed (exit {code}): failback stopped, nothing changed"
+            ).format(id=inc.id, site=site.site, code=code),
+            hint=_("procops backup status says why; fix it and run the failback again"),
         )
     note("failback.backup", {"run": run_data.get("run") or run_data.get("run_id"), "exit_code": code})
     # 2. stop main, copy the standby's data over it
@@ -219,7 +230,7 @@ def failback(
     # 3. main back on its port, checked
     say(f"{inc.id}: starting main and checking it serves the standby's data ...")
     try:
-        state, _ = sandbox.up(opts, "main")
+        state, _unused = sandbox.up(opts, "main")
         check = check_main_serves(state.url, expected, Path(state.documents_dir))
     except ProcopsError as e:
         note("failback.failed", {"step": "check", "error": e.message})
@@ -257,16 +268,20 @@ def failback(
 
 
 def describe(res: dict) -> str:
+    from procops.display import duration
+
     if not res["execute"]:
-        lines = [f"{res['incident']}: failback plan (nothing changed; add --execute to run it):"]
+        lines = [_("{id}: failback plan (nothing changed; add --execute to run it):").format(id=res["incident"])]
         lines += [f"  {n}. {s}" for n, s in enumerate(res["plan"], start=1)]
         return "\n".join(lines)
-    out = (
-        f"{res['incident']}: failed back to main at {res['url']} in {res['failback_seconds']} s; "
-        f"main serves the standby's {res['check']['archive_total']} archived documents; active site: main"
+    out = _(
+        "{id}: failed back to main at {url} in {took}; main serves the standby's {n} archived documents; "
+        "active site: main"
+    ).format(
+        id=res["incident"], url=res["url"], took=duration(res["failback_seconds"]), n=res["check"]["archive_total"]
     )
     if res.get("standby_removed"):
-        out += f"\n  the standby was stopped and {res['standby_removed']} removed"
+        out += "\n" + _("  the standby was stopped and {path} removed").format(path=res["standby_removed"])
     elif res.get("kept_standby"):
-        out += f"\n  the standby still runs at {res['kept_standby']} (--keep-standby)"
+        out += "\n" + _("  the standby still runs at {url} (--keep-standby)").format(url=res["kept_standby"])
     return out

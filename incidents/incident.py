@@ -40,19 +40,20 @@ from collections.abc import Callable, Iterator
 from procops import events
 from procops.errors import BadInput, EnvironmentFailure
 from procops.events import Kind
-from procops.timeutil import format_duration, iso, parse_iso, utcnow
+from procops.timeutil import iso, parse_iso, utcnow
+
+from procops.i18n import N_, _
 
 if TYPE_CHECKING:
     from procops.config import PolicyConfig
 
 MILESTONES = ("classify", "standby", "report")
+# What people read for each milestone, fault type, severity and status (English source text,
+# marked for the catalog; shown through :func:`shown`, which translates).
 MILESTONE_TITLES = {
-    "en": {
-        "classify": "Fault type confirmed",
-        "standby": "Standby system started",
-        "report": "Fault analysis report submitted",
-    },
-    "zh": {"classify": "确认故障类型", "standby": "启动备用系统", "report": "提交故障分析报告"},
+    "classify": N_("Fault type confirmed"),
+    "standby": N_("Standby system started"),
+    "report": N_("Fault analysis report submitted"),
 }
 FAULT_TYPES = (
     "app-crash",
@@ -68,6 +69,36 @@ FAULT_TYPES = (
 SEVERITIES = ("critical", "major", "minor", "warning", "info")
 STATUSES = ("open", "resolved")
 ACTION_STATUSES = ("open", "rectified", "accepted")
+FAULT_TYPE_TITLES = {
+    "app-crash": N_("application crash"),
+    "database-failure": N_("database failure"),
+    "disk-full": N_("disk full"),
+    "network": N_("network failure"),
+    "backup-failure": N_("backup failure"),
+    "capacity": N_("capacity surge (announcement peak)"),
+    "bad-release": N_("bad release"),
+    "security": N_("security incident or data leak"),
+    "other": N_("other"),
+}
+SEVERITY_TITLES = {
+    "critical": N_("critical"),
+    "major": N_("major"),
+    "minor": N_("minor"),
+    "warning": N_("warning"),
+    "info": N_("info"),
+}
+STATUS_TITLES = {"open": N_("open (being handled)"), "resolved": N_("resolved")}
+ACTION_STATUS_TITLES = {"open": N_("to be rectified"), "rectified": N_("rectified"), "accepted": N_("accepted")}
+assert set(FAULT_TYPE_TITLES) == set(FAULT_TYPES) and set(SEVERITY_TITLES) == set(SEVERITIES)
+
+
+def shown(titles: dict[str, str], key: str | None) -> str:
+    """``key`` (a milestone, fault type, severity or status) as people read it, translated."""
+    if not key:
+        return ""
+    return _(titles[key]) if key in titles else key
+
+
 ROLES = ("commander", "operations", "scribe")
 # allowed rectification transitions: found -> rectified -> accepted; a rejected acceptance goes back to open
 ACTION_TRANSITIONS = {"open": {"rectified"}, "rectified": {"accepted", "open"}, "accepted": {"open"}}
@@ -251,7 +282,11 @@ class Incident:
 
     def milestone(self, name: str) -> Milestone:
         if name not in self.milestones:
-            raise BadInput(f"unknown milestone {name!r} (one of {', '.join(MILESTONES)})")
+            raise BadInput(
+                _("unknown milestone {name!r} (one of {milestones})").format(
+                    name=name, milestones=", ".join(MILESTONES)
+                )
+            )
         return self.milestones[name]
 
     def clocks(self, now: dt.datetime | None = None, lead: float = 0.0) -> list[dict]:
@@ -357,16 +392,23 @@ def escalation_level(m: Milestone, now: dt.datetime, lead: float) -> str | None:
 
 def _utc(t: dt.datetime) -> dt.datetime:
     if t.tzinfo is None:
-        raise BadInput("times must carry a time zone (e.g. 2026-11-25T08:00:00Z)")
+        raise BadInput(_("times must carry a time zone (e.g. 2026-11-25T08:00:00Z)"))
     return t.astimezone(dt.UTC)
 
 
 def parse_time(text: str) -> dt.datetime:
-    """An ISO 8601 time from the command line (no zone: UTC)."""
+    """A time typed on the command line, in UTC: with a zone as written, without one in the
+    display zone (``display.timezone``): ``2026-12-01 10:00`` in Asia/Shanghai is 02:00Z."""
+    from procops import display
+
     try:
-        return parse_iso(text)
+        return display.parse(text)
     except ValueError:
-        raise BadInput(f"not an ISO 8601 time: {text!r} (e.g. 2026-11-25T08:00:00Z)") from None
+        raise BadInput(
+            _("not a time: {text!r} (e.g. '2026-12-01 10:00' in {zone}, or 2026-12-01T02:00:00Z)").format(
+                text=text, zone=display.zone_name()
+            )
+        ) from None
 
 
 # --------------------------------------------------------------------------- the store
@@ -398,7 +440,9 @@ class IncidentStore:
             self._db.executescript(_SCHEMA)
             _migrate(self._db)
         except sqlite3.Error as e:
-            raise EnvironmentFailure(f"cannot open the incident database {self.path}: {e}") from None
+            raise EnvironmentFailure(
+                _("cannot open the incident database {path}: {e}").format(path=self.path, e=e)
+            ) from None
 
     # -- plumbing
     def close(self) -> None:
@@ -471,7 +515,10 @@ class IncidentStore:
     def _load(self, db: sqlite3.Connection, incident_id: str, *, timeline: bool = True) -> Incident:
         row = db.execute("SELECT doc FROM incidents WHERE id = ?", (incident_id,)).fetchone()
         if row is None:
-            raise BadInput(f"unknown incident {incident_id!r}", hint="list them with: procops incident list")
+            raise BadInput(
+                _("unknown incident {incident_id!r}").format(incident_id=incident_id),
+                hint=_("list them with: procops incident list"),
+            )
         entries = None
         if timeline:
             entries = [
@@ -509,7 +556,11 @@ class IncidentStore:
                 self._insert_timeline(db, inc.id, kind, evidence.to_data(), actor, now)
                 self._journal_append(journal_kind, incident_id, evidence, actor)
         except sqlite3.Error as e:
-            raise EnvironmentFailure(f"cannot update incident {incident_id} in {self.path}: {e}") from None
+            raise EnvironmentFailure(
+                _("cannot update incident {incident_id} in {path}: {e}").format(
+                    incident_id=incident_id, path=self.path, e=e
+                )
+            ) from None
         return self.get(incident_id)
 
     # -- the public API
@@ -532,16 +583,20 @@ class IncidentStore:
         """
         title = (title or "").strip()
         if not title:
-            raise BadInput("an incident needs a title")
+            raise BadInput(_("an incident needs a title"))
         if severity not in SEVERITIES:
-            raise BadInput(f"unknown severity {severity!r} (one of {', '.join(SEVERITIES)})")
+            raise BadInput(
+                _("unknown severity {severity!r} (one of {severities})").format(
+                    severity=severity, severities=", ".join(SEVERITIES)
+                )
+            )
         for r in roles or {}:
             if r not in ROLES:
-                raise BadInput(f"unknown role {r!r} (one of {', '.join(ROLES)})")
+                raise BadInput(_("unknown role {r!r} (one of {roles})").format(r=r, roles=", ".join(ROLES)))
         now = self.now()
         t0 = _utc(t0) if t0 else now
         if t0 > now + dt.timedelta(minutes=5):
-            raise BadInput(f"T0 {iso(t0)} is in the future")
+            raise BadInput(_("T0 {iso} is in the future").format(iso=iso(t0)))
         source = dict(source or {"kind": "manual"})
         actor = self._actor(actor)
         dl = deadlines(t0, self.policy)
@@ -588,7 +643,7 @@ class IncidentStore:
                 self._insert_timeline(db, inc.id, "open", evidence.to_data(), actor, now)
                 self._journal_append(Kind.INCIDENT_OPEN, inc.id, evidence, actor)
         except sqlite3.Error as e:
-            raise EnvironmentFailure(f"cannot open an incident in {self.path}: {e}") from None
+            raise EnvironmentFailure(_("cannot open an incident in {path}: {e}").format(path=self.path, e=e)) from None
         return self.get(inc.id), True
 
     def get(self, incident_id: str) -> Incident:
@@ -598,7 +653,7 @@ class IncidentStore:
         """Whether the incident is open (one indexed read; an unknown id is bad input)."""
         row = self._db.execute("SELECT status FROM incidents WHERE id = ?", (incident_id,)).fetchone()
         if row is None:
-            raise BadInput(f"no incident {incident_id!r}")
+            raise BadInput(_("no incident {incident_id!r}").format(incident_id=incident_id))
         return row[0] == "open"
 
     def find_open(self, dedupe_key: str) -> Incident | None:
@@ -639,7 +694,7 @@ class IncidentStore:
         """
         fp = str(evidence.get("fingerprint") or "")
         if not fp:
-            raise BadInput("an attached alert needs its fingerprint")
+            raise BadInput(_("an attached alert needs its fingerprint"))
         current = self.get(incident_id)
         if fp in current.alert_fingerprints() and current.drill == bool(drill):
             return current  # dedupe by fingerprint: nothing new to record
@@ -647,7 +702,7 @@ class IncidentStore:
         def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentAlert:
             if inc.drill != bool(drill):
                 what = "a drill alert to a real incident" if drill else "a real alert to a drill incident"
-                raise BadInput(f"{inc.id}: refusing to attach {what}")
+                raise BadInput(_("{id}: refusing to attach {what}").format(id=inc.id, what=what))
             data = {k: v for k, v in evidence.items() if k in self._ALERT_FIELDS}
             if fp in inc.alert_fingerprints():
                 return events.IncidentAlert(**data, already_attached=True, drill=inc.drill)
@@ -678,7 +733,7 @@ class IncidentStore:
         try:
             with self._tx() as db:
                 if db.execute("SELECT 1 FROM incidents WHERE id = ?", (incident_id,)).fetchone() is None:
-                    raise BadInput(f"unknown incident {incident_id!r}")
+                    raise BadInput(_("unknown incident {incident_id!r}").format(incident_id=incident_id))
                 self._insert_timeline(db, incident_id, kind, data, actor, self.now())
                 if escalation is not None:
                     self._journal_append(Kind.INCIDENT_ESCALATION, incident_id, escalation, actor)
@@ -686,7 +741,9 @@ class IncidentStore:
                     note = events.IncidentTimeline(kind=kind, details=data)
                     self._journal_append(Kind.INCIDENT_TIMELINE, incident_id, note, actor)
         except sqlite3.Error as e:
-            raise EnvironmentFailure(f"cannot write the timeline of {incident_id}: {e}") from None
+            raise EnvironmentFailure(
+                _("cannot write the timeline of {incident_id}: {e}").format(incident_id=incident_id, e=e)
+            ) from None
 
     # -- milestones
     def _reach(
@@ -713,7 +770,11 @@ class IncidentStore:
     ) -> Incident:
         """Milestone 1: the fault type is confirmed."""
         if fault_type not in FAULT_TYPES:
-            raise BadInput(f"unknown fault type {fault_type!r} (one of {', '.join(FAULT_TYPES)})")
+            raise BadInput(
+                _("unknown fault type {fault_type!r} (one of {fault_types})").format(
+                    fault_type=fault_type, fault_types=", ".join(FAULT_TYPES)
+                )
+            )
 
         def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentMilestone:
             previous = inc.fault_type
@@ -772,7 +833,7 @@ class IncidentStore:
         allowed = {"summary", "impact", "detection", "root_cause", "title", *ROLES}
         bad = set(fields) - allowed
         if bad:
-            raise BadInput(f"unknown incident field(s): {', '.join(sorted(bad))}")
+            raise BadInput(_("unknown incident field(s): {bad}").format(bad=", ".join(sorted(bad))))
         given = {k: v for k, v in fields.items() if v is not None}
         if not given:
             return self.get(incident_id)
@@ -792,7 +853,11 @@ class IncidentStore:
 
         def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentResolve:
             if inc.status == "resolved":
-                raise BadInput(f"incident {inc.id} was already resolved at {(inc.resolution or {}).get('at', '?')}")
+                raise BadInput(
+                    _("incident {id} was already resolved at {at}").format(
+                        id=inc.id, at=(inc.resolution or {}).get("at", "?")
+                    )
+                )
             inc.status = "resolved"
             inc.resolution = {"at": iso(now), "by": who, "summary": summary}
             waived = None
@@ -814,7 +879,7 @@ class IncidentStore:
         self, incident_id: str, problem: str, owner: str, due: dt.datetime | None = None, *, actor: str | None = None
     ) -> tuple[Incident, Action]:
         if not problem.strip() or not owner.strip():
-            raise BadInput("a rectification item needs a problem and an owner")
+            raise BadInput(_("a rectification item needs a problem and an owner"))
         made: dict[str, Action] = {}
 
         def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentActionAdd:
@@ -846,18 +911,30 @@ class IncidentStore:
         actor: str | None = None,
     ) -> tuple[Incident, Action]:
         if status is not None and status not in ACTION_STATUSES:
-            raise BadInput(f"unknown status {status!r} (one of {', '.join(ACTION_STATUSES)})")
+            raise BadInput(
+                _("unknown status {status!r} (one of {action_statuses})").format(
+                    status=status, action_statuses=", ".join(ACTION_STATUSES)
+                )
+            )
 
         def change(inc: Incident, now: dt.datetime, who: str) -> events.IncidentActionUpdate:
             if not 1 <= n <= len(inc.actions):
-                raise BadInput(f"incident {inc.id} has no rectification item {n} (it has {len(inc.actions)})")
+                raise BadInput(
+                    _("incident {id} has no rectification item {n} (it has {n_actions})").format(
+                        id=inc.id, n=n, n_actions=len(inc.actions)
+                    )
+                )
             a = inc.actions[n - 1]
             data: dict[str, Any] = {"action": n}
             if status is not None and status != a.status:
                 if status not in ACTION_TRANSITIONS[a.status]:
                     raise BadInput(
-                        f"item {n} is {a.status}: it can go to "
-                        f"{' or '.join(sorted(ACTION_TRANSITIONS[a.status]))}, not {status}"
+                        _("item {n} is {status}: it can go to {value}, not {status2}").format(
+                            n=n,
+                            status=a.status,
+                            value=" or ".join(sorted(ACTION_TRANSITIONS[a.status])),
+                            status2=status,
+                        )
                     )
                 data["from"], data["status"] = a.status, status
                 a.status = status
@@ -968,4 +1045,8 @@ class IncidentStore:
 
 
 def describe_remaining(seconds: float) -> str:
-    return f"{format_duration(seconds)} left" if seconds >= 0 else f"overdue by {format_duration(-seconds)}"
+    from procops.display import duration
+
+    if seconds >= 0:
+        return _("{duration} left").format(duration=duration(seconds))
+    return _("overdue by {duration}").format(duration=duration(-seconds))

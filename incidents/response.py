@@ -20,40 +20,24 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode, ProcopsError
-from procops.timeutil import format_duration, iso, parse_iso, utcnow
+from procops.timeutil import parse_iso, utcnow
 
-from procops.incidents.incident import FAULT_TYPES, MILESTONE_TITLES, Incident
+from procops.incidents.incident import (
+    ACTION_STATUS_TITLES,
+    FAULT_TYPE_TITLES,
+    MILESTONE_TITLES,
+    SEVERITY_TITLES,
+    STATUS_TITLES,
+    Incident,
+    shown,
+)
+
+from procops.i18n import _
 
 if TYPE_CHECKING:
     from procops.config import Config
 
 STANDBY_INSTANCE = "standby"
-
-FAULT_TYPE_TITLES = {
-    "en": {
-        "app-crash": "application crash",
-        "database-failure": "database failure",
-        "disk-full": "disk full",
-        "network": "network failure",
-        "backup-failure": "backup failure",
-        "capacity": "capacity surge (announcement peak)",
-        "bad-release": "bad release",
-        "security": "security incident or data leak",
-        "other": "other",
-    },
-    "zh": {
-        "app-crash": "应用崩溃",
-        "database-failure": "数据库故障",
-        "disk-full": "磁盘空间耗尽",
-        "network": "网络故障",
-        "backup-failure": "备份失败",
-        "capacity": "公告高峰容量不足",
-        "bad-release": "版本发布缺陷",
-        "security": "安全事件或数据泄露",
-        "other": "其他",
-    },
-}
-assert all(set(v) == set(FAULT_TYPES) for v in FAULT_TYPE_TITLES.values())
 
 
 # --------------------------------------------------------------------------- failover
@@ -81,7 +65,11 @@ def check_serving(url: str, timeout: float = 10.0) -> dict:
         with httpx.Client(timeout=timeout) as c:
             h = c.get(url + "/healthz")
             if h.status_code != 200:
-                raise EnvironmentFailure(f"the standby at {url} answers /healthz with {h.status_code}")
+                raise EnvironmentFailure(
+                    _("the standby at {url} answers /healthz with {status_code}").format(
+                        url=url, status_code=h.status_code
+                    )
+                )
             a = c.get(url + "/api/announcements", params={"page": 1, "size": 1})
             a.raise_for_status()
             total = a.json().get("total")
@@ -98,12 +86,13 @@ def check_serving(url: str, timeout: float = 10.0) -> dict:
                     )
                     if not ok:
                         raise EnvironmentFailure(
-                            f"the standby at {url} does not serve archived document "
-                            f"{items[0]['id']} intact (HTTP {d.status_code})"
+                            _(
+                                "the standby at {url} does not serve archived document {id} intact (HTTP {status_code})"
+                            ).format(url=url, id=items[0]["id"], status_code=d.status_code)
                         )
                     doc["document_served"] = items[0]["id"]
     except httpx.HTTPError as e:
-        raise EnvironmentFailure(f"the standby at {url} does not serve: {e}") from None
+        raise EnvironmentFailure(_("the standby at {url} does not serve: {e}").format(url=url, e=e)) from None
     return {"healthz": True, "announcements_total": total, **doc}
 
 
@@ -158,9 +147,11 @@ def failover_inventory(config: Config) -> Path:
     inventory = config.drills.failover_inventory
     if inventory is None:
         raise BadInput(
-            "platform.url is set, so standby --execute runs playbooks/failover.yml on the real hosts: "
-            "set drills.failover_inventory (groups 'standby' and 'lb') in the config",
-            hint="or start the standby by hand and record it with --evidence TEXT",
+            _(
+                "platform.url is set, so standby --execute runs playbooks/failover.yml on the real hosts: "
+                "set drills.failover_inventory (groups 'standby' and 'lb') in the config"
+            ),
+            hint=_("or start the standby by hand and record it with --evidence TEXT"),
         )
     return Path(inventory)
 
@@ -229,7 +220,7 @@ def failover_error(result: dict, prefix: str = "") -> ProcopsError:
     cls = BadInput if result.get("exit_code") == ExitCode.BAD_INPUT else EnvironmentFailure
     return cls(
         f"{prefix}the failover playbook failed: {result['error']}",
-        hint="the standby milestone is not reached; fix and run it again",
+        hint=_("the standby milestone is not reached; fix and run it again"),
     )
 
 
@@ -304,259 +295,150 @@ def failover(
 
 # --------------------------------------------------------------------------- report
 
-LABELS: dict[str, dict[str, Any]] = {
-    "en": {
-        "title": "Fault analysis report",
-        "incident": "Incident",
-        "severity": "Severity",
-        "status": "Status",
-        "type": "Fault type",
-        "t0": "Fault start (T0)",
-        "opened": "Opened",
-        "source": "Source",
-        "roles": "Roles",
-        "commander": "Incident commander",
-        "operations": "Operations lead",
-        "scribe": "Communications / scribe",
-        "summary": "Summary",
-        "impact": "Impact",
-        "timeline": "Timeline",
-        "detection": "Detection",
-        "root_cause": "Root cause",
-        "resolution": "Resolution",
-        "compliance": "Deadline compliance",
-        "milestone": "Milestone",
-        "limit": "Limit",
-        "deadline": "Deadline",
-        "reached": "Reached at",
-        "took": "After T0",
-        "met": "Met",
-        "yes": "yes",
-        "no": "NO (late)",
-        "pending": "pending",
-        "waived": "not needed",
-        "actions": "Rectification items",
-        "problem": "Problem",
-        "owner": "Owner",
-        "due": "Due",
-        "time": "Time (UTC)",
-        "event": "Event",
-        "actor": "By",
-        "tbd": "(to be completed)",
-        "none": "none",
-        "generated": "Generated",
-        "standby": "Standby system",
-        "not_resolved": "not resolved yet",
-        "closed_loop": "Closed loop (resolved, report submitted, all items accepted)",
-        "statuses": {"open": "open", "rectified": "rectified", "accepted": "accepted"},
-        "incident_statuses": {"open": "open (being handled)", "resolved": "resolved"},
-    },
-    "zh": {
-        "title": "故障分析报告",
-        "incident": "事件编号",
-        "severity": "严重程度",
-        "status": "状态",
-        "type": "故障类型",
-        "t0": "故障开始时间（T0）",
-        "opened": "登记时间",
-        "source": "来源",
-        "roles": "角色",
-        "commander": "应急指挥",
-        "operations": "运维负责人",
-        "scribe": "通讯与记录",
-        "summary": "概述",
-        "impact": "影响范围",
-        "timeline": "时间线",
-        "detection": "发现方式",
-        "root_cause": "根本原因",
-        "resolution": "处置结果",
-        "compliance": "时限达标情况",
-        "milestone": "环节",
-        "limit": "时限",
-        "deadline": "截止时间",
-        "reached": "完成时间",
-        "took": "距T0",
-        "met": "是否达标",
-        "yes": "达标",
-        "no": "超时",
-        "pending": "未完成",
-        "waived": "无需执行",
-        "actions": "整改事项",
-        "problem": "问题",
-        "owner": "责任人",
-        "due": "期限",
-        "time": "时间（UTC）",
-        "event": "事件",
-        "actor": "操作人",
-        "tbd": "（待补充）",
-        "none": "无",
-        "generated": "生成时间",
-        "standby": "备用系统",
-        "not_resolved": "尚未恢复",
-        "closed_loop": "闭环（已恢复、报告已提交、整改全部验收）",
-        "statuses": {"open": "待整改", "rectified": "已整改", "accepted": "已验收"},
-        "incident_statuses": {"open": "处置中", "resolved": "已恢复"},
-    },
-}
 
-SEVERITY_TITLES = {"zh": {"critical": "紧急", "major": "重大", "minor": "一般", "warning": "警告", "info": "提示"}}
+def _late(data: dict) -> str:
+    return _(" (late)") if data.get("late") else ""
 
 
-def _timeline_text(kind: str, data: dict, lang: str) -> str:
-    ms = MILESTONE_TITLES[lang]
+def _timeline_text(kind: str, data: dict) -> str:
+    """One timeline entry as people read it, in the current language."""
+    ms = data.get("milestone", "")
     if kind == "open":
-        return "登记事件，三个时限开始计时" if lang == "zh" else "incident opened, the three clocks start"
+        return _("incident opened, the three clocks start")
     if kind == "classify":
-        t = FAULT_TYPE_TITLES[lang].get(data.get("type", ""), data.get("type", ""))
-        return f"{ms['classify']}: {t}" + (
-            " (超时)" if lang == "zh" and data.get("late") else " (late)" if data.get("late") else ""
-        )
+        return _("{milestone}: {fault_type}").format(
+            milestone=shown(MILESTONE_TITLES, "classify"), fault_type=shown(FAULT_TYPE_TITLES, data.get("type"))
+        ) + _late(data)
     if kind == "standby":
-        where = (data.get("evidence") or {}).get("url") or (data.get("evidence") or {}).get("note") or ""
-        late = (" (超时)" if lang == "zh" else " (late)") if data.get("late") else ""
-        return f"{ms['standby']} {where}".strip() + late
+        ev = data.get("evidence") or {}
+        where = ev.get("url") or ev.get("note") or ""
+        return f"{shown(MILESTONE_TITLES, 'standby')} {where}".strip() + _late(data)
     if kind == "report.submit":
-        return ms["report"]
+        return shown(MILESTONE_TITLES, "report")
     if kind == "report.write":
-        return "生成报告草稿" if lang == "zh" else "report draft written"
+        return _("report draft written")
     if kind == "resolve":
-        return ("服务恢复" if lang == "zh" else "service restored") + (
-            f": {data['summary']}" if data.get("summary") else ""
-        )
+        if data.get("summary"):
+            return _("service restored: {summary}").format(summary=data["summary"])
+        return _("service restored")
     if kind.startswith("escalation."):
-        lvl = data.get("level")
-        m = ms.get(data.get("milestone", ""), data.get("milestone", ""))
-        if lang == "zh":
-            word = "已升级通知" if kind == "escalation.sent" else "升级通知发送失败"
-            return f"{word}（{m}，{'已超时' if lvl == 'missed' else '即将到期'}）→ {data.get('receiver')}"
-        word = "escalated" if kind == "escalation.sent" else "escalation failed"
-        return f"{word} ({m}, {lvl}) -> {data.get('receiver')}" + (f": {data['error']}" if data.get("error") else "")
+        level = _("deadline missed") if data.get("level") == "missed" else _("deadline near")
+        args = {"milestone": shown(MILESTONE_TITLES, ms), "level": level, "receiver": data.get("receiver")}
+        if kind == "escalation.sent":
+            return _("escalated ({milestone}, {level}) -> {receiver}").format(**args)
+        return _("escalation failed ({milestone}, {level}) -> {receiver}: {error}").format(
+            **args, error=data.get("error", "")
+        )
     if kind == "action.add":
-        return (
-            f"新增整改事项 {data.get('action')}: {data.get('problem')}"
-            if lang == "zh"
-            else f"rectification item {data.get('action')} added: {data.get('problem')}"
+        return _("rectification item {action} added: {problem}").format(
+            action=data.get("action"), problem=data.get("problem")
         )
     if kind == "action.update":
-        st = LABELS[lang]["statuses"].get(data.get("status", ""), data.get("status", ""))
-        return (
-            f"整改事项 {data.get('action')} → {st}"
-            if lang == "zh"
-            else f"rectification item {data.get('action')} -> {st}"
+        return _("rectification item {action} -> {status}").format(
+            action=data.get("action"), status=shown(ACTION_STATUS_TITLES, data.get("status"))
         )
     if kind == "update":
-        fields = data.get("fields", {})
-        return ("更新：" if lang == "zh" else "updated: ") + ", ".join(sorted(fields))
+        return _("updated: {fields}").format(fields=", ".join(sorted(data.get("fields", {}))))
     if kind == "standby.execute":
-        return (
-            "开始切换到备用系统（从异地备份恢复）"
-            if lang == "zh"
-            else "failover started (restore from the off-site backup)"
-        )
+        return _("failover started (restore from the off-site backup)")
     if kind == "standby.playbook":
         hosts = ", ".join(
             f"{h} ok={r.get('ok')} failed={r.get('failed')} unreachable={r.get('unreachable')}"
             for h, r in (data.get("recap") or {}).items()
         )
-        word = ("备用系统切换剧本" if lang == "zh" else "failover playbook") + " playbooks/failover.yml"
-        state = ("成功" if lang == "zh" else "succeeded") if data.get("ok") else ("失败" if lang == "zh" else "failed")
-        return f"{word}: {state} (rc={data.get('rc')}; {hosts})"
+        if data.get("ok"):
+            return _("failover playbook playbooks/failover.yml succeeded (rc={rc}; {hosts})").format(
+                rc=data.get("rc"), hosts=hosts
+            )
+        return _("failover playbook playbooks/failover.yml failed (rc={rc}; {hosts})").format(
+            rc=data.get("rc"), hosts=hosts
+        )
     if kind == "standby.failed":
-        return ("切换失败：" if lang == "zh" else "failover failed: ") + str(data.get("error", ""))
+        return _("failover failed: {error}").format(error=data.get("error", ""))
     detail = ", ".join(f"{k}={v}" for k, v in data.items() if v not in (None, "", {}, []))
     return f"{kind}" + (f": {detail}" if detail else "")
 
 
-def _t(text: str | None) -> str | None:
-    """A stored time shown to people: UTC, to the second."""
-    if not text:
-        return text
-    return iso(parse_iso(text).replace(microsecond=0))
-
-
-def _limit(seconds: float) -> str:
-    return f"{seconds / 3600:g}h" if seconds >= 3600 and seconds % 3600 == 0 else format_duration(seconds)
-
-
 def report_context(inc: Incident, lang: str, config: Config, now: dt.datetime | None = None) -> dict:
-    if lang not in LABELS:
-        raise BadInput(f"unknown language {lang!r}: use zh or en")
-    L = LABELS[lang]
-    now = now or utcnow()
-    t0 = parse_iso(inc.t0)
-    rows = []
-    for r in inc.compliance():
-        if r["met"] is True:
-            met = L["waived"] if r["waived"] else L["yes"]
-        elif r["met"] is False:
-            met = L["no"]
-        else:
-            met = L["pending"]
-        rows.append(
-            {
-                "milestone": MILESTONE_TITLES[lang][r["milestone"]],
-                "limit": _limit(r["limit_seconds"]),
-                "deadline": _t(r["deadline"]),
-                "reached": _t(r["reached_at"]) or "-",
-                "took": format_duration(r["took_seconds"]) if r["took_seconds"] is not None else "-",
-                "met": met,
-            }
-        )
-    timeline = [
-        {"time": _t(e.time), "actor": e.actor, "text": _timeline_text(e.kind, e.data, lang).replace("|", "/")}
-        for e in inc.timeline
-    ]
-    source = inc.source.get("kind", "manual")
-    if inc.source.get("alertname"):
-        source += f" ({inc.source['alertname']})"
-    detection = inc.detection or (
-        (
-            f"告警 {inc.source.get('alertname')} 于 {inc.opened_at} 自动登记"
-            if lang == "zh"
-            else f"alert {inc.source.get('alertname')} opened the incident at {inc.opened_at}"
-        )
-        if inc.source.get("kind") == "alert"
-        else None
-    )
-    resolution = None
-    if inc.resolution:
-        took = format_duration((parse_iso(inc.resolution["at"]) - t0).total_seconds())
-        resolution = (
-            f"{_t(inc.resolution['at'])}（距T0 {took}）"
-            if lang == "zh"
-            else f"{_t(inc.resolution['at'])} ({took} after T0)"
-        )
-        if inc.resolution.get("summary"):
-            resolution += f": {inc.resolution['summary']}"
-    sev = SEVERITY_TITLES.get(lang, {}).get(inc.severity, inc.severity)
-    return {
-        "L": L,
-        "inc": inc,
-        "generated": _t(iso(now)),
-        "t0": _t(inc.t0),
-        "opened_at": _t(inc.opened_at),
-        "platform": config.platform.name,
-        "type": FAULT_TYPE_TITLES[lang].get(inc.fault_type or "", None),
-        "severity": sev,
-        "status": L["incident_statuses"].get(inc.status, inc.status),
-        "source": source,
-        "compliance": rows,
-        "timeline": timeline,
-        "detection": detection,
-        "resolution": resolution,
-        "actions": [
-            {
-                "n": a.n,
-                "problem": a.problem.replace("|", "/"),
-                "owner": a.owner,
-                "due": (a.due or "-")[:10],
-                "status": L["statuses"].get(a.status, a.status),
-            }
-            for a in inc.actions
-        ],
-        "standby": inc.standby,
-        "closed_loop": inc.closed_loop(),
-    }
+    """What the report template shows, in ``lang`` (times in the display zone, durations in words)."""
+    from procops.display import duration, using, when
+    from procops.i18n import normalize, speaking
+    from procops.report import header
+
+    try:
+        lang = normalize(lang)
+    except ValueError as e:
+        raise BadInput(str(e)) from None
+    with speaking(lang), using(config):
+        now = now or utcnow()
+        t0 = parse_iso(inc.t0)
+        rows = []
+        for r in inc.compliance():
+            if r["met"] is True:
+                met = _("not needed") if r["waived"] else _("met")
+            elif r["met"] is False:
+                met = _("NO (late)")
+            else:
+                met = _("pending")
+            rows.append(
+                {
+                    "milestone": shown(MILESTONE_TITLES, r["milestone"]),
+                    "limit": duration(r["limit_seconds"]),
+                    "deadline": when(r["deadline"]),
+                    "reached": when(r["reached_at"]),
+                    "took": duration(r["took_seconds"]) if r["took_seconds"] is not None else "-",
+                    "met": met,
+                }
+            )
+        timeline = [
+            {"time": when(e.time), "actor": e.actor, "text": _timeline_text(e.kind, e.data).replace("|", "/")}
+            for e in inc.timeline
+        ]
+        kind = inc.source.get("kind", "manual")
+        source = {"manual": _("by hand"), "alert": _("from an alert"), "drill": _("drill")}.get(kind, kind)
+        if inc.source.get("alertname"):
+            source += f" ({inc.source['alertname']})"
+        detection = None
+        if inc.detection:
+            detection = inc.detection
+        elif inc.source.get("kind") == "alert":
+            detection = _("alert {alertname} opened the incident at {time}").format(
+                alertname=inc.source.get("alertname"), time=when(inc.opened_at)
+            )
+        resolution = None
+        if inc.resolution:
+            took = duration((parse_iso(inc.resolution["at"]) - t0).total_seconds())
+            resolution = _("{time} ({took} after T0)").format(time=when(inc.resolution["at"]), took=took)
+            if inc.resolution.get("summary"):
+                resolution += f": {inc.resolution['summary']}"
+        title = _("Fault analysis report")
+        return {
+            "head": header(f"{title} {inc.id}", config.platform.name, now=now),
+            "inc": inc,
+            "t0": when(inc.t0),
+            "opened_at": when(inc.opened_at),
+            "platform": config.platform.name,
+            "type": shown(FAULT_TYPE_TITLES, inc.fault_type) or None,
+            "severity": shown(SEVERITY_TITLES, inc.severity),
+            "status": shown(STATUS_TITLES, inc.status),
+            "source": source,
+            "compliance": rows,
+            "timeline": timeline,
+            "detection": detection,
+            "resolution": resolution,
+            "actions": [
+                {
+                    "n": a.n,
+                    "problem": a.problem.replace("|", "/"),
+                    "owner": a.owner,
+                    "due": when(a.due)[:10],
+                    "status": shown(ACTION_STATUS_TITLES, a.status),
+                }
+                for a in inc.actions
+            ],
+            "standby": inc.standby,
+            "closed_loop": inc.closed_loop(),
+        }
 
 
 def report_dir(incident_id: str) -> Path:
@@ -570,15 +452,32 @@ def report_dir(incident_id: str) -> Path:
 def write_report(
     inc: Incident, lang: str, config: Config, now: dt.datetime | None = None, out_dir: Path | None = None
 ) -> dict:
-    """Render the report; returns {"markdown", "html", "sha256"} (paths as strings)."""
-    from procops.home import atomic_write
-    from procops.report import markdown_to_html, render
+    """Render the report; returns {"markdown", "html", "pdf", "sha256"} (paths as strings).
 
-    md = render("incident-report.md.j2", lang, **report_context(inc, lang, config, now))
-    title = f"{LABELS[lang]['title']} {inc.id}"
-    html = markdown_to_html(md, title)
+    The PDF is what a supervisor opens; a PDF that cannot be made (no renderer on this host)
+    does not stop the report: ``pdf`` is None and ``pdf_error`` says why."""
+    from procops.home import atomic_write
+    from procops.report import markdown_to_html, render, to_pdf
+
+    from procops.display import using
+
+    ctx = report_context(inc, lang, config, now)
+    with using(config):
+        md = render("incident-report.md.j2", lang, **ctx)
+    html = markdown_to_html(md, ctx["head"]["title"])
     d = out_dir or report_dir(inc.id)
     md_path, html_path = d / f"{inc.id}-report.{lang}.md", d / f"{inc.id}-report.{lang}.html"
+    pdf_path = d / f"{inc.id}-report.{lang}.pdf"
     atomic_write(md_path, md)
     atomic_write(html_path, html)
-    return {"markdown": str(md_path), "html": str(html_path), "sha256": hashlib.sha256(md.encode()).hexdigest()}
+    out = {
+        "markdown": str(md_path),
+        "html": str(html_path),
+        "pdf": None,
+        "sha256": hashlib.sha256(md.encode()).hexdigest(),
+    }
+    try:
+        out["pdf"] = str(to_pdf(html, pdf_path))
+    except (ImportError, OSError) as e:  # WeasyPrint or Pango missing: scripts/bootstrap installs them
+        out["pdf_error"] = f"{type(e).__name__}: {e}"
+    return out

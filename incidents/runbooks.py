@@ -16,6 +16,8 @@ from procops.errors import BadInput
 
 from procops.incidents.incident import FAULT_TYPES
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -55,23 +57,27 @@ def parse(text: str, path: Path, lang: str) -> Runbook:
     import yaml
 
     if not text.startswith("---\n"):
-        raise BadInput(f"{path}: a runbook starts with YAML front matter (---)")
+        raise BadInput(_("{path}: a runbook starts with YAML front matter (---)").format(path=path))
     end = text.find("\n---\n", 4)
     if end < 0:
-        raise BadInput(f"{path}: the front matter is not closed (---)")
+        raise BadInput(_("{path}: the front matter is not closed (---)").format(path=path))
     try:
         meta = yaml.safe_load(text[4:end]) or {}
     except yaml.YAMLError as e:
-        raise BadInput(f"{path}: front matter: {e}") from None
+        raise BadInput(_("{path}: front matter: {e}").format(path=path, e=e)) from None
     missing = [k for k in ("id", "title", "fault_types", "milestone") if k not in meta]
     if missing:
-        raise BadInput(f"{path}: front matter lacks {', '.join(missing)}")
+        raise BadInput(_("{path}: front matter lacks {missing}").format(path=path, missing=", ".join(missing)))
     types = list(meta["fault_types"] or [])
     bad = [t for t in types if t not in FAULT_TYPES]
     if bad:
-        raise BadInput(f"{path}: unknown fault type(s) {', '.join(bad)}")
+        raise BadInput(_("{path}: unknown fault type(s) {bad}").format(path=path, bad=", ".join(bad)))
     if meta["milestone"] not in MILESTONE_VALUES:
-        raise BadInput(f"{path}: milestone must be one of {', '.join(MILESTONE_VALUES)}")
+        raise BadInput(
+            _("{path}: milestone must be one of {milestone_values}").format(
+                path=path, milestone_values=", ".join(MILESTONE_VALUES)
+            )
+        )
     return Runbook(
         id=str(meta["id"]),
         title=str(meta["title"]),
@@ -85,7 +91,7 @@ def parse(text: str, path: Path, lang: str) -> Runbook:
 
 def load_all(lang: str, base: Path | None = None) -> list[Runbook]:
     if lang not in LANGS:
-        raise BadInput(f"unknown language {lang!r}: use zh or en")
+        raise BadInput(_("unknown language {lang!r}: use zh or en").format(lang=lang))
     d = (base or runbooks_dir()) / lang
     if not d.is_dir():
         return []
@@ -98,7 +104,10 @@ def get(runbook_id: str, lang: str, base: Path | None = None) -> Runbook:
             return rb
     known = ", ".join(rb.id for rb in load_all(lang, base)) or "none"
     raise BadInput(
-        f"unknown runbook {runbook_id!r} in {lang} (known: {known})", hint="list them with: procops runbook list"
+        _("unknown runbook {runbook_id!r} in {lang} (known: {known})").format(
+            runbook_id=runbook_id, lang=lang, known=known
+        ),
+        hint=_("list them with: procops runbook list"),
     )
 
 
@@ -116,17 +125,18 @@ def for_type(fault_type: str | None, lang: str, base: Path | None = None) -> Run
 
 
 def contacts_table(config: Config, lang: str) -> str:
+    """The contacts of the configuration as a Markdown table, in the runbook's language."""
+    from procops.i18n import speaking
+
     contacts = config.notifications.contacts
-    head = "| 角色 | 姓名 | 电话 | 邮箱 |" if lang == "zh" else "| Role | Name | Phone | Email |"
+    with speaking(lang):
+        head = "| {} | {} | {} | {} |".format(_("Role"), _("Name"), _("Phone"), _("Email"))
+        none = _("(not configured: fill notifications.contacts in procops.yaml)")
     rows = [head, "|---|---|---|---|"]
     for c in contacts:
         rows.append(f"| {c.role} | {c.name} | {c.phone or '-'} | {c.email or '-'} |")
     if not contacts:
-        rows.append(
-            "| (未配置：在 procops.yaml 的 notifications.contacts 中填写) | - | - | - |"
-            if lang == "zh"
-            else "| (not configured: fill notifications.contacts in procops.yaml) | - | - | - |"
-        )
+        rows.append(f"| {none} | - | - | - |")
     return "\n".join(rows)
 
 

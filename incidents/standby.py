@@ -19,6 +19,8 @@ from procops.errors import BadInput, ProcopsError
 
 from procops.incidents.incident import Incident, IncidentStore
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -52,11 +54,15 @@ def start_standby(
     say = progress or (lambda _line: None)
     by = actor
     if not execute and not evidence:
-        raise BadInput("say what was started with --evidence TEXT, or run the failover with --execute")
+        raise BadInput(_("say what was started with --evidence TEXT, or run the failover with --execute"))
     with IncidentStore(policy=config.policy) as store:
         inc = store.get(incident_id)
         if inc.milestones["standby"].reached_at:
-            raise BadInput(f"{inc.id}: the standby was already started at {inc.milestones['standby'].reached_at}")
+            raise BadInput(
+                _("{id}: the standby was already started at {reached_at}").format(
+                    id=inc.id, reached_at=inc.milestones["standby"].reached_at
+                )
+            )
         ev: dict = {"note": evidence} if evidence else {}
         if execute and config.platform.url:
             inventory = str(response.failover_inventory(config))
@@ -115,28 +121,38 @@ def start_standby(
 
 def describe(res: StandbyResult) -> str:
     """One line for a person: when the milestone was reached and where the standby serves."""
+    from procops.display import duration, when
+
     inc, ev = res.incident, res.evidence
     m = inc.milestones["standby"]
+    took = duration(ev.get("failover_seconds")) if ev.get("failover_seconds") is not None else "-"
     if ev.get("playbook"):
-        where = (
-            f"; playbooks/failover.yml switched {ev['url']} to the standby "
-            f"{(ev.get('standby') or {}).get('url') or ''} in {ev.get('failover_seconds')} s"
+        where = _("; playbooks/failover.yml switched {url} to the standby {standby} in {took}").format(
+            url=ev["url"], standby=(ev.get("standby") or {}).get("url") or "", took=took
+        )
+    elif ev.get("url"):
+        where = _(" serving at {url} (restored {snapshot} in {took})").format(
+            url=ev["url"], snapshot=ev.get("snapshot"), took=took
         )
     else:
-        where = (
-            f" serving at {ev['url']} (restored {ev.get('snapshot')} in {ev.get('failover_seconds')} s)"
-            if ev.get("url")
-            else ""
-        )
+        where = ""
     sw = ev.get("switched")
     if sw:
-        where += (
-            f"; {sw['url']} switched to it"
-            if sw.get("ok")
-            else f"; switching the main HAProxy failed ({'; '.join(sw.get('errors', []))}): use the standby URL"
-        )
+        if sw.get("ok"):
+            where += _("; {url} switched to it").format(url=sw["url"])
+        else:
+            where += _("; switching the main HAProxy failed ({errors}): use the standby URL").format(
+                errors="; ".join(sw.get("errors", []))
+            )
     cutoff = ev.get("data_cutoff")
     if cutoff:
-        where += f"\n  data cutoff: {cutoff['note']}"
-        where += f"\n  fail back when main is repaired: procops incident failback {inc.id} --execute"
-    return f"{inc.id}: standby started at {m.reached_at}" + (" (LATE)" if m.late else " (in time)") + where
+        where += "\n" + _(
+            "  data cutoff: the standby holds the data up to {time} (snapshot {snapshot} of {repository}); what was written after it is not on the standby"
+        ).format(
+            time=when(cutoff.get("snapshot_time")), snapshot=cutoff.get("snapshot"), repository=cutoff.get("repository")
+        )
+        where += "\n" + _("  fail back when main is repaired: {command}").format(
+            command=f"procops incident failback {inc.id} --execute"
+        )
+    state = _(" (LATE)") if m.late else _(" (in time)")
+    return _("{id}: standby started at {time}").format(id=inc.id, time=when(m.reached_at)) + state + where

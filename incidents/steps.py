@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
@@ -13,17 +14,19 @@ def runbooks_present(ctx: Context) -> tuple[str, dict]:
     counts = {lang: len(runbooks.load_all(lang)) for lang in runbooks.LANGS}
     if any(missing.values()):
         raise StepFailed(
-            "runbooks missing: " + "; ".join(f"{lang}: {', '.join(m)}" for lang, m in missing.items() if m),
+            _("runbooks missing: ") + "; ".join(f"{lang}: {', '.join(m)}" for lang, m in missing.items() if m),
             {"missing": missing},
         )
-    return (f"{counts['zh']} runbooks in zh, {counts['en']} in en, every fault type covered", {"counts": counts})
+    return (
+        _("{zh} runbooks in zh, {en} in en, every fault type covered").format(zh=counts["zh"], en=counts["en"]),
+        {"counts": counts},
+    )
 
 
 STEPS = (
     Step(
         "runbooks",
-        "Runbooks in Chinese and English for every fault type",
-        "每种故障类型都有中英文应急手册",
+        N_("Runbooks in Chinese and English for every fault type"),
         runbooks_present,
         needs=("config",),
     ),

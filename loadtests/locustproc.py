@@ -10,14 +10,18 @@ its own timers and inflates the response times it measures).
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from procops import execute
 from procops.errors import EnvironmentFailure
+
+from procops.i18n import _
 
 HERE = Path(__file__).resolve().parent
 LOCUSTFILE = HERE / "locustfile.py"
@@ -247,7 +251,7 @@ class LocustGroup:
     timeout: float
     procs: list[tuple[str, execute.Child]] = field(default_factory=list)
 
-    def run(self, sampler: CpuSampler | None = None) -> int:
+    def run(self, sampler: CpuSampler | None = None, on_tick: Callable[[], None] | None = None) -> int:
         try:
             for name, argv in self.argvs:
                 with open(self.cwd / f"{name}.out", "wb") as out:
@@ -266,12 +270,23 @@ class LocustGroup:
             if sampler:
                 sampler.start()
             main = self.procs[0][1]
-            code = main.wait(timeout=self.timeout)
+            if on_tick is None:
+                code = main.wait(timeout=self.timeout)
+            else:  # a progress line: tick about every second while the test runs
+                deadline = time.monotonic() + self.timeout
+                code = None
+                while code is None and time.monotonic() < deadline:
+                    code = main.wait(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
+                    if code is None:
+                        with contextlib.suppress(Exception):  # progress never fails the test
+                            on_tick()
             if code is None:
                 raise EnvironmentFailure(
-                    f"Locust did not finish within {self.timeout:.0f}s; stopped it (see {self.cwd}/locust-*.log)"
+                    _("Locust did not finish within {timeout:.0f}s; stopped it (see {cwd}/locust-*.log)").format(
+                        timeout=self.timeout, cwd=self.cwd
+                    )
                 )
-            for _, p in self.procs[1:]:
+            for _unused, p in self.procs[1:]:
                 p.wait(timeout=20)
             return code
         finally:
@@ -281,13 +296,44 @@ class LocustGroup:
 
     def terminate(self) -> None:
         """The stop signal to every process still running, then SIGKILL after 10 s in all."""
-        for _, p in self.procs:
+        for _unused, p in self.procs:
             if p.poll() is None:
                 p.signal(execute.LOCUST.stop_signal)
         deadline = time.monotonic() + 10
-        for _, p in self.procs:
+        for _unused, p in self.procs:
             if p.wait(timeout=max(0.1, deadline - time.monotonic())) is None:
                 p.stop(grace=0)
+
+
+def live_stats(report_dir: Path) -> dict | None:
+    """The newest aggregated row of Locust's ``locust_stats_history.csv`` (written every few seconds
+    while it runs): users, requests/s, failures/s, p95 (ms), requests and failures so far."""
+    import csv
+
+    path = report_dir / f"{CSV_PREFIX}_stats_history.csv"
+    try:
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("Name") == "Aggregated"]
+    except OSError:
+        return None
+    if not rows:
+        return None
+    r = rows[-1]
+
+    def num(key: str) -> float:
+        try:
+            return float(r.get(key) or 0)
+        except ValueError:
+            return 0.0
+
+    return {
+        "users": int(num("User Count")),
+        "rps": num("Requests/s"),
+        "failures_per_s": num("Failures/s"),
+        "p95_ms": num("95%"),
+        "requests": int(num("Total Request Count")),
+        "failures": int(num("Total Failure Count")),
+    }
 
 
 def child_env(extra: dict[str, str]) -> dict[str, str]:

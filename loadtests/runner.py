@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from procops.errors import BadInput, EnvironmentFailure, ExitCode
 from procops.loadtests import abort
@@ -51,6 +51,8 @@ from procops.loadtests.scenario import (
 )
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -71,6 +73,7 @@ class PeakOptions:
     scenario_name: str = "peak"
     locustfile: Path | None = None  # a custom locustfile instead of the procurement personas
     abort_on_fail: bool | None = None  # stop conditions (None: loadtest.abort_on_fail)
+    progress: Callable[[dict], None] | None = None  # live stats while it runs (locustproc.live_stats)
 
 
 @dataclass
@@ -87,6 +90,7 @@ class CapacityOptions:
     expect_workers: int | None = None
     locustfile: Path | None = None
     abort_on_fail: bool | None = None  # stop conditions (None: loadtest.abort_on_fail)
+    progress: Callable[[dict], None] | None = None  # live stats while it runs (locustproc.live_stats)
 
 
 @dataclass
@@ -117,8 +121,8 @@ def resolve_host(config: Config, host: str | None) -> str:
         st = sandbox.frontend()  # main's HAProxy, or the standby's when main's is down after a failover
         if st is None:
             raise EnvironmentFailure(
-                "no platform URL is configured and the sandbox is not running",
-                hint="start it with 'procops sandbox up' or give --host URL",
+                _("no platform URL is configured and the sandbox is not running"),
+                hint=_("start it with 'procops sandbox up' or give --host URL"),
             )
         url = st.url
     return check_url(url)
@@ -129,11 +133,11 @@ def check_url(url: str) -> str:
 
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise BadInput(f"--host {url!r} is not an http(s) URL")
+        raise BadInput(_("--host {url!r} is not an http(s) URL").format(url=url))
     try:
-        _ = parts.port
+        _unused = parts.port
     except ValueError:
-        raise BadInput(f"--host {url!r} has an invalid port") from None
+        raise BadInput(_("--host {url!r} has an invalid port").format(url=url)) from None
     return url.rstrip("/")
 
 
@@ -156,8 +160,9 @@ def preflight(url: str, config: Config, timeout: float = PREFLIGHT_TIMEOUT) -> T
             r = c.get("/healthz")
             if r.status_code != 200:
                 raise EnvironmentFailure(
-                    f"{url}/healthz answered HTTP {r.status_code}: the platform is not "
-                    "healthy, a load test would measure nothing useful"
+                    _(
+                        "{url}/healthz answered HTTP {status_code}: the platform is not healthy, a load test would measure nothing useful"
+                    ).format(url=url, status_code=r.status_code)
                 )
             t = Target(url)
             try:
@@ -188,8 +193,8 @@ def preflight(url: str, config: Config, timeout: float = PREFLIGHT_TIMEOUT) -> T
             return t
     except httpx.HTTPError as e:
         raise EnvironmentFailure(
-            f"{url} is unreachable: {type(e).__name__}: {e}",
-            hint="check the URL, or start the sandbox with 'procops sandbox up'",
+            _("{url} is unreachable: {name}: {e}").format(url=url, name=type(e).__name__, e=e),
+            hint=_("check the URL, or start the sandbox with 'procops sandbox up'"),
         ) from None
 
 
@@ -219,7 +224,11 @@ def _positive(name: str, value: float | None, *, integer: bool = False) -> None:
     if value is None:
         return
     if (integer and (not isinstance(value, int) or value < 1)) or not value > 0 or math.isinf(value):
-        raise BadInput(f"{name} must be {'a whole number >= 1' if integer else 'a positive number'}, got {value}")
+        raise BadInput(
+            _("{name} must be {value}, got {value2}").format(
+                name=name, value="a whole number >= 1" if integer else "a positive number", value2=value
+            )
+        )
 
 
 def _workers(
@@ -227,22 +236,23 @@ def _workers(
 ) -> tuple[int, tuple[str, int] | None, int]:
     w = config.loadtest.workers if workers is None else workers
     if w < 0 or w > 64:
-        raise BadInput(f"--workers must be between 0 and 64, got {w}")
+        raise BadInput(_("--workers must be between 0 and 64, got {w}").format(w=w))
     bind = None
     if master_bind:
         try:
             bind = lp.parse_bind(master_bind)
         except ValueError as e:
-            raise BadInput(f"--master-bind: {e}") from None
+            raise BadInput(_("--master-bind: {e}").format(e=e)) from None
     total = w if expect is None else expect
     if expect is not None and expect < w:
-        raise BadInput(f"--expect-workers {expect} is fewer than the {w} local workers")
+        raise BadInput(_("--expect-workers {expect} is fewer than the {w} local workers").format(expect=expect, w=w))
     if (bind or expect) and total < 1:
         raise BadInput("--master-bind/--expect-workers need at least one worker")
     if total > w and bind is None:
         raise BadInput(
-            f"--expect-workers {total} counts {total - w} remote workers: give --master-bind HOST:PORT "
-            "for them to connect to"
+            _(
+                "--expect-workers {total} counts {value} remote workers: give --master-bind HOST:PORT for them to connect to"
+            ).format(total=total, value=total - w)
         )
     return w, bind, total
 
@@ -252,7 +262,7 @@ def _locustfile(path: Path | None) -> Path | None:
         return None
     p = Path(path).expanduser().resolve()
     if not p.is_file() or p.suffix != ".py":
-        raise BadInput(f"--locustfile {path}: not a Python file")
+        raise BadInput(_("--locustfile {path}: not a Python file").format(path=path))
     return p
 
 
@@ -268,7 +278,7 @@ def default_report_dir(scenario: str) -> Path:
 def _prepare_dir(report_dir: Path | None, scenario: str) -> Path:
     d = (Path(report_dir) if report_dir else default_report_dir(scenario)).expanduser().resolve()
     if d.exists() and any(d.iterdir()):
-        raise BadInput(f"report folder {d} is not empty")
+        raise BadInput(_("report folder {d} is not empty").format(d=d))
     d.mkdir(parents=True, exist_ok=True)
     return d
 
@@ -285,6 +295,7 @@ def _execute(
     expect: int,
     locustfile: Path | None = None,
     rule: abort.Rule | None = None,
+    progress: Callable[[dict], None] | None = None,
 ) -> dict:
     """Run Locust with the stages; return the raw facts (samples, test start, CPU, exit code, what
     stop condition fired)."""
@@ -333,17 +344,25 @@ def _execute(
     group = lp.LocustGroup(argvs, env, report_dir, timeout)
     sampler = lp.CpuSampler(interval=1.0)
     started = utcnow()
-    code = group.run(sampler)
+
+    def tick() -> None:
+        stats = lp.live_stats(report_dir)
+        if stats is not None and progress is not None:
+            progress(stats)
+
+    code = group.run(sampler, on_tick=tick if progress is not None else None)
     ended = utcnow()
     if code != 0:
         log = report_dir / f"locust-{argvs[0][0]}.log"
         raise EnvironmentFailure(
-            f"Locust exited with code {code}:\n{lp.tail(log) or lp.tail(report_dir / (argvs[0][0] + '.out'))}"
+            _("Locust exited with code {code}:\n{value}").format(
+                code=code, value=lp.tail(log) or lp.tail(report_dir / (argvs[0][0] + ".out"))
+            )
         )
     stage_rows = _read_stages(report_dir / STAGES_FILE)
     if not stage_rows:
         raise EnvironmentFailure(
-            f"Locust ended without starting the test (see {report_dir}/locust-*.log):\n"
+            _("Locust ended without starting the test (see {report_dir}/locust-*.log):\n").format(report_dir=report_dir)
             + lp.tail(report_dir / f"{argvs[0][0]}.out")
         )
     test_start = stage_rows[0]["test_start"]
@@ -611,7 +630,18 @@ def run_peak(config: Config, opts: PeakOptions) -> RunResult:
         with _interrupted_report(opts.scenario_name, url, target, report_dir, users=users):
             rule = _rule(config, opts.abort_on_fail)
             facts = _execute(
-                config, opts.scenario_name, url, target, stages, report_dir, workers, bind, expect, locustfile, rule
+                config,
+                opts.scenario_name,
+                url,
+                target,
+                stages,
+                report_dir,
+                workers,
+                bind,
+                expect,
+                locustfile,
+                rule,
+                opts.progress,
             )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
@@ -644,7 +674,11 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
     _positive("--step-duration", step)
     _positive("--spawn-rate", rate)
     if target_multiple > cap:
-        raise BadInput(f"--multiple {target_multiple:g} is above --max-multiple {cap:g}: no step could show it")
+        raise BadInput(
+            _("--multiple {target_multiple:g} is above --max-multiple {cap:g}: no step could show it").format(
+                target_multiple=target_multiple, cap=cap
+            )
+        )
     workers, bind, expect = _workers(config, opts.workers, opts.master_bind, opts.expect_workers)
     locustfile = _locustfile(opts.locustfile)
     url = resolve_host(config, opts.host)
@@ -657,7 +691,18 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
         with _interrupted_report("capacity", url, target, report_dir, users=baseline):
             rule = _rule(config, opts.abort_on_fail)
             facts = _execute(
-                config, "capacity", url, target, stages, report_dir, workers, bind, expect, locustfile, rule
+                config,
+                "capacity",
+                url,
+                target,
+                stages,
+                report_dir,
+                workers,
+                bind,
+                expect,
+                locustfile,
+                rule,
+                opts.progress,
             )
         policy = slo.SloPolicy.from_config(
             config, uploads_expected=locustfile is None and facts["scenario"].uploads_expected()
@@ -713,8 +758,12 @@ def run_capacity(config: Config, opts: CapacityOptions) -> RunResult:
 def load_summary(report_dir: Path) -> dict:
     p = Path(report_dir) / SUMMARY
     if not p.is_file():
-        raise BadInput(f"{report_dir} holds no {SUMMARY}: not a load-test report folder")
+        raise BadInput(
+            _("{report_dir} holds no {summary}: not a load-test report folder").format(
+                report_dir=report_dir, summary=SUMMARY
+            )
+        )
     try:
         return json.loads(p.read_text())
     except ValueError as e:
-        raise BadInput(f"{p} is not valid JSON: {e}") from None
+        raise BadInput(_("{p} is not valid JSON: {e}").format(p=p, e=e)) from None

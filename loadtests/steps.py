@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 READINESS_USERS = 10
@@ -36,11 +37,13 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
         "generator_cpu": s["generator_cpu"]["max_ratio"],
     }
     if s["verdict"] == "invalid":
-        raise EnvironmentFailure(f"peak test invalid: {s.get('invalid_reason')}")
+        raise EnvironmentFailure(
+            _("peak test invalid: {invalid_reason}").format(invalid_reason=s.get("invalid_reason"))
+        )
     bad = [r for r in s["slos"] if not r["ok"]]
     if bad:
         raise StepFailed(
-            "SLO broken: "
+            _("SLO broken: ")
             + "; ".join(
                 f"{r['name']} {r['observed']}{r.get('unit', '')} (threshold {r['threshold']}{r.get('unit', '')})"
                 for r in bad
@@ -49,14 +52,18 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
         )
     worst = max((r for r in s["slos"] if r["metric"] == "p95"), key=lambda r: r["observed"] or 0, default=None)
     return (
-        f"{users} users for {READINESS_HOLD:g}s: {s['requests']} requests, {s['rps']:.1f}/s, every SLO held"
-        + (f" (slowest page {worst['endpoint']} p95 {worst['observed']:.0f} ms)" if worst else ""),
+        _("{users} users for {readiness_hold:g}s: {requests} requests, {rps:.1f}/s, every SLO held").format(
+            users=users, readiness_hold=READINESS_HOLD, requests=s["requests"], rps=s["rps"]
+        )
+        + (
+            _(" (slowest page {endpoint} p95 {observed:.0f} ms)").format(
+                endpoint=worst["endpoint"], observed=worst["observed"]
+            )
+            if worst
+            else ""
+        ),
         evidence,
     )
 
 
-STEPS = (
-    Step(
-        "peak-test", "Short peak-load test holds the SLOs", "短时峰值压测满足服务目标", short_peak, needs=("sandbox",)
-    ),
-)
+STEPS = (Step("peak-test", N_("Short peak-load test holds the SLOs"), short_peak, needs=("sandbox",)),)

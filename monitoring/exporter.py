@@ -48,6 +48,8 @@ from procops import events
 from procops.events import Status
 from procops.timeutil import parse_iso
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -317,7 +319,7 @@ class ProcopsCollector:
         gauges, passthrough = merge(journal, read_textfiles(self.textfile_dir), self.offsite_repos)
         for name in sorted(gauges):
             samples = gauges[name]
-            labelnames = sorted({k for key in samples for k, _ in key})
+            labelnames = sorted({k for key in samples for k, _unused in key})
             fam = GaugeMetricFamily(name, HELP.get(name, name), labels=labelnames)
             for key in sorted(samples):
                 d = dict(key)
@@ -382,4 +384,8 @@ def serve(config: Config, port: int, host: str = "127.0.0.1") -> tuple[Any, Any]
     try:
         return start_http_server(port, addr=host, registry=make_registry(config))
     except OSError as e:
-        raise EnvironmentFailure(f"the exporter cannot listen on {host}:{port}: {e.strerror}") from None
+        raise EnvironmentFailure(
+            _("the exporter cannot listen on {host}:{port}: {strerror}").format(
+                host=host, port=port, strerror=e.strerror
+            )
+        ) from None

@@ -23,6 +23,8 @@ import yaml
 
 from procops.errors import BadInput
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -196,7 +198,9 @@ def render_annotation(template: str, labels: dict[str, str], value: float | None
 def _above(threshold: float) -> float:
     """A ratio clearly above ``threshold`` (halfway to 1)."""
     if threshold >= 1.0:
-        raise BadInput(f"a ratio threshold of {threshold} can never be exceeded; use a value below 1")
+        raise BadInput(
+            _("a ratio threshold of {threshold} can never be exceeded; use a value below 1").format(threshold=threshold)
+        )
     return round(threshold + (1.0 - threshold) / 2, 6)
 
 
@@ -635,7 +639,7 @@ def alerts(config: Config) -> list[Alert]:
 
     er = th.error_ratio
     if er >= 1.0:
-        raise BadInput("policy.thresholds.error_ratio of 1.0 can never be exceeded; use a value below 1")
+        raise BadInput(_("policy.thresholds.error_ratio of 1.0 can never be exceeded; use a value below 1"))
     bad = min(1000, max(1, int(math.floor(1000 * er * 2))))
     if bad / 1000 <= er:
         bad = min(1000, int(1000 * er) + 1)
@@ -811,7 +815,7 @@ def alerts(config: Config) -> list[Alert]:
         (
             "BackupCheckFailed",
             "procops_backup_last_check_success_timestamp_seconds",
-            [r for r, _ in repos],
+            [r for r, _unused in repos],
             t_check,
             "a successful repository check",
             False,
@@ -819,7 +823,7 @@ def alerts(config: Config) -> list[Alert]:
         (
             "IntegrityProblems",
             "procops_integrity_problems",
-            [r for r, _ in repos],
+            [r for r, _unused in repos],
             t_verify,
             "an integrity check",
             True,
@@ -847,10 +851,15 @@ def alerts(config: Config) -> list[Alert]:
             stale_cases(vm, vrepo, {"repository": "local"}, t_verify),
         )
     )
-    for rname, _ in repos:
+    for rname, _unused in repos:
         out.append(
             no_data_alert(
-                "RestoreVerifyStale", vm, rname, [r for r, _ in repos], t_verify, "a successful restore-and-verify"
+                "RestoreVerifyStale",
+                vm,
+                rname,
+                [r for r, _unused in repos],
+                t_verify,
+                "a successful restore-and-verify",
             )
         )
 
@@ -1045,7 +1054,11 @@ def alerts(config: Config) -> list[Alert]:
             object.__setattr__(a, "severity", mon.severity_overrides[a.name])
     unknown = set(mon.severity_overrides) - {a.name for a in out}
     if unknown:
-        raise BadInput(f"monitoring.severity_overrides names unknown alerts: {', '.join(sorted(unknown))}")
+        raise BadInput(
+            _("monitoring.severity_overrides names unknown alerts: {unknown}").format(
+                unknown=", ".join(sorted(unknown))
+            )
+        )
     return out
 
 

@@ -32,6 +32,8 @@ from procops import execute
 from procops.execute import ProcessGroup, Proc, http_ok, log_tail, port_free
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config, MonitoringConfig
 
@@ -370,7 +372,7 @@ def component_argv(name: str, mon: MonitoringConfig, paths: StackPaths) -> list[
             "--web.enable-lifecycle",
             "--log.level=warn",
         ]
-    raise BadInput(f"unknown monitoring component {name!r}")
+    raise BadInput(_("unknown monitoring component {name!r}").format(name=name))
 
 
 def component_port(name: str, mon: MonitoringConfig) -> int:
@@ -421,7 +423,9 @@ def load_state(paths: StackPaths) -> StackState | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, KeyError) as e:
-        raise EnvironmentFailure(f"monitoring state {paths.state_file} is unreadable: {e}") from None
+        raise EnvironmentFailure(
+            _("monitoring state {state_file} is unreadable: {e}").format(state_file=paths.state_file, e=e)
+        ) from None
 
 
 def save_state(paths: StackPaths, state: StackState) -> None:
@@ -460,7 +464,7 @@ def render_all(config: Config, paths: StackPaths, target: Target) -> dict[str, P
 
     res = R.write_and_test(config, paths.rules_dir, journal=False)
     if not res.ok:
-        raise VerdictFailed("the alert rules failed promtool:\n" + res.output)
+        raise VerdictFailed(_("the alert rules failed promtool:\n") + res.output)
     mon = config.monitoring
     rules_file = Path(res.rules_path)
     auth = webauth.of(config)
@@ -488,7 +492,9 @@ def validate(paths: StackPaths) -> None:
     ):
         out = execute.run(tool, argv, timeout=60, check=False)
         if not out.ok:
-            raise EnvironmentFailure(f"{what} rejected the generated config:\n{out.tail()}")
+            raise EnvironmentFailure(
+                _("{what} rejected the generated config:\n{tail}").format(what=what, tail=out.tail())
+            )
 
 
 # --------------------------------------------------------------------------- API
@@ -571,8 +577,9 @@ def up(config: Config, config_source: Path | None = None, *, journal: bool = Tru
             p = component_port(n, mon)
             if not port_free(p):
                 raise EnvironmentFailure(
-                    f"port {p} on 127.0.0.1 ({n}) is already in use; set another in the "
-                    f"monitoring section of the config or stop what uses it"
+                    _(
+                        "port {p} on 127.0.0.1 ({n}) is already in use; set another in the monitoring section of the config or stop what uses it"
+                    ).format(p=p, n=n)
                 )
         env = _env(effective_config_file(config, paths))
         state = StackState(
@@ -619,15 +626,18 @@ def _wait_healthy(state: StackState, paths: StackPaths, auth: WebAuth) -> None:
     while time.monotonic() < deadline:
         for name, c in list(pending.items()):
             if not c.alive():
-                raise EnvironmentFailure(f"{name} exited during start:\n" + log_tail(paths.logs / f"{name}.log"))
+                raise EnvironmentFailure(
+                    _("{name} exited during start:\n").format(name=name) + log_tail(paths.logs / f"{name}.log")
+                )
             if http_ok(health_url(name, c.port or 0), timeout=1.0, auth=_auth_for(name, auth))[0]:
                 del pending[name]
         if not pending:
             return
         time.sleep(0.2)
     raise EnvironmentFailure(
-        f"the monitoring stack did not become healthy within {HEALTH_TIMEOUT:.0f}s "
-        f"(still waiting for: {', '.join(pending)}); logs in {paths.logs}"
+        _(
+            "the monitoring stack did not become healthy within {health_timeout:.0f}s (still waiting for: {pending}); logs in {logs}"
+        ).format(health_timeout=HEALTH_TIMEOUT, pending=", ".join(pending), logs=paths.logs)
     )
 
 
@@ -741,8 +751,10 @@ def check(config: Config) -> CheckResult:
         raw = r.json()["data"]["alerts"]
     except (httpx.HTTPError, ValueError, KeyError, TypeError) as e:
         raise EnvironmentFailure(
-            f"Prometheus on 127.0.0.1:{mon.prometheus_port} is unreachable: {e}",
-            hint="start the stack with: procops monitor up",
+            _("Prometheus on 127.0.0.1:{prometheus_port} is unreachable: {e}").format(
+                prometheus_port=mon.prometheus_port, e=e
+            ),
+            hint=_("start the stack with: procops monitor up"),
         ) from None
     prom = sorted(
         (
@@ -887,7 +899,11 @@ def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
         r = httpx.post(f"http://127.0.0.1:{mon.alertmanager_port}/api/v2/alerts", json=body, timeout=10, auth=auth)
         r.raise_for_status()
     except httpx.HTTPError as e:
-        raise EnvironmentFailure(f"Alertmanager on 127.0.0.1:{mon.alertmanager_port} refused the alert: {e}") from None
+        raise EnvironmentFailure(
+            _("Alertmanager on 127.0.0.1:{alertmanager_port} refused the alert: {e}").format(
+                alertmanager_port=mon.alertmanager_port, e=e
+            )
+        ) from None
     found = None
     while time.monotonic() - t0 < timeout and found is None:
         with open_journal() as j:
@@ -905,5 +921,9 @@ def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
     except httpx.HTTPError:
         pass
     if found is None:
-        raise VerdictFailed(f"the synthetic alert {tag} did not reach the webhook within {timeout:g}s")
+        raise VerdictFailed(
+            _("the synthetic alert {tag} did not reach the webhook within {timeout:g}s").format(
+                tag=tag, timeout=timeout
+            )
+        )
     return {"tag": tag, "seconds": round(latency, 3), "journal_event": found.id}

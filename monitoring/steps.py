@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
@@ -12,11 +13,15 @@ def rules_tested(ctx: Context) -> tuple[str, dict]:
     res = rules.write_and_test(ctx.config)
     if not res.ok:
         raise StepFailed(
-            f"promtool: check {'ok' if res.check_ok else 'FAILED'}, tests {'ok' if res.test_ok else 'FAILED'}",
+            _("promtool: check {value}, tests {value2}").format(
+                value="ok" if res.check_ok else "FAILED", value2="ok" if res.test_ok else "FAILED"
+            ),
             res.as_dict(),
         )
     return (
-        f"{len(res.alerts)} alerts, {res.test_cases} promtool test cases pass",
+        _("{n_alerts} alerts, {test_cases} promtool test cases pass").format(
+            n_alerts=len(res.alerts), test_cases=res.test_cases
+        ),
         {"rules": res.rules_path, "tests": res.tests_path, "alerts": res.alerts},
     )
 
@@ -28,17 +33,24 @@ def stack_up(ctx: Context) -> tuple[str, dict]:
     st = stack.status()
     if not st["healthy"]:
         bad = [c["name"] for c in st["components"] if not c["healthy"]]
-        raise StepFailed(f"unhealthy: {', '.join(bad)}", st)
+        raise StepFailed(_("unhealthy: {bad}").format(bad=", ".join(bad)), st)
     targets = _targets(ctx.config)
     down = [t for t in targets if t["health"] != "up"]
     if down:
         raise StepFailed(
-            f"Prometheus cannot scrape: {', '.join(t['job'] + ' ' + t['instance'] for t in down)}", {"targets": targets}
+            _("Prometheus cannot scrape: {value}").format(
+                value=", ".join(t["job"] + " " + t["instance"] for t in down)
+            ),
+            {"targets": targets},
         )
     ctx.facts["monitoring"] = True
     return (
-        f"{len(st['components'])} components healthy ({'started' if started else 'already running'}), "
-        f"{len(targets)} targets up, watching {st['target'].get('url')}",
+        _("{n_components} components healthy ({value}), {n_targets} targets up, watching {url}").format(
+            n_components=len(st["components"]),
+            value="started" if started else "already running",
+            n_targets=len(targets),
+            url=st["target"].get("url"),
+        ),
         {"components": st["components"], "targets": targets},
     )
 
@@ -73,28 +85,30 @@ def synthetic_alert(ctx: Context) -> tuple[str, dict]:
         res = stack.deliver_synthetic(ctx.config)
     except VerdictFailed as e:
         raise StepFailed(e.message) from None
-    return (f"Alertmanager -> webhook -> journal in {res['seconds']:.1f}s (journal row {res['journal_event']})", res)
+    return (
+        _("Alertmanager -> webhook -> journal in {seconds:.1f}s (journal row {journal_event})").format(
+            seconds=res["seconds"], journal_event=res["journal_event"]
+        ),
+        res,
+    )
 
 
 STEPS = (
     Step(
         "monitoring-rules",
-        "Alert rules are tested (promtool)",
-        "告警规则已通过 promtool 测试",
+        N_("Alert rules are tested (promtool)"),
         rules_tested,
         needs=("config",),
     ),
     Step(
         "monitoring-stack",
-        "Monitoring stack is up and watching the platform",
-        "监控系统已启动并监视平台",
+        N_("Monitoring stack is up and watching the platform"),
         stack_up,
         needs=("monitoring-rules", "sandbox"),
     ),
     Step(
         "monitoring-alert",
-        "A synthetic alert is delivered end to end",
-        "合成告警端到端送达",
+        N_("A synthetic alert is delivered end to end"),
         synthetic_alert,
         needs=("monitoring-stack",),
     ),

@@ -48,6 +48,8 @@ from procops.monitoring import grouping
 from procops.monitoring.rules import WATCHDOG
 from procops.timeutil import iso, parse_iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -187,7 +189,7 @@ def parse_payload(body: bytes) -> Notification:
 def bearer_ok(header: str | None, token: str) -> bool:
     if not header or not token:
         return False
-    scheme, _, value = header.partition(" ")
+    scheme, _unused, value = header.partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
 
 
@@ -761,7 +763,11 @@ def start(
         )
     except OSError as e:
         receiver.journal.close()
-        raise EnvironmentFailure(f"the webhook cannot listen on {host}:{port}: {e.strerror}") from None
+        raise EnvironmentFailure(
+            _("the webhook cannot listen on {host}:{port}: {strerror}").format(
+                host=host, port=port, strerror=e.strerror
+            )
+        ) from None
     stop = threading.Event()
     threads = [
         threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="webhook", daemon=True),

@@ -31,6 +31,8 @@ from pydantic import (
 from procops.errors import BadInput, EnvironmentFailure
 from procops.timeutil import format_duration, parse_duration, parse_size
 
+from procops.i18n import _
+
 ENV_CONFIG = "PROCOPS_CONFIG"
 SEARCH_PATHS = (Path("procops.yaml"), Path("/etc/procops/procops.yaml"))
 
@@ -127,11 +129,19 @@ class SecretRef(Section):
         try:
             out = execute.run(execute.SECRET_COMMAND, self.command, timeout=30)
         except execute.ToolMissing:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: not installed") from None
+            raise EnvironmentFailure(
+                _("secret command {value!r} failed: not installed").format(value=self.command[0])
+            ) from None
         except execute.ToolFailed as e:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {e.problem}, exit {e.rc}") from None
+            raise EnvironmentFailure(
+                _("secret command {value!r} failed: {problem}, exit {rc}").format(
+                    value=self.command[0], problem=e.problem, rc=e.rc
+                )
+            ) from None
         except ProcopsError as e:
-            raise EnvironmentFailure(f"secret command {self.command[0]!r} failed: {e.message}") from None
+            raise EnvironmentFailure(
+                _("secret command {value!r} failed: {message}").format(value=self.command[0], message=e.message)
+            ) from None
         return out.stdout.strip()
 
 
@@ -583,6 +593,29 @@ class ScanConfig(Section):
     min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
 
 
+def _valid_timezone(value: Any) -> Any:
+    if value in (None, ""):
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Asia/Shanghai or UTC)") from None
+    return str(value)
+
+
+class DisplayConfig(Section):
+    """How people see times: the CLI, reports and charts (the journal and --json keep UTC)."""
+
+    timezone: Annotated[str | None, BeforeValidator(_valid_timezone)] = Field(
+        None,
+        description="IANA time zone of the times shown to people, and of times typed without a zone "
+        '(e.g. --t0 "2026-12-01 10:00"). Empty: the host\'s zone ($TZ, /etc/localtime), else UTC.',
+        examples=["Asia/Shanghai"],
+    )
+
+
 class Config(Section):
     """procops configuration file."""
 
@@ -596,6 +629,7 @@ class Config(Section):
     drills: DrillsConfig = Field(default_factory=DrillsConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
+    display: DisplayConfig = Field(default_factory=DisplayConfig)
 
 
 def cross_checks(config: Config) -> list[tuple[list[tuple], str]]:
@@ -641,20 +675,23 @@ class LoadedConfig:
 class ConfigError(BadInput):
     def __init__(self, errors: list[str]) -> None:
         self.errors = errors
-        super().__init__("invalid configuration:\n  " + "\n  ".join(errors))
+        super().__init__(
+            _("invalid configuration:") + "\n  " + "\n  ".join(errors),
+            hint=_("every field is described in: procops config schema; a commented sample: procops config init"),
+        )
 
 
 def discover(explicit: str | Path | None = None) -> Path | None:
     if explicit:
         p = Path(explicit).expanduser()
         if not p.is_file():
-            raise BadInput(f"config file {p} does not exist")
+            raise BadInput(_("config file {p} does not exist").format(p=p))
         return p
     env = os.environ.get(ENV_CONFIG)
     if env:
         p = Path(env).expanduser()
         if not p.is_file():
-            raise BadInput(f"config file {p} (from ${ENV_CONFIG}) does not exist")
+            raise BadInput(_("config file {p} (from ${env_config}) does not exist").format(p=p, env_config=ENV_CONFIG))
         return p
     for p in SEARCH_PATHS:
         if p.is_file():
@@ -780,7 +817,7 @@ def parse(text: str, path: Path) -> Config:
             elif msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
             errors.append((line or 1, f"{path}:{line or 1}: field {field}: {msg}"))
-        raise ConfigError([text for _, text in sorted(errors, key=lambda e: e[0])]) from None
+        raise ConfigError([text for _unused, text in sorted(errors, key=lambda e: e[0])]) from None
     problems = cross_checks(config)
     if problems:
         raise ConfigError(
@@ -811,7 +848,7 @@ def load(explicit: str | Path | None = None) -> LoadedConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"cannot read config file {path}: {e}") from None
+        raise BadInput(_("cannot read config file {path}: {e}").format(path=path, e=e)) from None
     return LoadedConfig(parse(text, path), path)
 
 

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from procops.i18n import _
+
 
 class ExitCode(enum.IntEnum):
     OK = 0  # done, the verdict holds
@@ -19,9 +21,15 @@ class ExitCode(enum.IntEnum):
 
 
 class ProcopsError(Exception):
-    """An error the CLI turns into a message on stderr and an exit code."""
+    """An error the CLI turns into a message on stderr and an exit code.
+
+    ``message`` says what is wrong and ``hint`` what to do next (the command or the runbook
+    that helps); both are read by people, so both are written with ``_()``. With ``--json``
+    the CLI prints them as ``{"error": {"exit_code", "kind", "message", "hint"}}``.
+    """
 
     exit_code: ExitCode = ExitCode.ENVIRONMENT
+    kind: str = "environment"
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -31,6 +39,7 @@ class ProcopsError(Exception):
 
 class BadInput(ProcopsError):
     exit_code = ExitCode.BAD_INPUT
+    kind = "bad_input"
 
 
 class EnvironmentFailure(ProcopsError):
@@ -39,13 +48,14 @@ class EnvironmentFailure(ProcopsError):
 
 class VerdictFailed(ProcopsError):
     exit_code = ExitCode.VERDICT_FAILED
+    kind = "verdict_failed"
 
 
 class NotYetAvailable(BadInput):
     """A command whose capability has not landed yet (exit 2)."""
 
     def __init__(self, command: str) -> None:
-        super().__init__(f"'procops {command}' is not yet available in this version")
+        super().__init__(_("'procops {command}' is not yet available in this version").format(command=command))
 
 
 class Interrupted(BaseException):
@@ -56,7 +66,7 @@ class Interrupted(BaseException):
 
     def __init__(self, signum: int = signal.SIGINT, message: str = "") -> None:
         self.signum = signum
-        self.message = message or f"interrupted ({signal.Signals(signum).name})"
+        self.message = message or _("interrupted ({signal})").format(signal=signal.Signals(signum).name)
         super().__init__(self.message)
 
 

@@ -61,6 +61,8 @@ from typing import IO, Any
 from procops.errors import BadInput, EnvironmentFailure, ExitCode, ProcopsError, VerdictFailed
 from procops.masking import MASK, mask_text  # noqa: F401 - re-exported: the one masking function
 
+from procops.i18n import _
+
 log = logging.getLogger("procops.execute")
 
 PIPE = subprocess.PIPE
@@ -92,7 +94,7 @@ def mask_argv(argv: Sequence[str], flags: Iterable[str] = ()) -> list[str]:
             hide_next = False
             continue
         if a.startswith("-") and "=" in a:
-            flag, _, _v = a.partition("=")
+            flag, _unused, _v = a.partition("=")
             if _secret_flag(flag, extra):
                 out.append(f"{flag}={MASK}")
                 continue
@@ -316,7 +318,7 @@ def child_env(
 
 class ToolMissing(EnvironmentFailure):
     def __init__(self, binary: str) -> None:
-        super().__init__(f"{binary} is not installed (run scripts/bootstrap)")
+        super().__init__(_("{binary} is not installed (run scripts/bootstrap)").format(binary=binary))
         self.binary = binary
 
 
@@ -339,7 +341,7 @@ class ToolFailed(ProcopsError):
         code, self.problem = outcome or tool.outcome(rc if rc is not None else -signal.SIGKILL)
         self.exit_code = code if code != ExitCode.OK else ExitCode.ENVIRONMENT
         self.tail = tail(output)
-        head = message or f"{tool.name} failed ({self.problem}, exit {rc})"
+        head = message or _("{tool} failed ({problem}, exit {rc})").format(tool=tool.name, problem=self.problem, rc=rc)
         super().__init__(f"{head}: {' '.join(self.argv)}" + (f"\n{self.tail}" if self.tail else ""))
 
 
@@ -565,14 +567,14 @@ def _start(
     new_session: bool = False,
 ) -> Child:
     if not argv:
-        raise BadInput(f"{tool.name}: an empty command")
+        raise BadInput(_("{name}: an empty command").format(name=tool.name))
     full_env = child_env(tool, env)
     if log.isEnabledFor(logging.DEBUG):
         log.debug("run %s", " ".join(tool.mask(argv)))
         if env:
             log.debug("env %s", mask_env(env, tool.mask_env))
     if cwd is not None and not Path(cwd).is_dir():
-        raise EnvironmentFailure(f"{tool.name}: the working folder {cwd} does not exist")
+        raise EnvironmentFailure(_("{name}: the working folder {cwd} does not exist").format(name=tool.name, cwd=cwd))
     try:
         proc = subprocess.Popen(
             list(argv),
@@ -587,7 +589,7 @@ def _start(
     except FileNotFoundError:
         raise ToolMissing(argv[0]) from None
     except PermissionError:
-        raise EnvironmentFailure(f"{argv[0]} cannot be executed (permission denied)") from None
+        raise EnvironmentFailure(_("{value} cannot be executed (permission denied)").format(value=argv[0])) from None
     return Child(tool, argv, proc)
 
 
@@ -914,12 +916,12 @@ def terminate(procs: Iterable[Proc], timeout: float = 10.0) -> list[str]:
                 p = psutil.Process(pr.pid)
                 p.send_signal(pr.stop_signal)
                 live.append((pr, p))
-    _, still = psutil.wait_procs([p for _, p in live], timeout=timeout)
+    _unused, still = psutil.wait_procs([p for _unused, p in live], timeout=timeout)
     for p in still:
         with contextlib.suppress(psutil.Error):
             p.kill()
     psutil.wait_procs(still, timeout=5)
-    return [pr.name for pr, _ in live]
+    return [pr.name for pr, _unused in live]
 
 
 class ProcessGroup:
@@ -972,7 +974,9 @@ class ProcessGroup:
         """Exit 3 naming the first member that died, with the tail of its log."""
         for p in self.members:
             if not p.alive():
-                raise EnvironmentFailure(f"{what(p)} exited during start:\n" + log_tail(self.log_file(p.name)))
+                raise EnvironmentFailure(
+                    _("{what} exited during start:\n").format(what=what(p)) + log_tail(self.log_file(p.name))
+                )
 
     def stop(self, *, reverse: bool = False, timeout: float = 10.0) -> list[str]:
         return terminate(list(reversed(self.members)) if reverse else self.members, timeout=timeout)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from procops.errors import EnvironmentFailure
 
+from procops.i18n import _
+
 
 @dataclass(frozen=True)
 class ServerStat:
@@ -49,7 +51,9 @@ class RuntimeAPI:
                         break
                     chunks.append(b)
         except OSError as e:
-            raise EnvironmentFailure(f"HAProxy runtime API {self.socket_path} is unreachable: {e}") from None
+            raise EnvironmentFailure(
+                _("HAProxy runtime API {socket_path} is unreachable: {e}").format(socket_path=self.socket_path, e=e)
+            ) from None
         return b"".join(chunks).decode(errors="replace")
 
     def servers(self, backend: str | None = None) -> list[ServerStat]:
@@ -58,14 +62,22 @@ class RuntimeAPI:
     def set_weight(self, backend: str, server: str, weight: int) -> None:
         out = self.command(f"set server {backend}/{server} weight {int(weight)}").strip()
         if out:
-            raise EnvironmentFailure(f"HAProxy refused the weight of {backend}/{server}: {out}")
+            raise EnvironmentFailure(
+                _("HAProxy refused the weight of {backend}/{server}: {out}").format(
+                    backend=backend, server=server, out=out
+                )
+            )
 
     def set_state(self, backend: str, server: str, state: str) -> None:
         if state not in ("ready", "drain", "maint"):
             raise ValueError(f"unknown server state {state!r}")
         out = self.command(f"set server {backend}/{server} state {state}").strip()
         if out:
-            raise EnvironmentFailure(f"HAProxy refused the state of {backend}/{server}: {out}")
+            raise EnvironmentFailure(
+                _("HAProxy refused the state of {backend}/{server}: {out}").format(
+                    backend=backend, server=server, out=out
+                )
+            )
 
 
 def parse_stat(text: str, backend: str | None = None) -> list[ServerStat]:

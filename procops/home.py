@@ -34,6 +34,8 @@ from collections.abc import Iterator
 
 from procops.errors import BadInput, EnvironmentFailure
 
+from procops.i18n import _
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -131,10 +133,12 @@ def check_secret_file(path: Path) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise BadInput(f"secret file {path} does not exist") from None
+        raise BadInput(_("secret file {path} does not exist").format(path=path)) from None
     if st.st_mode & 0o077:
         raise BadInput(
-            f"secret file {path} is readable by group or others (mode {oct(st.st_mode & 0o777)}); run: chmod 600 {path}"
+            _("secret file {path} is readable by group or others (mode {oct}); run: chmod 600 {path}").format(
+                path=path, oct=oct(st.st_mode & 0o777)
+            )
         )
 
 
@@ -174,7 +178,10 @@ def exclusive_lock(name: str, *, wait: bool = False) -> Iterator[Path]:
             if e.errno not in (errno.EAGAIN, errno.EACCES):
                 raise
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            raise LockHeld(f"another '{name}' run holds the lock {path} (pid {holder})") from None
+            raise LockHeld(
+                _("another '{name}' run holds the lock {path} (pid {pid})").format(name=name, path=path, pid=holder),
+                hint=_("wait for it to finish, or check that pid {pid} is really procops").format(pid=holder),
+            ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         yield path

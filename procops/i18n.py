@@ -11,7 +11,10 @@ no catalog, or no entry, the English text is shown.
 from __future__ import annotations
 
 import gettext
+import importlib
 import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -43,7 +46,7 @@ def normalize(lang: str) -> str:
     """``zh``, ``zh_CN``, ``zh-CN.UTF-8`` -> ``zh``; ``en``, ``en_US`` -> ``en``; anything else is refused."""
     head = lang.strip().replace("-", "_").split(".")[0].split("_")[0].lower()
     if head not in LANGS:
-        raise ValueError(f"unknown language {lang!r}: use en or zh")
+        raise ValueError(_("unknown language {lang!r}: use en or zh").format(lang=lang))
     return head
 
 
@@ -53,8 +56,39 @@ def use(lang: str) -> None:
     _current = normalize(lang)
 
 
+def use_for_libraries(modules: Sequence[str] = ()) -> None:
+    """Import ``modules`` (libraries that read their words through the standard :mod:`gettext`
+    functions once, at import: Typer's help panels, "Options", "Commands", ...) so that they find
+    them in our catalog, in the current language. Their messages are in ours
+    (``procops/cli/library_messages.py``). The language reaches them through ``$LANGUAGE`` only
+    while they are imported: the children procops starts keep the operator's environment."""
+    gettext.bindtextdomain(DOMAIN, str(LOCALE_DIR))
+    gettext.textdomain(DOMAIN)
+    before = os.environ.get("LANGUAGE")
+    os.environ["LANGUAGE"] = _LOCALES[_current]  # the standard functions read the language there
+    try:
+        for name in modules:
+            importlib.import_module(name)
+    finally:
+        if before is None:
+            os.environ.pop("LANGUAGE", None)
+        else:
+            os.environ["LANGUAGE"] = before
+
+
 def current() -> str:
     return _current
+
+
+@contextmanager
+def speaking(lang: str) -> Iterator[None]:
+    """Speak ``lang`` inside the block (a report in a language of its own), then as before."""
+    global _current
+    before, _current = _current, normalize(lang)
+    try:
+        yield
+    finally:
+        _current = before
 
 
 @cache

@@ -45,6 +45,8 @@ from procops.home import private_file
 from procops.masking import MASK, mask_text
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 GENESIS = "0" * 64
 _SECRET_MARKERS = ("password", "passwd", "secret", "token", "authorization", "api_key", "apikey")
 
@@ -161,7 +163,7 @@ class Journal:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(_SCHEMA)
         except (sqlite3.Error, OSError) as e:
-            raise EnvironmentFailure(f"cannot open the journal {self.path}: {e}") from None
+            raise EnvironmentFailure(_("cannot open the journal {path}: {e}").format(path=self.path, e=e)) from None
 
     def close(self) -> None:
         self._db.close()
@@ -196,7 +198,9 @@ class Journal:
                 self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as e:
-            raise EnvironmentFailure(f"cannot append to the journal {self.path}: {e}") from None
+            raise EnvironmentFailure(
+                _("cannot append to the journal {path}: {e}").format(path=self.path, e=e)
+            ) from None
         return Event(new_id, t, kind.value, subject, actor, json.loads(payload), prev_hash, h)
 
     def events(
@@ -259,7 +263,7 @@ class Journal:
             tmp.replace(dest)
         except (sqlite3.Error, OSError) as e:
             tmp.unlink(missing_ok=True)
-            raise EnvironmentFailure(f"cannot copy the journal to {dest}: {e}") from None
+            raise EnvironmentFailure(_("cannot copy the journal to {dest}: {e}").format(dest=dest, e=e)) from None
         return (int(row[0]), str(row[1])) if row else (0, GENESIS)
 
     def _rows(self) -> Iterator[tuple]:
@@ -320,21 +324,35 @@ class AnchorCheck:
 
 def check_anchors(journal: Journal, anchors: list[Anchor]) -> list[AnchorCheck]:
     """Each anchor against the journal: row ``rows`` must exist and carry the anchored hash."""
-    n, _ = journal.head()
+    from procops.display import when
+
+    n, _head = journal.head()
     out = []
     for a in anchors:
         if a.rows == 0:
             out.append(AnchorCheck(a, a.head == GENESIS))
         elif a.rows > n:
             out.append(
-                AnchorCheck(a, False, f"the journal has {n} rows, but {a.rows} were anchored in '{a.where}' at {a.at}")
+                AnchorCheck(
+                    a,
+                    False,
+                    _("the journal has {rows} rows, but {anchored} were anchored in '{where}' at {at}").format(
+                        rows=n, anchored=a.rows, where=a.where, at=when(a.at)
+                    ),
+                )
             )
         else:
             h = journal.hash_at(a.rows)
             ok = h == a.head
             out.append(
                 AnchorCheck(
-                    a, ok, None if ok else f"row {a.rows} is not the row anchored in '{a.where}' at {a.at} (rewritten)"
+                    a,
+                    ok,
+                    None
+                    if ok
+                    else _("row {row} is not the row anchored in '{where}' at {at} (rewritten)").format(
+                        row=a.rows, where=a.where, at=when(a.at)
+                    ),
                 )
             )
     return out
@@ -360,8 +378,8 @@ def require_writable() -> None:
             j._db.execute("ROLLBACK")
         except sqlite3.Error as e:
             raise EnvironmentFailure(
-                f"the journal {path} cannot be written ({e}): nothing was done",
-                hint="make the journal writable (disk space, permissions, the immutable flag) and run it again",
+                _("the journal {path} cannot be written ({e}): nothing was done").format(path=path, e=e),
+                hint=_("make the journal writable (disk space, permissions, the immutable flag) and run it again"),
             ) from None
 
 

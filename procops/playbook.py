@@ -43,6 +43,8 @@ from typing import Any
 
 from procops.errors import EnvironmentFailure, ExitCode
 
+from procops.i18n import _
+
 INTERRUPTED_EXIT = 130
 TAIL_LINES = 30
 MESSAGE_CHARS = 500
@@ -385,7 +387,7 @@ def run_playbook(
         import ansible_runner
     except ImportError:
         raise EnvironmentFailure(
-            "ansible-runner is not installed", hint="install procops with its dependencies (ansible-runner)"
+            _("ansible-runner is not installed"), hint=_("install procops with its dependencies (ansible-runner)")
         ) from None
 
     root = _scratch_root()
@@ -515,7 +517,7 @@ def _stop_tree(pdd: Path, grace: float = 5.0) -> None:
             p.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
+    _unused, alive = psutil.wait_procs(procs, timeout=grace)
     for p in alive:
         try:
             p.kill()

@@ -26,6 +26,7 @@ from collections.abc import Callable, Sequence
 
 from procops.errors import ProcopsError
 from procops.events import Status
+from procops.i18n import _
 from procops.operation import Interrupted, Operation
 from procops.timeutil import iso, utcnow
 
@@ -45,7 +46,7 @@ class StepStatus(str, enum.Enum):
 @dataclass
 class StepRecord:
     name: str
-    title: dict[str, str]
+    title: str  # English (the evidence); people read _(title)
     status: StepStatus = StepStatus.RUNNING
     started_at: str = ""
     ended_at: str = ""
@@ -56,7 +57,7 @@ class StepRecord:
     def as_dict(self) -> dict:
         return {
             "name": self.name,
-            "title": self.title["en"],
+            "title": self.title,
             "status": self.status.value,
             "started_at": self.started_at,
             "ended_at": self.ended_at,
@@ -85,8 +86,7 @@ class Context:
 @dataclass(frozen=True)
 class Step:
     name: str
-    title_en: str
-    title_zh: str
+    title: str  # English, marked with N_() where the step is defined; shown through _()
     run: Callable[[Context], tuple[str, dict]]  # returns (detail, evidence) or raises StepFailed
     needs: tuple[str, ...] = ()
 
@@ -144,21 +144,21 @@ def _run(
     records: list[StepRecord] = []
     interrupted: BaseException | None = None
     for s in steps:
-        rec = StepRecord(s.name, {"en": s.title_en, "zh": s.title_zh}, started_at=iso(utcnow()))
+        rec = StepRecord(s.name, s.title, started_at=iso(utcnow()))
         records.append(rec)
         t0 = time.monotonic()
         try:
             bad = [n for n in s.needs if not any(r.name == n and r.status is StepStatus.OK for r in records)]
             if bad:
                 rec.status = StepStatus.SKIPPED
-                rec.detail = f"needs {', '.join(bad)}"
+                rec.detail = _("needs {steps}").format(steps=", ".join(bad))
             else:
                 with op.step(s.name):
                     rec.detail, rec.evidence = s.run(ctx)
                 rec.status = StepStatus.OK
         except (Interrupted, KeyboardInterrupt) as e:
             rec.status = StepStatus.INTERRUPTED
-            rec.detail = getattr(e, "message", "") or "interrupted"
+            rec.detail = getattr(e, "message", "") or _("interrupted")
             interrupted = e
         except StepFailed as e:
             rec.status, rec.detail, rec.evidence = StepStatus.FAILED, str(e), e.evidence
@@ -173,7 +173,7 @@ def _run(
             if rec.status is StepStatus.RUNNING:  # ended by something not caught above
                 rec.status = StepStatus.ERROR
                 exc_type = sys.exc_info()[0]
-                rec.detail = rec.detail or f"ended by {exc_type.__name__ if exc_type else 'an error'}"
+                rec.detail = rec.detail or _("ended by {error}").format(error=exc_type.__name__ if exc_type else "?")
             _write(ctx, records, started, final=interrupted is not None, interrupted=interrupted is not None)
             if on_step:
                 on_step(rec)
@@ -209,13 +209,22 @@ def _write(
     from procops.home import atomic_write
     from procops.report import render
 
-    data = {
+    from procops.i18n import speaking
+
+    data: dict[str, Any] = {
         "ok": ok,
         "final": final,
         "interrupted": interrupted,
         "started_at": iso(started),
         "platform": ctx.config.platform.name,
-        "steps": [r.as_dict() | {"title": r.title[ctx.lang]} for r in records],
+        "steps": [r.as_dict() for r in records],
     }
+    from procops.report import header
+
     atomic_write(ctx.report_dir / "readiness.json", json.dumps(data, indent=2, ensure_ascii=False))
-    atomic_write(ctx.report_dir / "readiness.md", render("readiness.md.j2", ctx.lang, **data))
+    with speaking(ctx.lang):
+        shown = data | {
+            "steps": [s | {"title": _(s["title"])} for s in data["steps"]],
+            "head": header(_("Platform readiness report"), ctx.config.platform.name, now=started),
+        }
+    atomic_write(ctx.report_dir / "readiness.md", render("readiness.md.j2", ctx.lang, **shown))

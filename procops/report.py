@@ -1,4 +1,17 @@
-"""Reports: Jinja2 templates (Markdown/HTML) in procops/templates, in English or Chinese."""
+"""Reports a supervisor can open: Jinja2 Markdown templates (procops/templates) in the
+report's language, HTML through markdown-it-py, PDF through WeasyPrint.
+
+* :func:`render` -- a template in a language: the templates speak through ``_()``
+  (``jinja2.ext.i18n`` with our catalog; Babel extracts them, see babel.cfg) and show
+  times with the ``when`` filter (the display zone, :mod:`procops.display`) and durations
+  with ``duration``; every report starts with :func:`header` (what it is, for which
+  platform, when, by whom: ``{% include "_header.md.j2" %}``).
+* :func:`markdown_to_html` -- CommonMark with tables, raw HTML off, a CJK font first in
+  the style sheet.
+* :func:`to_pdf` -- the HTML as a PDF (WeasyPrint; fonts through fontconfig: Noto Sans CJK
+  from fonts-noto-cjk, installed by scripts/bootstrap). The fault-analysis report uses it
+  today; audit and drill reports call the same function.
+"""
 
 from __future__ import annotations
 
@@ -6,40 +19,35 @@ import re
 from pathlib import Path
 from typing import Any
 
+from procops.i18n import N_, _
+
 TEMPLATES = Path(__file__).parent / "templates"
 
-# Words shared by every report; templates pick by ``lang``.
-WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "ok": "ok",
-        "failed": "FAILED",
-        "error": "ERROR",
-        "skipped": "skipped",
-        "running": "running",
-        "interrupted": "INTERRUPTED",
-        "pass": "PASS",
-        "fail": "FAIL",
-        "step": "Step",
-        "status": "Status",
-        "detail": "Detail",
-        "duration": "Duration",
-    },
-    "zh": {
-        "ok": "通过",
-        "failed": "未通过",
-        "error": "执行错误",
-        "skipped": "跳过",
-        "running": "进行中",
-        "interrupted": "已中断",
-        "pass": "通过",
-        "fail": "不通过",
-        "step": "步骤",
-        "status": "状态",
-        "detail": "说明",
-        "duration": "耗时",
-    },
+# The status of a step or a check, as a report shows it.
+STATUS_WORDS = {
+    "ok": N_("ok"),
+    "failed": N_("FAILED"),
+    "error": N_("ERROR"),
+    "skipped": N_("skipped"),
+    "running": N_("running"),
+    "interrupted": N_("INTERRUPTED"),
+    "pass": N_("PASS"),
+    "fail": N_("FAIL"),
 }
 
+# Noto Sans CJK SC (fonts-noto-cjk), as in the charts. WeasyPrint subsets it with HarfBuzz
+# (libharfbuzz-subset0): a fraction of a second, where its fontTools fallback takes tens of
+# seconds on these CJK fonts. scripts/bootstrap installs both.
+CSS = """
+body { font-family: "Noto Sans CJK SC", "Noto Sans", sans-serif;
+       max-width: 60em; margin: 2em auto; line-height: 1.5; color: #111; }
+table { border-collapse: collapse; margin: 1em 0; }
+td, th { border: 1px solid #999; padding: .3em .6em; vertical-align: top; }
+th { background: #eee; }
+code { font-family: "Noto Sans Mono CJK SC", monospace; background: #f4f4f4; padding: 0 .2em; }
+h1 { font-size: 1.6em; border-bottom: 2px solid #333; }
+@page { size: A4; margin: 18mm 15mm; }
+"""
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<#|~])")
 
@@ -55,8 +63,15 @@ def md_escape(value: Any) -> str:
     return text
 
 
-def _env():
+def status_word(status: str) -> str:
+    return _(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
+def _env(lang: str = "en"):
     from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from procops import display
+    from procops.i18n import translations
 
     env = Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
@@ -64,55 +79,76 @@ def _env():
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
     env.filters["md"] = md_escape
+    env.filters["when"] = display.when
+    env.filters["duration"] = display.duration
+    env.globals["status_word"] = status_word
     return env
 
 
+def header(title: str, platform: str, *, by: str | None = None, now: Any = None) -> dict:
+    """What every report says first: what it is, for which platform, when (display zone), by whom."""
+    from procops import display
+    from procops.journal import default_actor
+    from procops.timeutil import iso, utcnow
+
+    return {
+        "title": title,
+        "platform": platform,
+        "generated": iso((now or utcnow()).replace(microsecond=0)),
+        "zone": display.zone_label(),
+        "by": by or default_actor(),
+    }
+
+
 def render(template: str, lang: str, **data: Any) -> str:
-    if lang not in WORDS:
-        raise ValueError(f"unknown language {lang!r}")
-    return _env().get_template(template).render(lang=lang, w=WORDS[lang], **data)
+    """``template`` rendered in ``lang`` (``en`` or ``zh``)."""
+    from procops.i18n import normalize, speaking
+
+    lang = normalize(lang)
+    with speaking(lang):
+        return _env(lang).get_template(template).render(lang=lang, **data)
 
 
 def markdown_to_html(md: str, title: str) -> str:
-    """A small, dependency-free Markdown-to-HTML for our own reports (headings, tables, lists, paragraphs)."""
+    """A standalone HTML page of our Markdown (CommonMark and tables; raw HTML is not passed through)."""
     import html
 
-    out = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;max-width:60em;margin:2em auto}table{border-collapse:collapse}"
-        "td,th{border:1px solid #999;padding:.3em .6em}</style></head><body>",
-    ]
-    lines = md.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            out.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                cells = [c.strip() for c in re.split(r"(?<!\\)\|", lines[i].strip().strip("|"))]
-                if not all(set(c) <= set("-: ") for c in cells):
-                    rows.append(cells)
-                i += 1
-            i -= 1
-            out.append("<table>")
-            for n, cells in enumerate(rows):
-                tag = "th" if n == 0 else "td"
-                out.append("<tr>" + "".join(f"<{tag}>{html.escape(c)}</{tag}>" for c in cells) + "</tr>")
-            out.append("</table>")
-        elif line.startswith(("- ", "* ")):
-            out.append("<ul>")
-            while i < len(lines) and lines[i].startswith(("- ", "* ")):
-                out.append(f"<li>{html.escape(lines[i][2:])}</li>")
-                i += 1
-            i -= 1
-            out.append("</ul>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-        i += 1
-    out.append("</body></html>")
-    return "\n".join(out) + "\n"
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(md)
+    return (
+        "<!doctype html>\n<html><head><meta charset='utf-8'>"
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head>\n<body>\n{body}</body></html>\n"
+    )
+
+
+CJK_FONTS = ["Noto Sans CJK SC", "Noto Sans CJK JP", "Source Han Sans SC", "WenQuanYi Micro Hei", "DejaVu Sans"]
+
+
+def chart_style() -> None:
+    """matplotlib draws Chinese labels: Noto Sans CJK (fonts-noto-cjk, installed by scripts/bootstrap)
+    first, then DejaVu Sans; the minus sign as a hyphen (CJK fonts lack U+2212). Call before drawing."""
+    import matplotlib
+
+    matplotlib.rcParams["font.family"] = "sans-serif"
+    matplotlib.rcParams["font.sans-serif"] = CJK_FONTS
+    matplotlib.rcParams["axes.unicode_minus"] = False
+
+
+def to_pdf(html_text: str, path: Path, *, base_dir: Path | None = None) -> Path:
+    """Write ``html_text`` as a PDF at ``path`` (atomically); images are read relative to ``base_dir``."""
+    import logging
+
+    from weasyprint import HTML
+
+    from procops.home import atomic_write
+
+    logging.getLogger("weasyprint").setLevel(logging.ERROR)  # its CSS warnings are not the operator's
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    data = HTML(string=html_text, base_url=str(base_dir or path.parent)).write_pdf()
+    atomic_write(path, data)
+    return path

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from procops.errors import EnvironmentFailure
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -66,7 +68,7 @@ def parse_report(text: str) -> ScanReport:
     for line in text.splitlines():
         if "=" not in line or line.startswith("#"):
             continue
-        key, _, value = line.partition("=")
+        key, _unused, value = line.partition("=")
         if key == "lynis_version":
             r.lynis_version = value
         elif key == "hardening_index":
@@ -151,12 +153,12 @@ def _run_scan(scan_cfg, report_root: Path, *, groups: list[str] | None, timeout:
     except execute.ToolFailed as e:
         if e.problem != "timeout":
             raise
-        raise EnvironmentFailure(f"lynis did not finish within {timeout:.0f}s") from None
+        raise EnvironmentFailure(_("lynis did not finish within {timeout:.0f}s").format(timeout=timeout)) from None
     duration = time.monotonic() - t0
     (out_dir / "lynis.out").write_text(p.stdout)
     if p.rc != 0 or not report_file.exists():
         tail = "\n".join((p.stderr or p.stdout).strip().splitlines()[-5:])
-        raise EnvironmentFailure(f"lynis failed (exit {p.rc}): {tail}")
+        raise EnvironmentFailure(_("lynis failed (exit {rc}): {tail}").format(rc=p.rc, tail=tail))
     report = parse_report(report_file.read_text(errors="replace"))
     ok = len(report.warnings) <= scan_cfg.max_warnings and (
         report.hardening_index is None or report.hardening_index >= scan_cfg.min_hardening_index

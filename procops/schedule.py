@@ -35,6 +35,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 from procops.errors import BadInput, EnvironmentFailure
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import Config
 
@@ -66,7 +68,9 @@ def find_job(config: Config, name: str) -> Job:
     for j in jobs(config):
         if j.name == name:
             return j
-    raise BadInput(f"unknown job {name!r}; jobs: {', '.join(j.name for j in jobs(config))}")
+    raise BadInput(
+        _("unknown job {name!r}; jobs: {value}").format(name=name, value=", ".join(j.name for j in jobs(config)))
+    )
 
 
 # --------------------------------------------------------------------------- calendars (pure)
@@ -78,17 +82,17 @@ def calendar(interval: float, minute: int) -> tuple[str, str]:
     s = int(round(interval))
     m = minute % 60
     if s < 60 or s % 60:
-        raise BadInput(f"cannot schedule every {interval:g}s: use whole minutes")
+        raise BadInput(_("cannot schedule every {interval:g}s: use whole minutes").format(interval=interval))
     mins = s // 60
     if mins < 60:
         if 60 % mins:
-            raise BadInput(f"cannot schedule every {mins} minutes: use a divisor of 60")
+            raise BadInput(_("cannot schedule every {mins} minutes: use a divisor of 60").format(mins=mins))
         off = m % mins
         return f"*-*-* *:{off:02d}/{mins}:00", f"{off}-59/{mins} * * * *"
     if mins % 60 == 0 and mins // 60 < 24:
         hours = mins // 60
         if 24 % hours:
-            raise BadInput(f"cannot schedule every {hours} hours: use a divisor of 24")
+            raise BadInput(_("cannot schedule every {hours} hours: use a divisor of 24").format(hours=hours))
         return (
             (f"*-*-* 00/{hours}:{m:02d}:00", f"{m} */{hours} * * *")
             if hours > 1
@@ -101,8 +105,9 @@ def calendar(interval: float, minute: int) -> tuple[str, str]:
     if s in range(28 * 86400, 32 * 86400):
         return f"*-*-01 05:{m:02d}:00", f"{m} 5 1 * *"
     raise BadInput(
-        f"cannot schedule an interval of {interval:g}s: use minutes dividing 60, hours dividing 24, "
-        "1 day, 7 days or a month"
+        _(
+            "cannot schedule an interval of {interval:g}s: use minutes dividing 60, hours dividing 24, 1 day, 7 days or a month"
+        ).format(interval=interval)
     )
 
 
@@ -158,7 +163,7 @@ SANDBOXING = (
 
 
 def systemd_units(ctx: Context, job: Job) -> dict[str, str]:
-    on_cal, _ = calendar(job.interval, job.minute)
+    on_cal, _unused = calendar(job.interval, job.minute)
     unit = f"{UNIT_PREFIX}{job.name}"
     stop, runtime_max = stop_timeouts(job)
     sandboxing = "\n".join(SANDBOXING)
@@ -237,7 +242,7 @@ def cron_file(ctx: Context, job_list: list[Job], lock_dir: str) -> str:
         "",
     ]
     for j in job_list:
-        _, cron = calendar(j.interval, j.minute)
+        _unused, cron = calendar(j.interval, j.minute)
         log = job_log(ctx.home, j.name)
         # run-job appends its command's output to the log (rotated past LOG_MAX_BYTES); what
         # run-job itself prints before it opens the log (a bad config) is appended too
@@ -258,7 +263,7 @@ def render(config: Config, ctx: Context, kind: str) -> dict[str, str]:
         return out
     if kind == "cron":
         return {CRON_FILE: cron_file(ctx, js, str(Path(ctx.home) / "locks"))}
-    raise BadInput(f"unknown scheduler {kind!r}: systemd or cron")
+    raise BadInput(_("unknown scheduler {kind!r}: systemd or cron").format(kind=kind))
 
 
 # --------------------------------------------------------------------------- install / show / remove
@@ -293,9 +298,11 @@ def _systemctl(*args: str) -> None:
     try:
         p = execute.run(execute.SYSTEMCTL, ["systemctl", *args], timeout=60, check=False)
     except execute.ToolMissing:
-        raise EnvironmentFailure("systemctl is not available: use --cron") from None
+        raise EnvironmentFailure(_("systemctl is not available: use --cron")) from None
     if p.rc != 0:
-        raise EnvironmentFailure(f"systemctl {' '.join(args)} failed: {p.stderr.strip()}")
+        raise EnvironmentFailure(
+            _("systemctl {args} failed: {strip}").format(args=" ".join(args), strip=p.stderr.strip())
+        )
 
 
 def install(
@@ -584,7 +591,11 @@ def job_failed(config: Config, unit: str) -> dict:
     base = unit.removesuffix(".service")
     name = base.removeprefix(UNIT_PREFIX)
     if not base.startswith(UNIT_PREFIX) or not name:
-        raise BadInput(f"{unit!r} is not a procops job unit ({UNIT_PREFIX}<job>.service)")
+        raise BadInput(
+            _("{unit!r} is not a procops job unit ({unit_prefix}<job>.service)").format(
+                unit=unit, unit_prefix=UNIT_PREFIX
+            )
+        )
     find_job(config, name)
     with exclusive_lock("schedule-state", wait=True):
         st = job_status()

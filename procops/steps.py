@@ -11,14 +11,21 @@ when the platform does not meet the policy.
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
 def config_valid(ctx: Context) -> tuple[str, dict]:
     p = ctx.config.policy
     return (
-        f"policy: pages p95 <= {p.page_load_p95:g}s, uploads {p.upload_success_ratio:.0%}, "
-        f"capacity {p.capacity_multiple:g}x, backup every {p.backup_interval / 60:g} min",
+        _(
+            "policy: pages p95 <= {page_load_p95:g}s, uploads {upload_success_ratio:.0%}, capacity {capacity_multiple:g}x, backup every {value:g} min"
+        ).format(
+            page_load_p95=p.page_load_p95,
+            upload_success_ratio=p.upload_success_ratio,
+            capacity_multiple=p.capacity_multiple,
+            value=p.backup_interval / 60,
+        ),
         {"policy": ctx.config.policy.model_dump(mode="json")},
     )
 
@@ -29,12 +36,17 @@ def journal_intact(ctx: Context) -> tuple[str, dict]:
     with open_journal() as j:
         v = j.verify()
     if not v.ok:
-        raise StepFailed(f"journal tampered at row {v.first_bad_id}: {v.problem}", v.as_dict())
-    return f"{v.rows} events, chain intact", v.as_dict()
+        raise StepFailed(
+            _("journal tampered at row {first_bad_id}: {problem}").format(
+                first_bad_id=v.first_bad_id, problem=v.problem
+            ),
+            v.as_dict(),
+        )
+    return _("{rows} events, chain intact").format(rows=v.rows), v.as_dict()
 
 
-CONFIG = Step("config", "Configuration is valid", "配置有效", config_valid)
-JOURNAL = Step("journal", "Evidence journal is intact", "证据日志完整", journal_intact)
+CONFIG = Step("config", N_("Configuration is valid"), config_valid)
+JOURNAL = Step("journal", N_("Evidence journal is intact"), journal_intact)
 
 
 def ordered() -> list[Step]:

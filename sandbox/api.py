@@ -18,6 +18,8 @@ from procops.sandbox.platform import SandboxPaths, UpOptions, replica_ports
 from procops.sandbox.secure import AccessRecord, access_log_for, read_access_log
 from procops.sandbox.site import ActiveSite
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.readiness import Step
     from procops.config import Config
@@ -194,8 +196,10 @@ def refuse_stopping_the_site(instance: str) -> None:
         return
     cmd = f"procops incident failback {site.incident}" if site.incident else "procops incident failback INCIDENT"
     raise BadInput(
-        f"refusing to stop sandbox '{instance}': {what}; stopping it takes the site down",
-        hint=f"fail back first ({cmd} --execute), or add --force to stop it anyway",
+        _("refusing to stop sandbox '{instance}': {what}; stopping it takes the site down").format(
+            instance=instance, what=what
+        ),
+        hint=_("fail back first ({cmd} --execute), or add --force to stop it anyway").format(cmd=cmd),
     )
 
 
@@ -258,7 +262,7 @@ def admin_view(instance: str) -> tuple[str, dict[str, str]]:
     r = running(instance)
     live = [rep for rep in r.replicas if rep.alive] if r is not None else []
     if r is None or not live:
-        raise EnvironmentFailure(f"sandbox '{instance}' has no running replica to read")
+        raise EnvironmentFailure(_("sandbox '{instance}' has no running replica to read").format(instance=instance))
     return f"http://{r.host}:{live[0].port}", {"X-Admin-Token": platform.admin_token()}
 
 

@@ -30,6 +30,8 @@ from procops.execute import http_ok as _http_ok
 from procops.execute import log_tail as _log_tail
 from procops.timeutil import iso, utcnow
 
+from procops.i18n import _
+
 if TYPE_CHECKING:
     from procops.config import SandboxConfig
 
@@ -46,7 +48,7 @@ class SandboxPaths:
     @classmethod
     def of(cls, instance: str = "main") -> SandboxPaths:
         if not instance.replace("-", "").isalnum():
-            raise BadInput(f"invalid sandbox instance name {instance!r}")
+            raise BadInput(_("invalid sandbox instance name {instance!r}").format(instance=instance))
         name = "sandbox" if instance == "main" else f"sandbox-{instance}"
         return cls(instance, area_dir(name))
 
@@ -249,7 +251,9 @@ def load_state(paths: SandboxPaths) -> SandboxState | None:
     except FileNotFoundError:
         return None
     except (ValueError, TypeError, KeyError) as e:
-        raise EnvironmentFailure(f"sandbox state {paths.state_file} is unreadable: {e}") from None
+        raise EnvironmentFailure(
+            _("sandbox state {state_file} is unreadable: {e}").format(state_file=paths.state_file, e=e)
+        ) from None
 
 
 def save_state(paths: SandboxPaths, state: SandboxState) -> None:
@@ -284,8 +288,9 @@ def ensure_database(url: str) -> None:
         eng.dispose()
     except SQLAlchemyError as e:
         raise EnvironmentFailure(
-            f"database server of {masked_url(url)} is unreachable or refused: "
-            f"{str(e.orig if hasattr(e, 'orig') else e).splitlines()[0]}"
+            _("database server of {masked_url} is unreachable or refused: {value}").format(
+                masked_url=masked_url(url), value=str(e.orig if hasattr(e, "orig") else e).splitlines()[0]
+            )
         ) from None
 
 
@@ -334,7 +339,11 @@ VERSIONS = ("1.0.0", "1.1.0", "1.1.1-bad")
 def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tuple[SandboxState, bool]:
     """Start the platform; returns (state, started). ``started`` is False when it was already up."""
     if opts.version not in VERSIONS:
-        raise BadInput(f"unknown platform version {opts.version!r}: use one of {', '.join(VERSIONS)}")
+        raise BadInput(
+            _("unknown platform version {version!r}: use one of {versions}").format(
+                version=opts.version, versions=", ".join(VERSIONS)
+            )
+        )
     if opts.replicas < 1:
         raise BadInput("--replicas must be at least 1")
     paths = SandboxPaths.of(instance)
@@ -342,7 +351,7 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
         current = load_state(paths)
         if current is not None:
             if all(p.alive() for p in current.processes()):
-                ok, _ = _http_ok(current.url + "/healthz")
+                ok, _unused = _http_ok(current.url + "/healthz")
                 if ok:
                     return current, False
             # half-dead: clean it up before starting anew
@@ -353,8 +362,9 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
         for p in ports:
             if not port_free(p, opts.bind_address):
                 raise EnvironmentFailure(
-                    f"port {p} on {opts.bind_address} is already in use; choose another with --port "
-                    "or stop what uses it"
+                    _(
+                        "port {p} on {bind_address} is already in use; choose another with --port or stop what uses it"
+                    ).format(p=p, bind_address=opts.bind_address)
                 )
         database_url = opts.database_url or paths.sqlite_url()
         token_file = generated_secret(ADMIN_TOKEN_SECRET)
@@ -385,7 +395,11 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
             atomic_write(paths.haproxy_cfg, cfg)
             check = execute.run(execute.HAPROXY, ["haproxy", "-c", "-q", "-f", str(paths.haproxy_cfg)], check=False)
             if check.rc != 0:
-                raise EnvironmentFailure(f"haproxy rejected {paths.haproxy_cfg}: {check.stderr.strip()}")
+                raise EnvironmentFailure(
+                    _("haproxy rejected {haproxy_cfg}: {strip}").format(
+                        haproxy_cfg=paths.haproxy_cfg, strip=check.stderr.strip()
+                    )
+                )
             state.haproxy = group.spawn(
                 execute.HAPROXY, ["haproxy", "-db", "-f", str(paths.haproxy_cfg)], "haproxy", port=opts.port
             )
@@ -433,7 +447,9 @@ def prepare_data(paths: SandboxPaths, database_url: str, opts: UpOptions) -> dic
         if isinstance(e, (BadInput, EnvironmentFailure)):
             raise
         raise EnvironmentFailure(
-            f"cannot prepare the sandbox database {masked_url(database_url)}: {str(e).splitlines()[0]}"
+            _("cannot prepare the sandbox database {masked_url}: {value}").format(
+                masked_url=masked_url(database_url), value=str(e).splitlines()[0]
+            )
         ) from None
     finally:
         engine.dispose()
@@ -446,18 +462,20 @@ def _wait_healthy(state: SandboxState, paths: SandboxPaths) -> None:
         for name, r in list(pending.items()):
             if not r.alive():
                 raise EnvironmentFailure(
-                    f"sandbox replica {name} exited during start:\n" + _log_tail(paths.logs / f"{name}.log")
+                    _("sandbox replica {name} exited during start:\n").format(name=name)
+                    + _log_tail(paths.logs / f"{name}.log")
                 )
             if _http_ok(f"http://{state.host}:{r.port}/healthz")[0]:
                 del pending[name]
         if state.haproxy and not state.haproxy.alive():
-            raise EnvironmentFailure("haproxy exited during start:\n" + _log_tail(paths.logs / "haproxy.log"))
+            raise EnvironmentFailure(_("haproxy exited during start:\n") + _log_tail(paths.logs / "haproxy.log"))
         if not pending and _haproxy_all_up(paths) and _http_ok(state.url + "/healthz")[0]:
             return
         time.sleep(0.2)
     raise EnvironmentFailure(
-        f"the sandbox did not become healthy within {HEALTH_TIMEOUT:.0f}s "
-        f"(still waiting for: {', '.join(pending) or 'haproxy'}); logs in {paths.logs}"
+        _(
+            "the sandbox did not become healthy within {health_timeout:.0f}s (still waiting for: {value}); logs in {logs}"
+        ).format(health_timeout=HEALTH_TIMEOUT, value=", ".join(pending) or "haproxy", logs=paths.logs)
     )
 
 
@@ -516,7 +534,7 @@ def status(instance: str = "main") -> dict:
                 "version": (body or {}).get("version", r.version),
             }
         )
-    fe_ok, _ = _http_ok(state.url + "/healthz") if state.haproxy and state.haproxy.alive() else (False, None)
+    fe_ok, _unused = _http_ok(state.url + "/healthz") if state.haproxy and state.haproxy.alive() else (False, None)
     base.update(
         {
             "running": True,
@@ -540,7 +558,9 @@ def status(instance: str = "main") -> dict:
 def running_state(instance: str = "main") -> SandboxState:
     state = load_state(SandboxPaths.of(instance))
     if state is None:
-        raise EnvironmentFailure(f"the sandbox '{instance}' is not running (start it with: procops sandbox up)")
+        raise EnvironmentFailure(
+            _("the sandbox '{instance}' is not running (start it with: procops sandbox up)").format(instance=instance)
+        )
     return state
 
 
@@ -553,7 +573,11 @@ def set_fault(specs: list[str], endpoint: str | None, instance: str = "main") ->
     except ValueError as e:
         raise BadInput(str(e)) from None
     if endpoint is not None and endpoint not in ENDPOINTS:
-        raise BadInput(f"unknown endpoint {endpoint!r}; known: {', '.join(sorted(ENDPOINTS))}")
+        raise BadInput(
+            _("unknown endpoint {endpoint!r}; known: {endpoints}").format(
+                endpoint=endpoint, endpoints=", ".join(sorted(ENDPOINTS))
+            )
+        )
     fault["endpoint"] = endpoint
     return _admin_fault("PUT", fault, instance)
 
@@ -574,9 +598,15 @@ def _admin_fault(method: str, body: dict | None, instance: str) -> dict:
                 method, f"http://127.0.0.1:{r.port}/_admin/fault", json=body, headers=headers, timeout=5
             )
         except httpx.HTTPError as e:
-            raise EnvironmentFailure(f"replica {r.name} (port {r.port}) is unreachable: {e}") from None
+            raise EnvironmentFailure(
+                _("replica {name} (port {port}) is unreachable: {e}").format(name=r.name, port=r.port, e=e)
+            ) from None
         if resp.status_code >= 300:
-            raise EnvironmentFailure(f"replica {r.name} refused the fault change: {resp.status_code} {resp.text}")
+            raise EnvironmentFailure(
+                _("replica {name} refused the fault change: {status_code} {text}").format(
+                    name=r.name, status_code=resp.status_code, text=resp.text
+                )
+            )
         results[r.name] = resp.json()
     from procops.events import Kind, SandboxFault
     from procops.journal import record

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from procops.errors import BadInput
 
+from procops.i18n import _
+
 SITES = ("main", "standby")
 FILE_NAME = "active-site.json"
 
@@ -76,7 +78,7 @@ def write(
     from procops.timeutil import iso, utcnow
 
     if site not in SITES:
-        raise BadInput(f"unknown site {site!r}: use {' or '.join(SITES)}")
+        raise BadInput(_("unknown site {site!r}: use {sites}").format(site=site, sites=" or ".join(SITES)))
     previous = read().site
     new = ActiveSite(
         site=site,

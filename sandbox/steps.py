@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from procops.i18n import _, N_
 from procops.readiness import Context, Step, StepFailed
 
 
@@ -16,18 +17,20 @@ def sandbox_up(ctx: Context) -> tuple[str, dict]:
         try:
             r = httpx.get(url + "/healthz", timeout=10)
         except httpx.HTTPError as e:
-            raise StepFailed(f"{url} is unreachable: {e}") from None
+            raise StepFailed(_("{url} is unreachable: {e}").format(url=url, e=e)) from None
         if r.status_code != 200:
-            raise StepFailed(f"{url}/healthz answered {r.status_code}")
+            raise StepFailed(_("{url}/healthz answered {status_code}").format(url=url, status_code=r.status_code))
         ctx.facts["url"] = url
-        return f"{url} healthy", {"url": url}
+        return _("{url} healthy").format(url=url), {"url": url}
     state, started = platform.up(platform.UpOptions.from_config(ctx.config.sandbox))
     st = platform.status()
     if not st["healthy"]:
-        raise StepFailed("the sandbox is not healthy", st)
+        raise StepFailed(_("the sandbox is not healthy"), st)
     ctx.facts["url"] = state.url
     return (
-        f"{state.url}: {len(st['replicas'])} replicas healthy ({'started' if started else 'already running'})",
+        _("{url}: {n_replicas} replicas healthy ({value})").format(
+            url=state.url, n_replicas=len(st["replicas"]), value="started" if started else "already running"
+        ),
         {"url": state.url, "replicas": st["replicas"]},
     )
 
@@ -40,18 +43,27 @@ def seeded_data(ctx: Context) -> tuple[str, dict]:
         ann = c.get("/api/announcements", params={"page": 1, "size": 20})
         arc = c.get("/api/archive", params={"page": 1, "size": 1})
     if ann.status_code != 200 or arc.status_code != 200:
-        raise StepFailed(f"announcements answered {ann.status_code}, archive {arc.status_code}")
+        raise StepFailed(
+            _("announcements answered {status_code}, archive {status_code2}").format(
+                status_code=ann.status_code, status_code2=arc.status_code
+            )
+        )
     n_ann, n_docs = ann.json()["total"], arc.json()["total"]
     if not ctx.config.platform.url:
         want = ctx.config.sandbox.seed
         if n_ann < want.announcements or n_docs < want.documents:
             raise StepFailed(
-                f"{n_ann} announcements and {n_docs} documents; seeded {want.announcements} and {want.documents}"
+                _("{n_ann} announcements and {n_docs} documents; seeded {announcements} and {documents}").format(
+                    n_ann=n_ann, n_docs=n_docs, announcements=want.announcements, documents=want.documents
+                )
             )
-    return f"{n_ann} announcements, {n_docs} archived documents", {"announcements": n_ann, "documents": n_docs}
+    return _("{n_ann} announcements, {n_docs} archived documents").format(n_ann=n_ann, n_docs=n_docs), {
+        "announcements": n_ann,
+        "documents": n_docs,
+    }
 
 
 STEPS = (
-    Step("sandbox", "Platform is up and healthy", "平台已启动且健康", sandbox_up, needs=("config",)),
-    Step("seeded-data", "Seeded data is served", "种子数据可访问", seeded_data, needs=("sandbox",)),
+    Step("sandbox", N_("Platform is up and healthy"), sandbox_up, needs=("config",)),
+    Step("seeded-data", N_("Seeded data is served"), seeded_data, needs=("sandbox",)),
 )

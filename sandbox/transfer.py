@@ -16,6 +16,7 @@ import sqlite3
 from pathlib import Path
 
 from procops.errors import BadInput, EnvironmentFailure
+from procops.i18n import _
 
 
 def _sqlite_path(url: str) -> Path | None:
@@ -33,10 +34,14 @@ def copy_data(source: str, target: str, target_database_url: str | None = None, 
 
     src_state = load_state(SandboxPaths.of(source))
     if src_state is None:
-        raise EnvironmentFailure(f"the sandbox '{source}' is not running: its data cannot be copied")
+        raise EnvironmentFailure(
+            _("the sandbox '{source}' is not running: its data cannot be copied").format(source=source)
+        )
     tgt_paths = SandboxPaths.of(target)
     if load_state(tgt_paths) is not None:
-        raise EnvironmentFailure(f"the sandbox '{target}' is running: stop it before its data is replaced")
+        raise EnvironmentFailure(
+            _("the sandbox '{target}' is running: stop it before its data is replaced").format(target=target)
+        )
     tmp_db: Path | None = None
     tgt_db: Path | None = None
     if database:
@@ -44,8 +49,10 @@ def copy_data(source: str, target: str, target_database_url: str | None = None, 
         tgt_db = _sqlite_path(target_database_url) if target_database_url else tgt_paths.database
         if src_db is None or tgt_db is None:
             raise BadInput(
-                f"the sandbox '{source}' or '{target}' uses a server database: it is copied with its dump programs",
-                hint="procops incident failback copies server databases itself",
+                _(
+                    "the sandbox '{source}' or '{target}' uses a server database: it is copied with its dump programs"
+                ).format(source=source, target=target),
+                hint=_("procops incident failback copies server databases itself"),
             )
         tmp_db = _copy_sqlite(source, src_db, tgt_db)
     src_docs = Path(src_state.documents_dir)
@@ -59,7 +66,9 @@ def copy_data(source: str, target: str, target_database_url: str | None = None, 
         if tmp_db is not None:
             tmp_db.unlink(missing_ok=True)
         shutil.rmtree(tmp_docs, ignore_errors=True)
-        raise EnvironmentFailure(f"copying the documents of sandbox '{source}' failed: {e}") from None
+        raise EnvironmentFailure(
+            _("copying the documents of sandbox '{source}' failed: {e}").format(source=source, e=e)
+        ) from None
     size = sum(f.stat().st_size for f in tmp_docs.rglob("*") if f.is_file())
     if tmp_db is not None and tgt_db is not None:
         for suffix in ("-wal", "-shm", "-journal"):
@@ -89,7 +98,9 @@ def _copy_sqlite(source: str, src_db: Path, tgt_db: Path) -> Path:
             s.close()
     except sqlite3.Error as e:
         tmp_db.unlink(missing_ok=True)
-        raise EnvironmentFailure(f"copying the database of sandbox '{source}' failed: {e}") from None
+        raise EnvironmentFailure(
+            _("copying the database of sandbox '{source}' failed: {e}").format(source=source, e=e)
+        ) from None
     return tmp_db
 
 
@@ -98,9 +109,11 @@ def remove_instance(instance: str) -> str:
     from procops.sandbox.platform import SandboxPaths, load_state
 
     if instance == "main":
-        raise BadInput("the main sandbox's data is never removed this way")
+        raise BadInput(_("the main sandbox's data is never removed this way"))
     paths = SandboxPaths.of(instance)
     if load_state(paths) is not None:
-        raise EnvironmentFailure(f"the sandbox '{instance}' is running: stop it before removing it")
+        raise EnvironmentFailure(
+            _("the sandbox '{instance}' is running: stop it before removing it").format(instance=instance)
+        )
     shutil.rmtree(paths.base, ignore_errors=True)
     return str(paths.base)

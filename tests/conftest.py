@@ -19,6 +19,9 @@ def procops_home(tmp_path, monkeypatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("PROCOPS_HOME", str(home))
     monkeypatch.delenv("PROCOPS_CONFIG", raising=False)
+    # English and UTC unless a test asks otherwise: what people read depends on both
+    monkeypatch.setenv("PROCOPS_LANG", "en")
+    monkeypatch.setenv("TZ", "UTC")
     monkeypatch.chdir(tmp_path)
     return home
 

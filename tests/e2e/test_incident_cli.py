@@ -57,11 +57,12 @@ def test_work_an_incident_from_open_to_accepted_rectification(cli, procops_home)
         "replica out of memory",
         check=0,
     )
-    md_en, html_en = r.out.split()
+    md_en, html_en, pdf_en = r.out.split()
     text = open(md_en, encoding="utf-8").read()
     assert "# Fault analysis report " + iid in text
-    assert "## Deadline compliance" in text and "| Fault type confirmed | 15m |" in text and "NO (late)" in text
+    assert "## Deadline compliance" in text and "| Fault type confirmed | 15 min |" in text and "NO (late)" in text
     assert "replica out of memory" in text and "<table>" in open(html_en, encoding="utf-8").read()
+    assert open(pdf_en, "rb").read(5) == b"%PDF-"
 
     r = cli("incident", "resolve", iid, "--summary", "replicas restarted", check=0)
     assert "report is due" in r.out
@@ -70,8 +71,8 @@ def test_work_an_incident_from_open_to_accepted_rectification(cli, procops_home)
     rep = r.json()
     assert rep["submitted"] and rep["milestone"]["late"] is False
     zh = open(rep["markdown"], encoding="utf-8").read()
-    assert "# 故障分析报告 " + iid in zh and "## 时限达标情况" in zh and "| 确认故障类型 | 15m |" in zh
-    assert "| 提交故障分析报告 | 24h |" in zh and "超时" in zh and "已恢复" in zh
+    assert "# 故障分析报告 " + iid in zh and "## 时限达标情况" in zh and "| 确认故障类型 | 15分钟 |" in zh
+    assert "| 提交故障分析报告 | 24小时 |" in zh and "超时" in zh and "已恢复" in zh
 
     r = cli(
         "incident",

@@ -167,15 +167,17 @@ def test_anchors_match_their_row_and_a_rewritten_or_shorter_journal_is_named(jou
     rows, head = journal.head()
     assert rows == 5 and head == journal.hash_at(5)
     good = [
-        Anchor(3, journal.hash_at(3), "t1", "offsite"),
-        Anchor(5, head, "t2", "offsite"),
-        Anchor(0, GENESIS, "t0", "x"),
+        Anchor(3, journal.hash_at(3), "2026-12-01T02:00:00Z", "offsite"),
+        Anchor(5, head, "2026-12-01T02:00:00Z", "offsite"),
+        Anchor(0, GENESIS, "2026-12-01T02:00:00Z", "x"),
     ]
     assert all(c.ok for c in check_anchors(journal, good))
     other = Journal(tmp_path / "other.db")
     for i in range(6):
         other.append(Kind.BACKUP_RUN, "local", BackupRun(status=Status.OK, ok=True, run=f"forged-{i}"))
-    bad = check_anchors(other, good[:2]) + check_anchors(other, [Anchor(9, "ab" * 32, "t3", "offsite")])
+    bad = check_anchors(other, good[:2]) + check_anchors(
+        other, [Anchor(9, "ab" * 32, "2026-12-01T02:00:00Z", "offsite")]
+    )
     assert [c.ok for c in bad] == [False, False, False]
     assert "rewritten" in bad[0].problem and "has 6 rows, but 9 were anchored" in bad[2].problem
     other.close()

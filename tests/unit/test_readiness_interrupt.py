@@ -31,9 +31,9 @@ def _interrupt(_ctx):
 
 def test_an_interrupted_step_is_recorded_interrupted_and_the_report_says_the_run_was_interrupted(tmp_path):
     steps = [
-        r.Step("first", "First", "第一", _ok),
-        r.Step("cut", "Cut", "中断", _interrupt),
-        r.Step("never", "N", "N", _ok),
+        r.Step("first", "First", _ok),
+        r.Step("cut", "Cut", _interrupt),
+        r.Step("never", "N", _ok),
     ]
     with pytest.raises(Interrupted):
         r.run(Config(), "en", tmp_path / "reports", steps=steps)

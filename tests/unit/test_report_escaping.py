@@ -27,11 +27,19 @@ def test_empty_and_plain_text_stay_as_they_are():
 
 
 def test_a_step_detail_with_markdown_stays_one_table_row_in_the_readiness_report():
-    from procops.report import render
+    from procops.report import header, render
 
     step = {"title": "Backup", "status": "failed", "duration_s": 1.0, "detail": INJECTED}
     md = render(
-        "readiness.md.j2", "en", ok=False, final=True, interrupted=False, started_at="t", platform="p", steps=[step]
+        "readiness.md.j2",
+        "en",
+        ok=False,
+        final=True,
+        interrupted=False,
+        started_at="2026-12-01T02:00:00Z",
+        platform="p",
+        steps=[step],
+        head=header("Platform readiness report", "p", by="ops@host"),
     )
     lines = md.splitlines()
     assert [ln for ln in lines if ln.startswith("#")] == ["# Platform readiness report"]

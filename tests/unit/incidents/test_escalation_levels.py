@@ -48,7 +48,7 @@ def test_near_then_missed_once_each(setup):
         (inc.id, "classify", "missed"),
     ]
     assert lines[0]["seconds_left"] == 240 and lines[1]["seconds_left"] == -60
-    assert "overdue by 1m" in lines[1]["text"] and "已超时" in lines[1]["text_zh"]
+    assert "overdue by 1 min" in lines[1]["text"] and "已超时 1分钟" in lines[1]["text_zh"]
     kinds = [t.kind for t in store.get(inc.id).timeline]
     assert kinds.count("escalation.sent") == 2
 

@@ -23,7 +23,10 @@ class Clock:
 
 @pytest.fixture
 def worked(procops_home):
-    clock, cfg = Clock(), Config()
+    from procops import display
+
+    clock, cfg = Clock(), Config.model_validate({"display": {"timezone": "Asia/Shanghai"}})
+    display.configure(cfg)
     with IncidentStore(clock=clock, policy=cfg.policy) as s:
         inc, _ = s.open(
             "bid upload fails",
@@ -46,15 +49,20 @@ def worked(procops_home):
         clock.t = T0 + dt.timedelta(hours=25)
         s.submit_report(inc.id, "zh")
         yield s.get(inc.id), cfg
+    display.configure(Config())
 
 
 def test_report_zh(worked):
     inc, cfg = worked
     md = open(response.write_report(inc, "zh", cfg)["markdown"], encoding="utf-8").read()
-    assert "| 确认故障类型 | 15m | 2026-11-25T08:15:00Z | 2026-11-25T08:16:00Z | 16m | 超时 |" in md
-    assert "| 启动备用系统 | 1h | 2026-11-25T09:00:00Z | 2026-11-25T08:40:00Z | 40m | 达标 |" in md
-    assert "| 提交故障分析报告 | 24h | 2026-11-26T08:00:00Z | 2026-11-26T09:00:00Z | 1d1h | 超时 |" in md
-    assert "告警 UploadFailures" in md and "已升级通知（确认故障类型，已超时）→ local" in md
+    # times in Beijing time (display.timezone), durations in words
+    assert "| 确认故障类型 | 15分钟 | 2026-11-25 16:15:00 +08:00 | 2026-11-25 16:16:00 +08:00 | 16分钟 | 超时 |" in md
+    assert "| 启动备用系统 | 1小时 | 2026-11-25 17:00:00 +08:00 | 2026-11-25 16:40:00 +08:00 | 40分钟 | 达标 |" in md
+    assert (
+        "| 提交故障分析报告 | 24小时 | 2026-11-26 16:00:00 +08:00 | 2026-11-26 17:00:00 +08:00 | 25小时 | 超时 |" in md
+    )
+    assert "告警 UploadFailures" in md and "已发送升级通知（确认故障类型，已超时）→ local" in md
+    assert "- 平台: procurement platform (sandbox)" in md and "Asia/Shanghai (UTC+08:00)" in md
     assert (
         "磁盘空间耗尽" in md
         and "http://127.0.0.1:18180" in md
@@ -68,8 +76,11 @@ def test_report_en_and_html(worked):
     inc, cfg = worked
     files = response.write_report(inc, "en", cfg)
     md = open(files["markdown"], encoding="utf-8").read()
-    assert "| Fault type confirmed | 15m | 2026-11-25T08:15:00Z | 2026-11-25T08:16:00Z | 16m | NO (late) |" in md
-    assert "escalated (Fault type confirmed, missed) -> local" in md
+    assert (
+        "| Fault type confirmed | 15 min | 2026-11-25 16:15:00 +08:00 | 2026-11-25 16:16:00 +08:00 | 16 min | NO (late) |"
+        in md
+    )
+    assert "escalated (Fault type confirmed, deadline missed) -> local" in md
     assert "failover started" in md and "log rotation off" in md and "rectified" in md
     html = open(files["html"], encoding="utf-8").read()
     assert "<h1>Fault analysis report " + inc.id + "</h1>" in html and html.count("<table>") == 3

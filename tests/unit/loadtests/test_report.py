@@ -56,10 +56,11 @@ def _summary(**kw):
 
 
 def test_failed_rows_are_named_with_observed_and_threshold():
-    text = human(_summary())
-    assert text.startswith("loadtest peak: FAIL")
-    assert "[FAIL] p95 announcements.list: 2524.09ms (threshold 2000ms)" in text
-    assert "[FAIL] upload success: no data" in text
+    text = human(_summary(), "en")
+    assert text.startswith("load test peak: FAIL")
+    assert "10 users for 17 s" in text
+    assert "[NOT HELD] p95 announcements.list: 2524.09ms (threshold 2000ms)" in text
+    assert "[NOT HELD] upload success: no data" in text
     assert "one Locust process" in text and "note: a note" in text and "report: /r" in text
 
 
@@ -80,11 +81,13 @@ def test_invalid_and_distributed_and_capacity():
     )
     assert "INVALID: generator at 97% CPU" in text
     assert "master + 2 workers (2 local): w1=150, w2=150" in text
-    assert "held 2x of 2 users = 4 users" in text and "FAILED: no 5xx" in text
+    assert "every SLO held at 2x of 2 users = 4 users" in text and "not held: no 5xx" in text
 
 
 def test_chinese_summary_keeps_endpoint_names():
     text = human(_summary(), "zh")
-    assert text.startswith("压力测试 peak：未通过")
-    assert "[未满足] p95 announcements.list: 2524.09ms (阈值 2000ms)" in text
-    assert "无数据" in text and "报告：/r" in text
+    assert text.startswith("压力测试 peak：不通过")
+    assert "10 个用户，持续 17秒" in text
+    assert "[未满足] p95 announcements.list：2524.09ms（阈值 2000ms）" in text
+    assert "[未满足] 投标文件上传成功率：无数据" in text and "报告：/r" in text
+    assert "upload success" not in text
