@@ -7,6 +7,7 @@ when ``--json`` is given, so stdout stays machine-readable.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
@@ -106,6 +107,16 @@ def hoist_lang(argv: list[str], root: Any) -> list[str]:
         tail.append(a)
         j += 1
     return args if lang is None else ["--lang", lang, *head, *tail]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def one_line(value: Any) -> str:
+    """Untrusted text (alert summaries, titles, owners, feedback) as one inert line for a table or a
+    list: newlines, tabs and other control characters (terminal escape sequences included) become
+    spaces, so a value cannot add lines, columns or colours to what the command prints."""
+    return " ".join(_CONTROL.sub(" ", "" if value is None else str(value)).split())
 
 
 def want_json(local: bool) -> bool:

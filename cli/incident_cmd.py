@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from procops.cli.common import STATE, JsonOpt, emit, say, want_json
+from procops.cli.common import one_line, STATE, JsonOpt, emit, say, want_json
 
 from procops.display import when
 from procops.i18n import _
@@ -67,7 +67,7 @@ def _show_human(inc, lang: str) -> None:
     from procops.display import when
     from procops.incidents import api
 
-    say(f"{inc.id}  {_('[DRILL] ') if inc.drill else ''}{inc.title}")
+    say(f"{inc.id}  {_('[DRILL] ') if inc.drill else ''}{one_line(inc.title)}")
     say(
         _("  severity: {severity}; status: {status}; fault type: {fault_type}").format(
             severity=api.shown(api.SEVERITY_TITLES, inc.severity),
@@ -76,25 +76,25 @@ def _show_human(inc, lang: str) -> None:
         )
     )
     if inc.alerts:
-        say(_("  attached alerts: {alerts}").format(alerts=", ".join(str(a.get("alertname")) for a in inc.alerts)))
+        say(_("  attached alerts: {alerts}").format(alerts=", ".join(one_line(a.get("alertname")) for a in inc.alerts)))
     say(
         _("  T0 {t0}; opened {opened_at} by {opened_by} ({source})").format(
             t0=when(inc.t0),
             opened_at=when(inc.opened_at),
-            opened_by=inc.opened_by,
+            opened_by=one_line(inc.opened_by),
             source=_("from an alert") if inc.source.get("kind") == "alert" else _("by hand"),
         )
     )
     role_words = {"commander": _("incident commander"), "operations": _("operations lead"), "scribe": _("scribe")}
-    roles = ", ".join(f"{role_words.get(k, k)} {v}" for k, v in inc.roles.items() if v)
+    roles = ", ".join(f"{role_words.get(k, k)} {one_line(v)}" for k, v in inc.roles.items() if v)
     if roles:
         say(_("  roles: {roles}").format(roles=roles))
     if inc.standby:
         say(_("  standby system serving at {url}").format(url=inc.standby.get("url")))
     if inc.resolution:
         say(
-            _("  resolved {at} by {by}").format(at=when(inc.resolution["at"]), by=inc.resolution["by"])
-            + (f": {inc.resolution['summary']}" if inc.resolution.get("summary") else "")
+            _("  resolved {at} by {by}").format(at=when(inc.resolution["at"]), by=one_line(inc.resolution["by"]))
+            + (f": {one_line(inc.resolution['summary'])}" if inc.resolution.get("summary") else "")
         )
     say(_("clocks:"))
     for c in inc.clocks():
@@ -106,14 +106,14 @@ def _show_human(inc, lang: str) -> None:
                 _("  {n}. [{status}] {problem} (owner {owner}, due {due})").format(
                     n=a.n,
                     status=api.shown(api.ACTION_STATUS_TITLES, a.status),
-                    problem=a.problem,
-                    owner=a.owner,
+                    problem=one_line(a.problem),
+                    owner=one_line(a.owner),
                     due=when(a.due)[:10],
                 )
             )
     say(_("timeline:"))
     for e in inc.timeline:
-        say(f"  {when(e.time)}  {api.timeline_text(e.kind, e.data)[:160]}  ({e.actor})")
+        say(f"  {when(e.time)}  {one_line(api.timeline_text(e.kind, e.data))[:160]}  ({one_line(e.actor)})")
     rb = api.runbook_for_type(inc.fault_type, lang)
     if rb:
         say(_("runbook: {title} ({path})").format(title=rb.title, path=rb.path))
@@ -199,7 +199,7 @@ def list_(
             mark = _("[DRILL] ") if inc.drill else ""
             say(
                 f"{inc.id}  {api.shown(api.STATUS_TITLES, inc.status)}  {api.shown(api.SEVERITY_TITLES, inc.severity)}  "
-                f"{api.shown(api.FAULT_TYPE_TITLES, inc.fault_type) or '-'}  {clock}  {mark}{inc.title}"
+                f"{api.shown(api.FAULT_TYPE_TITLES, inc.fault_type) or '-'}  {clock}  {mark}{one_line(inc.title)}"
             )
 
     emit(items, as_json, human)
@@ -520,7 +520,7 @@ def action_add(
         as_json,
         lambda _unused: say(
             _("{id} item {n}: {problem} (owner {owner}, due {value})").format(
-                id=inc.id, n=a.n, problem=a.problem, owner=a.owner, value=when(a.due)[:10]
+                id=inc.id, n=a.n, problem=one_line(a.problem), owner=one_line(a.owner), value=when(a.due)[:10]
             )
         ),
     )
@@ -570,8 +570,8 @@ def action_list(incident_id: IdArg, as_json: JsonOpt = False) -> None:
                 _("{n}. [{status}] {problem} (owner {owner}, due {value})").format(
                     n=a.n,
                     status=api.shown(api.ACTION_STATUS_TITLES, a.status),
-                    problem=a.problem,
-                    owner=a.owner,
+                    problem=one_line(a.problem),
+                    owner=one_line(a.owner),
                     value=when(a.due)[:10],
                 )
                 + (_(" OVERDUE") if a.overdue(now) else "")

@@ -276,3 +276,18 @@ def test_an_unwritable_journal_stops_a_milestone_and_the_clock_keeps_running(cli
         assert [e["kind"] for e in inc["timeline"]] == ["open"]
     cli("incident", "classify", iid, "--type", "app-crash", check=0)
     assert journal_kinds(procops_home, iid) == [("incident.open", None), ("incident.milestone", "classify")]
+
+
+def test_external_text_with_newlines_and_escapes_stays_one_line_in_list_and_show(cli):
+    title = "disk full\n## FORGED HEADING\n| a | table |\x1b[31m red"
+    iid = cli("incident", "open", "--title", title, check=0).out.strip()
+    cli("incident", "action", "add", iid, "--problem", "line one\nline two", "--owner", "ops\nteam", check=0)
+    listed = cli("incident", "list", check=0).out.strip().splitlines()
+    assert len(listed) == 1 and "FORGED HEADING" in listed[0] and "\x1b" not in listed[0]
+    shown = cli("incident", "show", iid, check=0).out
+    assert "\x1b" not in shown and not any(line.startswith("## FORGED") for line in shown.splitlines())
+    assert any("disk full ## FORGED HEADING" in line for line in shown.splitlines())
+    assert any("line one line two" in line and "ops team" in line for line in shown.splitlines())
+    items = cli("incident", "action", "list", iid, check=0).out.strip().splitlines()
+    assert len(items) == 1 and "line one line two" in items[0]
+    assert cli("incident", "show", iid, "--json", check=0).json()["title"] == title  # the record keeps it as given

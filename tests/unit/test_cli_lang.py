@@ -42,3 +42,10 @@ def test_a_command_with_its_own_lang_keeps_it_and_nothing_after_dashdash_moves()
     ]
     assert hoist_lang(["backup", "status", "--", "--lang", "zh"], ROOT) == ["backup", "status", "--", "--lang", "zh"]
     assert hoist_lang(["--lang", "zh", "backup", "status"], ROOT) == ["--lang", "zh", "backup", "status"]
+
+
+def test_one_line_makes_untrusted_text_inert():
+    from procops.cli.common import one_line
+
+    assert one_line("a\nb\r\n\tc\x1b[31md\x00") == "a b c [31md"
+    assert one_line(None) == "" and one_line(42) == "42"
