@@ -117,3 +117,29 @@ app.command(
     help=_("Check the platform against the policy, step by step; exit 0 only if every step passes."),
     epilog=_("Example: {command}").format(command="procops readiness --lang zh"),
 )(readiness_cmd.readiness)
+
+
+def for_invocation(words: list[str]) -> typer.Typer:
+    """The app as one command line needs it: the group it names built whole, every other group as its
+    help line alone (``procops --help`` lists them all; converting all ~60 commands into Click
+    commands costs more than the rest of the start-up). Shell completion gets the whole app."""
+    import os
+
+    if any(k.endswith("_COMPLETE") for k in os.environ):
+        return app
+    wanted = words[0] if words else None
+    trimmed = typer.Typer()
+    trimmed.info = app.info
+    trimmed.registered_callback = app.registered_callback
+    trimmed.registered_commands = app.registered_commands
+    trimmed._add_completion = app._add_completion
+    trimmed.pretty_exceptions_enable = app.pretty_exceptions_enable
+    for info in app.registered_groups:
+        if info.name == wanted or info.typer_instance is None:
+            trimmed.registered_groups.append(info)
+            continue
+        group = info.typer_instance.info
+        stub = typer.Typer(help=group.help, no_args_is_help=True)
+        stub.command(help=group.help, hidden=True)(lambda: None)  # a group needs a command to be one
+        trimmed.add_typer(stub, name=info.name, help=group.help)
+    return trimmed

@@ -134,12 +134,12 @@ def main(argv: list[str] | None = None) -> int:
     from procops.home import private_umask
     from procops.i18n import _
 
-    from procops.cli.app import app
+    from procops.cli.app import for_invocation
     from procops.cli.common import hoist_lang
     from procops.cli.help import tidy_along, usage_message
 
     private_umask()
-    command = typer.main.get_command(app)
+    command = typer.main.get_command(for_invocation(command_words(argv)))
     argv = hoist_lang(argv, command)
     tidy_along(command, argv)
     eager = ("--version", "--install-completion", "--show-completion", "--help", "-h")
