@@ -75,6 +75,8 @@ def private_file(path: Path) -> Path:
             return path
     if st.st_mode & 0o077:
         os.chmod(path, FILE_MODE)
+    if not os.access(path, os.R_OK | os.W_OK):  # read-only, immutable (chattr +i: even for root)
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES) + " (cannot be written)", str(path))
     return path
 
 
