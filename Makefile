@@ -7,8 +7,12 @@ bootstrap:
 readiness: bootstrap
 	.venv/bin/procops readiness
 
+# The suite's files spread over WORKERS processes (pytest-xdist; a file stays on one worker, so its
+# module fixtures are started once): most tests wait on real servers, so more workers than cores help.
+WORKERS ?= 4
+
 test: bootstrap
-	.venv/bin/python -m pytest
+	.venv/bin/python -m pytest -n $(WORKERS) --dist loadfile
 
 test-unit: bootstrap
 	.venv/bin/python -m pytest tests/unit
