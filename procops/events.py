@@ -112,6 +112,14 @@ class Kind(str, enum.Enum):
     INCIDENT_TIMELINE = "incident.timeline"
     INCIDENT_ESCALATION = "incident.escalation"
     INCIDENT_ALERT = "incident.alert"  # a related alert attached to an open incident as further evidence
+    # gray release (R6)
+    RELEASE_START = "release.start"
+    RELEASE_STAGE = "release.stage"  # a stage's deploy, weights and decision
+    RELEASE_GATE = "release.gate"  # one gate measurement: query, value, threshold, passed
+    RELEASE_FEEDBACK = "release.feedback"
+    RELEASE_END = "release.end"
+    # emergency drills (R8)
+    DRILL_RUN = "drill.run"
     # host security scan, readiness
     SCAN_RUN = "scan.run"
     READINESS_RUN = "readiness.run"
@@ -699,6 +707,105 @@ class ReadinessRun(Record):
     steps: dict[str, str] = field(default_factory=dict)  # step name -> its status
 
 
+# ---- gray release (R6)
+
+
+@dataclass(frozen=True)
+class ReleaseStart(Record):
+    """A release started: the version, what it replaces, its stages and the change notice shown."""
+
+    release_id: str = ""
+    version: str = ""
+    from_version: str = ""
+    stages: int = 0
+    auto: bool = False
+    change_notice: bool = False  # a change notice (zh and en) was present and shown
+    pilot_units: list[str] = field(default_factory=list)
+    artifact_sha256: str | None = None
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"artifact_sha256"})
+
+
+@dataclass(frozen=True)
+class ReleaseStage(Record):
+    """One stage: the hosts deployed, the weights set, and the decision (promote, pause, rollback)."""
+
+    release_id: str = ""
+    stage: int = 0
+    hosts: list[str] = field(default_factory=list)
+    weights: dict[str, int] = field(default_factory=dict)
+    traffic_percent: float = 0.0
+    decision: str = ""  # promote | pause | rollback | abort
+    status: Status = Status.OK
+
+
+@dataclass(frozen=True)
+class ReleaseGate(Record):
+    """One gate measured over an analysis window: the PromQL, the value, the threshold, the verdict."""
+
+    release_id: str = ""
+    stage: int = 0
+    gate: str = ""
+    query: str = ""
+    value: float | None = None
+    threshold: float | None = None
+    passed: bool = False
+    reason: str = ""  # why it failed (no data, too few requests, above the threshold ...)
+
+
+@dataclass(frozen=True)
+class ReleaseFeedback(Record):
+    release_id: str = ""
+    version: str = ""
+    unit: str = ""
+    blocking: bool = False
+    text: str = ""
+    resolved: bool = False
+
+
+@dataclass(frozen=True)
+class ReleaseEnd(Record):
+    """A release ended: rolled out everywhere (``promoted``), ``rolled_back`` by a gate, or ``aborted``."""
+
+    release_id: str = ""
+    version: str = ""
+    from_version: str = ""
+    status: Status = Status.FAILED
+    outcome: str = ""  # promoted | rolled_back | aborted
+    stages_passed: int = 0
+    stages_total: int = 0
+    change_notice: bool = False
+    reason: str = ""
+
+
+# ---- emergency drills (R8)
+
+
+@dataclass(frozen=True)
+class DrillRun(Record):
+    """One drill, however it ended: the scenario, mode, the measured times against their limits."""
+
+    drill_id: str = ""
+    scenario: str = ""
+    mode: str = ""  # auto | interactive | tabletop
+    announced: bool = True
+    status: Status = Status.FAILED
+    verdict: str = "fail"
+    target: str = "sandbox"
+    incident_id: str | None = None
+    injected_at: str | None = None  # T0, UTC ISO 8601
+    detected_s: float | None = None
+    classified_s: float | None = None
+    standby_s: float | None = None
+    reported_s: float | None = None
+    clocks: dict[str, bool] = field(default_factory=dict)  # 15m / 1h / 24h -> met
+    rolled_back: bool = False
+    steady_state_after: bool = False
+    findings: list[str] = field(default_factory=list)
+    report: str | None = None
+    reason: str = ""
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"incident_id", "injected_at", "report"})
+
+
 # ---- the operation lifecycle
 
 
@@ -770,6 +877,12 @@ RECORDS: Mapping[Kind, type[Record]] = {
     Kind.INCIDENT_TIMELINE: IncidentTimeline,
     Kind.INCIDENT_ESCALATION: IncidentEscalation,
     Kind.INCIDENT_ALERT: IncidentAlert,
+    Kind.RELEASE_START: ReleaseStart,
+    Kind.RELEASE_STAGE: ReleaseStage,
+    Kind.RELEASE_GATE: ReleaseGate,
+    Kind.RELEASE_FEEDBACK: ReleaseFeedback,
+    Kind.RELEASE_END: ReleaseEnd,
+    Kind.DRILL_RUN: DrillRun,
     Kind.SCAN_RUN: ScanRun,
     Kind.READINESS_RUN: ReadinessRun,
     Kind.OPERATION_START: OperationStart,

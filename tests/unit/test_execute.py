@@ -16,8 +16,10 @@ from procops import execute
 from procops.errors import EnvironmentFailure, ExitCode, VerdictFailed
 
 SH = execute.Tool("sh", "/bin/sh", exits={5: (ExitCode.VERDICT_FAILED, "verdict")}, timeout=30, grace=2)
-# a consumer stopped the way restic is: SIGINT, then a grace period
-INT_TOOL = execute.Tool("consumer", sys.executable, stop_signal=signal.SIGINT, grace=5, timeout=30)
+# a consumer stopped the way restic is: SIGINT, then a grace period (a long one: on a loaded machine python
+# can take seconds to run its handler, and SIGKILL after a short grace would leave no marker; an exited
+# child is not waited for longer)
+INT_TOOL = execute.Tool("consumer", sys.executable, stop_signal=signal.SIGINT, grace=30, timeout=60)
 
 
 def _gone(pid: int) -> bool:
@@ -272,7 +274,7 @@ def test_stop_children_stops_a_running_child_with_its_stop_signal(tmp_path):
     child = execute.popen(INT_TOOL, [sys.executable, "-c", CONSUMER, str(marker)], stdin=execute.PIPE)
     assert _wait_for(Path(str(marker) + ".ready"))
     assert child in execute.live_children()
-    stopped = execute.stop_children(grace=5)
+    stopped = execute.stop_children(grace=30)
     assert stopped == [f"consumer (pid {child.pid})"]
     assert marker.read_text() == "INT"
     assert child.wait(5) == 130 and not execute.live_children()
@@ -302,7 +304,7 @@ def test_stop_children_stops_a_child_that_run_is_waiting_for(tmp_path):
     t.start()
     assert _wait_for(pidfile)
     time.sleep(0.1)  # the shell has exec'd sleep
-    stopped = execute.stop_children(grace=5)
+    stopped = execute.stop_children(grace=30)
     t.join(10)
     assert stopped and not t.is_alive()
     assert box["error"].problem.startswith("interrupted") and _gone(int(pidfile.read_text()))
