@@ -89,6 +89,14 @@ def _check(config: Config) -> CheckResult:
     return res
 
 
+def client_auth(config: Config) -> tuple[str, str]:
+    """The basic-auth (user, password) procops' own clients send to the stack's Prometheus and
+    Alertmanager (gray-release gates and silences)."""
+    from procops.monitoring import webauth
+
+    return webauth.of(config).httpx()
+
+
 def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
     from procops.monitoring import stack
 
