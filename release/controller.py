@@ -1016,6 +1016,15 @@ def start(
 ) -> Result:
     from procops.operation import Operation
 
+    if not config.release.inventory and "inventory" not in config.release.model_fields_set:
+        from procops.sandbox import api as sandbox
+
+        if version not in sandbox.versions():  # bad input is said before the platform is looked at
+            raise BadInput(
+                _("unknown platform version {version!r}: use one of {versions}").format(
+                    version=version, versions=", ".join(sandbox.versions())
+                )
+            )
     env = resolve(config, loaded.source if loaded else None)
     sha = check_version(env, version)
     n = require_notice(config, version)
