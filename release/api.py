@@ -218,6 +218,18 @@ def plan(config: Config, version: str, *, analysis: float | None = None) -> dict
         base_now = G.Selector(config.release.job, tuple(env.instances.values()), from_version)
         q = G.queries(base_now, None, 300.0)
         empty = [k for k in ("canary_requests", "canary_p95_seconds") if C.prom_query(env, q[k]) is None]
+        if empty and config.release.load.enabled and env.frontend:
+            # a quiet platform: a few seconds of page views (no uploads) give the queries data
+            import time
+
+            from procops.release import traffic
+
+            g = config.release.gates
+            password = g.probe_password.reveal() if g.probe_password is not None else "password-1"
+            with traffic.BackgroundLoad(env.frontend, config.release.load.rate, 0.0, g.probe_user, password):
+                time.sleep(5.0)
+            time.sleep(config.monitoring.scrape_interval + 1.0)
+            empty = [k for k in ("canary_requests", "canary_p95_seconds") if C.prom_query(env, q[k]) is None]
         check(
             "baseline_data",
             not empty,

@@ -732,6 +732,7 @@ class Controller:
             load.start()
         try:
             # the analysis starts only once the canary has received traffic
+            settle = min(15.0, self.env.config.monitoring.scrape_interval + 1.0)
             t0 = time.monotonic()
             tq = G.traffic_query(canary, max(30.0, analysis))
             had = False
@@ -751,18 +752,22 @@ class Controller:
             else:
                 self.log(_("the canary has traffic: analysing for {window}").format(window=G.window(analysis)))
                 end = time.monotonic() + analysis
-                while time.monotonic() < end:
-                    time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             probe = None
             if g.probe:
+                # through one canary server directly, at the start of the window: its uploads count in it
                 h = env.host(canary_hosts[0])
                 base = h.health_url.rsplit("/healthz", 1)[0]
                 probe = traffic.probe(base, g.probe_user, password, g.probe_uploads)
+            if had:
+                while time.monotonic() < end:
+                    time.sleep(min(1.0, max(0.0, end - time.monotonic())))
+                # the last requests of the window are scraped before it is measured
+                time.sleep(settle)
         finally:
             counts = load.stop() if load is not None else None
         if counts is not None:
             st.timings[f"stage_{i + 1}_load_requests"] = counts.requests
-        q = G.queries(canary, baseline, analysis)
+        q = G.queries(canary, baseline, analysis + settle)
         values = {k: prom_query(env, v) for k, v in q.items()} if had else dict.fromkeys(q)
         checks = G.evaluate(values, q, g, probe)
         if not had:
