@@ -123,6 +123,32 @@ def down(
     )
 
 
+@app.command(
+    help=_(
+        "Restart one replica on another platform version (what deploy.yml runs on the sandbox inventory; "
+        "drain it in HAProxy first)."
+    )
+)
+def switch(
+    replica: Annotated[str, typer.Argument(help=_("Replica name, e.g. r1."))],
+    version: Annotated[str, typer.Option("--version", help=_("Platform version: 1.0.0, 1.1.0, 1.1.1-bad."))],
+    instance: InstanceOpt = "main",
+    json_: JsonOpt = False,
+) -> None:
+    from procops.sandbox import api
+
+    res = api.switch_version(replica, version, instance)
+    emit(
+        res,
+        json_,
+        lambda d: say(
+            (_("{replica} now runs {version}") if d["changed"] else _("{replica} already runs {version}")).format(
+                replica=d["replica"], version=d["version"]
+            )
+        ),
+    )
+
+
 @app.command(help=_("The active site, then URL, replicas, pids, versions, health and data paths of the instance."))
 def status(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
     from procops.sandbox import api

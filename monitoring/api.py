@@ -97,6 +97,14 @@ def critical_firing(config: Config) -> list[dict]:
     return [a for a in stack.check(config).critical if not grouping.is_drill(a["labels"])]
 
 
+def client_auth(config: Config) -> tuple[str, str]:
+    """The basic-auth (user, password) procops' own clients send to the stack's Prometheus and
+    Alertmanager (gray-release gates and silences)."""
+    from procops.monitoring import webauth
+
+    return webauth.of(config).httpx()
+
+
 def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
     from procops.monitoring import stack
 

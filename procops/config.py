@@ -11,6 +11,7 @@ number of seconds) and sizes ``200KB``, ``5MB`` (or a number of bytes).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -532,13 +533,206 @@ class BackupConfig(Section):
         return self
 
 
-class ReleaseConfig(Section):
-    """Gray releases (R6)."""
+class ReleaseHostConfig(Section):
+    """One host of the release inventory: an Ansible host and its HAProxy server."""
 
-    batches: list[Ratio] = Field(
-        default_factory=lambda: [0.1, 0.5, 1.0], description="Share of traffic/servers per stage."
+    name: str = Field(
+        ..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Inventory host name.", examples=["web1"]
     )
-    stage_hold: PositiveDuration = Field(60.0, description="Observation time of each stage before its gate.")
+    server: str = Field(
+        ...,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Its server name in the HAProxy backend.",
+        examples=["web1"],
+    )
+    address: str | None = Field(
+        None, description="Where Ansible and Fabric reach it over SSH (ansible_host).", examples=["10.0.0.21"]
+    )
+    user: str | None = Field(None, description="SSH user (empty: the current one).", examples=["deploy"])
+    health_url: str | None = Field(
+        None,
+        description='URL answering the deployed version as JSON {"version": ...} (empty: http://ADDRESS:8000/healthz).',
+        examples=["http://10.0.0.21:8000/healthz"],
+    )
+    vars: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra inventory variables of this host (e.g. release_root, service_name).",
+        examples=[{"release_root": "/srv/platform", "service_name": "platform"}],
+    )
+
+
+class ReleaseStageConfig(Section):
+    """One stage of a rollout: how many hosts run the new version and what share of traffic they get."""
+
+    hosts: str = Field(
+        ...,
+        pattern=r"^([1-9][0-9]*|[1-9][0-9]?%|100%|half|all)$",
+        description="Hosts on the new version at this stage: a count (1), a share of the inventory (50%), "
+        "'half' or 'all'.",
+        examples=["1", "half", "all"],
+    )
+    traffic: int = Field(..., ge=1, le=100, description="Percent of the traffic sent to them.", examples=[10])
+    analysis: PositiveDuration = Field(120.0, description="Analysis window of the stage's gates.")
+    manual_gate: bool = Field(
+        True, description="Pause after the gates pass until `procops release promote` (unless --auto)."
+    )
+
+
+def _default_stages() -> list[ReleaseStageConfig]:
+    return [
+        ReleaseStageConfig(hosts="1", traffic=10, analysis=120.0),
+        ReleaseStageConfig(hosts="half", traffic=50, analysis=300.0),
+        ReleaseStageConfig(hosts="all", traffic=100, analysis=120.0, manual_gate=False),
+    ]
+
+
+class ReleaseGatesConfig(Section):
+    """Canary analysis: canary against baseline (the stable servers in the same window) and absolute."""
+
+    error_ratio_margin: Ratio = Field(
+        0.01, description="The canary's 5xx ratio may exceed the baseline's by at most this (0.01: one point)."
+    )
+    p95_ratio: float = Field(1.2, ge=1.0, description="The canary's p95 latency at most this times the baseline's.")
+    p95_max: Latency = Field(2.0, description="And at most this (the page-load SLO).")
+    p95_tolerance: Latency = Field(
+        0.05,
+        description="Differences of p95 below this are noise of the histogram's buckets: the canary passes when "
+        "within p95_ratio x baseline or baseline + this.",
+    )
+    upload_success: Ratio = Field(1.0, description="Share of bid uploads that must succeed on the canary (R1: 100%).")
+    min_requests: int = Field(
+        20, ge=1, description="Fewer canary requests in the window than this is a failed check, not a pass."
+    )
+    min_uploads: int = Field(1, ge=1, description="Fewer canary uploads in the window than this is a failed check.")
+    on_no_data: Literal["fail", "pause"] = Field(
+        "fail", description="A check without data (empty, NaN, too few requests): fail it (roll back) or pause."
+    )
+    probe: bool = Field(
+        True, description="Upload a bid file through the canary and download it back with the same sha256."
+    )
+    probe_uploads: int = Field(5, ge=1, le=500, description="Files the synthetic probe uploads per analysis.")
+    probe_user: str = Field(
+        "supplier-1@example.test",
+        description="Supplier account of the probe and the background load (the sandbox's seeded supplier 1).",
+    )
+    probe_password: SecretRef | None = Field(
+        None, description="Its password (empty: the sandbox seed's password of supplier 1)."
+    )
+    traffic_timeout: PositiveDuration = Field(
+        60.0, description="Wait this long for the canary's first requests before the analysis starts."
+    )
+
+
+class ReleaseLoadConfig(Section):
+    """A small background load through the front end during analysis (quiet hours still give data)."""
+
+    enabled: bool = Field(True, description="Run it during every analysis window.")
+    rate: float = Field(8.0, gt=0, le=200, description="Requests per second (pages and bid uploads).")
+    upload_share: Ratio = Field(0.3, description="Share of those requests that upload a bid file.")
+
+
+class FreezeWindowConfig(Section):
+    """A configured freeze window: no release starts and no stage advances inside it."""
+
+    name: str = Field(..., description="What it is.", examples=["year-end settlement"])
+    start: dt.datetime = Field(
+        ..., description="Start (ISO 8601, with a zone).", examples=["2026-12-28T00:00:00+08:00"]
+    )
+    end: dt.datetime = Field(..., description="End (ISO 8601, with a zone).", examples=["2027-01-02T00:00:00+08:00"])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FreezeWindowConfig:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("give freeze window times with a zone (e.g. +08:00 or Z)")
+        if self.end <= self.start:
+            raise ValueError("a freeze window must end after it starts")
+        return self
+
+
+class ReleaseFreezeConfig(Section):
+    """The procurement calendar: never change the platform under a bid deadline or opening."""
+
+    before_deadline: Duration = Field(
+        7200.0,
+        ge=0,
+        description="No start and no promotion within this time before an announcement's bid deadline "
+        "(the platform's deadline_at); 0 turns it off.",
+    )
+    windows: list[FreezeWindowConfig] = Field(default_factory=list, description="Configured freeze windows.")
+
+
+class ChangeNoticeConfig(Section):
+    """What changes for users in a version (shown by `plan`, required by `start`)."""
+
+    zh: str = Field(..., min_length=1, description="In Chinese.")
+    en: str = Field(..., min_length=1, description="In English.")
+    workflows: list[str] = Field(default_factory=list, description="Workflows that change.")
+
+
+class ReleaseConfig(Section):
+    """Gray releases (R6): staged canary rollouts with HAProxy weights and Prometheus gates."""
+
+    inventory: list[ReleaseHostConfig] = Field(
+        default_factory=list,
+        description="The hosts, in rollout order (empty: the running sandbox's replicas, deployed with a "
+        "local connection).",
+    )
+    backend: str = Field("replicas", description="HAProxy backend of the hosts' servers.")
+    haproxy_socket: Path | None = Field(
+        None, description="HAProxy runtime API socket (level admin; empty: the sandbox's)."
+    )
+    prometheus_url: str | None = Field(
+        None, description="Prometheus of the gates (empty: the monitoring stack's on loopback)."
+    )
+    alertmanager_url: str | None = Field(
+        None, description="Alertmanager for the silences of planned restarts (empty: the monitoring stack's)."
+    )
+    job: str = Field("platform", description="The Prometheus job label of the hosts' metrics.")
+    stages: list[ReleaseStageConfig] = Field(
+        default_factory=_default_stages,
+        description="Stages in order; traffic grows and the last sends 100% to all hosts.",
+    )
+    progress_deadline: PositiveDuration = Field(
+        600.0, description="A stage not decided within this time is rolled back (Argo and Flagger: 600 s)."
+    )
+    max_auto_rollbacks: int = Field(
+        3, ge=1, description="Consecutive automatic rollbacks after which `start` refuses until --acknowledge."
+    )
+    gates: ReleaseGatesConfig = Field(default_factory=ReleaseGatesConfig)
+    load: ReleaseLoadConfig = Field(default_factory=ReleaseLoadConfig)
+    freeze: ReleaseFreezeConfig = Field(default_factory=ReleaseFreezeConfig)
+    pilot_units: list[str] = Field(
+        default_factory=list,
+        description="Purchasing units whose requests go to the canary (cookie or header set at login).",
+        examples=[["unit-0001"]],
+    )
+    notices: dict[str, ChangeNoticeConfig] = Field(
+        default_factory=dict,
+        description="Change notices by version (beside those shipped in release/notices/*.yaml).",
+    )
+    notices_dir: Path | None = Field(None, description="More change notices, one VERSION.yaml each.")
+    artifacts_dir: Path | None = Field(
+        None,
+        description="Where the releases of real hosts are (platform-VERSION.tar.gz); the sandbox's versions need none.",
+    )
+    deploy_timeout: PositiveDuration = Field(300.0, description="Longest a deploy or rollback playbook may run.")
+
+    @model_validator(mode="after")
+    def _check(self) -> ReleaseConfig:
+        if not self.stages:
+            raise ValueError("release.stages is empty: give at least one stage")
+        traffic = [s.traffic for s in self.stages]
+        if any(b <= a for a, b in zip(traffic, traffic[1:])):
+            raise ValueError(f"release.stages traffic must grow from stage to stage, not {traffic}")
+        if traffic[-1] != 100 or self.stages[-1].hosts not in ("all", "100%"):
+            raise ValueError("the last release stage must send 100% of the traffic to all hosts (hosts: all)")
+        names = [h.name for h in self.inventory]
+        servers = [h.server for h in self.inventory]
+        for what, xs in (("names", names), ("servers", servers)):
+            dup = {n for n in xs if xs.count(n) > 1}
+            if dup:
+                raise ValueError(f"release.inventory host {what} must be unique: {', '.join(sorted(dup))}")
+        return self
 
 
 class ContactConfig(Section):

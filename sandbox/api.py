@@ -47,6 +47,8 @@ __all__ = [
     "serving",
     "serving_instance",
     "set_fault",
+    "switch_version",
+    "versions",
     "status",
     "up",
     "up_options",
@@ -242,6 +244,22 @@ def set_fault(specs: list[str], endpoint: str | None, instance: str | None = Non
 
     require_writable()
     return platform.set_fault(specs, endpoint, _resolve(instance))
+
+
+def versions() -> tuple[str, ...]:
+    """The platform versions the sandbox can run (the release artifacts of the sandbox inventory)."""
+    from procops.sandbox.platform import VERSIONS
+
+    return VERSIONS
+
+
+def switch_version(replica: str, version: str, instance: str = "main") -> dict:
+    """Restart one replica of the instance on ``version`` (the sandbox's deploy; drain it first)."""
+    from procops.journal import require_writable
+    from procops.sandbox import platform
+
+    require_writable()
+    return platform.switch_version(replica, version, instance)
 
 
 def clear_fault(instance: str | None = None) -> dict:

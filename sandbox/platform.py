@@ -109,6 +109,7 @@ class SandboxState:
     haproxy: Proc | None = None
     replicas: list[Proc] = field(default_factory=list)
     bind_address: str = "127.0.0.1"
+    max_upload_size: int | None = None  # what the replicas were started with (a switched replica keeps it)
 
     @property
     def host(self) -> str:
@@ -379,6 +380,7 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
             documents_dir=str(paths.documents),
             started_at=iso(utcnow()),
             bind_address=opts.bind_address,
+            max_upload_size=opts.max_upload_size,
         )
         group = ProcessGroup(f"sandbox-{instance}", paths.logs)
         with group.starting(cleanup=lambda: paths.state_file.unlink(missing_ok=True)):
@@ -553,6 +555,71 @@ def status(instance: str = "main") -> dict:
         }
     )
     return base
+
+
+def switch_version(replica: str, version: str, instance: str = "main") -> dict:
+    """Restart one replica on another platform version (what a deploy does on a real host): stop it,
+    start it on the same port with ``version``, record it in ``state.json``, wait until it answers
+    /healthz with that version. The caller drains it in HAProxy first. Idempotent: a live replica
+    already on ``version`` is left alone."""
+    if version not in VERSIONS:
+        raise BadInput(
+            _("unknown platform version {version!r}: use one of {versions}").format(
+                version=version, versions=", ".join(VERSIONS)
+            )
+        )
+    paths = SandboxPaths.of(instance)
+    with exclusive_lock(f"sandbox-{instance}", wait=True):
+        state = running_state(instance)
+        idx = next((i for i, r in enumerate(state.replicas) if r.name == replica), None)
+        if idx is None:
+            raise BadInput(
+                _("sandbox '{instance}' has no replica {replica!r} (it has: {names})").format(
+                    instance=instance, replica=replica, names=", ".join(r.name for r in state.replicas)
+                )
+            )
+        old = state.replicas[idx]
+        url = f"http://{state.host}:{old.port}/healthz"
+        if old.alive() and old.version == version:
+            ok, body = _http_ok(url)
+            if ok and (body or {}).get("version") == version:
+                return {"replica": replica, "version": version, "changed": False, "pid": old.pid}
+        execute.terminate([old], timeout=15)
+        deadline = time.monotonic() + 15
+        while old.port and not port_free(old.port, state.bind_address) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        from procops.config import SandboxConfig
+
+        max_upload = state.max_upload_size or SandboxConfig().max_upload_size
+        env = replica_env(paths, state.database_url, version, max_upload, replica, generated_secret(ADMIN_TOKEN_SECRET))
+        group = ProcessGroup(f"sandbox-{instance}", paths.logs)
+        assert old.port is not None
+        new = group.spawn(
+            execute.UVICORN,
+            replica_argv(old.port, state.bind_address),
+            replica,
+            env=env,
+            port=old.port,
+            version=version,
+        )
+        state.replicas[idx] = new
+        save_state(paths, state)
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while time.monotonic() < deadline:
+            if not new.alive():
+                raise EnvironmentFailure(
+                    _("sandbox replica {name} exited during start:\n").format(name=replica)
+                    + _log_tail(paths.logs / f"{replica}.log")
+                )
+            ok, body = _http_ok(url)
+            if ok and (body or {}).get("version") == version:
+                return {"replica": replica, "version": version, "changed": True, "pid": new.pid}
+            time.sleep(0.2)
+    raise EnvironmentFailure(
+        _("sandbox replica {name} did not answer /healthz on version {version} within {timeout:.0f}s").format(
+            name=replica, version=version, timeout=HEALTH_TIMEOUT
+        )
+    )
 
 
 def running_state(instance: str = "main") -> SandboxState:

@@ -39,7 +39,7 @@ def test_config_init_then_validate_and_show_masks_secrets(cli, tmp_path):
 
 
 def test_not_yet_available_commands_exit_2(cli):
-    r = cli("release", "plan")
+    r = cli("drill", "status")
     assert r.code == 2 and "not yet available" in r.err
 
 

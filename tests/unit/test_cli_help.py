@@ -12,7 +12,7 @@ from procops.cli.app import app
 from procops.cli.help import EXAMPLES, tidy
 from procops.cli.main import main
 
-STUBS = ("release", "drill")  # groups whose commands land with their own work
+STUBS = ("drill",)  # groups whose commands land with their own work
 
 
 def _commands():

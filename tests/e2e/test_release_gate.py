@@ -1,0 +1,92 @@
+"""The manual gate of a gray release: pause for feedback, refuse promotion while blocking feedback
+is open or inside a freeze window, promote, abort back to stable (real sandbox, monitoring stack,
+Ansible)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from release_testing import all_equal_and_up, journal, running_platform, versions, weights, write_config
+
+
+@pytest.fixture
+def platform(cli, port_block, tmp_path, procops_home):
+    with running_platform(cli, port_block, tmp_path, procops_home) as p:
+        yield p
+
+
+def _window(name: str) -> list[dict]:
+    now = dt.datetime.now(dt.UTC)
+    return [
+        {
+            "name": name,
+            "start": (now - dt.timedelta(minutes=5)).isoformat(),
+            "end": (now + dt.timedelta(hours=1)).isoformat(),
+        }
+    ]
+
+
+def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restores_stable(cli, platform):
+    env = platform["env"]
+    plan = cli("release", "plan", "1.1.0", "--json", env=env, check=0).json()
+    assert [s["hosts"] for s in plan["stages"]] == [["r1"], ["r1", "r2"], ["r1", "r2", "r3"]]
+    assert plan["stages"][0]["weights"] == {"r1": 22, "r2": 100, "r3": 100}
+    assert "sandbox_uploads_total" in plan["stages"][0]["queries"]["canary_upload_success"]
+    assert plan["notice"]["zh"] and plan["notice"]["en"]
+    assert all(c["ok"] for c in plan["preflight"]), plan["preflight"]
+
+    r = cli("release", "start", "1.1.0", "--json", env=env, timeout=300, check=0)
+    out = r.json()
+    assert out["outcome"] == "paused" and out["release"]["stage"] == 2
+    assert versions(cli, env) == {"r1": "1.1.0", "r2": "1.0.0", "r3": "1.0.0"}
+    w = weights(platform["socket"])
+    assert w["r1"][0] == 22 and w["r2"][0] == 100  # the canary keeps its share while paused
+
+    # blocking feedback of a pilot unit refuses promotion
+    cli(
+        "release",
+        "feedback",
+        "add",
+        "--unit",
+        "unit-0001",
+        "--blocking",
+        "the bid list lost its sort",
+        env=env,
+        check=0,
+    )
+    r = cli("release", "promote", env=env, check=1)
+    assert "blocking feedback" in r.err and "unit-0001" in r.err
+    assert cli("release", "promote", "--override", env=env).code == 2  # an override needs a reason
+    cli("release", "feedback", "resolve", "1", env=env, check=0)
+
+    # a freeze window refuses promotion, naming the window
+    write_config(platform, freeze={"windows": _window("bid opening of project 0042")})
+    r = cli("release", "promote", env=env, check=1)
+    assert "bid opening of project 0042" in r.err
+    write_config(platform)
+
+    r = cli("release", "promote", "--json", env=env, timeout=300, check=0)
+    out = r.json()
+    assert out["outcome"] == "paused" and out["release"]["stage"] == 3
+    assert versions(cli, env) == {"r1": "1.1.0", "r2": "1.1.0", "r3": "1.0.0"}
+    st = cli("release", "status", "--json", env=env, check=0).json()["release"]
+    assert st["approvals"] and st["approvals"][0]["by"]
+    assert st["feedback"][0]["resolved"] is True
+
+    # abort: traffic to stable first, then the canary hosts back, then the weights
+    r = cli("release", "abort", "--reason", "pilot found a problem", "--json", env=env, timeout=300, check=0)
+    assert r.json()["outcome"] == "aborted"
+    assert set(versions(cli, env).values()) == {"1.0.0"}
+    assert all_equal_and_up(weights(platform["socket"]))
+    ends = [d for k, d in journal(platform["home"]) if k == "release.end"]
+    assert ends[-1]["outcome"] == "aborted"
+    assert any(k == "release.feedback" for k, _d in journal(platform["home"]))
+
+    # and a freeze window refuses a start
+    write_config(platform, freeze={"windows": _window("year-end settlement")})
+    r = cli("release", "start", "1.1.0", "--auto", env=env, check=1)
+    assert "year-end settlement" in r.err
+    plan = cli("release", "plan", "1.1.0", "--json", env=env).json()
+    assert plan["freeze_windows"][0]["name"] == "year-end settlement"
+    assert not next(c for c in plan["preflight"] if c["check"] == "freeze")["ok"]
