@@ -129,7 +129,9 @@ class DrillResult:
             "drill_id": self.drill_id,
             "scenario": self.scenario.name,
             "mode": self.mode,
+            "announced": self.announced,
             "status": self.status.value,
+            "fractions": {},
             "exit_code": self.exit_code,
             "incident_id": self.incident_id,
             "injected_at": self.injected_at,
@@ -595,7 +597,9 @@ def _close(
         res.note("steady-state", "ok" if all(p.ok for p in res.steady_after) else "failed")
     if marked:
         with op.step("unmark-alerts"):
-            _wait_alerts_cleared(config, res.drill_id, timeout=scenario.rollback.timeout)
+            _wait_alerts_cleared(
+                config, {*PLATFORM_ALERTS, scenario.detection.alert or ""}, timeout=scenario.rollback.timeout
+            )
             from procops.monitoring import api as monitoring
 
             monitoring.unmark_drill(config)
@@ -625,13 +629,12 @@ def _steady_again(config: Config, scenario: Scenario, timeout: float) -> list[Pr
         time.sleep(1.0)
 
 
-def _wait_alerts_cleared(config: Config, drill_id: str, timeout: float) -> None:
+def _wait_alerts_cleared(config: Config, names: set[str], timeout: float) -> None:
     """Before the mark is lifted, the drill's alerts must be resolved: a still-firing one would come
     back unlabelled and open a real incident."""
     from procops.monitoring import api as monitoring
 
     deadline = time.monotonic() + timeout
-    names = set(PLATFORM_ALERTS)
     while time.monotonic() < deadline:
         try:
             alerts = monitoring.prometheus_alerts(config)
