@@ -109,6 +109,51 @@ def check_exit_code(results: list[CheckResult]) -> ExitCode:
     return exit_code(r.problem for r in results if not r.ok)
 
 
+def offsite_repository_path(config: Config, repo: str | None = None) -> tuple[str, Path | None]:
+    """The name of the off-site repository (or ``repo``) and its folder when it is a local path
+    (None for sftp:, rest:, s3: ...): what a drill copies before corrupting the copy."""
+    from pathlib import Path
+
+    from procops.backup.sources import select
+    from procops.errors import BadInput
+    from procops.i18n import _
+
+    repos = select(config, repo)
+    chosen = repos[0] if repo else next((r for r in repos if r.offsite), None)
+    if chosen is None:
+        raise BadInput(_("no off-site repository is configured (backup.repositories with offsite: true)"))
+    url = chosen.url
+    if ":" in url.split("/", 1)[0] and not url.startswith("/"):
+        return chosen.name, None
+    return chosen.name, Path(url.removeprefix("local:")).expanduser()
+
+
+def check_copy(config: Config, repo: str, copy: Path, *, timeout: float = 600.0) -> CheckResult:
+    """``restic check --read-data`` of a copy of repository ``repo`` (same password) at ``copy``: the
+    packs it finds damaged are in ``packs``. Journals nothing and touches no state: the copy is a drill's."""
+    import dataclasses
+    import time
+
+    from procops.backup.check import CheckResult as _Check
+    from procops.backup.check import bad_packs, error_lines
+    from procops.backup.ops import make_restic
+    from procops.backup.restic import ResticError, check_args
+    from procops.backup.sources import select
+
+    r = dataclasses.replace(select(config, repo)[0], url=str(copy), append_only=False)
+    restic = make_restic(config)
+    t0 = time.monotonic()
+    try:
+        restic.run(r, check_args(None, read_all=True), timeout=timeout)
+        return _Check(r.name, True, "all", round(time.monotonic() - t0, 3))
+    except ResticError as e:
+        full = getattr(e, "output", "") or ""
+        res = _Check(r.name, False, "all", round(time.monotonic() - t0, 3), problem=e.problem.value)
+        res.errors = error_lines(full) or [e.message]
+        res.packs = bad_packs(full)
+        return res
+
+
 def verify_snapshot(
     config: Config,
     *,

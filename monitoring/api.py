@@ -105,6 +105,28 @@ def client_auth(config: Config) -> tuple[str, str]:
     return webauth.of(config).httpx()
 
 
+def mark_drill(config: Config, label: str, alertnames: list[str]) -> bool:
+    """While a drill runs, its alerts (``alertnames``) leave Prometheus labelled ``drill=<label>``: the
+    webhook opens a drill incident for them. False when the stack is not running."""
+    from procops.monitoring import stack
+
+    return stack.set_drill_mark(config, {"label": label, "alertnames": list(alertnames)})
+
+
+def unmark_drill(config: Config) -> bool:
+    """The drill is over: alerts leave Prometheus unlabelled again."""
+    from procops.monitoring import stack
+
+    return stack.set_drill_mark(config, None)
+
+
+def prometheus_alerts(config: Config) -> list[dict]:
+    """Prometheus's firing and pending alerts (alertname, state, labels, since); exit 3 when unreachable."""
+    from procops.monitoring import stack
+
+    return stack.check(config).prometheus
+
+
 def deliver_synthetic(config: Config, timeout: float = 30.0) -> dict:
     from procops.monitoring import stack
 

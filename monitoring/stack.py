@@ -15,6 +15,7 @@ recorded there whose start time still matches.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -177,10 +178,33 @@ def _d(seconds: float) -> str:
     return R.prom_duration(seconds)
 
 
+def drill_relabel(mark: dict | None) -> list[dict]:
+    """The ``alert_relabel_configs`` of a running drill: its alerts (``alertnames``) leave Prometheus
+    with ``drill=<label>``, so the webhook opens a drill incident for them, never a real one."""
+    if not mark or not mark.get("label") or not mark.get("alertnames"):
+        return []
+    names = "|".join(re.escape(str(n)) for n in mark["alertnames"])
+    return [
+        {
+            "source_labels": ["alertname"],
+            "regex": f"({names})",
+            "target_label": R.DRILL_LABEL,
+            "replacement": str(mark["label"]),
+            "action": "replace",
+        }
+    ]
+
+
 def prometheus_config(
-    mon: MonitoringConfig, paths: StackPaths, target: Target, rules_file: Path, auth: WebAuth | None = None
+    mon: MonitoringConfig,
+    paths: StackPaths,
+    target: Target,
+    rules_file: Path,
+    auth: WebAuth | None = None,
+    drill: dict | None = None,
 ) -> str:
-    """``auth``: the credentials Prometheus sends to itself and to Alertmanager (a ``password_file``)."""
+    """``auth``: the credentials Prometheus sends to itself and to Alertmanager (a ``password_file``);
+    ``drill``: the mark of a running drill (:func:`drill_relabel`)."""
     basic = {"basic_auth": auth.prometheus_basic_auth()} if auth is not None else {}
 
     def static(job: str, port: int, **extra: Any) -> dict:
@@ -224,7 +248,8 @@ def prometheus_config(
         },
         "rule_files": [str(rules_file)],
         "alerting": {
-            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{mon.alertmanager_port}"]}], **basic}]
+            "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{mon.alertmanager_port}"]}], **basic}],
+            **({"alert_relabel_configs": relabel} if (relabel := drill_relabel(drill)) else {}),
         },
         "scrape_configs": scrape,
     }
@@ -470,7 +495,7 @@ def render_all(config: Config, paths: StackPaths, target: Target) -> dict[str, P
     auth = webauth.of(config)
     webauth.write_web_config(paths.web_yml, auth)
     atomic_write(paths.platform_targets, platform_targets(target))
-    atomic_write(paths.prometheus_yml, prometheus_config(mon, paths, target, rules_file, auth))
+    atomic_write(paths.prometheus_yml, prometheus_config(mon, paths, target, rules_file, auth, load_drill_mark(paths)))
     atomic_write(
         paths.alertmanager_yml, alertmanager_config(mon, token_file(config), _escalation_receivers(config, paths))
     )
@@ -482,6 +507,51 @@ def render_all(config: Config, paths: StackPaths, target: Target) -> dict[str, P
         "web": paths.web_yml,
         "rules": rules_file,
     }
+
+
+def drill_mark_file(paths: StackPaths) -> Path:
+    return paths.run / "drill-mark.json"
+
+
+def load_drill_mark(paths: StackPaths) -> dict | None:
+    try:
+        data = json.loads(drill_mark_file(paths).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def set_drill_mark(config: Config, mark: dict | None) -> bool:
+    """Mark (``mark``: ``{"label", "alertnames"}``) or unmark (None) a drill's alerts in the running
+    stack: the Prometheus config is rendered again and reloaded. False when the stack is not running
+    (nothing to mark); EnvironmentFailure when Prometheus does not take the new config."""
+    import httpx
+
+    from procops.home import atomic_write, exclusive_lock
+
+    paths = StackPaths.of()
+    mon = config.monitoring
+    auth = webauth.of(config)
+    with exclusive_lock("monitoring", wait=True):
+        current = load_state(paths)
+        if current is None or not ProcessGroup("monitoring", paths.logs, current.components).all_alive():
+            return False
+        if mark:
+            atomic_write(drill_mark_file(paths), json.dumps(mark))
+        else:
+            drill_mark_file(paths).unlink(missing_ok=True)
+        rules_file = paths.rules_dir / R.RULES_FILE
+        target = discover_target(config)
+        atomic_write(paths.prometheus_yml, prometheus_config(mon, paths, target, rules_file, auth, mark))
+        try:
+            r = httpx.post(f"http://127.0.0.1:{mon.prometheus_port}/-/reload", timeout=30, auth=auth.httpx())
+            r.raise_for_status()
+        except httpx.HTTPError as e:
+            raise EnvironmentFailure(
+                _("Prometheus did not reload its config for the drill: {e}").format(e=e),
+                hint=_("check the stack: procops monitor status"),
+            ) from None
+    return True
 
 
 def validate(paths: StackPaths) -> None:

@@ -57,7 +57,14 @@ def jobs(config: Config) -> list[Job]:
     """Every scheduled job, each declared by the area (or core module) that owns it, in this order."""
     from procops import scan
     from procops.backup import api as backup
+    from procops.drills import api as drills
     from procops.incidents import api as incidents
     from procops.loadtests import api as loadtests
 
-    return [*backup.jobs(config), *scan.jobs(config), *loadtests.jobs(config), *incidents.jobs(config)]
+    return [
+        *backup.jobs(config),
+        *scan.jobs(config),
+        *loadtests.jobs(config),
+        *incidents.jobs(config),
+        *drills.jobs(config),
+    ]

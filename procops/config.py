@@ -757,10 +757,38 @@ class NotificationsConfig(Section):
     )
 
 
+class DrillHost(Section):
+    """A host drills may inject faults into over SSH (Fabric)."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="Inventory name of the host.")
+    address: str = Field(..., description="Address or name sshd listens on.")
+    port: Port = Field(22, description="sshd port.")
+    user: str = Field("root", description="SSH user (root, or one allowed to run systemctl, iptables, tc).")
+    key_file: Path | None = Field(None, description="Private key file (empty: the SSH agent and ~/.ssh).")
+    known_hosts: Path | None = Field(
+        None, description="known_hosts file checked against the host key (empty: ~/.ssh/known_hosts)."
+    )
+
+
 class DrillsConfig(Section):
     """Quarterly emergency drills (R8)."""
 
     scenarios_dir: Path | None = Field(None, description="Extra drill scenarios (YAML).")
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="The only inventory hosts a drill may inject faults into (a scenario naming another is refused).",
+        examples=[["web1", "db1"]],
+    )
+    hosts: list[DrillHost] = Field(default_factory=list, description="How to reach the allowed hosts over SSH.")
+    participants: list[ContactConfig] = Field(
+        default_factory=list,
+        description="The drill's participants: drill escalations name them, never the responsible leaders.",
+    )
+    rectification_owner: str = Field(
+        "operations", description="Owner of the rectification items a drill's findings become (R12)."
+    )
+    rectification_due: PositiveDuration = Field(30 * 86400.0, description="Due date of those items after the drill.")
+    poll_interval: PositiveDuration = Field(1.0, description="How often a running drill looks for the detection.")
     failover_inventory: Path | None = Field(
         None,
         description="Ansible inventory for playbooks/failover.yml "

@@ -292,6 +292,17 @@ class Operation:
         if detail:
             self.detail = detail
 
+    @contextlib.contextmanager
+    def signals_held(self) -> Iterator[None]:
+        """Hold SIGINT/SIGTERM while the block runs (a rollback the caller runs itself): the first
+        signal is kept and ends the operation as interrupted afterwards; a second one stops the block."""
+        was = self._closing
+        self._closing = True
+        try:
+            yield
+        finally:
+            self._closing = was
+
     def hard_abort(self) -> None:
         """Skip the rollbacks (an operator asked to leave things as they are)."""
         self._hard_abort = True

@@ -78,7 +78,7 @@ def find_job(config: Config, name: str) -> Job:
 
 def calendar(interval: float, minute: int) -> tuple[str, str]:
     """(systemd OnCalendar, cron schedule) of an interval: minutes dividing 60, hours dividing 24, 1 day,
-    7 days or about a month; ``minute`` offsets the start inside the period."""
+    7 days, about a month or a quarter; ``minute`` offsets the start inside the period."""
     s = int(round(interval))
     m = minute % 60
     if s < 60 or s % 60:
@@ -104,9 +104,11 @@ def calendar(interval: float, minute: int) -> tuple[str, str]:
         return f"Sun *-*-* 04:{m:02d}:00", f"{m} 4 * * 0"
     if s in range(28 * 86400, 32 * 86400):
         return f"*-*-01 05:{m:02d}:00", f"{m} 5 1 * *"
+    if s in range(89 * 86400, 93 * 86400):  # a quarter: the first day of January, April, July, October
+        return f"*-01,04,07,10-01 06:{m:02d}:00", f"{m} 6 1 1,4,7,10 *"
     raise BadInput(
         _(
-            "cannot schedule an interval of {interval:g}s: use minutes dividing 60, hours dividing 24, 1 day, 7 days or a month"
+            "cannot schedule an interval of {interval:g}s: use minutes dividing 60, hours dividing 24, 1 day, 7 days, a month or a quarter"
         ).format(interval=interval)
     )
 

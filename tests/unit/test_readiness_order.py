@@ -20,10 +20,13 @@ ORDER = [
     "backup-check",
     "backup-verify",
     "runbooks",
+    "drill",
     "platform-health",
     "journal",
 ]
-AREA_STEPS = [f"procops.{a}.steps" for a in ("sandbox", "monitoring", "loadtests", "backup", "release", "incidents")]
+AREA_STEPS = [
+    f"procops.{a}.steps" for a in ("sandbox", "monitoring", "loadtests", "backup", "release", "incidents", "drills")
+]
 
 
 def test_the_readiness_steps_run_in_the_designed_order():

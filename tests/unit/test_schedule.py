@@ -68,6 +68,7 @@ def test_cron_lines_are_wrapped_in_flock():
 
 def test_every_area_declares_its_jobs_and_the_list_keeps_todays_order():
     from procops.backup import api as backup
+    from procops.drills import api as drills
     from procops.incidents import api as incidents
     from procops.loadtests import api as loadtests
     from procops import scan
@@ -81,11 +82,13 @@ def test_every_area_declares_its_jobs_and_the_list_keeps_todays_order():
         "scan",
         "loadtest-capacity",
         "incident-escalate",
+        "drill-reminder",
     ]
     assert [j.name for j in backup.jobs(c)] == ["backup-run", "backup-check", "backup-verify-live", "backup-verify"]
     assert [j.name for j in scan.jobs(c)] == ["scan"]
     assert [j.name for j in loadtests.jobs(c)] == ["loadtest-capacity"]
     assert [(j.name, j.interval) for j in incidents.jobs(c)] == [("incident-escalate", 60.0)]
+    assert [(j.name, j.interval) for j in drills.jobs(c)] == [("drill-reminder", 92 * 86400.0)]
 
 
 def test_an_unknown_job_is_bad_input():
