@@ -187,6 +187,9 @@ class PolicyConfig(Section):
     offsite_backup_interval: PositiveDuration = Field(3600.0, description="R4: off-site copy at least this often.")
     backup_check_interval: PositiveDuration = Field(86400.0, description="Repository check cadence.")
     backup_verify_interval: PositiveDuration = Field(604800.0, description="R5: restore-and-verify cadence.")
+    restore_time_target: PositiveDuration = Field(
+        3600.0, description="R5: a measured restore of a backup run takes at most this long (the standby's 1 h clock)."
+    )
     prune_interval: PositiveDuration = Field(86400.0, description="Prune cadence (takes an exclusive lock).")
     classify_deadline: PositiveDuration = Field(900.0, description="R7: fault type confirmed within T0 + this.")
     standby_deadline: PositiveDuration = Field(3600.0, description="R7: standby system started within T0 + this.")

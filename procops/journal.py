@@ -62,6 +62,7 @@ CREATE TABLE IF NOT EXISTS events (
     hash      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, subject);
+CREATE INDEX IF NOT EXISTS events_kind_time ON events(kind, time);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -231,6 +232,43 @@ class Journal:
             args.append(limit)
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in self._db.execute(sql, args)]
 
+    def between(
+        self, kind: Kind | str, since: str | None = None, until: str | None = None, *, limit: int | None = None
+    ) -> list[Event]:
+        """The events of one kind whose time is in ``[since, until]`` (UTC ISO 8601), oldest first; with
+        ``limit``, the newest ``limit`` of them. One indexed query (kind, time): never a scan of the journal."""
+        kind = kind.value if isinstance(kind, Kind) else str(kind)
+        sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE kind = ?"
+        args: list[Any] = [kind]
+        if since is not None:
+            sql += " AND time >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND time <= ?"
+            args.append(until)
+        sql += " ORDER BY time DESC, id DESC" if limit else " ORDER BY time, id"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in self._db.execute(sql, args)]
+        return list(reversed(rows)) if limit else rows
+
+    def latest_of(self, kind: Kind | str, subject: str | None = None) -> Event | None:
+        """The newest event of one kind (and subject): one indexed query."""
+        kind = kind.value if isinstance(kind, Kind) else str(kind)
+        sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE kind = ?"
+        args: list[Any] = [kind]
+        if subject is not None:
+            sql += " AND subject = ?"
+            args.append(subject)
+        r = self._db.execute(sql + " ORDER BY time DESC, id DESC LIMIT 1", args).fetchone()
+        return Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) if r else None
+
+    def first_time(self) -> str | None:
+        """The time of the first row (None when the journal is empty)."""
+        row = self._db.execute("SELECT time FROM events ORDER BY id LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
     def last(self, kind: Kind | str, subject: str | None = None) -> Event | None:
         ev = self.events(kind, subject, limit=1, newest_first=True)
         return ev[0] if ev else None
@@ -356,6 +394,34 @@ def check_anchors(journal: Journal, anchors: list[Anchor]) -> list[AnchorCheck]:
                 )
             )
     return out
+
+
+# Files that only exist on a home that was used (each written by an action that is journaled too).
+STATE_MARKS = ("procops.db", "backup/state.json", "sandbox/**/state.json", "monitoring/**/state.json")
+
+
+def home_state(home: Path | None = None) -> list[str]:
+    """The files that show this home was used (relative paths): an empty journal beside any of them was
+    deleted or emptied, not new."""
+    from procops.home import state_home
+
+    home = home or state_home()
+    found: list[str] = []
+    for pattern in STATE_MARKS:
+        found += sorted(str(p.relative_to(home)) for p in home.glob(pattern) if p.is_file())
+    return found
+
+
+def find_hash(journal: Journal, head: str) -> int | None:
+    """The id of the row whose hash is ``head`` (a full hash, or a prefix of at least 12 hex digits)."""
+    head = head.strip().lower()
+    if len(head) == 64:
+        row = journal._db.execute("SELECT id FROM events WHERE hash = ?", (head,)).fetchone()
+    else:
+        row = journal._db.execute(
+            "SELECT id FROM events WHERE substr(hash, 1, ?) = ? ORDER BY id LIMIT 1", (len(head), head)
+        ).fetchone()
+    return int(row[0]) if row else None
 
 
 def journal_path() -> Path:
