@@ -759,7 +759,7 @@ def r5(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:
                 target=_dur(p.restore_time_target)
             )
         )
-    rows = pick_rows([row(i) for i in verifies] + [row(i, _("{took}").format(took=_dur(s))) for i, s in restore_s])
+    rows = pick_rows([row(i) for i in verifies] + [row(i, _dur(s)) for i, s in restore_s])
     evidence = bool(latest)
     if evidence and not restore_s:
         problems.append("no_restore")
@@ -1098,7 +1098,7 @@ def r9(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:
 def r10(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:
     j = facts.journal
     if j is None:
-        return Finding("R10", NO_EVIDENCE, [_("the journal was not verified")], [], [_("procops audit verify-journal")])
+        return Finding("R10", NO_EVIDENCE, [_("the journal was not verified")], [], ["procops audit verify-journal"])
     figures, todo, problems = [], [], []
     if j.get("emptied"):
         problems.append("emptied")

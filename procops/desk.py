@@ -305,6 +305,7 @@ def status(config: Config, *, now: dt.datetime | None = None, probe: bool = True
         "attention": attention,
         "generated": iso(now),
         "journal": {"rows": rows, "head": head},
+        "active_site": out["site"].data.get("active_site"),
         "sections": {n: s.as_dict() for n, s in out.items()},
     }
 
@@ -316,7 +317,7 @@ def _site(probe: bool) -> Section:
 
     site = sandbox.active_site().as_dict()
     name = site.get("site", "main")
-    data: dict[str, Any] = {"site": name, "healthy": None, "version": None, "url": None}
+    data: dict[str, Any] = {"site": name, "healthy": None, "version": None, "url": None, "active_site": site}
     if not probe:
         return Section("site", UNKNOWN, [_("active site: {site} (not probed)").format(site=name)], data)
     st = sandbox.status()
