@@ -594,6 +594,21 @@ class ScanConfig(Section):
     )
     max_warnings: int = Field(0, ge=0, description="Warnings tolerated before the scan fails.")
     min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
+    vulnerabilities: bool = Field(
+        True, description="Also list the known vulnerabilities of the installed packages (debsecan)."
+    )
+    vulnerability_source: str | None = Field(
+        None,
+        description="Where debsecan reads its vulnerability data: the tracker's URL, a mirror's URL, or a "
+        "folder holding one file per Debian suite (empty: the public Debian security tracker).",
+        examples=["http://mirror.example.org/debsecan/release/1/", "/srv/debsecan"],
+    )
+    suite: str | None = Field(None, description="Debian suite of the scanned hosts (empty: each host's own).")
+    inventory: Path | None = Field(
+        None,
+        description="Ansible inventory (INI) of the hosts `procops scan --host NAME` reaches over SSH "
+        "(ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file).",
+    )
 
 
 def _valid_timezone(value: Any) -> Any:
