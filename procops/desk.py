@@ -62,9 +62,11 @@ def parse_period(since: str | None, quarter: str | None, now: dt.datetime | None
 
 
 def items(journal: Journal, kinds: tuple, since: str | None, until: str | None) -> list[C.Item]:
+    """The rows of ``kinds`` in ``[since, until]`` with their typed records (of the kinds in
+    :data:`procops.compliance.NEWEST_ONLY`, only the newest rows)."""
     out = []
     for kind in kinds:
-        for e in journal.between(kind, since, until):
+        for e in journal.between(kind, since, until, limit=C.NEWEST_ONLY.get(kind)):
             try:
                 rec = e.evidence
             except ValueError:

@@ -28,6 +28,7 @@ Each row: id, time (UTC ISO 8601), kind (``backup.run``, ``incident.milestone``
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -94,6 +95,33 @@ def scrub(value: Any) -> Any:
 def row_hash(prev_hash: str, id: int, time: str, kind: str, subject: str, actor: str, data: str) -> str:
     body = canonical(
         {"id": id, "time": time, "kind": kind, "subject": subject, "actor": actor, "data": json.loads(data)}
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """A JSON string as canonical() spells it (kinds, actors and subjects repeat: cached)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _quick_hash(prev_hash: str, id: int, time: str, kind: str, subject: str, actor: str, data: str) -> str:
+    """:func:`row_hash` of a row whose stored ``data`` is already canonical JSON (as every append writes
+    it), without parsing it: the canonical body spelled out key by key, in sorted order."""
+    body = (
+        '{"actor":'
+        + _quoted(actor)
+        + ',"data":'
+        + data
+        + ',"id":'
+        + str(id)
+        + ',"kind":'
+        + _quoted(kind)
+        + ',"subject":'
+        + _quoted(subject)
+        + ',"time":'
+        + json.dumps(time, ensure_ascii=False)
+        + "}"
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
@@ -329,10 +357,12 @@ class Journal:
                     rid,
                     f"row {rid} does not follow row {rid - 1} (a row was deleted, inserted or replaced before it)",
                 )
-            try:
-                h = row_hash(stored_prev, rid, t, kind, subject, actor, data)
-            except (ValueError, TypeError):
-                h = None
+            h: str | None = _quick_hash(stored_prev, rid, t, kind, subject, actor, data)
+            if h != stored_hash:  # data stored in another spelling of the same JSON: the full recomputation
+                try:
+                    h = row_hash(stored_prev, rid, t, kind, subject, actor, data)
+                except (ValueError, TypeError):
+                    h = None
             if h != stored_hash:
                 return Verification(False, n, prev_hash, rid, f"row {rid} was altered (its hash does not match)")
             prev_hash, expected_id = stored_hash, rid + 1
