@@ -1043,10 +1043,10 @@ def r8(e: Evidence, p: Policy, period: Period, facts: Facts, tz: dt.tzinfo = dt.
 
 
 def r9(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:
-    figures, todo, problems = [], [], []
-    checked = False
+    """Every part must be shown: repositories encrypted, state private, sensitive fields encrypted at
+    rest, access recorded. A part that could not be checked leaves R9 without evidence (not met wins)."""
+    figures, todo, problems, unchecked = [], [], [], []
     if facts.encrypted_repositories is not None:
-        checked = True
         plain = sorted(n for n, ok in facts.encrypted_repositories.items() if not ok)
         figures.append(
             _("{n} repositories, encrypted: {ok}").format(
@@ -1057,8 +1057,9 @@ def r9(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:
             problems.append("repositories")
             figures.append(_("not shown encrypted: {names}").format(names=", ".join(plain)))
             todo.append(_("initialise the repositories with a password source: procops backup init"))
+    else:
+        unchecked.append("repositories")
     if facts.private_files is not None:
-        checked = True
         bad = [f for f in facts.private_files if not f["ok"]]
         figures.append(
             _("{n} state files and folders checked, {bad} not private").format(n=len(facts.private_files), bad=len(bad))
@@ -1068,28 +1069,34 @@ def r9(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:
         if bad:
             problems.append("modes")
             todo.append(_("make them private: chmod 600 for files, 700 for folders"))
-    if facts.sensitive_fields is not None:
-        checked = True
-        sf = facts.sensitive_fields
-        if sf.get("error"):
+    else:
+        unchecked.append("modes")
+    sf = facts.sensitive_fields
+    if sf is None or sf.get("error"):
+        unchecked.append("sensitive_fields")
+        if sf is not None:
             figures.append(_("sensitive supplier fields not checked: {error}").format(error=sf["error"]))
-        else:
-            figures.append(
-                _("supplier credit codes at rest: {checked} checked, {plain} in plain text").format(
-                    checked=sf.get("checked", 0), plain=sf.get("plaintext", 0)
-                )
-            )
-            if sf.get("plaintext"):
-                problems.append("plaintext")
-                todo.append(_("encrypt the sensitive supplier fields at rest (procops runbook show security)"))
-    if facts.access_log is not None:
-        checked = True
+            todo.append(_("start the platform (procops sandbox up) and run the audit again"))
+    else:
         figures.append(
-            _("access to sensitive data recorded: {n} access records in the period").format(
-                n=facts.access_log.get("records", 0)
+            _("supplier credit codes at rest: {checked} checked, {plain} in plain text").format(
+                checked=sf.get("checked", 0), plain=sf.get("plaintext", 0)
             )
         )
-    return Finding("R9", _verdict(problems, checked) if checked else NO_EVIDENCE, figures, [], todo, {})
+        if sf.get("plaintext"):
+            problems.append("plaintext")
+            todo.append(_("encrypt the sensitive supplier fields at rest (procops runbook show security)"))
+    al = facts.access_log
+    if al is None or al.get("error"):
+        unchecked.append("access_log")
+        if al is not None:
+            figures.append(_("the platform's access log could not be read: {error}").format(error=al["error"]))
+    else:
+        figures.append(
+            _("access to sensitive data recorded: {n} access records in the period").format(n=al.get("records", 0))
+        )
+    status = NOT_MET if problems else NO_EVIDENCE if unchecked else MET
+    return Finding("R9", status, figures, [], todo, {"unchecked": unchecked})
 
 
 def r10(e: Evidence, p: Policy, period: Period, facts: Facts) -> Finding:

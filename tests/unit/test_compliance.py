@@ -330,6 +330,9 @@ def test_r9_modes_and_plaintext(journal, clock):
     r9 = evaluate(journal, T0 + H, **{**ok, "sensitive_fields": {"checked": 50, "plaintext": 2}})["R9"]
     assert r9.status == C.NOT_MET
     assert evaluate(journal, T0 + H)["R9"].status == C.NO_EVIDENCE
+    # a part that could not be checked is no evidence, not a pass
+    r9 = evaluate(journal, T0 + H, **{**ok, "sensitive_fields": {"error": "no database"}})["R9"]
+    assert r9.status == C.NO_EVIDENCE and r9.data["unchecked"] == ["sensitive_fields"]
 
 
 def test_verdict_needs_every_requirement_met():
