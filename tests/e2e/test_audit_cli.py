@@ -97,3 +97,36 @@ def test_status_json_has_every_section(cli, procops_home):
     assert inc["verdict"] == "attention" and inc["open"][0]["id"] == iid
     assert {c["milestone"] for c in inc["open"][0]["clocks"]} == {"classify", "standby", "report"}
     assert iid in cli("status").out
+
+
+def test_status_sections_follow_the_journal(cli, procops_home):
+    with Journal(procops_home / "journal.db") as j:
+        repos = {n: ev.BackupRunRepo(status=Status.OK) for n in ("local", "offsite")}
+        j.append(Kind.BACKUP_RUN, "all", ev.BackupRun(status=Status.OK, ok=True, run="r1", repositories=repos))
+        j.append(Kind.BACKUP_CHECK, "all", ev.BackupCheck(status=Status.OK, ok=True))
+        j.append(Kind.BACKUP_VERIFY, "all", ev.BackupVerify(status=Status.OK, ok=True))
+        j.append(Kind.SCAN_RUN, "host", ev.ScanRun(status=Status.OK, verdict="pass", hardening_index=70))
+        j.append(Kind.LOADTEST_PEAK, "peak", ev.LoadtestRun(status=Status.OK, verdict="pass", users=150))
+        j.append(Kind.DRILL_RUN, "app-crash", ev.DrillRun(scenario="app-crash", status=Status.OK, verdict="pass"))
+        j.append(Kind.RELEASE_START, "rel-1", ev.ReleaseStart(release_id="rel-1", version="1.1.0", stages=3))
+        j.append(Kind.RELEASE_STAGE, "rel-1", ev.ReleaseStage(release_id="rel-1", stage=2, decision="promote"))
+        j.append(Kind.SANDBOX_FAULT, "main", ev.SandboxFault(action="set", fault={"latency": "2500ms"}))
+        j.append(
+            Kind.SCHEDULE_JOB, "backup-run", ev.ScheduleJob(status=Status.FAILED, command="backup run", exit_code=3)
+        )
+    d = cli("status", "--json").json()
+    s = d["sections"]
+    assert s["backups"]["verdict"] == "ok" and all(r["ok"] for r in s["backups"]["repositories"].values())
+    assert s["checks"]["verdict"] == "ok"
+    assert s["loadtest"]["verdict"] == "ok" and s["loadtest"]["last"]["multiple"] == 3
+    assert s["drills"]["verdict"] == "ok" and s["drills"]["covered"]
+    assert s["release"]["in_progress"] == {"release_id": "rel-1", "version": "1.1.0", "stage": 2}
+    assert s["faults"]["verdict"] == "attention" and s["faults"]["active"]["fault"] == {"latency": "2500ms"}
+    assert s["jobs"]["verdict"] == "attention" and s["jobs"]["failed"][0]["job"] == "backup-run"
+    assert {"faults", "jobs"} <= set(d["attention"]) and "backups" not in d["attention"]
+    with Journal(procops_home / "journal.db") as j:
+        j.append(Kind.SANDBOX_FAULT, "main", ev.SandboxFault(action="clear"))
+        j.append(Kind.RELEASE_END, "rel-1", ev.ReleaseEnd(release_id="rel-1", outcome="promoted"))
+        j.append(Kind.SCHEDULE_JOB, "backup-run", ev.ScheduleJob(status=Status.OK, command="backup run"))
+    s = cli("status", "--json").json()["sections"]
+    assert s["faults"]["verdict"] == "ok" and s["release"]["in_progress"] is None and s["jobs"]["failed"] == []
