@@ -68,6 +68,9 @@ def test_audit_reports_in_chinese_html_and_json(cli, history, tmp_path):
     cli("audit", "--journal-only", "--since", "3d", "--format", "json", "--out", str(j))
     data = json.loads(j.read_text())
     assert [x["id"] for x in data["requirements"]] == [f"R{i}" for i in range(1, 13)]
+    pdf = tmp_path / "audit.pdf"
+    cli("audit", "--journal-only", "--since", "3d", "--format", "pdf", "--out", str(pdf), "--lang", "zh")
+    assert pdf.read_bytes().startswith(b"%PDF")
     assert cli("audit", "--since", "3d", "--quarter", "2026Q4").code == 2
     assert cli("audit", "--format", "docx").code == 2
 
