@@ -28,7 +28,11 @@ def status(json_: JsonOpt = False) -> None:
                     say(f"            {line}")
             say(_("journal: {rows} rows, head {head}").format(rows=d["journal"]["rows"], head=d["journal"]["head"]))
             if d["needs_person"]:
-                say(_("NEEDS A PERSON: {sections}").format(sections=", ".join(d["attention"])))
+                say(
+                    _("NEEDS A PERSON: {sections}").format(
+                        sections=", ".join(_(desk.SECTION_TITLES[n]) for n in d["attention"])
+                    )
+                )
             else:
                 say(_("all clear"))
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from procops import compliance as C
 from procops.errors import BadInput, ProcopsError
-from procops.i18n import _
+from procops.i18n import N_, _
 from procops.timeutil import iso, parse_duration, parse_iso, utcnow
 
 if TYPE_CHECKING:
@@ -253,6 +253,18 @@ def audit(config: Config, period: C.Period, *, live: bool = True, now: dt.dateti
 # --------------------------------------------------------------------------- status
 
 OK, ATTENTION, UNKNOWN = "ok", "attention", "unknown"
+SECTION_TITLES = {
+    "site": N_("active site"),
+    "alerts": N_("alerts"),
+    "incidents": N_("incidents"),
+    "backups": N_("backups"),
+    "checks": N_("checks"),
+    "loadtest": N_("load test"),
+    "drills": N_("drills"),
+    "release": N_("release"),
+    "faults": N_("sandbox faults"),
+    "jobs": N_("scheduled jobs"),
+}
 SECTIONS = (
     "site",
     "alerts",
@@ -438,11 +450,19 @@ def _backups(config: Config, j: Journal, now: dt.datetime) -> Section:
         ok = age is not None and age <= rpo
         bad |= not ok
         rows[name] = {"offsite": offsite, "latest": newest.get(name), "age_seconds": age, "rpo_seconds": rpo, "ok": ok}
+        where = _(" (off-site)") if offsite else ""
+        if age is None:
+            lines.append(
+                _("  {name}{where}: no successful backup yet, RPO {rpo}: MISSED").format(
+                    name=name, where=where, rpo=duration(rpo)
+                )
+            )
+            continue
         lines.append(
             _("  {name}{where}: newest backup {age} ago ({at}), RPO {rpo}: {verdict}").format(
                 name=name,
-                where=_(" (off-site)") if offsite else "",
-                age=duration(age) if age is not None else "-",
+                where=where,
+                age=duration(age),
                 at=when(newest.get(name)),
                 rpo=duration(rpo),
                 verdict=_("ok") if ok else _("MISSED"),
@@ -466,10 +486,10 @@ def _checks(config: Config, j: Journal, now: dt.datetime) -> Section:
     from procops.events import Kind, Status
 
     data, lines, bad = {}, [], False
-    for key, kind, interval in (
-        ("check", Kind.BACKUP_CHECK, config.policy.backup_check_interval),
-        ("verify", Kind.BACKUP_VERIFY, config.policy.backup_verify_interval),
-        ("scan", Kind.SCAN_RUN, config.policy.scan_interval),
+    for key, label, kind, interval in (
+        ("check", N_("repository check"), Kind.BACKUP_CHECK, config.policy.backup_check_interval),
+        ("verify", N_("restore-and-verify"), Kind.BACKUP_VERIFY, config.policy.backup_verify_interval),
+        ("scan", N_("security scan"), Kind.SCAN_RUN, config.policy.scan_interval),
     ):
         e, rec = _latest(j, kind)
         st = getattr(rec, "status", None)
@@ -478,10 +498,9 @@ def _checks(config: Config, j: Journal, now: dt.datetime) -> Section:
         bad |= not ok
         data[key] = {"time": e.time if e else None, "status": str(st) if st else None, "ok": ok, "interval_s": interval}
         lines.append(
-            _("  last {what}: {at} {status} (every {every}): {verdict}").format(
-                what=key,
-                at=when(e.time) if e else _("never"),
-                status=str(st) if st else "",
+            _("  last {what}: {result} (every {every}): {verdict}").format(
+                what=_(label),
+                result=f"{when(e.time)} {st}" if e and st else when(e.time) if e else _("never"),
                 every=duration(interval),
                 verdict=_("ok") if ok else _("DUE"),
             )
