@@ -325,6 +325,8 @@ class BackupVerify(Record):
     documents: int | None = None
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)  # the first 50, as the verifier reports them
+    seconds: float | None = None  # the whole verify: a run's restore to scratch and its checks (R5)
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"seconds"})
 
 
 @dataclass(frozen=True)

@@ -353,3 +353,23 @@ def test_parse_period():
     for since, quarter in (("7d", "2026Q4"), (None, "2026Q5"), ("soon", None), (None, "2027Q2")):
         with pytest.raises(BadInput):
             desk.parse_period(since, quarter, now)
+
+
+def test_r5_verifies_clean_and_a_measured_restore(journal, clock):
+    at(clock, T0)
+    journal.append(Kind.BACKUP_VERIFY, "local", ev.BackupVerify(status=Status.OK, ok=True, documents=10))
+    r5 = evaluate(journal, T0 + H)["R5"]
+    assert r5.status == C.NOT_MET and r5.data["restore_seconds"] is None  # no restore measured
+    journal.append(Kind.BACKUP_VERIFY, "local", ev.BackupVerify(status=Status.OK, ok=True, documents=10, seconds=80.0))
+    r5 = evaluate(journal, T0 + H)["R5"]
+    assert r5.status == C.MET and r5.data["restore_seconds"] == 80.0
+    journal.append(Kind.BACKUP_RESTORE, "/tmp/x", ev.BackupRestore(status=Status.OK, seconds=4000.0))
+    r5 = evaluate(journal, T0 + H)["R5"]
+    assert r5.status == C.NOT_MET and r5.data["restore_seconds"] == 4000.0  # over the 1 h target
+    journal.append(
+        Kind.BACKUP_VERIFY,
+        "offsite",
+        ev.BackupVerify(status=Status.FAILED, ok=False, problem_counts={"missing": 2}),
+    )
+    r5 = evaluate(journal, T0 + H)["R5"]
+    assert any("'offsite'" in f and "missing 2" in f for f in r5.figures)
