@@ -414,3 +414,11 @@ def jobs(config: Config) -> list[Job]:
     from procops.backup import jobs as j
 
     return j.jobs(config)
+
+
+def repositories(config: Config) -> dict[str, bool]:
+    """The repositories backups go to (the embedded 'local' and 'offsite' when none is configured):
+    name -> whether it is off-site."""
+    from procops.backup.sources import repositories as repos
+
+    return {r.name: r.offsite for r in repos(config)}

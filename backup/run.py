@@ -261,6 +261,51 @@ def journal_copy_path() -> Path:
     return backup_dir() / "staging" / "journal.db"
 
 
+def incident_store_copy_path() -> Path:
+    """Where a run puts the consistent copy of the incident store (``procops.db``) its files snapshot holds."""
+    return backup_dir() / "staging" / "procops.db"
+
+
+def copy_incident_store() -> Path | None:
+    """A consistent copy of the incident store (incidents, rectification items, drills, release state)
+    for the run's files (SQLite's online backup, 0600); None when this home has none yet."""
+    import sqlite3
+
+    from procops.home import private_file, state_home
+
+    src = state_home() / "procops.db"
+    dest = incident_store_copy_path()
+    if not src.exists():
+        dest.unlink(missing_ok=True)
+        return None
+    tmp = dest.with_name(dest.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    private_file(tmp)
+    try:
+        db = sqlite3.connect(src, timeout=60)
+        out = sqlite3.connect(tmp)
+        try:
+            db.backup(out)
+            out.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            out.close()
+            db.close()
+        tmp.replace(dest)
+    except (sqlite3.Error, OSError) as e:
+        tmp.unlink(missing_ok=True)
+        raise EnvironmentFailure(_("cannot copy the incident store to {dest}: {e}").format(dest=dest, e=e)) from None
+    return dest
+
+
+def evidence_paths(anchor: tuple[int, str] | None) -> list[Path]:
+    """The evidence a run's files snapshot holds beside the data: the journal's copy (whose head is the
+    run's anchor) and the incident store's."""
+    paths = [journal_copy_path()] if anchor else []
+    if incident_store_copy_path().exists():
+        paths.append(incident_store_copy_path())
+    return paths
+
+
 def manifest_path() -> Path:
     # a stable path: restic finds the previous snapshot of the same paths as parent (fast incrementals)
     return backup_dir() / "staging" / "manifest.json"
@@ -356,6 +401,7 @@ def _backup_locked(
             atomic_write(manifest_path(), json.dumps(manifest, indent=1, sort_keys=True))
             with open_journal() as journal:  # the evidence goes with the data, its head anchored off the host
                 anchor = journal.copy_to(journal_copy_path())
+            copy_incident_store()
 
             def changed_documents() -> documents.ChangedCheck:
                 with _step(op, "changed documents"):
@@ -423,7 +469,7 @@ def _direct(
 
     rr = RepoResult(repo.name, repo.offsite, "backup")
     t0 = time.monotonic()
-    paths = [src.documents, manifest_path(), *([journal_copy_path()] if anchor else []), *src.paths]
+    paths = [src.documents, manifest_path(), *evidence_paths(anchor), *src.paths]
     excludes = [str(src.documents / ".incoming"), *src.excludes]
     made_any = False
     try:

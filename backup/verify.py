@@ -356,5 +356,6 @@ def _record(config: Config, res: VerifyResult) -> None:
             documents=res.documents,
             problem_counts=res.counts(),
             problems=[p.as_dict() for p in res.problems[:50]],
+            seconds=round(res.seconds, 3),
         ),
     )

@@ -111,7 +111,11 @@ app.command(
 )(scan_cmd.scan)
 app.command(
     "status",
-    help=_("Where things stand: the serving site, the sandbox, and the latest journal event of each kind."),
+    help=_(
+        "One screen for the ops desk, each line with its verdict: the active site, alerts, open incidents "
+        "and their clocks, backups against the RPO, checks, load test, drills, release, faults, failed jobs; "
+        "exit 1 when something needs a person."
+    ),
     epilog=_("Example: {command}").format(command="procops status"),
 )(status_cmd.status)
 app.command(

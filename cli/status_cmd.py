@@ -1,77 +1,41 @@
-"""procops status: one page of where things stand."""
+"""procops status: one screen for the ops desk, each line with its verdict."""
 
 from __future__ import annotations
 
 from procops.cli.common import JsonOpt, emit, say
 
-from procops.display import when
 from procops.i18n import _
 
 
 def status(json_: JsonOpt = False) -> None:
-    from procops.events import Status
-    from procops.journal import journal_path, open_journal
-    from procops.sandbox import api as sandbox
+    import typer
 
-    with open_journal() as j:
-        newest = {e.kind: e for e in j.events()}
-    latest: dict[str, dict] = {}
-    for kind, e in newest.items():
-        try:
-            outcome = getattr(e.evidence, "status", None)  # the Status of an operation's record
-        except ValueError:  # a kind the catalog does not know (an older or foreign row)
-            outcome = None
-        latest[kind] = {
-            "time": e.time,
-            "subject": e.subject,
-            "id": e.id,
-            "status": outcome.value if isinstance(outcome, Status) else None,
-        }
-    sb_status = sandbox.status()  # the instance serving the site (the standby after a failover)
-    data = {
-        "sandbox": sb_status,
-        "active_site": sb_status["active_site"],
-        "journal": str(journal_path()),
-        "latest_events": latest,
-    }
+    from procops import desk
+    from procops.cli.common import STATE
+    from procops.display import using
+    from procops.errors import ExitCode
 
-    def human(d: dict) -> None:
-        from procops.report import status_word
+    with using(STATE.config):
+        data = desk.status(STATE.config)
 
-        sb, site = d["sandbox"], d["active_site"]
-        site_name = _("standby system") if site["site"] != "main" else _("main platform")
-        if site.get("incident"):
-            say(
-                _("serving site: {site} ({name}), since {since} ({operation} of {incident})").format(
-                    site=site_name,
-                    name=site["site"],
-                    since=when(site["since"]),
-                    operation=site["operation"],
-                    incident=site["incident"],
+        def human(d: dict) -> None:
+            marks = {desk.OK: _("ok"), desk.ATTENTION: _("ATTENTION"), desk.UNKNOWN: _("unknown")}
+            for name in desk.SECTIONS:
+                s = d["sections"][name]
+                lines = s["lines"] or [name]
+                say(f"[{marks[s['verdict']]:^9}] {lines[0]}")
+                for line in lines[1:]:
+                    say(f"            {line}")
+            say(_("journal: {rows} rows, head {head}").format(rows=d["journal"]["rows"], head=d["journal"]["head"]))
+            if d["needs_person"]:
+                say(
+                    _("NEEDS A PERSON: {sections}").format(
+                        sections=", ".join(_(desk.SECTION_TITLES[n]) for n in d["attention"])
+                    )
                 )
-            )
-        else:
-            say(_("serving site: {site} ({name})").format(site=site_name, name=site["site"]))
-        if not sb["running"]:
-            say(_("sandbox '{instance}': not running (start it: procops sandbox up)").format(instance=sb["instance"]))
-        elif sb["healthy"]:
-            say(_("sandbox '{instance}': {url}, healthy").format(instance=sb["instance"], url=sb["url"]))
-        else:
-            say(
-                _("sandbox '{instance}': {url}, NOT HEALTHY (see: procops sandbox status)").format(
-                    instance=sb["instance"], url=sb["url"]
-                )
-            )
-        if sb.get("frontend"):
-            say(_("  through {frontend}").format(frontend=sb["frontend"]))
-        say(_("journal: {journal}").format(journal=d["journal"]))
-        if not d["latest_events"]:
-            say(_("nothing recorded yet: start with procops backup status, then procops readiness"))
-            return
-        say(_("latest of each kind of event:"))
-        for kind, ev in sorted(d["latest_events"].items()):
-            say(
-                f"  {kind:<24} {when(ev['time'])}  {status_word(ev['status']) if ev['status'] else '':<8} {ev['subject']}"
-            )
+            else:
+                say(_("all clear"))
 
-    emit(data, json_, human)
+        emit(data, json_, human)
+    if data["needs_person"]:
+        raise typer.Exit(int(ExitCode.VERDICT_FAILED))

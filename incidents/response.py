@@ -449,6 +449,32 @@ def report_dir(incident_id: str) -> Path:
     return d
 
 
+def submitted_files(inc: Incident) -> set[str]:
+    """The files of the submitted report (recorded in milestone 3 with their sha256): never rewritten."""
+    m = inc.milestones.get("report")
+    if m is None or not m.reached_at or not m.evidence.get("sha256"):
+        return set()
+    return {str(m.evidence[k]) for k in ("markdown", "html", "pdf") if m.evidence.get(k)}
+
+
+def report_paths(inc: Incident, lang: str, d: Path, now: dt.datetime | None = None) -> tuple[Path, Path, Path]:
+    """Where a render of the report goes: ``<id>-report.<lang>.md|html|pdf``, or, once a report was
+    submitted, a new ``<id>-report.<lang>.<UTC time>.*`` so the submitted files keep the sha256 that
+    milestone 3 recorded."""
+    names = [d / f"{inc.id}-report.{lang}.{ext}" for ext in ("md", "html", "pdf")]
+    kept = submitted_files(inc)
+    if not kept.intersection(str(p) for p in names):
+        return names[0], names[1], names[2]
+    stamp = (now or utcnow()).astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    n = 0
+    while True:
+        suffix = stamp if n == 0 else f"{stamp}-{n}"
+        names = [d / f"{inc.id}-report.{lang}.{suffix}.{ext}" for ext in ("md", "html", "pdf")]
+        if not any(p.exists() or str(p) in kept for p in names):
+            return names[0], names[1], names[2]
+        n += 1
+
+
 def write_report(
     inc: Incident, lang: str, config: Config, now: dt.datetime | None = None, out_dir: Path | None = None
 ) -> dict:
@@ -466,8 +492,7 @@ def write_report(
         md = render("incident-report.md.j2", lang, **ctx)
     html = markdown_to_html(md, ctx["head"]["title"])
     d = out_dir or report_dir(inc.id)
-    md_path, html_path = d / f"{inc.id}-report.{lang}.md", d / f"{inc.id}-report.{lang}.html"
-    pdf_path = d / f"{inc.id}-report.{lang}.pdf"
+    md_path, html_path, pdf_path = report_paths(inc, lang, d, now)
     atomic_write(md_path, md)
     atomic_write(html_path, html)
     out = {

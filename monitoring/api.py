@@ -178,3 +178,13 @@ def readiness_steps() -> list[Step]:
     from procops.monitoring import steps
 
     return list(steps.STEPS)
+
+
+def firing(config: Config) -> dict | None:
+    """What is firing now, read-only (no journal row, no operation): ``stack.CheckResult.as_dict()``, or
+    None when the stack was never started here. Prometheus unreachable: EnvironmentFailure."""
+    from procops.monitoring import stack
+
+    if stack.load_state(stack.StackPaths.of()) is None:
+        return None
+    return stack.check(config).as_dict()

@@ -9,6 +9,7 @@ since import-linter sees function-level imports too; everything else in core sta
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -68,3 +69,30 @@ def jobs(config: Config) -> list[Job]:
         *incidents.jobs(config),
         *drills.jobs(config),
     ]
+
+
+# The areas' APIs as core's ops desk and audit read them (procops.desk): called inside functions only.
+
+
+def backup_api() -> ModuleType:
+    from procops.backup import api
+
+    return api
+
+
+def sandbox_api() -> ModuleType:
+    from procops.sandbox import api
+
+    return api
+
+
+def monitoring_api() -> ModuleType:
+    from procops.monitoring import api
+
+    return api
+
+
+def incidents_api() -> ModuleType:
+    from procops.incidents import api
+
+    return api

@@ -188,6 +188,9 @@ class PolicyConfig(Section):
     offsite_backup_interval: PositiveDuration = Field(3600.0, description="R4: off-site copy at least this often.")
     backup_check_interval: PositiveDuration = Field(86400.0, description="Repository check cadence.")
     backup_verify_interval: PositiveDuration = Field(604800.0, description="R5: restore-and-verify cadence.")
+    restore_time_target: PositiveDuration = Field(
+        3600.0, description="R5: a measured restore of a backup run takes at most this long (the standby's 1 h clock)."
+    )
     prune_interval: PositiveDuration = Field(86400.0, description="Prune cadence (takes an exclusive lock).")
     classify_deadline: PositiveDuration = Field(900.0, description="R7: fault type confirmed within T0 + this.")
     standby_deadline: PositiveDuration = Field(3600.0, description="R7: standby system started within T0 + this.")
@@ -813,6 +816,21 @@ class ScanConfig(Section):
     )
     max_warnings: int = Field(0, ge=0, description="Warnings tolerated before the scan fails.")
     min_hardening_index: int = Field(50, ge=0, le=100, description="Lowest acceptable lynis hardening index.")
+    vulnerabilities: bool = Field(
+        True, description="Also list the known vulnerabilities of the installed packages (debsecan)."
+    )
+    vulnerability_source: str | None = Field(
+        None,
+        description="Where debsecan reads its vulnerability data: the tracker's URL, a mirror's URL, or a "
+        "folder holding one file per Debian suite (empty: the public Debian security tracker).",
+        examples=["http://mirror.example.org/debsecan/release/1/", "/srv/debsecan"],
+    )
+    suite: str | None = Field(None, description="Debian suite of the scanned hosts (empty: each host's own).")
+    inventory: Path | None = Field(
+        None,
+        description="Ansible inventory (INI) of the hosts `procops scan --host NAME` reaches over SSH "
+        "(ansible_host, ansible_user, ansible_port, ansible_ssh_private_key_file).",
+    )
 
 
 def _valid_timezone(value: Any) -> Any:

@@ -325,6 +325,8 @@ class BackupVerify(Record):
     documents: int | None = None
     problem_counts: dict[str, int] = field(default_factory=dict)
     problems: list[dict[str, Any]] = field(default_factory=list)  # the first 50, as the verifier reports them
+    seconds: float | None = None  # the whole verify: a run's restore to scratch and its checks (R5)
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"seconds"})
 
 
 @dataclass(frozen=True)
@@ -697,6 +699,13 @@ class ScanRun(Record):
     warnings: int = 0
     report_dir: str | None = None
     duration_s: float | None = None
+    target: str | None = None  # local, or the inventory host scanned over SSH
+    vulnerabilities: int | None = None  # known vulnerabilities of the installed packages (debsecan)
+    high: int | None = None  # of them high-urgency
+    new_warnings: list[str] = field(default_factory=list)  # lynis tests warning since the previous scan
+    new_high: list[str] = field(default_factory=list)  # "CVE package" high-urgency, new since the previous scan
+    problems: list[str] = field(default_factory=list)  # why the verdict failed
+    _OPTIONAL: ClassVar[frozenset[str]] = frozenset({"target", "vulnerabilities", "high"})
 
 
 @dataclass(frozen=True)

@@ -217,6 +217,8 @@ NODE_EXPORTER = Tool("node_exporter", "prometheus-node-exporter")
 BLACKBOX_EXPORTER = Tool("blackbox_exporter", "prometheus-blackbox-exporter")
 POSTGRES_EXPORTER = Tool("postgres_exporter", "prometheus-postgres-exporter", mask_env=frozenset({"DATA_SOURCE_NAME"}))
 LYNIS = Tool("lynis", "lynis", timeout=1800.0)
+# debsecan: the known vulnerabilities of the installed packages (Debian security tracker data)
+DEBSECAN = Tool("debsecan", "debsecan", timeout=600.0, inherit=("http_proxy", "https_proxy"))
 PG_DUMP = Tool("pg_dump", "pg_dump", exits={1: (ENV_, "dump_failed")}, mask_env=_DB_ENV, timeout=6 * 3600.0)
 PSQL = Tool(
     "psql",
@@ -272,6 +274,7 @@ TOOLS: dict[str, Tool] = {
         BLACKBOX_EXPORTER,
         POSTGRES_EXPORTER,
         LYNIS,
+        DEBSECAN,
         PG_DUMP,
         PSQL,
         MYSQLDUMP,

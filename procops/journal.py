@@ -28,6 +28,7 @@ Each row: id, time (UTC ISO 8601), kind (``backup.run``, ``incident.milestone``
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import json
@@ -62,6 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
     hash      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_kind ON events(kind, subject);
+CREATE INDEX IF NOT EXISTS events_kind_time ON events(kind, time);
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the journal is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
@@ -93,6 +95,33 @@ def scrub(value: Any) -> Any:
 def row_hash(prev_hash: str, id: int, time: str, kind: str, subject: str, actor: str, data: str) -> str:
     body = canonical(
         {"id": id, "time": time, "kind": kind, "subject": subject, "actor": actor, "data": json.loads(data)}
+    )
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    """A JSON string as canonical() spells it (kinds, actors and subjects repeat: cached)."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def _quick_hash(prev_hash: str, id: int, time: str, kind: str, subject: str, actor: str, data: str) -> str:
+    """:func:`row_hash` of a row whose stored ``data`` is already canonical JSON (as every append writes
+    it), without parsing it: the canonical body spelled out key by key, in sorted order."""
+    body = (
+        '{"actor":'
+        + _quoted(actor)
+        + ',"data":'
+        + data
+        + ',"id":'
+        + str(id)
+        + ',"kind":'
+        + _quoted(kind)
+        + ',"subject":'
+        + _quoted(subject)
+        + ',"time":'
+        + json.dumps(time, ensure_ascii=False)
+        + "}"
     )
     return hashlib.sha256((prev_hash + body).encode()).hexdigest()
 
@@ -231,6 +260,43 @@ class Journal:
             args.append(limit)
         return [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in self._db.execute(sql, args)]
 
+    def between(
+        self, kind: Kind | str, since: str | None = None, until: str | None = None, *, limit: int | None = None
+    ) -> list[Event]:
+        """The events of one kind whose time is in ``[since, until]`` (UTC ISO 8601), oldest first; with
+        ``limit``, the newest ``limit`` of them. One indexed query (kind, time): never a scan of the journal."""
+        kind = kind.value if isinstance(kind, Kind) else str(kind)
+        sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE kind = ?"
+        args: list[Any] = [kind]
+        if since is not None:
+            sql += " AND time >= ?"
+            args.append(since)
+        if until is not None:
+            sql += " AND time <= ?"
+            args.append(until)
+        sql += " ORDER BY time DESC, id DESC" if limit else " ORDER BY time, id"
+        if limit:
+            sql += " LIMIT ?"
+            args.append(limit)
+        rows = [Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) for r in self._db.execute(sql, args)]
+        return list(reversed(rows)) if limit else rows
+
+    def latest_of(self, kind: Kind | str, subject: str | None = None) -> Event | None:
+        """The newest event of one kind (and subject): one indexed query."""
+        kind = kind.value if isinstance(kind, Kind) else str(kind)
+        sql = "SELECT id, time, kind, subject, actor, data, prev_hash, hash FROM events WHERE kind = ?"
+        args: list[Any] = [kind]
+        if subject is not None:
+            sql += " AND subject = ?"
+            args.append(subject)
+        r = self._db.execute(sql + " ORDER BY time DESC, id DESC LIMIT 1", args).fetchone()
+        return Event(r[0], r[1], r[2], r[3], r[4], json.loads(r[5]), r[6], r[7]) if r else None
+
+    def first_time(self) -> str | None:
+        """The time of the first row (None when the journal is empty)."""
+        row = self._db.execute("SELECT time FROM events ORDER BY id LIMIT 1").fetchone()
+        return str(row[0]) if row else None
+
     def last(self, kind: Kind | str, subject: str | None = None) -> Event | None:
         ev = self.events(kind, subject, limit=1, newest_first=True)
         return ev[0] if ev else None
@@ -291,10 +357,12 @@ class Journal:
                     rid,
                     f"row {rid} does not follow row {rid - 1} (a row was deleted, inserted or replaced before it)",
                 )
-            try:
-                h = row_hash(stored_prev, rid, t, kind, subject, actor, data)
-            except (ValueError, TypeError):
-                h = None
+            h: str | None = _quick_hash(stored_prev, rid, t, kind, subject, actor, data)
+            if h != stored_hash:  # data stored in another spelling of the same JSON: the full recomputation
+                try:
+                    h = row_hash(stored_prev, rid, t, kind, subject, actor, data)
+                except (ValueError, TypeError):
+                    h = None
             if h != stored_hash:
                 return Verification(False, n, prev_hash, rid, f"row {rid} was altered (its hash does not match)")
             prev_hash, expected_id = stored_hash, rid + 1
@@ -356,6 +424,34 @@ def check_anchors(journal: Journal, anchors: list[Anchor]) -> list[AnchorCheck]:
                 )
             )
     return out
+
+
+# Files that only exist on a home that was used (each written by an action that is journaled too).
+STATE_MARKS = ("procops.db", "backup/state.json", "sandbox/**/state.json", "monitoring/**/state.json")
+
+
+def home_state(home: Path | None = None) -> list[str]:
+    """The files that show this home was used (relative paths): an empty journal beside any of them was
+    deleted or emptied, not new."""
+    from procops.home import state_home
+
+    home = home or state_home()
+    found: list[str] = []
+    for pattern in STATE_MARKS:
+        found += sorted(str(p.relative_to(home)) for p in home.glob(pattern) if p.is_file())
+    return found
+
+
+def find_hash(journal: Journal, head: str) -> int | None:
+    """The id of the row whose hash is ``head`` (a full hash, or a prefix of at least 12 hex digits)."""
+    head = head.strip().lower()
+    if len(head) == 64:
+        row = journal._db.execute("SELECT id FROM events WHERE hash = ?", (head,)).fetchone()
+    else:
+        row = journal._db.execute(
+            "SELECT id FROM events WHERE substr(hash, 1, ?) = ? ORDER BY id LIMIT 1", (len(head), head)
+        ).fetchone()
+    return int(row[0]) if row else None
 
 
 def journal_path() -> Path:

@@ -45,6 +45,7 @@ __all__ = [
     "replica_ports",
     "running",
     "serving",
+    "sensitive_fields_at_rest",
     "serving_instance",
     "set_fault",
     "switch_version",
@@ -314,3 +315,33 @@ def access_log(since: dt.datetime | None = None, instance: str = "main") -> list
     an audit reads them here and journals its own verdict.
     """
     return list(read_access_log(access_log_for(SandboxPaths.of(instance).base), since))
+
+
+def sensitive_fields_at_rest(instance: str | None = None) -> dict:
+    """R9: the suppliers' credit codes as the platform's database stores them, read-only:
+    ``{"instance", "checked", "plaintext"}`` (a stored value without the cipher's prefix is plain
+    text). Raises EnvironmentFailure when the instance has no database to read."""
+    from sqlalchemy import select
+
+    from procops.errors import EnvironmentFailure
+    from procops.sandbox import models as m
+    from procops.sandbox.db import make_engine
+    from procops.sandbox.secure import PREFIX
+
+    name = _resolve(instance)
+    r = running(name)
+    url = r.database_url if r is not None else SandboxPaths.of(name).sqlite_url()
+    if r is None and not SandboxPaths.of(name).database.exists():
+        raise EnvironmentFailure(_("sandbox '{instance}' has no database yet").format(instance=name))
+    engine = make_engine(url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            values = [row[0] for row in conn.execute(select(m.suppliers.c.credit_code))]
+    except Exception as e:  # sqlalchemy's errors: the database is unreachable or not the platform's
+        raise EnvironmentFailure(
+            _("cannot read the suppliers of sandbox '{instance}': {e}").format(instance=name, e=type(e).__name__)
+        ) from None
+    finally:
+        engine.dispose()
+    plain = sum(1 for v in values if v and not str(v).startswith(PREFIX))
+    return {"instance": name, "checked": len(values), "plaintext": plain}

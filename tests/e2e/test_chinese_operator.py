@@ -80,9 +80,12 @@ def zh(cli):
 
 
 def test_status_and_backup_status_on_a_fresh_home_speak_chinese_and_say_what_to_do(zh):
-    r = zh("status", check=0)
+    r = zh("status", check=1)  # a fresh home: no backup, no check, no load test, no drill yet
     assert_chinese(r.out)
     assert "procops sandbox up" in r.out
+    r = zh("audit", "--journal-only", check=1)  # nothing shown yet: not a pass
+    assert_chinese(r.out)
+    assert "合规审计" in r.out and "未达标" in r.out
     r = zh("backup", "status")
     assert r.code == 1  # no backup: the RPO does not hold
     assert_chinese(r.out)
