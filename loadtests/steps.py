@@ -68,4 +68,48 @@ def short_peak(ctx: Context) -> tuple[str, dict]:
     )
 
 
-STEPS = (Step("peak-test", N_("Peak-load test at the policy multiple holds the SLOs"), short_peak, needs=("sandbox",)),)
+QUICK_STEP = 10.0  # --quick: each capacity step this long (else loadtest.step_duration)
+
+
+def capacity_test(ctx: Context) -> tuple[str, dict]:
+    """A capacity test up to the policy's multiple (R1 asks for one each month beside the peak test):
+    steps of the normal peak from 1x to policy.capacity_multiple, each held loadtest.step_duration
+    (10 s with --quick); the verdict needs the multiple held with every SLO."""
+    from procops.errors import EnvironmentFailure
+    from procops.loadtests import runner
+
+    multiple = ctx.config.policy.capacity_multiple
+    opts = runner.CapacityOptions(
+        multiple=multiple,
+        max_multiple=multiple,
+        step_duration=QUICK_STEP if ctx.quick else None,
+        host=ctx.facts["url"],
+        report_dir=ctx.report_dir / "loadtest-capacity",
+    )
+    result = runner.run_capacity(ctx.config, opts)
+    s = result.summary
+    cap = s.get("capacity") or {}
+    evidence = {"verdict": s["verdict"], "report_dir": str(result.report_dir), "capacity": cap}
+    if s["verdict"] == "invalid":
+        raise EnvironmentFailure(
+            _("capacity test invalid: {invalid_reason}").format(invalid_reason=s.get("invalid_reason"))
+        )
+    if s["verdict"] != "pass":
+        raise StepFailed(
+            _("held {held:g}x of the {multiple:g}x the policy asks").format(
+                held=cap.get("multiple", 0), multiple=multiple
+            ),
+            evidence,
+        )
+    return (
+        _("held {held:g}x the normal peak ({users} users, {rps:g} requests/s) with every SLO").format(
+            held=cap.get("multiple", 0), users=cap.get("users", 0), rps=cap.get("rps", 0)
+        ),
+        evidence,
+    )
+
+
+STEPS = (
+    Step("peak-test", N_("Peak-load test at the policy multiple holds the SLOs"), short_peak, needs=("sandbox",)),
+    Step("capacity-test", N_("Capacity test holds the policy multiple"), capacity_test, needs=("sandbox",)),
+)

@@ -69,8 +69,34 @@ def platform_health(ctx: Context) -> tuple[str, dict]:
     return _("no critical alert firing, no critical incident open"), evidence
 
 
+def audit_holds(ctx: Context) -> tuple[str, dict]:
+    """The compliance audit of the last 90 days (`procops audit`), its report beside this one. A
+    requirement not met fails the step; one without evidence yet (a fresh home has no quarter of
+    drills, no month of capacity tests) is listed, not failed: the quarterly audit demands it."""
+    from procops import compliance as C
+    from procops import desk
+
+    period = desk.parse_period(None, None)
+    result = desk.audit(ctx.config, period, live=True)
+    path = desk.write_audit(ctx.config, result, ctx.lang, "html", ctx.report_dir / "audit.html")
+    by = {s: [f.id for f in result.findings if f.status == s] for s in (C.MET, C.NOT_MET, C.NO_EVIDENCE)}
+    evidence = {"report": str(path), "findings": [f.as_dict() for f in result.findings]}
+    if by[C.NOT_MET]:
+        raise StepFailed(
+            _("requirements not met: {ids} (see {path})").format(ids=", ".join(by[C.NOT_MET]), path=path.name),
+            evidence,
+        )
+    detail = _("{met} of {total} requirements met").format(met=len(by[C.MET]), total=len(result.findings))
+    if by[C.NO_EVIDENCE]:
+        detail += "; " + _("no evidence yet: {ids}").format(ids=", ".join(by[C.NO_EVIDENCE]))
+    return detail, evidence
+
+
 CONFIG = Step("config", N_("Configuration is valid"), config_valid)
 JOURNAL = Step("journal", N_("Evidence journal is intact"), journal_intact)
+AUDIT = Step(
+    "audit", N_("Compliance audit R1-R12 of the last 90 days: nothing not met"), audit_holds, needs=("config",)
+)
 HEALTH = Step(
     "platform-health",
     N_("No critical alert firing, no critical incident open"),
@@ -81,10 +107,10 @@ HEALTH = Step(
 
 def ordered() -> list[Step]:
     """Every readiness step in the order it runs: config, the areas' (DESIGN.md's order), the platform's
-    health (no critical alert firing, no critical incident open), journal."""
+    health (no critical alert firing, no critical incident open), the audit, journal."""
     from procops import areas
 
-    steps = [CONFIG, *areas.readiness_steps(), HEALTH, JOURNAL]
+    steps = [CONFIG, *areas.readiness_steps(), HEALTH, AUDIT, JOURNAL]
     names = [s.name for s in steps]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -1,8 +1,62 @@
 """Readiness steps of procops.release, in the order they run (:data:`STEPS`, read through
-``procops.release.api.readiness_steps``): none yet (the canary release step lands with the gray-release issue)."""
+``procops.release.api.readiness_steps``): a canary release on the sandbox through every stage."""
 
 from __future__ import annotations
 
-from procops.readiness import Step
+from procops.i18n import _, N_
+from procops.readiness import Context, Step, StepFailed
 
-STEPS: tuple[Step, ...] = ()
+QUICK_ANALYSIS = 15.0  # seconds of analysis per stage with --quick
+ANALYSIS = 30.0
+
+
+def canary_release(ctx: Context) -> tuple[str, dict]:
+    """1.0.0 -> 1.1.0 (or back, when the sandbox already serves 1.1.0) with --auto and short analysis
+    windows: every stage deployed, analysed by the gates and promoted. On a configured platform only
+    the plan and its preflight run (a readiness check never changes production)."""
+    from procops.release import api
+
+    version = "1.1.0"
+    if ctx.config.platform.url:
+        plan = api.plan(ctx.config, version)
+        if plan["exit_code"] != 0:
+            bad = "; ".join(f"{c['check']}: {c['detail']}" for c in plan["preflight"] if not c["ok"])
+            raise StepFailed(_("release preflight failed: {problems}").format(problems=bad), plan)
+        return _("release plan of {version}: preflight ok (no release on a configured platform)").format(
+            version=version
+        ), {"plan": plan}
+    from procops.sandbox import api as sandbox
+
+    running = [r.get("version") for r in sandbox.status().get("replicas", [])]
+    if running and all(v == "1.1.0" for v in running):
+        version = "1.0.0"
+    cfg = api.short_stages(ctx.config, analysis=QUICK_ANALYSIS if ctx.quick else ANALYSIS)
+    stages = list(cfg.release.stages)
+    if 1 < len(running) < len(stages):  # two replicas: a stage of one host, then all (a stage adds a host)
+        stages = [*stages[: len(running) - 1], stages[-1]]
+        cfg = cfg.model_copy(update={"release": cfg.release.model_copy(update={"stages": stages})})
+    res = api.start(cfg, version, auto=True)
+    ev = res.as_dict()
+    if res.outcome != api.Outcome.ROLLED_OUT:
+        raise StepFailed(
+            _("the canary release of {version} ended {outcome}: {message}").format(
+                version=version, outcome=res.outcome, message=res.message
+            ),
+            ev,
+        )
+    return (
+        _("{version} rolled out through {stages} stages, every gate passed").format(
+            version=version, stages=len(cfg.release.stages)
+        ),
+        ev,
+    )
+
+
+STEPS = (
+    Step(
+        "canary-release",
+        N_("Canary release through every stage, gates passing"),
+        canary_release,
+        needs=("sandbox", "monitoring-stack"),
+    ),
+)

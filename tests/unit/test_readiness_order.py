@@ -16,12 +16,15 @@ ORDER = [
     "monitoring-stack",
     "monitoring-alert",
     "peak-test",
+    "capacity-test",
     "backup",
     "backup-check",
     "backup-verify",
+    "canary-release",
     "runbooks",
     "drill",
     "platform-health",
+    "audit",
     "journal",
 ]
 AREA_STEPS = [
