@@ -31,10 +31,15 @@ def canary_release(ctx: Context) -> tuple[str, dict]:
     if running and all(v == "1.1.0" for v in running):
         version = "1.0.0"
     cfg = api.short_stages(ctx.config, analysis=QUICK_ANALYSIS if ctx.quick else ANALYSIS)
-    stages = list(cfg.release.stages)
+    rel = cfg.release
+    stages = list(rel.stages)
     if 1 < len(running) < len(stages):  # two replicas: a stage of one host, then all (a stage adds a host)
         stages = [*stages[: len(running) - 1], stages[-1]]
-        cfg = cfg.model_copy(update={"release": cfg.release.model_copy(update={"stages": stages})})
+    # short windows: enough background load that a 10% canary sees gates.min_requests in one window
+    first = stages[0].traffic / 100
+    rate = max(rel.load.rate, rel.gates.min_requests * 1.5 / (max(first, 0.01) * stages[0].analysis))
+    load = rel.load.model_copy(update={"enabled": True, "rate": min(rate, 200.0)})
+    cfg = cfg.model_copy(update={"release": rel.model_copy(update={"stages": stages, "load": load})})
     res = api.start(cfg, version, auto=True)
     ev = res.as_dict()
     if res.outcome != api.Outcome.ROLLED_OUT:
