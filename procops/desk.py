@@ -436,8 +436,9 @@ def _incidents(config: Config, now: dt.datetime) -> Section:
             )
             for c in clocks
         )
+        sev = _(incidents.SEVERITY_TITLES[inc.severity]) if inc.severity in incidents.SEVERITY_TITLES else inc.severity
         lines.append(
-            f"  {inc.id} [{inc.severity}{', drill' if inc.drill else ''}] {_one_line(inc.title)[:60]}: {left or '-'}"
+            f"  {inc.id} [{sev}{_(', drill') if inc.drill else ''}] {_one_line(inc.title)[:60]}: {left or '-'}"
         )
     real = [r for r in rows if not r["drill"]]
     head = _("incidents: {n} open ({real} real, {drill} drill)").format(
