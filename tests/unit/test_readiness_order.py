@@ -20,6 +20,7 @@ ORDER = [
     "backup-check",
     "backup-verify",
     "runbooks",
+    "platform-health",
     "journal",
 ]
 AREA_STEPS = [f"procops.{a}.steps" for a in ("sandbox", "monitoring", "loadtests", "backup", "release", "incidents")]
