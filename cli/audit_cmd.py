@@ -73,6 +73,7 @@ def audit(
     period = desk.parse_period(since, quarter)
     result = desk.audit(STATE.config, period, live=not journal_only)
     path = desk.write_audit(STATE.config, result, STATE.lang, fmt, out)
+    not_journaled = desk.record_audit(result, path)
 
     def human(_unused: object) -> None:
         say(
@@ -88,6 +89,8 @@ def audit(
                 for line in f.todo[:3]:
                     say("       " + _("to do: {line}").format(line=line))
         say(_("report: {path}").format(path=path))
+        if not_journaled:
+            say(_("warning: the audit was not journaled: {error}").format(error=not_journaled))
         if result.ok:
             say(_("PASS: every requirement R1-R12 is met"))
         else:
@@ -98,7 +101,7 @@ def audit(
                 )
             )
 
-    emit({**result.as_dict(), "report": str(path)}, json_, human)
+    emit({**result.as_dict(), "report": str(path), "not_journaled": not_journaled}, json_, human)
     if not result.ok:
         raise typer.Exit(int(ExitCode.VERDICT_FAILED))
 

@@ -237,6 +237,35 @@ class AuditResult:
         }
 
 
+def record_audit(result: AuditResult, report: Path | None) -> str | None:
+    """Journal the audit (``audit.run``): None when done, else why it could not be (the audit read the
+    journal and stands; a read-only journal, e.g. a copy being audited, only costs this row)."""
+    from procops.errors import EnvironmentFailure
+    from procops.events import AuditRun, Kind, Status
+    from procops.journal import record
+
+    try:
+        record(
+            Kind.AUDIT_RUN,
+            result.period.label,
+            AuditRun(
+                status=Status.of(result.ok),
+                verdict="pass" if result.ok else "fail",
+                period=result.period.label,
+                start=iso(result.period.start),
+                end=iso(result.period.end),
+                requirements={f.id: f.status for f in result.findings},
+                journal_rows=result.journal_head[0],
+                journal_head=result.journal_head[1],
+                report=str(report) if report else None,
+                live=result.live,
+            ),
+        )
+    except EnvironmentFailure as e:
+        return e.message
+    return None
+
+
 def audit(config: Config, period: C.Period, *, live: bool = True, now: dt.datetime | None = None) -> AuditResult:
     from procops import display
     from procops.journal import open_journal
@@ -407,8 +436,9 @@ def _incidents(config: Config, now: dt.datetime) -> Section:
             )
             for c in clocks
         )
+        sev = _(incidents.SEVERITY_TITLES[inc.severity]) if inc.severity in incidents.SEVERITY_TITLES else inc.severity
         lines.append(
-            f"  {inc.id} [{inc.severity}{', drill' if inc.drill else ''}] {_one_line(inc.title)[:60]}: {left or '-'}"
+            f"  {inc.id} [{sev}{_(', drill') if inc.drill else ''}] {_one_line(inc.title)[:60]}: {left or '-'}"
         )
     real = [r for r in rows if not r["drill"]]
     head = _("incidents: {n} open ({real} real, {drill} drill)").format(

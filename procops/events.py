@@ -123,6 +123,7 @@ class Kind(str, enum.Enum):
     # host security scan, readiness
     SCAN_RUN = "scan.run"
     READINESS_RUN = "readiness.run"
+    AUDIT_RUN = "audit.run"  # a compliance audit R1-R12 (procops audit)
     # the lifecycle every job runs in (procops/operation.py)
     OPERATION_START = "operation.start"
     OPERATION_END = "operation.end"
@@ -709,6 +710,22 @@ class ScanRun(Record):
 
 
 @dataclass(frozen=True)
+class AuditRun(Record):
+    """A compliance audit: the period, the verdict, each requirement's status and the report written."""
+
+    status: Status = Status.FAILED
+    verdict: str = "fail"
+    period: str = ""
+    start: str = ""
+    end: str = ""
+    requirements: dict[str, str] = field(default_factory=dict)  # R1 -> met | not_met | no_evidence
+    journal_rows: int = 0
+    journal_head: str = ""
+    report: str | None = None
+    live: bool = True
+
+
+@dataclass(frozen=True)
 class ReadinessRun(Record):
     status: Status = Status.FAILED
     verdict: str = "fail"
@@ -894,6 +911,7 @@ RECORDS: Mapping[Kind, type[Record]] = {
     Kind.DRILL_RUN: DrillRun,
     Kind.SCAN_RUN: ScanRun,
     Kind.READINESS_RUN: ReadinessRun,
+    Kind.AUDIT_RUN: AuditRun,
     Kind.OPERATION_START: OperationStart,
     Kind.OPERATION_END: OperationEnd,
 }

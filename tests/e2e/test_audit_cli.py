@@ -56,6 +56,10 @@ def test_a_hole_in_the_hourly_backups_fails_r3_naming_the_gap(cli, history, proc
 
     human = cli("audit", "--journal-only", "--since", "3d")
     assert human.code == 1 and "longest gap 6 h" in human.out and "FAIL" in human.out
+    # each audit is journaled: its period, verdict, every requirement's status and the report
+    runs = cli("audit", "log", "--kind", "audit.run", "--json", check=0).json()
+    assert len(runs) == 2 and runs[0]["data"]["requirements"]["R3"] == "not_met"
+    assert runs[0]["data"]["verdict"] == "fail" and runs[0]["data"]["report"] == res["report"]
 
 
 def test_audit_reports_in_chinese_html_and_json(cli, history, tmp_path):

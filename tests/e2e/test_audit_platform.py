@@ -60,3 +60,45 @@ def test_r9_and_status_on_the_running_platform(cli, port_block, procops_home):
         assert "1 in plain text" in text and f"{secret} has mode 0644" in text, text
     finally:
         cli("sandbox", "down", "--force")
+
+
+def test_status_names_the_critical_alert_firing(cli, port_block, procops_home, tmp_path):
+    import time
+
+    import yaml
+    from testsupport import monitoring_ports
+
+    cfg = {
+        "sandbox": {"port": port_block(3), "replicas": 1},
+        "monitoring": {
+            **monitoring_ports(port_block(7)),
+            "scrape_interval": "1s",
+            "evaluation_interval": "1s",
+            "group_wait": "1s",
+            "platform_down_for": "2s",
+        },
+    }
+    path = tmp_path / "procops.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    env = {"PROCOPS_CONFIG": str(path)}
+    try:
+        cli("sandbox", "up", *SMALL_SEED, env=env, check=0)
+        cli("monitor", "up", env=env, check=0)
+        alerts = cli("status", "--json", env=env).json()["sections"]["alerts"]
+        assert alerts["verdict"] in ("ok", "attention") and "firing" in alerts
+        cli("sandbox", "down", "--force", env=env, check=0)  # the platform is gone: a critical alert fires
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            d = cli("status", "--json", env=env).json()
+            critical = [a for a in d["sections"]["alerts"]["firing"] if a["severity"] == "critical"]
+            if critical:
+                break
+            time.sleep(2)
+        assert critical, d["sections"]["alerts"]
+        assert d["sections"]["alerts"]["verdict"] == "attention" and "alerts" in d["attention"]
+        assert d["sections"]["site"]["verdict"] == "attention"
+        human = cli("status", env=env)
+        assert human.code == 1 and critical[0]["alertname"] in human.out
+    finally:
+        cli("monitor", "down", env=env)
+        cli("sandbox", "down", "--force", env=env)

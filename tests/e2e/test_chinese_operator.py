@@ -57,6 +57,7 @@ NOT_PROSE = re.compile(
     r"|(?:/[\w.*<>-]+)+/?"  # paths
     r"|\b[\w-]+@[\w.-]+"  # user@host
     r"|\bINC-\d{8}-\d{3}\b"  # incident ids
+    r"|\b[0-9a-f]{12,64}\b"  # hashes (the journal's head)
     r"|\b[a-z]+(?:[._-][a-z0-9]+)+\b"  # ids: kinds (backup.run), endpoints, fault types (disk-full)
 )
 
@@ -83,6 +84,10 @@ def test_status_and_backup_status_on_a_fresh_home_speak_chinese_and_say_what_to_
     r = zh("status", check=1)  # a fresh home: no backup, no check, no load test, no drill yet
     assert_chinese(r.out)
     assert "procops sandbox up" in r.out
+    zh("incident", "open", "--title", "门户无法访问", check=0)
+    r = zh("status", check=1)  # the ops desk with an open incident and its clocks, all in Chinese
+    assert_chinese(r.out)
+    assert "[紧急] 门户无法访问" in r.out and "剩余" in r.out
     r = zh("audit", "--journal-only", check=1)  # nothing shown yet: not a pass
     assert_chinese(r.out)
     assert "合规审计" in r.out and "未达标" in r.out

@@ -67,3 +67,24 @@ def test_r4_is_not_met_once_the_offsite_latest_snapshots_are_removed(cli, platfo
     assert any(runs[-1] in f and "no longer" in f for f in r4["figures"]), r4["figures"]
     human = cli("audit", "--since", "1d")
     assert human.code == 1 and "R4" in human.out and "NOT MET" in human.out
+
+
+def test_r10_catches_a_journal_rewritten_with_a_consistent_chain(cli, platform):
+    from procops.events import IncidentTimeline, Kind
+    from procops.journal import Journal
+
+    cli("backup", "init", check=0)
+    cli("backup", "run", check=0)
+    r10 = {r["id"]: r for r in cli("audit", "--since", "1d", "--json").json()["requirements"]}["R10"]
+    assert r10["status"] == "met", r10
+    journal = platform.home / "journal.db"
+    for suffix in ("", "-wal", "-shm"):
+        (platform.home / f"journal.db{suffix}").unlink(missing_ok=True)
+    with Journal(journal) as forged:  # a new chain, intact in itself, longer than the anchored one
+        for i in range(40):
+            forged.append(Kind.INCIDENT_TIMELINE, "forged", IncidentTimeline(kind="note", details={"i": i}))
+    r = cli("audit", "--since", "1d", "--json")
+    assert r.code == 1
+    r10 = {x["id"]: x for x in r.json()["requirements"]}["R10"]
+    assert r10["status"] == "not_met"
+    assert any("anchor mismatch" in f and "rewritten" in f for f in r10["figures"]), r10["figures"]
