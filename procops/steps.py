@@ -79,6 +79,7 @@ def audit_holds(ctx: Context) -> tuple[str, dict]:
     period = desk.parse_period(None, None)
     result = desk.audit(ctx.config, period, live=True)
     path = desk.write_audit(ctx.config, result, ctx.lang, "html", ctx.report_dir / "audit.html")
+    desk.record_audit(result, path)
     by = {s: [f.id for f in result.findings if f.status == s] for s in (C.MET, C.NOT_MET, C.NO_EVIDENCE)}
     evidence = {"report": str(path), "findings": [f.as_dict() for f in result.findings]}
     if by[C.NOT_MET]:
