@@ -598,7 +598,7 @@ def _close(
     if marked:
         with op.step("unmark-alerts"):
             _wait_alerts_cleared(
-                config, {*PLATFORM_ALERTS, scenario.detection.alert or ""}, timeout=scenario.rollback.timeout
+                config, {*PLATFORM_ALERTS, scenario.detection.alert or ""}, scenario.rollback.timeout, say
             )
             from procops.monitoring import api as monitoring
 
@@ -629,19 +629,30 @@ def _steady_again(config: Config, scenario: Scenario, timeout: float) -> list[Pr
         time.sleep(1.0)
 
 
-def _wait_alerts_cleared(config: Config, names: set[str], timeout: float) -> None:
+def _wait_alerts_cleared(
+    config: Config, names: set[str], timeout: float, say: Callable[[str], None] | None = None
+) -> None:
     """Before the mark is lifted, the drill's alerts must be resolved: a still-firing one would come
     back unlabelled and open a real incident."""
     from procops.monitoring import api as monitoring
 
     deadline = time.monotonic() + timeout
+    told: list[str] = []
     while time.monotonic() < deadline:
         try:
             alerts = monitoring.prometheus_alerts(config)
         except ProcopsError:
             return
-        if not [a for a in alerts if a["alertname"] in names]:
+        firing = sorted({a["alertname"] for a in alerts if a["alertname"] in names})
+        if not firing:
             return
+        if say is not None and firing != told:
+            say(
+                _("waiting for the drill's alerts to resolve before their drill label is lifted: {names}").format(
+                    names=", ".join(firing)
+                )
+            )
+            told = firing
         time.sleep(1.0)
 
 

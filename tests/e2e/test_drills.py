@@ -68,6 +68,7 @@ def stack(cli, port_block, tmp_path):
             "platform_down_for": "5s",
         },
         "drills": {"scenarios_dir": str(tmp_path / "scenarios"), "poll_interval": "1s"},
+        "policy": {"thresholds": {"for_duration": "4s"}},  # HostDiskFull within seconds, not a minute
     }
     path = tmp_path / "procops.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -151,6 +152,41 @@ def test_app_crash_auto_passes_with_real_detection_and_rolls_back(cli, stack, pr
     esc = procops_home / "incident" / "escalations.jsonl"
     if esc.exists():
         assert all(json.loads(ln).get("drill") for ln in esc.read_text().splitlines() if ln.strip())
+
+
+def test_db_loss_auto_restores_the_standby_from_the_offsite_backup_and_fails_back(cli, stack, procops_home):
+    env = stack["env"]
+    cli("backup", "init", env=env, timeout=120, check=0)
+    cli("backup", "run", env=env, timeout=300, check=0)
+    r = cli("drill", "run", "db-loss", "--auto", "--json", env=env, timeout=900)
+    assert r.code == 0, r.err
+    res = r.json()
+    assert res["status"] == "ok" and res["rolled_back"] is True
+    assert res["milestones"]["standby"]["reached_at"] is not None  # reached by a real restore
+    assert res["clocks"] == {"15m": True, "1h": True, "24h": True}
+    incs = _incidents(cli, env)
+    assert len(incs) == 1 and incs[0]["drill"] is True  # the outage opened no real incident
+    shown = cli("incident", "show", incs[0]["id"], "--json", env=env, check=0).json()
+    assert shown["standby"] and shown["standby"].get("snapshot")
+    st = cli("sandbox", "status", "--json", env=env, check=0).json()
+    assert st["active_site"]["site"] == "main" and all(x["alive"] for x in st["replicas"])
+    _serves_data(stack["url"])
+    from procops.journal import Journal
+
+    with Journal(procops_home / "journal.db") as j:
+        assert [e.data["status"] for e in j.events("backup.restore")][-1:] == ["ok"]
+
+
+def test_disk_full_on_a_small_loop_filesystem_is_detected_and_unmounted(cli, stack, procops_home):
+    env = stack["env"]
+    r = cli("drill", "run", "disk-full", "--auto", "--json", env=env, timeout=600)
+    assert r.code == 0, r.err
+    res = r.json()
+    assert res["fault"]["used_ratio"] > 0.9 and res["rolled_back"] is True
+    assert not os.path.ismount(res["fault"]["mount"]) and not Path(res["fault"]["mount"]).exists()
+    (inc,) = _incidents(cli, env)
+    assert inc["drill"] is True and inc["source"]["alertname"] == "HostDiskFull"
+    assert inc["source"]["labels"]["mountpoint"] == res["fault"]["mount"]
 
 
 def test_plan_injects_nothing(cli, stack, procops_home):
@@ -245,6 +281,35 @@ def test_sigint_mid_drill_rolls_back_and_exits_130(cli, stack, tmp_path, procops
     _serves_data(stack["url"])
     (run,) = _drill_runs(procops_home)
     assert run["status"] == "interrupted" and run["rolled_back"] is True
+
+
+def test_backup_corruption_finds_the_damaged_pack_in_a_copy_and_leaves_the_repository_intact(
+    cli, port_block, tmp_path, procops_home
+):
+    port = port_block(3)
+    path = tmp_path / "procops.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"sandbox": {"port": port, "replicas": 1, "seed": {"announcements": 5, "suppliers": 2, "documents": 3}}}
+        )
+    )
+    env = {"PROCOPS_CONFIG": str(path)}
+    try:
+        cli("sandbox", "up", env=env, check=0)
+        cli("backup", "init", env=env, timeout=120, check=0)
+        cli("backup", "run", env=env, timeout=300, check=0)
+        r = cli("drill", "run", "backup-corruption", "--auto", "--json", env=env, timeout=600)
+        assert r.code == 0, r.err
+        res = r.json()
+        pack = res["fault"]["pack"]
+        assert pack in res["rollback"]["check"]["packs"] and res["rollback"]["check"]["ok"] is False
+        assert not Path(res["fault"]["copy"]).exists()
+        (inc,) = _incidents(cli, env)
+        assert inc["drill"] is True and inc["fault_type"] == "backup-failure"
+        # the real off-site repository was never touched: its full check still passes
+        assert cli("backup", "check", "--repo", "offsite", "--read-data-subset", "all", env=env, timeout=300).code == 0
+    finally:
+        cli("sandbox", "down", "--force", env=env)
 
 
 @pytest.fixture
