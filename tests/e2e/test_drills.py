@@ -321,6 +321,78 @@ def bare(tmp_path):
     return {"PROCOPS_CONFIG": str(path)}
 
 
+def _start_drill(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    """``procops drill run ...`` in the background, read until its T0 (or tabletop) line."""
+    p = subprocess.Popen(
+        [PROCOPS, "drill", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, **env),
+        start_new_session=True,
+    )
+    seen = ""
+    assert p.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line and p.poll() is not None:
+            break
+        seen += line
+        if "T0 " in line or "TABLETOP" in line:
+            break
+    return p, seen
+
+
+def test_a_real_incident_during_the_drill_aborts_it_and_rolls_back(cli, stack, tmp_path, procops_home):
+    env = stack["env"]
+    _scenario(tmp_path, "app-crash", **{"detection.within": "120s"})
+    _silence_drill_alerts(stack)
+    p, seen = _start_drill(env, "app-crash", "--auto")
+    try:
+        assert "T0 " in seen, seen
+        cli("incident", "open", "--title", "a real outage elsewhere", env=env, check=0)
+        out, _err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, seen + out
+    assert "real incident opened during the drill" in out
+    assert all(x["alive"] for x in _replicas(cli, env))
+    (run,) = _drill_runs(procops_home)
+    assert run["status"] == "failed" and run["rolled_back"] is True
+    assert any("real incident" in f for f in run["findings"])
+
+
+def test_tabletop_injects_nothing_and_times_the_responders(cli, stack, procops_home):
+    env = stack["env"]
+    before = _replicas(cli, env)
+    p, seen = _start_drill(env, "app-crash", "--tabletop", "--wait", "120")
+    try:
+        assert "TABLETOP" in seen, seen
+        incs: list[dict] = []
+        for _ in range(60):
+            incs = _incidents(cli, env)
+            if incs:
+                break
+            time.sleep(0.5)
+        (inc,) = incs
+        assert inc["drill"] is True
+        cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
+        cli("incident", "report", inc["id"], "--submit", env=env, check=0)
+        out, _err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, seen + out
+    assert _replicas(cli, env) == before  # no fault was injected
+    (run,) = _drill_runs(procops_home)
+    assert run["mode"] == "tabletop" and run["status"] == "ok" and run["clocks"]["15m"] is True
+    # a tabletop does not cover the quarter's live drill
+    st = cli("drill", "status", "--json", env=env).json()
+    assert next(s for s in st["scenarios"] if s["scenario"] == "app-crash")["overdue"] is True
+
+
 def test_a_scenario_with_an_error_is_exit_2_naming_the_field(cli, bare, tmp_path):
     _scenario(tmp_path, "app-crash", **{"detection.within": "soon"})
     for args in (("drill", "run", "app-crash", "--auto"), ("drill", "list"), ("drill", "plan", "app-crash")):
