@@ -328,6 +328,7 @@ def _run(
             with op.step("detect"):
                 _detect(config, res, store, injector, watch, say)
             if res.incident_id is not None:
+                _assign_participants(config, res, store)
                 with op.step("response"):
                     if res.mode == "auto":
                         _auto(config, res, store, say, failback)
@@ -446,6 +447,34 @@ def _detect(
         )
 
 
+def participant_roles(participants: list[Any]) -> dict[str, str]:
+    """The drill incident's roles from ``drills.participants`` (its escalations name them, never the
+    leaders): a role mentioning commander, operations or scribe/record fills that role."""
+    roles: dict[str, str] = {}
+    for p in participants:
+        r = str(p.role).lower()
+        key = (
+            "commander"
+            if "commander" in r or "指挥" in r
+            else "operations"
+            if "operation" in r or "运维" in r
+            else "scribe"
+            if "scribe" in r or "record" in r or "记录" in r
+            else None
+        )
+        if key and key not in roles:
+            roles[key] = p.name
+    if participants and "commander" not in roles:
+        roles["commander"] = participants[0].name
+    return roles
+
+
+def _assign_participants(config: Config, res: DrillResult, store: Any) -> None:
+    roles = participant_roles(list(config.drills.participants))
+    if res.incident_id and roles:
+        store.update_fields(res.incident_id, actor="drill", **roles)
+
+
 def _auto(config: Config, res: DrillResult, store: Any, say: Callable[[str], None], failback: dict[str, Any]) -> None:
     """--auto: the response steps run by themselves (classify, standby by a real restore, report later)."""
     from procops.incidents import api as incidents
@@ -453,7 +482,8 @@ def _auto(config: Config, res: DrillResult, store: Any, say: Callable[[str], Non
     scenario = res.scenario
     iid = res.incident_id
     assert iid is not None
-    store.update_fields(iid, commander="drill", actor="drill")
+    if not config.drills.participants:
+        store.update_fields(iid, commander="drill", actor="drill")
     store.classify(iid, scenario.fault_type, note=_("drill {id} (--auto)").format(id=res.drill_id), actor="drill")
     res.note("classify", scenario.fault_type)
     say(_("classified as {type}").format(type=scenario.fault_type))
@@ -544,6 +574,7 @@ def _tabletop(config: Config, res: DrillResult, store: Any, say: Callable[[str],
     res.incident_id = inc.id
     res.detected_at = inc.opened_at
     res.detected_s = 0.0
+    _assign_participants(config, res, store)
     res.note("tabletop", _("no fault injected; the timeline is played"))
     say(_("TABLETOP: no fault is injected. The scenario as it would unfold:"))
     say(_("  T0: {action} ({params})").format(action=scenario.fault.action, params=scenario.fault.params))
