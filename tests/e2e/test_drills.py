@@ -364,6 +364,33 @@ def test_a_real_incident_during_the_drill_aborts_it_and_rolls_back(cli, stack, t
     assert any("real incident" in f for f in run["findings"])
 
 
+def test_interactive_prompts_the_runbook_steps_while_the_responders_work_the_drill_incident(cli, stack, procops_home):
+    env = stack["env"]
+    p, seen = _start_drill(env, "app-crash", "--unannounced", "--wait", "240")
+    try:
+        assert "T0 " in seen, seen
+        incs: list[dict] = []
+        for _ in range(120):
+            incs = _incidents(cli, env)
+            if incs:
+                break
+            time.sleep(0.5)
+        (inc,) = incs  # opened by the real, drill-labelled alert
+        assert inc["drill"] is True and inc["source"]["kind"] == "alert"
+        cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
+        cli("incident", "report", inc["id"], "--submit", env=env, check=0)
+        out, _err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, seen + out
+    assert "next steps (runbook app-crash)" in out and "Confirm the fault type" in out
+    assert all(x["alive"] for x in _replicas(cli, env))
+    (run,) = _drill_runs(procops_home)
+    assert run["mode"] == "interactive" and run["announced"] is False and run["rolled_back"] is True
+    assert run["clocks"]["15m"] is True and run["clocks"]["24h"] is True
+
+
 def test_tabletop_injects_nothing_and_times_the_responders(cli, stack, procops_home):
     env = stack["env"]
     before = _replicas(cli, env)
