@@ -73,6 +73,7 @@ class DrillResult:
     exit_code: int = 1
     fault: dict[str, Any] = field(default_factory=dict)
     rollback: dict[str, Any] = field(default_factory=dict)
+    of_limits: dict[str, float | None] = field(default_factory=dict)  # detect/classify/standby/report
 
     def note(self, what: str, detail: str = "", at: dt.datetime | None = None) -> None:
         self.timeline.append({"at": iso(at or utcnow()), "what": what, "detail": detail})
@@ -131,7 +132,7 @@ class DrillResult:
             "mode": self.mode,
             "announced": self.announced,
             "status": self.status.value,
-            "fractions": {},
+            "fractions": self.of_limits,
             "exit_code": self.exit_code,
             "incident_id": self.incident_id,
             "injected_at": self.injected_at,
@@ -354,18 +355,18 @@ def _run(
     store.close()
     if isinstance(pending, (Interrupted, KeyboardInterrupt)):
         res.status, res.exit_code = Status.INTERRUPTED, 130
-        _journal(res)
+        _journal(res, config)
         raise pending
     if pending is not None:
         res.status = Status.ERROR
         res.exit_code = int(getattr(pending, "exit_code", 3))
-        _journal(res)
+        _journal(res, config)
         raise pending
     res.status = Status.OK if not res.findings else Status.FAILED
     res.exit_code = 0 if res.status is Status.OK else 1
     if not res.reason and res.findings:
         res.reason = res.findings[0]
-    _journal(res)
+    _journal(res, config)
 
 
 def _when(ts: str | None) -> str:
@@ -639,6 +640,7 @@ def _close(
             _clocks(config, res, store, lang)
         with op.step("rectification"):
             _rectify(config, res, store)
+    res.of_limits = res.fractions(config.policy)
     with op.step("report"):
         try:
             from procops.drills import report
@@ -759,8 +761,10 @@ def _rectify(config: Config, res: DrillResult, store: Any) -> None:
         res.actions.append({"n": a.n, "problem": a.problem, "owner": a.owner, "due": a.due})
 
 
-def _journal(res: DrillResult) -> None:
+def _journal(res: DrillResult, config: Config) -> None:
     from procops.journal import record
+
+    res.of_limits = res.fractions(config.policy)
 
     record(Kind.DRILL_RUN, res.scenario.name, res.evidence())
     if res.status is Status.OK:

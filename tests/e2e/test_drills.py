@@ -114,6 +114,7 @@ def test_app_crash_auto_passes_with_real_detection_and_rolls_back(cli, stack, pr
     assert res["status"] == "ok" and res["rolled_back"] is True and res["findings"] == []
     assert res["detected_s"] is not None and res["detected_s"] <= 60
     assert res["clocks"] == {"15m": True, "1h": True, "24h": True}
+    assert 0 < res["fractions"]["detect"] <= 1 and 0 < res["fractions"]["classify"] < 1
     # the killed replica is a new process now, and every replica is up again
     after = _replicas(cli, env)
     assert all(x["alive"] for x in after)
@@ -426,6 +427,23 @@ def test_a_scenario_with_an_error_is_exit_2_naming_the_field(cli, bare, tmp_path
         r = cli(*args, env=bare)
         assert r.code == 2, args
         assert "app-crash.yaml:" in r.err and "field detection.within" in r.err
+
+
+def test_a_target_outside_the_allowlist_is_refused_before_anything_runs(cli, bare, tmp_path, procops_home):
+    _scenario(
+        tmp_path,
+        "app-crash",
+        **{
+            "target": {"kind": "hosts", "hosts": ["web9"]},
+            "fault.action": "kill-service",
+            "fault.params": {"service": "x"},
+        },
+    )
+    for args in (("drill", "run", "app-crash", "--auto"), ("drill", "plan", "app-crash")):
+        r = cli(*args, env=bare)
+        assert r.code == 2, args
+        assert "web9" in r.err and "drills.allowed_hosts" in r.err
+    assert _drill_runs(procops_home) == []
 
 
 def test_bad_release_says_the_gray_release_capability_is_required(cli, bare, procops_home):
