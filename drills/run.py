@@ -602,6 +602,12 @@ def _close(
     from procops.incidents import api as incidents
 
     scenario = res.scenario
+    if not failback.get("incident") and res.incident_id and scenario.target.kind == "sandbox":
+        from procops.sandbox import api as sandbox
+
+        site = sandbox.active_site()
+        if site.failed_over and site.incident == res.incident_id:  # the responders started the standby
+            failback["incident"] = res.incident_id
     if failback.get("incident"):
         with op.step("failback"):
             try:
