@@ -355,18 +355,18 @@ def _run(
     store.close()
     if isinstance(pending, (Interrupted, KeyboardInterrupt)):
         res.status, res.exit_code = Status.INTERRUPTED, 130
-        _journal(res, config)
+        _record_run(res, config)
         raise pending
     if pending is not None:
         res.status = Status.ERROR
         res.exit_code = int(getattr(pending, "exit_code", 3))
-        _journal(res, config)
+        _record_run(res, config)
         raise pending
     res.status = Status.OK if not res.findings else Status.FAILED
     res.exit_code = 0 if res.status is Status.OK else 1
     if not res.reason and res.findings:
         res.reason = res.findings[0]
-    _journal(res, config)
+    _record_run(res, config)
 
 
 def _when(ts: str | None) -> str:
@@ -767,7 +767,7 @@ def _rectify(config: Config, res: DrillResult, store: Any) -> None:
         res.actions.append({"n": a.n, "problem": a.problem, "owner": a.owner, "due": a.due})
 
 
-def _journal(res: DrillResult, config: Config) -> None:
+def _record_run(res: DrillResult, config: Config) -> None:
     from procops.journal import record
 
     res.of_limits = res.fractions(config.policy)
