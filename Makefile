@@ -5,7 +5,7 @@ bootstrap:
 	@scripts/bootstrap
 
 readiness: bootstrap
-	.venv/bin/procops readiness
+	.venv/bin/procops readiness --keep
 
 # The suite's files spread over WORKERS processes (pytest-xdist; a file stays on one worker, so its
 # module fixtures are started once): most tests wait on real servers, so more workers than cores help.

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 from procops.cli.common import STATE, JsonOpt, print_json, say, want_json
 from procops.i18n import _
 
 
-def readiness(json_: JsonOpt = False) -> None:
-    import typer
-
+def readiness(
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help=_("Every step with its shortest durations (a 15 s peak hold ...): about 5 minutes in all."),
+        ),
+    ] = False,
+    keep: Annotated[
+        bool,
+        typer.Option(
+            "--keep",
+            help=_(
+                "Leave running what the run started (the sandbox, the monitoring stack) and print their "
+                "addresses and how to stop them; without it they are stopped at the end."
+            ),
+        ),
+    ] = False,
+    json_: JsonOpt = False,
+) -> None:
     from procops import readiness as r
     from procops import steps
     from procops.home import area_dir
@@ -30,10 +51,35 @@ def readiness(json_: JsonOpt = False) -> None:
             else:
                 say(line, err=want_json(json_))
 
-        result = r.run(STATE.config, STATE.lang, area_dir("reports"), on_step, steps=ordered, loaded=STATE.loaded())
-    if want_json(json_):
+        result = r.run(
+            STATE.config,
+            STATE.lang,
+            area_dir("reports"),
+            on_step,
+            steps=ordered,
+            loaded=STATE.loaded(),
+            quick=quick,
+            keep=keep,
+        )
+    err = want_json(json_)
+    if err:
         print_json(result.as_dict())
-    say(_("report: {path}").format(path=result.report_dir / "readiness.md"), err=want_json(json_))
+    for k in result.kept:
+        say(
+            _("still running: {what} ({urls}); stop it with: {command}").format(
+                what=_(k["what"]), urls=", ".join(f"{n} {u}" for n, u in k["urls"].items()), command=k["stop"]
+            ),
+            err=err,
+        )
+    for st in result.stopped:
+        if not st["ok"]:
+            say(
+                _("could not stop {what}: {error}; stop it with: {command}").format(
+                    what=_(st["what"]), error=st["error"], command=st["stop"]
+                ),
+                err=err,
+            )
+    say(_("report: {path}").format(path=result.report_dir / "readiness.html"), err=err)
     if result.ok:
         say(_("PASS: the platform meets the policy"), err=want_json(json_))
     else:

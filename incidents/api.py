@@ -89,6 +89,14 @@ def store_exists() -> bool:
     return default_db_path().exists()
 
 
+def open_critical(config: Config | None = None) -> list[Incident]:
+    """Open real (non-drill) incidents of severity critical; none when no incident was ever stored."""
+    if not store_exists():
+        return []
+    with open_store(config) as store:
+        return [i for i in store.list(open_only=True, drill=False) if i.severity == "critical"]
+
+
 def write_metrics(store: IncidentStore) -> Path | None:
     """The incident clocks as node_exporter textfile metrics (never fails the caller)."""
     from procops.incidents.escalation import write_metrics as _write

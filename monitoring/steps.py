@@ -29,7 +29,18 @@ def rules_tested(ctx: Context) -> tuple[str, dict]:
 def stack_up(ctx: Context) -> tuple[str, dict]:
     from procops.monitoring import stack
 
+    from procops.readiness import Started
+
     state, started = stack.up(ctx.config)
+    mon = ctx.config.monitoring
+    urls = {
+        "prometheus": f"http://127.0.0.1:{mon.prometheus_port}",
+        "alertmanager": f"http://127.0.0.1:{mon.alertmanager_port}",
+    }
+    if started:
+        ctx.started_here(Started(N_("monitoring stack"), lambda: stack.down(), "procops monitor down", urls))
+    else:
+        ctx.urls.update(urls)
     st = stack.status()
     if not st["healthy"]:
         bad = [c["name"] for c in st["components"] if not c["healthy"]]

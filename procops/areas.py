@@ -39,6 +39,20 @@ def readiness_steps() -> list[Step]:
     ]
 
 
+def platform_health(config: Config) -> tuple[list[dict], list[dict]]:
+    """What needs a person now: the critical alerts firing (a drill's set aside) and the open critical
+    non-drill incidents, each as a plain dict (alertname, summary / id, title, t0)."""
+    from procops.incidents import api as incidents
+    from procops.monitoring import api as monitoring
+
+    alerts = [
+        {"alertname": a["alertname"], "summary": a.get("summary", ""), "since": a.get("since")}
+        for a in monitoring.critical_firing(config)
+    ]
+    open_incidents = [{"id": i.id, "title": i.title, "t0": i.t0} for i in incidents.open_critical(config)]
+    return alerts, open_incidents
+
+
 def jobs(config: Config) -> list[Job]:
     """Every scheduled job, each declared by the area (or core module) that owns it, in this order."""
     from procops import scan

@@ -45,15 +45,46 @@ def journal_intact(ctx: Context) -> tuple[str, dict]:
     return _("{rows} events, chain intact").format(rows=v.rows), v.as_dict()
 
 
+def platform_health(ctx: Context) -> tuple[str, dict]:
+    """Whatever the other steps say, the platform is not ready while a critical alert fires or a
+    critical real incident is open (drills' alerts and incidents are set aside)."""
+    from procops import areas
+
+    alerts, incidents = areas.platform_health(ctx.config)
+    evidence = {"critical_alerts": alerts, "open_critical_incidents": incidents}
+    if alerts or incidents:
+        parts = []
+        if alerts:
+            parts.append(
+                _("critical alerts firing: {names}").format(names=", ".join(sorted({a["alertname"] for a in alerts})))
+            )
+        if incidents:
+            parts.append(
+                _("critical incidents open: {ids}").format(ids=", ".join(i["id"] for i in incidents))
+                + " ("
+                + _("see: procops incident list")
+                + ")"
+            )
+        raise StepFailed("; ".join(parts), evidence)
+    return _("no critical alert firing, no critical incident open"), evidence
+
+
 CONFIG = Step("config", N_("Configuration is valid"), config_valid)
 JOURNAL = Step("journal", N_("Evidence journal is intact"), journal_intact)
+HEALTH = Step(
+    "platform-health",
+    N_("No critical alert firing, no critical incident open"),
+    platform_health,
+    needs=("monitoring-stack",),
+)
 
 
 def ordered() -> list[Step]:
-    """Every readiness step in the order it runs: config, the areas' (DESIGN.md's order), journal."""
+    """Every readiness step in the order it runs: config, the areas' (DESIGN.md's order), the platform's
+    health (no critical alert firing, no critical incident open), journal."""
     from procops import areas
 
-    steps = [CONFIG, *areas.readiness_steps(), JOURNAL]
+    steps = [CONFIG, *areas.readiness_steps(), HEALTH, JOURNAL]
     names = [s.name for s in steps]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

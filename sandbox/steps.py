@@ -22,7 +22,15 @@ def sandbox_up(ctx: Context) -> tuple[str, dict]:
             raise StepFailed(_("{url}/healthz answered {status_code}").format(url=url, status_code=r.status_code))
         ctx.facts["url"] = url
         return _("{url} healthy").format(url=url), {"url": url}
+    from procops.readiness import Started
+
     state, started = platform.up(platform.UpOptions.from_config(ctx.config.sandbox))
+    if started:
+        ctx.started_here(
+            Started(N_("sandbox"), lambda: platform.down(), "procops sandbox down", {"platform": state.url})
+        )
+    else:
+        ctx.urls["platform"] = state.url
     st = platform.status()
     if not st["healthy"]:
         raise StepFailed(_("the sandbox is not healthy"), st)

@@ -151,6 +151,8 @@ def test_port_in_use_is_exit_3_naming_it(cli, port_block):
 
 
 def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tmp_path):
+    import json
+
     import yaml
 
     from testsupport import monitoring_ports
@@ -162,19 +164,73 @@ def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tm
             "seed": {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"},
         },
         "monitoring": monitoring_ports(port_block(7)),
+        "loadtest": {"normal_peak_users": 2},
     }
     (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
     try:
-        r = cli("readiness", "--json")
+        r = cli("readiness", "--quick", "--json")
         assert r.code == 0, r.err
         res = r.json()
         assert res["verdict"] == "pass"
         steps = {s["name"]: s["status"] for s in res["steps"]}
         assert steps["sandbox"] == "ok" and steps["seeded-data"] == "ok" and steps["journal"] == "ok"
+        assert steps["platform-health"] == "ok" and steps["peak-test"] == "ok"
+        peak = next(s for s in res["steps"] if s["name"] == "peak-test")
+        assert peak["evidence"]["users"] == 6 and peak["evidence"]["multiple"] == 3  # 3x the normal peak of 2
         report = open(res["report"], encoding="utf-8").read()
-        assert "PASS" in report
-        zh = cli("--lang", "zh", "readiness", "--json", check=0).json()
-        assert "平台就绪检查报告" in open(zh["report"], encoding="utf-8").read()
+        assert "PASS" in report and "latency.png" in report and "backup-freshness.png" in report
+        html = open(res["reports"]["html"], encoding="utf-8").read()
+        assert "<table>" in html and "<strong>PASS</strong>" in html
+        data = json.loads(open(res["reports"]["json"], encoding="utf-8").read())
+        prov = data["provenance"]
+        assert prov["mode"] == "quick" and prov["config_sha256"] and prov["host"]
+        with_end = prov["journal_at_end"]
+        assert with_end["rows"] > prov["journal_at_start"]["rows"] and with_end["head"] in report
+        # what the run started, it stopped: the sandbox and the monitoring stack
+        assert {s["what"] for s in res["stopped"]} == {"sandbox", "monitoring stack"}
+        assert all(s["ok"] for s in res["stopped"]) and not res["kept"]
+        assert cli("sandbox", "status", "--json", check=0).json()["running"] is False
+        # --keep leaves them running and says where they are and how to stop them, in Chinese
+        zh = cli("--lang", "zh", "readiness", "--quick", "--keep", "--json", check=0)
+        assert zh.code == 0, zh.err
+        assert "平台就绪检查报告" in open(zh.json()["report"], encoding="utf-8").read()
+        assert {k["what"] for k in zh.json()["kept"]} == {"sandbox", "monitoring stack"}
+        assert f"127.0.0.1:{port}" in zh.err and "procops sandbox down" in zh.err and "procops monitor down" in zh.err
+        assert cli("sandbox", "status", "--json", check=0).json()["running"] is True
+    finally:
+        cli("monitor", "down")
+        cli("sandbox", "down")
+
+
+def test_readiness_fails_while_a_critical_alert_fires_and_names_it(cli, port_block, tmp_path):
+    """Uploads failing (a fault left active): whatever the other steps say, the verdict fails and the
+    report names the firing alert; what readiness did not start (the sandbox) is left running."""
+    import yaml
+
+    from testsupport import monitoring_ports
+
+    port = port_block(4)
+    cfg = {
+        "sandbox": {
+            "port": port,
+            "seed": {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"},
+        },
+        "monitoring": monitoring_ports(port_block(7)),
+        "loadtest": {"normal_peak_users": 2},
+    }
+    (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
+    try:
+        assert cli("sandbox", "up").code == 0
+        assert cli("sandbox", "fault", "set", "errors=1.0", "--endpoint", "bids.upload").code == 0
+        r = cli("readiness", "--quick", "--json")
+        assert r.code == 1, r.err
+        res = r.json()
+        assert res["verdict"] == "fail"
+        health = next(s for s in res["steps"] if s["name"] == "platform-health")
+        assert health["status"] == "failed" and "UploadFailures" in health["detail"]
+        assert "UploadFailures" in open(res["report"], encoding="utf-8").read()
+        assert {s["what"] for s in res["stopped"]} == {"monitoring stack"}
+        assert cli("sandbox", "status", "--json", check=0).json()["running"] is True
     finally:
         cli("monitor", "down")
         cli("sandbox", "down")

@@ -21,6 +21,7 @@ ORDER = [
     "backup-verify",
     "runbooks",
     "drill",
+    "platform-health",
     "journal",
 ]
 AREA_STEPS = [

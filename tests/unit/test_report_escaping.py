@@ -40,7 +40,19 @@ def test_a_step_detail_with_markdown_stays_one_table_row_in_the_readiness_report
         platform="p",
         steps=[step],
         head=header("Platform readiness report", "p", by="ops@host"),
+        ended_at=None,
+        charts=[],
+        chart_error=None,
+        provenance={
+            "host": "h",
+            "operator": "ops@host",
+            "procops": "0",
+            "config_source": "<embedded default>",
+            "config_sha256": None,
+            "mode": "quick",
+            "journal_at_start": {"rows": 0, "head": "0" * 64},
+        },
     )
     lines = md.splitlines()
-    assert [ln for ln in lines if ln.startswith("#")] == ["# Platform readiness report"]
+    assert [ln for ln in lines if ln.startswith("#")] == ["# Platform readiness report", "## Provenance"]
     assert sum(ln.startswith("|") for ln in lines) == 3  # header, rule, the one step

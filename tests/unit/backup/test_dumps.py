@@ -12,6 +12,18 @@ from procops.config import Config, ConfigError, parse
 from procops.errors import BadInput
 
 
+def test_a_sqlite_url_is_read_like_sqlalchemy_reads_it(tmp_path, monkeypatch):
+    from sqlalchemy.engine import make_url
+
+    monkeypatch.chdir(tmp_path)
+    for text in (f"sqlite:///{tmp_path / 'abs.db'}", "sqlite:///rel.db", "sqlite:///~/x.db"):
+        d = Database.parse(text)
+        assert d.kind == "sqlite" and d.path == Path(make_url(text).database).expanduser().resolve()
+    for bad in ("sqlite:///", "sqlite:///:memory:"):
+        with pytest.raises(BadInput):
+            Database.parse(bad)
+
+
 def test_sqlite_path_and_url_are_the_same_source(tmp_path):
     a = Database.parse(str(tmp_path / "p.db"))
     b = Database.parse(f"sqlite:///{tmp_path / 'p.db'}")
