@@ -368,6 +368,90 @@ class DiskFull(Injector):
         return out
 
 
+class TrafficSurge(Injector):
+    """traffic-surge: ``procops loadtest peak`` at ``multiple`` x ``loadtest.normal_peak_users`` for
+    ``run_time`` (bounded: at most 10 minutes), as a child process; the rollback stops it (SIGINT,
+    then the runner's grace) if it still runs."""
+
+    child: Any = None
+
+    def _users(self) -> int:
+        try:
+            multiple = float(self.params.get("multiple", 3))
+        except (TypeError, ValueError):
+            raise BadInput(_("fault.params.multiple must be a number (3 = three times the normal peak)")) from None
+        if not 0 < multiple <= 10:
+            raise BadInput(_("fault.params.multiple must be between 0 and 10"))
+        return max(1, int(round(self.config.loadtest.normal_peak_users * multiple)))
+
+    def _run_time(self) -> float:
+        from procops.timeutil import parse_duration
+
+        try:
+            t = parse_duration(str(self.params.get("run_time", "2m")))
+        except ValueError as e:
+            raise BadInput(_("fault.params.run_time: {error}").format(error=e)) from None
+        if not 0 < t <= 600:
+            raise BadInput(_("fault.params.run_time must be at most 10m"))
+        return t
+
+    def argv(self) -> list[str]:
+        import sys
+
+        return [
+            sys.executable,
+            "-m",
+            "procops.cli.main",
+            "loadtest",
+            "peak",
+            "--users",
+            str(self._users()),
+            "--duration",
+            f"{int(self._run_time())}s",
+            "--no-abort-on-fail",
+        ]
+
+    def plan(self) -> list[PlannedAction]:
+        return [
+            PlannedAction(
+                _(
+                    "{users} Locust users ({multiple}x the normal peak) for {seconds:g} s (procops loadtest peak)"
+                ).format(users=self._users(), multiple=self.params.get("multiple", 3), seconds=self._run_time()),
+                _("stop the load generator"),
+            )
+        ]
+
+    def preflight(self) -> None:
+        self._users()
+        self._run_time()
+        _sandbox_running(self.config)
+
+    def inject(self) -> dict[str, Any]:
+        import os as _os
+        from subprocess import DEVNULL
+
+        from procops.home import state_home
+
+        env = {"PROCOPS_HOME": str(state_home())}
+        if _os.environ.get("PROCOPS_CONFIG"):
+            env["PROCOPS_CONFIG"] = _os.environ["PROCOPS_CONFIG"]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.injected = True
+        self.child = execute.popen(execute.LOCUST, self.argv(), env=env, stdout=DEVNULL, stderr=DEVNULL)
+        return {"users": self._users(), "seconds": self._run_time(), "pid": self.child.pid}
+
+    def rollback(self) -> dict[str, Any]:
+        if self.child is None:
+            return {"stopped": False}
+        if self.child.poll() is None:
+            self.child.signal(signal.SIGINT)
+            if self.child.wait(60) is None:
+                self.child.stop(10)
+        else:
+            self.child.wait(1)
+        return {"stopped": True, "exit": self.child.returncode}
+
+
 class NeedsRelease(Injector):
     """bad-release: the gray-release controller rolls the bad version out; not in this build yet."""
 
@@ -420,6 +504,7 @@ LOCAL: dict[str, type[Injector]] = {
     "db-loss": DatabaseLoss,
     "disk-full": DiskFull,
     "network-partition": DatabaseDown,
+    "traffic-surge": TrafficSurge,
     "release": NeedsRelease,
 }
 

@@ -73,6 +73,7 @@ class DrillResult:
     exit_code: int = 1
     fault: dict[str, Any] = field(default_factory=dict)
     rollback: dict[str, Any] = field(default_factory=dict)
+    of_limits: dict[str, float | None] = field(default_factory=dict)  # detect/classify/standby/report
 
     def note(self, what: str, detail: str = "", at: dt.datetime | None = None) -> None:
         self.timeline.append({"at": iso(at or utcnow()), "what": what, "detail": detail})
@@ -131,7 +132,7 @@ class DrillResult:
             "mode": self.mode,
             "announced": self.announced,
             "status": self.status.value,
-            "fractions": {},
+            "fractions": self.of_limits,
             "exit_code": self.exit_code,
             "incident_id": self.incident_id,
             "injected_at": self.injected_at,
@@ -328,6 +329,7 @@ def _run(
             with op.step("detect"):
                 _detect(config, res, store, injector, watch, say)
             if res.incident_id is not None:
+                _assign_participants(config, res, store)
                 with op.step("response"):
                     if res.mode == "auto":
                         _auto(config, res, store, say, failback)
@@ -353,18 +355,18 @@ def _run(
     store.close()
     if isinstance(pending, (Interrupted, KeyboardInterrupt)):
         res.status, res.exit_code = Status.INTERRUPTED, 130
-        _journal(res)
+        _record_run(res, config)
         raise pending
     if pending is not None:
         res.status = Status.ERROR
         res.exit_code = int(getattr(pending, "exit_code", 3))
-        _journal(res)
+        _record_run(res, config)
         raise pending
     res.status = Status.OK if not res.findings else Status.FAILED
     res.exit_code = 0 if res.status is Status.OK else 1
     if not res.reason and res.findings:
         res.reason = res.findings[0]
-    _journal(res)
+    _record_run(res, config)
 
 
 def _when(ts: str | None) -> str:
@@ -446,6 +448,34 @@ def _detect(
         )
 
 
+def participant_roles(participants: list[Any]) -> dict[str, str]:
+    """The drill incident's roles from ``drills.participants`` (its escalations name them, never the
+    leaders): a role mentioning commander, operations or scribe/record fills that role."""
+    roles: dict[str, str] = {}
+    for p in participants:
+        r = str(p.role).lower()
+        key = (
+            "commander"
+            if "commander" in r or "指挥" in r
+            else "operations"
+            if "operation" in r or "运维" in r
+            else "scribe"
+            if "scribe" in r or "record" in r or "记录" in r
+            else None
+        )
+        if key and key not in roles:
+            roles[key] = p.name
+    if participants and "commander" not in roles:
+        roles["commander"] = participants[0].name
+    return roles
+
+
+def _assign_participants(config: Config, res: DrillResult, store: Any) -> None:
+    roles = participant_roles(list(config.drills.participants))
+    if res.incident_id and roles:
+        store.update_fields(res.incident_id, actor="drill", **roles)
+
+
 def _auto(config: Config, res: DrillResult, store: Any, say: Callable[[str], None], failback: dict[str, Any]) -> None:
     """--auto: the response steps run by themselves (classify, standby by a real restore, report later)."""
     from procops.incidents import api as incidents
@@ -453,7 +483,8 @@ def _auto(config: Config, res: DrillResult, store: Any, say: Callable[[str], Non
     scenario = res.scenario
     iid = res.incident_id
     assert iid is not None
-    store.update_fields(iid, commander="drill", actor="drill")
+    if not config.drills.participants:
+        store.update_fields(iid, commander="drill", actor="drill")
     store.classify(iid, scenario.fault_type, note=_("drill {id} (--auto)").format(id=res.drill_id), actor="drill")
     res.note("classify", scenario.fault_type)
     say(_("classified as {type}").format(type=scenario.fault_type))
@@ -544,6 +575,7 @@ def _tabletop(config: Config, res: DrillResult, store: Any, say: Callable[[str],
     res.incident_id = inc.id
     res.detected_at = inc.opened_at
     res.detected_s = 0.0
+    _assign_participants(config, res, store)
     res.note("tabletop", _("no fault injected; the timeline is played"))
     say(_("TABLETOP: no fault is injected. The scenario as it would unfold:"))
     say(_("  T0: {action} ({params})").format(action=scenario.fault.action, params=scenario.fault.params))
@@ -570,6 +602,12 @@ def _close(
     from procops.incidents import api as incidents
 
     scenario = res.scenario
+    if not failback.get("incident") and res.incident_id and scenario.target.kind == "sandbox":
+        from procops.sandbox import api as sandbox
+
+        site = sandbox.active_site()
+        if site.failed_over and site.incident == res.incident_id:  # the responders started the standby
+            failback["incident"] = res.incident_id
     if failback.get("incident"):
         with op.step("failback"):
             try:
@@ -598,7 +636,7 @@ def _close(
     if marked:
         with op.step("unmark-alerts"):
             _wait_alerts_cleared(
-                config, {*PLATFORM_ALERTS, scenario.detection.alert or ""}, timeout=scenario.rollback.timeout
+                config, {*PLATFORM_ALERTS, scenario.detection.alert or ""}, scenario.rollback.timeout, say
             )
             from procops.monitoring import api as monitoring
 
@@ -608,6 +646,7 @@ def _close(
             _clocks(config, res, store, lang)
         with op.step("rectification"):
             _rectify(config, res, store)
+    res.of_limits = res.fractions(config.policy)
     with op.step("report"):
         try:
             from procops.drills import report
@@ -629,19 +668,30 @@ def _steady_again(config: Config, scenario: Scenario, timeout: float) -> list[Pr
         time.sleep(1.0)
 
 
-def _wait_alerts_cleared(config: Config, names: set[str], timeout: float) -> None:
+def _wait_alerts_cleared(
+    config: Config, names: set[str], timeout: float, say: Callable[[str], None] | None = None
+) -> None:
     """Before the mark is lifted, the drill's alerts must be resolved: a still-firing one would come
     back unlabelled and open a real incident."""
     from procops.monitoring import api as monitoring
 
     deadline = time.monotonic() + timeout
+    told: list[str] = []
     while time.monotonic() < deadline:
         try:
             alerts = monitoring.prometheus_alerts(config)
         except ProcopsError:
             return
-        if not [a for a in alerts if a["alertname"] in names]:
+        firing = sorted({a["alertname"] for a in alerts if a["alertname"] in names})
+        if not firing:
             return
+        if say is not None and firing != told:
+            say(
+                _("waiting for the drill's alerts to resolve before their drill label is lifted: {names}").format(
+                    names=", ".join(firing)
+                )
+            )
+            told = firing
         time.sleep(1.0)
 
 
@@ -717,8 +767,10 @@ def _rectify(config: Config, res: DrillResult, store: Any) -> None:
         res.actions.append({"n": a.n, "problem": a.problem, "owner": a.owner, "due": a.due})
 
 
-def _journal(res: DrillResult) -> None:
+def _record_run(res: DrillResult, config: Config) -> None:
     from procops.journal import record
+
+    res.of_limits = res.fractions(config.policy)
 
     record(Kind.DRILL_RUN, res.scenario.name, res.evidence())
     if res.status is Status.OK:

@@ -68,6 +68,7 @@ def stack(cli, port_block, tmp_path):
             "platform_down_for": "5s",
         },
         "drills": {"scenarios_dir": str(tmp_path / "scenarios"), "poll_interval": "1s"},
+        "policy": {"thresholds": {"for_duration": "4s"}},  # HostDiskFull within seconds, not a minute
     }
     path = tmp_path / "procops.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -113,6 +114,7 @@ def test_app_crash_auto_passes_with_real_detection_and_rolls_back(cli, stack, pr
     assert res["status"] == "ok" and res["rolled_back"] is True and res["findings"] == []
     assert res["detected_s"] is not None and res["detected_s"] <= 60
     assert res["clocks"] == {"15m": True, "1h": True, "24h": True}
+    assert 0 < res["fractions"]["detect"] <= 1 and 0 < res["fractions"]["classify"] < 1
     # the killed replica is a new process now, and every replica is up again
     after = _replicas(cli, env)
     assert all(x["alive"] for x in after)
@@ -151,6 +153,41 @@ def test_app_crash_auto_passes_with_real_detection_and_rolls_back(cli, stack, pr
     esc = procops_home / "incident" / "escalations.jsonl"
     if esc.exists():
         assert all(json.loads(ln).get("drill") for ln in esc.read_text().splitlines() if ln.strip())
+
+
+def test_db_loss_auto_restores_the_standby_from_the_offsite_backup_and_fails_back(cli, stack, procops_home):
+    env = stack["env"]
+    cli("backup", "init", env=env, timeout=120, check=0)
+    cli("backup", "run", env=env, timeout=300, check=0)
+    r = cli("drill", "run", "db-loss", "--auto", "--json", env=env, timeout=900)
+    assert r.code == 0, r.err
+    res = r.json()
+    assert res["status"] == "ok" and res["rolled_back"] is True
+    assert res["milestones"]["standby"]["reached_at"] is not None  # reached by a real restore
+    assert res["clocks"] == {"15m": True, "1h": True, "24h": True}
+    incs = _incidents(cli, env)
+    assert len(incs) == 1 and incs[0]["drill"] is True  # the outage opened no real incident
+    shown = cli("incident", "show", incs[0]["id"], "--json", env=env, check=0).json()
+    assert shown["standby"] and shown["standby"].get("snapshot")
+    st = cli("sandbox", "status", "--json", env=env, check=0).json()
+    assert st["active_site"]["site"] == "main" and all(x["alive"] for x in st["replicas"])
+    _serves_data(stack["url"])
+    from procops.journal import Journal
+
+    with Journal(procops_home / "journal.db") as j:
+        assert [e.data["status"] for e in j.events("backup.restore")][-1:] == ["ok"]
+
+
+def test_disk_full_on_a_small_loop_filesystem_is_detected_and_unmounted(cli, stack, procops_home):
+    env = stack["env"]
+    r = cli("drill", "run", "disk-full", "--auto", "--json", env=env, timeout=600)
+    assert r.code == 0, r.err
+    res = r.json()
+    assert res["fault"]["used_ratio"] > 0.9 and res["rolled_back"] is True
+    assert not os.path.ismount(res["fault"]["mount"]) and not Path(res["fault"]["mount"]).exists()
+    (inc,) = _incidents(cli, env)
+    assert inc["drill"] is True and inc["source"]["alertname"] == "HostDiskFull"
+    assert inc["source"]["labels"]["mountpoint"] == res["fault"]["mount"]
 
 
 def test_plan_injects_nothing(cli, stack, procops_home):
@@ -247,6 +284,35 @@ def test_sigint_mid_drill_rolls_back_and_exits_130(cli, stack, tmp_path, procops
     assert run["status"] == "interrupted" and run["rolled_back"] is True
 
 
+def test_backup_corruption_finds_the_damaged_pack_in_a_copy_and_leaves_the_repository_intact(
+    cli, port_block, tmp_path, procops_home
+):
+    port = port_block(3)
+    path = tmp_path / "procops.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"sandbox": {"port": port, "replicas": 1, "seed": {"announcements": 5, "suppliers": 2, "documents": 3}}}
+        )
+    )
+    env = {"PROCOPS_CONFIG": str(path)}
+    try:
+        cli("sandbox", "up", env=env, check=0)
+        cli("backup", "init", env=env, timeout=120, check=0)
+        cli("backup", "run", env=env, timeout=300, check=0)
+        r = cli("drill", "run", "backup-corruption", "--auto", "--json", env=env, timeout=600)
+        assert r.code == 0, r.err
+        res = r.json()
+        pack = res["fault"]["pack"]
+        assert pack in res["rollback"]["check"]["packs"] and res["rollback"]["check"]["ok"] is False
+        assert not Path(res["fault"]["copy"]).exists()
+        (inc,) = _incidents(cli, env)
+        assert inc["drill"] is True and inc["fault_type"] == "backup-failure"
+        # the real off-site repository was never touched: its full check still passes
+        assert cli("backup", "check", "--repo", "offsite", "--read-data-subset", "all", env=env, timeout=300).code == 0
+    finally:
+        cli("sandbox", "down", "--force", env=env)
+
+
 @pytest.fixture
 def bare(tmp_path):
     """A config with a scenarios_dir and no platform: what is refused is refused before anything runs."""
@@ -256,12 +322,128 @@ def bare(tmp_path):
     return {"PROCOPS_CONFIG": str(path)}
 
 
+def _start_drill(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
+    """``procops drill run ...`` in the background, read until its T0 (or tabletop) line."""
+    p = subprocess.Popen(
+        [PROCOPS, "drill", "run", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(os.environ, **env),
+        start_new_session=True,
+    )
+    seen = ""
+    assert p.stdout is not None
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = p.stdout.readline()
+        if not line and p.poll() is not None:
+            break
+        seen += line
+        if "T0 " in line or "TABLETOP" in line:
+            break
+    return p, seen
+
+
+def test_a_real_incident_during_the_drill_aborts_it_and_rolls_back(cli, stack, tmp_path, procops_home):
+    env = stack["env"]
+    _scenario(tmp_path, "app-crash", **{"detection.within": "120s"})
+    _silence_drill_alerts(stack)
+    p, seen = _start_drill(env, "app-crash", "--auto")
+    try:
+        assert "T0 " in seen, seen
+        cli("incident", "open", "--title", "a real outage elsewhere", env=env, check=0)
+        out, _err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 1, seen + out
+    assert "real incident opened during the drill" in out
+    assert all(x["alive"] for x in _replicas(cli, env))
+    (run,) = _drill_runs(procops_home)
+    assert run["status"] == "failed" and run["rolled_back"] is True
+    assert any("real incident" in f for f in run["findings"])
+
+
+def test_interactive_prompts_the_runbook_steps_while_the_responders_work_the_drill_incident(cli, stack, procops_home):
+    env = stack["env"]
+    p, seen = _start_drill(env, "app-crash", "--unannounced", "--wait", "240")
+    try:
+        assert "T0 " in seen, seen
+        incs: list[dict] = []
+        for _ in range(120):
+            incs = _incidents(cli, env)
+            if incs:
+                break
+            time.sleep(0.5)
+        (inc,) = incs  # opened by the real, drill-labelled alert
+        assert inc["drill"] is True and inc["source"]["kind"] == "alert"
+        cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
+        cli("incident", "report", inc["id"], "--submit", env=env, check=0)
+        out, _err = p.communicate(timeout=300)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, seen + out
+    assert "next steps (runbook app-crash)" in out and "Confirm the fault type" in out
+    assert all(x["alive"] for x in _replicas(cli, env))
+    (run,) = _drill_runs(procops_home)
+    assert run["mode"] == "interactive" and run["announced"] is False and run["rolled_back"] is True
+    assert run["clocks"]["15m"] is True and run["clocks"]["24h"] is True
+
+
+def test_tabletop_injects_nothing_and_times_the_responders(cli, stack, procops_home):
+    env = stack["env"]
+    before = _replicas(cli, env)
+    p, seen = _start_drill(env, "app-crash", "--tabletop", "--wait", "120")
+    try:
+        assert "TABLETOP" in seen, seen
+        incs: list[dict] = []
+        for _ in range(60):
+            incs = _incidents(cli, env)
+            if incs:
+                break
+            time.sleep(0.5)
+        (inc,) = incs
+        assert inc["drill"] is True
+        cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
+        cli("incident", "report", inc["id"], "--submit", env=env, check=0)
+        out, _err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 0, seen + out
+    assert _replicas(cli, env) == before  # no fault was injected
+    (run,) = _drill_runs(procops_home)
+    assert run["mode"] == "tabletop" and run["status"] == "ok" and run["clocks"]["15m"] is True
+    # a tabletop does not cover the quarter's live drill
+    st = cli("drill", "status", "--json", env=env).json()
+    assert next(s for s in st["scenarios"] if s["scenario"] == "app-crash")["overdue"] is True
+
+
 def test_a_scenario_with_an_error_is_exit_2_naming_the_field(cli, bare, tmp_path):
     _scenario(tmp_path, "app-crash", **{"detection.within": "soon"})
     for args in (("drill", "run", "app-crash", "--auto"), ("drill", "list"), ("drill", "plan", "app-crash")):
         r = cli(*args, env=bare)
         assert r.code == 2, args
         assert "app-crash.yaml:" in r.err and "field detection.within" in r.err
+
+
+def test_a_target_outside_the_allowlist_is_refused_before_anything_runs(cli, bare, tmp_path, procops_home):
+    _scenario(
+        tmp_path,
+        "app-crash",
+        **{
+            "target": {"kind": "hosts", "hosts": ["web9"]},
+            "fault.action": "kill-service",
+            "fault.params": {"service": "x"},
+        },
+    )
+    for args in (("drill", "run", "app-crash", "--auto"), ("drill", "plan", "app-crash")):
+        r = cli(*args, env=bare)
+        assert r.code == 2, args
+        assert "web9" in r.err and "drills.allowed_hosts" in r.err
+    assert _drill_runs(procops_home) == []
 
 
 def test_bad_release_says_the_gray_release_capability_is_required(cli, bare, procops_home):

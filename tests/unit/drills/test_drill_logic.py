@@ -82,3 +82,17 @@ def test_the_quarterly_reminder_is_a_scheduled_job():
 
     by = {j.name: j for j in schedule.jobs(Config())}
     assert by["drill-reminder"].args == ("drill", "status") and by["drill-reminder"].interval == 92 * 86400
+
+
+def test_the_drill_participants_fill_the_incident_roles():
+    from procops.config import ContactConfig
+    from procops.drills.run import participant_roles
+
+    people = [
+        ContactConfig(role="应急指挥", name="王伟"),
+        ContactConfig(role="operations lead", name="Li Na"),
+        ContactConfig(role="scribe", name="Zhao"),
+    ]
+    assert participant_roles(people) == {"commander": "王伟", "operations": "Li Na", "scribe": "Zhao"}
+    assert participant_roles([ContactConfig(role="on call", name="Sun")]) == {"commander": "Sun"}
+    assert participant_roles([]) == {}

@@ -119,3 +119,28 @@ def test_scenarios_dir_adds_and_overrides(tmp_path):
     _write(tmp_path, "extra", GOOD.format(name="extra"))
     files = sc.scenario_files(tmp_path)
     assert "extra" in files and SHIPPED <= set(files)
+
+
+def test_every_response_step_names_a_real_command_with_real_options():
+    import shlex
+
+    import typer
+
+    from procops.cli.app import app
+    from procops.cli.help import tidy
+
+    root = typer.main.get_command(app)
+    tidy(root)
+    for s in sc.load_all():
+        for step in s.response.steps:
+            if not step.command:
+                continue
+            words = shlex.split(step.command)
+            assert words[0] == "procops", step.command
+            node, rest = root, words[1:]
+            while rest and rest[0] in (getattr(node, "commands", None) or {}):
+                node, rest = node.commands[rest[0]], rest[1:]
+            assert node is not root and not getattr(node, "commands", None), f"{s.name}: {step.command}"
+            known = {o for p in node.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]}
+            unknown = [w for w in rest if w.startswith("-") and w not in known]
+            assert not unknown, f"{s.name}: {step.command}: {unknown}"
