@@ -41,16 +41,24 @@ def _wait_for(path: Path, timeout: float = 10) -> str:
 
 # a python child that records what ended it: SIGINT ("INT") or the end of its input ("EOF")
 CONSUMER = """
-import signal, sys
+import os, select, signal, sys
 marker = sys.argv[1]
 def on_int(*_):
     open(marker, "w").write("INT")
     sys.exit(130)
 signal.signal(signal.SIGINT, on_int)
+# no blocking read without a wake-up: a SIGINT that lands between two bytecodes, just before a read
+# of a pipe that stays open, would otherwise run its handler only once that read returns (never)
+r, w = os.pipe()
+os.set_blocking(w, False)
+signal.set_wakeup_fd(w)
 open(marker + ".ready", "w").write("1")
 n = 0
 while True:
-    b = sys.stdin.buffer.read(65536)
+    if r in select.select([0, r], [], [])[0]:
+        os.read(r, 64)  # the handler runs at the next bytecode
+        continue
+    b = os.read(0, 65536)
     if not b:
         break
     n += len(b)
