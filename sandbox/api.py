@@ -46,6 +46,7 @@ __all__ = [
     "running",
     "serving",
     "serving_instance",
+    "reload_haproxy",
     "set_fault",
     "switch_version",
     "versions",
@@ -244,6 +245,15 @@ def set_fault(specs: list[str], endpoint: str | None, instance: str | None = Non
 
     require_writable()
     return platform.set_fault(specs, endpoint, _resolve(instance))
+
+
+def reload_haproxy(instance: str = "main") -> dict:
+    """Reload the instance's HAProxy keeping runtime weights and states (server-state-file)."""
+    from procops.journal import require_writable
+    from procops.sandbox import platform
+
+    require_writable()
+    return platform.reload_haproxy(instance)
 
 
 def versions() -> tuple[str, ...]:

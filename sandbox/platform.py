@@ -81,6 +81,11 @@ class SandboxPaths:
         return self.run / "haproxy.cfg"
 
     @property
+    def haproxy_state(self) -> Path:
+        """HAProxy's server-state-file: the runtime weights and states a reload keeps."""
+        return self.run / "haproxy.state"
+
+    @property
     def haproxy_socket(self) -> Path:
         """The runtime API socket: in run/, or in a short private folder when that path is too long
         for a unix socket (sun_path holds 108 bytes; HAProxy accepts fewer)."""
@@ -152,11 +157,20 @@ def connect_host(bind_address: str) -> str:
 
 
 def haproxy_config(
-    port: int, ports: list[int], socket_path: Path, weights: list[int] | None = None, bind_address: str = "127.0.0.1"
+    port: int,
+    ports: list[int],
+    socket_path: Path,
+    weights: list[int] | None = None,
+    bind_address: str = "127.0.0.1",
+    state_file: Path | None = None,
 ) -> str:
-    """The HAProxy config of the sandbox: one frontend, replicas r1..rN with health checks."""
+    """The HAProxy config of the sandbox: one frontend, replicas r1..rN with health checks. With
+    ``state_file`` a reload keeps the runtime weights and drain/maint states (``server-state-file``,
+    written with ``show servers state`` just before the reload)."""
     weights = weights or [100] * len(ports)
     host = connect_host(bind_address)
+    state_global = f"\n    server-state-file {state_file}" if state_file else ""
+    state_defaults = "\n    load-server-state-from-file global" if state_file else ""
     servers = "\n".join(
         f"    server r{i + 1} {host}:{p} check weight {w}" for i, (p, w) in enumerate(zip(ports, weights))
     )
@@ -164,10 +178,10 @@ def haproxy_config(
 global
     maxconn 4096
     stats socket {socket_path} mode 600 level admin
-    stats timeout 30s
+    stats timeout 30s{state_global}
 
 defaults
-    mode http
+    mode http{state_defaults}
     option http-keep-alive
     timeout connect 2s
     timeout client 120s
@@ -393,7 +407,13 @@ def up(opts: UpOptions, instance: str = "main", *, journal: bool = True) -> tupl
                     )
                 )
                 save_state(paths, state)
-            cfg = haproxy_config(opts.port, ports[1:], paths.haproxy_socket, bind_address=opts.bind_address)
+            cfg = haproxy_config(
+                opts.port,
+                ports[1:],
+                paths.haproxy_socket,
+                bind_address=opts.bind_address,
+                state_file=paths.haproxy_state,
+            )
             atomic_write(paths.haproxy_cfg, cfg)
             check = execute.run(execute.HAPROXY, ["haproxy", "-c", "-q", "-f", str(paths.haproxy_cfg)], check=False)
             if check.rc != 0:
@@ -620,6 +640,52 @@ def switch_version(replica: str, version: str, instance: str = "main") -> dict:
             name=replica, version=version, timeout=HEALTH_TIMEOUT
         )
     )
+
+
+def reload_haproxy(instance: str = "main") -> dict:
+    """Reload HAProxy the way an operator does after a config change, keeping the runtime state:
+    ``show servers state`` into the server-state-file, then a new HAProxy takes over with ``-sf``
+    (the old one finishes its connections and exits). Returns the servers' weights and states after."""
+    from procops.haproxy import RuntimeAPI
+
+    paths = SandboxPaths.of(instance)
+    with exclusive_lock(f"sandbox-{instance}", wait=True):
+        state = running_state(instance)
+        old = state.haproxy
+        if old is None or not old.alive():
+            raise EnvironmentFailure(_("the sandbox's HAProxy is not running"))
+        api = RuntimeAPI(paths.haproxy_socket)
+        atomic_write(paths.haproxy_state, api.command("show servers state"))
+        if "server-state-file" not in paths.haproxy_cfg.read_text():
+            raise EnvironmentFailure(
+                _("{cfg} has no server-state-file: restart the sandbox (procops sandbox down, up) to get it").format(
+                    cfg=paths.haproxy_cfg
+                )
+            )
+        group = ProcessGroup(f"sandbox-{instance}", paths.logs)
+        new = group.spawn(
+            execute.HAPROXY,
+            ["haproxy", "-db", "-f", str(paths.haproxy_cfg), "-sf", str(old.pid)],
+            "haproxy",
+            port=old.port,
+        )
+        state.haproxy = new
+        save_state(paths, state)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if not old.alive():  # the old process has handed over and gone
+                try:
+                    servers = RuntimeAPI(paths.haproxy_socket).servers("replicas")
+                    return {
+                        "pid": new.pid,
+                        "servers": {s.server: {"weight": s.weight, "status": s.status} for s in servers},
+                    }
+                except EnvironmentFailure:
+                    pass
+            time.sleep(0.2)
+        if not new.alive():
+            raise EnvironmentFailure(_("haproxy exited during start:\n") + _log_tail(paths.logs / "haproxy.log"))
+        raise EnvironmentFailure(_("the reloaded HAProxy did not take over within 20s"))
 
 
 def running_state(instance: str = "main") -> SandboxState:
