@@ -42,6 +42,9 @@ def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restore
     assert versions(cli, env) == {"r1": "1.1.0", "r2": "1.0.0", "r3": "1.0.0"}
     w = weights(platform["socket"])
     assert w["r1"][0] == 22 and w["r2"][0] == 100  # the canary keeps its share while paused
+    # HAProxy reloaded mid-release: the canary's weight survives (server-state-file)
+    cli("sandbox", "reload", env=env, check=0)
+    assert weights(platform["socket"]) == w
 
     # blocking feedback of a pilot unit refuses promotion
     cli(
