@@ -56,3 +56,18 @@ def test_a_good_version_is_promoted_through_every_stage_and_opens_no_incident(cl
     assert end["outcome"] == "rolled_back"
     # a rolled-back release is a warning: no incident opened for it
     assert cli("incident", "list", "--json", env=env, check=0).json() == []
+
+
+def test_the_readiness_step_rolls_a_canary_release_out_with_short_windows(cli, platform, tmp_path, monkeypatch):
+    from procops import config as cfgmod
+    from procops.readiness import Context
+    from procops.release import api
+
+    monkeypatch.setenv("PROCOPS_CONFIG", str(platform["path"]))
+    step = next(s for s in api.readiness_steps() if s.name == "canary-release")
+    ctx = Context(cfgmod.load(str(platform["path"])).config, "en", tmp_path)
+    detail, data = step.run(ctx)
+    assert "1.0.0 -> 1.1.0 rolled out in 3 stages" in detail
+    assert data["outcome"] == "rolled_out"
+    assert set(versions(cli, platform["env"]).values()) == {"1.1.0"}
+    assert all_equal_and_up(weights(platform["socket"]))

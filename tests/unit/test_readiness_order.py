@@ -19,6 +19,7 @@ ORDER = [
     "backup",
     "backup-check",
     "backup-verify",
+    "canary-release",
     "runbooks",
     "journal",
 ]
