@@ -80,6 +80,7 @@ class Running:
     replicas: tuple[Replica, ...]
     haproxy_alive: bool
     haproxy_socket: Path
+    pilot_map: Path | None = None  # the HAProxy map of pilot units, when its config has one
 
     def as_dict(self) -> dict:
         return {
@@ -108,6 +109,7 @@ def _running(state: Any, sp: SandboxPaths) -> Running:
         replicas=tuple(Replica(r.name, r.port or 0, r.pid, r.version, r.alive()) for r in state.replicas),
         haproxy_alive=bool(state.haproxy and state.haproxy.alive()),
         haproxy_socket=sp.haproxy_socket,
+        pilot_map=sp.pilot_map if sp.haproxy_cfg.exists() and "pilot.map" in sp.haproxy_cfg.read_text() else None,
     )
 
 
