@@ -54,6 +54,10 @@ def test_a_good_version_is_promoted_through_every_stage_and_opens_no_incident(cl
     assert rel["timings"]["rollback_traffic_on_stable_s"] >= 0
     end = [d for k, d in journal(platform["home"]) if k == "release.end"][-1]
     assert end["outcome"] == "rolled_back"
+    # the metrics textfile: the stage gauge and the rollback counter
+    prom = (platform["home"] / "textfile" / "release.prom").read_text()
+    assert "procops_release_rollbacks_total 1.0" in prom
+    assert f'procops_release_stage{{release="{rel["id"]}",status="rolled_back",version="1.1.1-bad"}} 0.0' in prom
     # a rolled-back release is a warning: no incident opened for it
     assert cli("incident", "list", "--json", env=env, check=0).json() == []
 
