@@ -381,6 +381,34 @@ def expire_silence(env: Env, sid: str) -> None:
         httpx.delete(f"{env.alertmanager}/api/v2/silence/{sid}", auth=env.auth, timeout=10)
 
 
+def notify_rollback(env: Env, st: S.ReleaseState) -> bool:
+    """A warning alert ``ReleaseRolledBack`` posted to Alertmanager (its routes tell the people; the
+    incident webhook ignores a warning without a service: a rolled-back release is no incident).
+    Never fails the release."""
+    import httpx
+
+    now = utcnow()
+    alert = {
+        "labels": {
+            "alertname": "ReleaseRolledBack",
+            "severity": "warning",
+            "release": st.id,
+            "release_version": st.version,
+        },
+        "annotations": {
+            "summary": f"Gray release {st.id} of {st.version} was rolled back to {st.from_version}",
+            "description": st.reason[:1000],
+        },
+        "startsAt": iso(now),
+        "endsAt": iso(now + dt.timedelta(hours=1)),
+    }
+    try:
+        r = httpx.post(f"{env.alertmanager}/api/v2/alerts", json=[alert], auth=env.auth, timeout=10)
+        return r.status_code < 300
+    except httpx.HTTPError:
+        return False
+
+
 def host_version(h: P.Host) -> str | None:
     """The version a host answers on its health URL (None: it does not answer)."""
     import httpx
@@ -945,6 +973,8 @@ class Controller:
             if outcome == Outcome.ROLLED_BACK:
                 c["consecutive_rollbacks"] = int(c.get("consecutive_rollbacks", 0)) + 1
         S.save_counters(c)
+        if outcome == Outcome.ROLLED_BACK:
+            st.timings["warning_notified"] = float(notify_rollback(self.env, st))
         self.save()
         S.append_history(st)
         passed = sum(1 for d in st.decisions if d["decision"] == G.PROMOTE)

@@ -58,6 +58,10 @@ def test_a_good_version_is_promoted_through_every_stage_and_opens_no_incident(cl
     prom = (platform["home"] / "textfile" / "release.prom").read_text()
     assert "procops_release_rollbacks_total 1.0" in prom
     assert f'procops_release_stage{{release="{rel["id"]}",status="rolled_back",version="1.1.1-bad"}} 0.0' in prom
+    # a rolled-back release is a warning notification in Alertmanager, not an incident
+    assert rel["timings"]["warning_notified"] == 1.0
+    check = cli("monitor", "check", "--json", env=env).out
+    assert "ReleaseRolledBack" in check
     # a rolled-back release is a warning: no incident opened for it
     assert cli("incident", "list", "--json", env=env, check=0).json() == []
 
