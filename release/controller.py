@@ -294,7 +294,7 @@ def deadlines(env: Env) -> list[tuple[str, dt.datetime]]:
                         else dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC)
                     )
                     if t > now:
-                        out.append((f"bid deadline of announcement {it['id']}", t))
+                        out.append((_("bid deadline of announcement {id}").format(id=it["id"]), t))
                 if page >= int(body.get("pages") or 1):
                     break
     except (httpx.HTTPError, ValueError, KeyError) as e:
