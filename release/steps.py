@@ -17,7 +17,12 @@ def canary_release(ctx: Context) -> tuple[str, dict]:
     current = api.current_version(ctx.config)
     target = "1.0.0" if current == "1.1.0" else "1.1.0"
     try:
-        res = api.start(api.short_stages(ctx.config, READINESS_ANALYSIS), target, auto=True)
+        cfg = api.short_stages(ctx.config, READINESS_ANALYSIS)
+        # short windows need a denser background load for the gates' minimum of canary requests
+        rel = cfg.release
+        load = rel.load.model_copy(update={"rate": max(rel.load.rate, 25.0)})
+        cfg = cfg.model_copy(update={"release": rel.model_copy(update={"load": load})})
+        res = api.start(cfg, target, auto=True)
     except ProcopsError as e:
         raise StepFailed(e.message) from None
     data = res.as_dict()
