@@ -169,12 +169,6 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], None]) -> None:
         human(data)
 
 
-def not_yet(command: str) -> None:
-    from procops.errors import NotYetAvailable
-
-    raise NotYetAvailable(command)
-
-
 def console(stderr: bool | None = None):
     from rich.console import Console
 
@@ -183,22 +177,3 @@ def console(stderr: bool | None = None):
 
     out = cast(IO[str], _MaskingFile(sys.stderr if to_err else sys.stdout))
     return Console(file=out, stderr=to_err, highlight=False)
-
-
-def stub_group(group: str, help: str, commands: dict[str, str]) -> typer.Typer:
-    """A command group whose commands have not landed yet: each exits 2 saying so."""
-    app = typer.Typer(help=_(help), no_args_is_help=True)
-
-    def stub(full_name: str) -> Callable[[typer.Context], None]:
-        def command(ctx: typer.Context) -> None:
-            not_yet(full_name)
-
-        return command
-
-    for name, text in commands.items():
-        app.command(
-            name,
-            help=_("{text} (not yet available)").format(text=_(text)),
-            context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        )(stub(f"{group} {name}"))
-    return app

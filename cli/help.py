@@ -34,6 +34,7 @@ EXAMPLES: dict[str, str] = {
     "sandbox fault set": "procops sandbox fault set latency=2500ms --endpoint announcements.list",
     "sandbox fault clear": "procops sandbox fault clear",
     "sandbox switch": "procops sandbox switch r1 --version 1.1.0",
+    "sandbox reload": "procops sandbox reload",
     "release": "procops release status",
     "release plan": "procops release plan 1.1.0",
     "release start": "procops release start 1.1.0 --analysis 2m",

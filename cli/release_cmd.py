@@ -40,6 +40,10 @@ def _duration(value: Optional[str]) -> Optional[float]:
     return d
 
 
+def _num(v: Any) -> str:
+    return "-" if v is None else f"{v:.4g}"
+
+
 def _progress(text: str) -> None:
     say(text, err=True)
 
@@ -218,13 +222,17 @@ def status(json_: JsonOpt = False) -> None:
         say(_("deployed: {deployed}").format(deployed=", ".join(f"{h}={v}" for h, v in rel["deployed"].items())))
         for g in rel["last_gates"]:
             say(
-                f"  {'ok  ' if g['passed'] else 'FAIL'} {g['gate']}: {g['value']} / {g['threshold']}"
+                f"  {'ok  ' if g['passed'] else 'FAIL'} {g['gate']}: {_num(g['value'])} / {_num(g['threshold'])}"
                 + (f" ({g['reason']})" if g["reason"] else "")
             )
             say(f"       {g['query']}")
         say(_("decisions:"))
         for dcs in rel["decisions"]:
-            say(f"  {when(dcs['at'])} stage {dcs['stage']} {dcs['decision']} {dcs['by']} {one_line(dcs['reason'])}")
+            say(
+                f"  {when(dcs['at'])} "
+                + _("stage {n}").format(n=dcs["stage"])
+                + f" {dcs['decision']} {dcs['by']} {one_line(dcs['reason'])}"
+            )
         for f in rel["feedback"]:
             say(
                 f"  #{f['id']} {one_line(f['unit'])} {'[blocking]' if f['blocking'] else ''}"

@@ -149,6 +149,24 @@ def switch(
     )
 
 
+@app.command(
+    help=_("Reload HAProxy (a new process takes over), keeping the runtime weights and states (server-state-file).")
+)
+def reload(instance: InstanceOpt = "main", json_: JsonOpt = False) -> None:
+    from procops.sandbox import api
+
+    res = api.reload_haproxy(instance)
+    emit(
+        res,
+        json_,
+        lambda d: say(
+            _("HAProxy reloaded (pid {pid}): {servers}").format(
+                pid=d["pid"], servers=", ".join(f"{k}={v['weight']} {v['status']}" for k, v in d["servers"].items())
+            )
+        ),
+    )
+
+
 @app.command(help=_("The active site, then URL, replicas, pids, versions, health and data paths of the instance."))
 def status(instance: ServingOpt = None, json_: JsonOpt = False) -> None:
     from procops.sandbox import api

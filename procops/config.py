@@ -709,6 +709,13 @@ class ReleaseConfig(Section):
         description="Purchasing units whose requests go to the canary (cookie or header set at login).",
         examples=[["unit-0001"]],
     )
+    pilot_map: Path | None = Field(
+        None,
+        description="The HAProxy map file of the pilot units as the load balancer's config names it "
+        "(unit -> server; empty: the sandbox's run/pilot.map). Requests with the cookie procops_unit "
+        "or the header X-Purchasing-Unit of a listed unit go to the canary.",
+        examples=["/etc/haproxy/pilot.map"],
+    )
     notices: dict[str, ChangeNoticeConfig] = Field(
         default_factory=dict,
         description="Change notices by version (beside those shipped in release/notices/*.yaml).",

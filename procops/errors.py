@@ -51,13 +51,6 @@ class VerdictFailed(ProcopsError):
     kind = "verdict_failed"
 
 
-class NotYetAvailable(BadInput):
-    """A command whose capability has not landed yet (exit 2)."""
-
-    def __init__(self, command: str) -> None:
-        super().__init__(_("'procops {command}' is not yet available in this version").format(command=command))
-
-
 class Interrupted(BaseException):
     """SIGINT or SIGTERM arrived (exit 130). A BaseException, so ``except Exception`` cannot swallow it.
 

@@ -25,6 +25,7 @@ __all__ = [
     "Result",
     "abort",
     "add_feedback",
+    "current_version",
     "history",
     "hosts_exec",
     "hosts_health",
@@ -97,6 +98,15 @@ def abort(config: Config, *, reason: str = "", loaded: LoadedConfig | None = Non
     from procops.release import controller
 
     return controller.abort(config, by=default_actor(), reason=reason, loaded=loaded, say=say)
+
+
+def current_version(config: Config) -> str | None:
+    """The version every host answers now (None: they differ, or one does not answer)."""
+    from procops.release import controller
+
+    env = controller.resolve(config)
+    found = {controller.host_version(h) for h in env.hosts}
+    return found.pop() if len(found) == 1 else None
 
 
 def status() -> dict[str, Any]:

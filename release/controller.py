@@ -102,6 +102,7 @@ class Env:
     auth: tuple[str, str] | None
     sandbox: bool
     config_source: Path | None = None
+    pilot_map: Path | None = None
     _api: RuntimeAPI | None = field(default=None, repr=False)
 
     @property
@@ -163,6 +164,7 @@ def resolve(config: Config, config_source: Path | None = None) -> Env:
             auth,
             False,
             config_source,
+            rc.pilot_map,
         )
     from procops.sandbox import api as sandbox
 
@@ -185,6 +187,7 @@ def resolve(config: Config, config_source: Path | None = None) -> Env:
         auth,
         True,
         config_source,
+        rc.pilot_map or r.pilot_map,
     )
 
 
@@ -291,7 +294,7 @@ def deadlines(env: Env) -> list[tuple[str, dt.datetime]]:
                         else dt.datetime.fromisoformat(d).replace(tzinfo=dt.UTC)
                     )
                     if t > now:
-                        out.append((f"bid deadline of announcement {it['id']}", t))
+                        out.append((_("bid deadline of announcement {id}").format(id=it["id"]), t))
                 if page >= int(body.get("pages") or 1):
                     break
     except (httpx.HTTPError, ValueError, KeyError) as e:
@@ -378,6 +381,34 @@ def expire_silence(env: Env, sid: str) -> None:
         httpx.delete(f"{env.alertmanager}/api/v2/silence/{sid}", auth=env.auth, timeout=10)
 
 
+def notify_rollback(env: Env, st: S.ReleaseState) -> bool:
+    """A warning alert ``ReleaseRolledBack`` posted to Alertmanager (its routes tell the people; the
+    incident webhook ignores a warning without a service: a rolled-back release is no incident).
+    Never fails the release."""
+    import httpx
+
+    now = utcnow()
+    alert = {
+        "labels": {
+            "alertname": "ReleaseRolledBack",
+            "severity": "warning",
+            "release": st.id,
+            "release_version": st.version,
+        },
+        "annotations": {
+            "summary": f"Gray release {st.id} of {st.version} was rolled back to {st.from_version}",
+            "description": st.reason[:1000],
+        },
+        "startsAt": iso(now),
+        "endsAt": iso(now + dt.timedelta(hours=1)),
+    }
+    try:
+        r = httpx.post(f"{env.alertmanager}/api/v2/alerts", json=[alert], auth=env.auth, timeout=10)
+        return r.status_code < 300
+    except httpx.HTTPError:
+        return False
+
+
 def host_version(h: P.Host) -> str | None:
     """The version a host answers on its health URL (None: it does not answer)."""
     import httpx
@@ -407,6 +438,24 @@ def set_weights(env: Env, weights: dict[str, int]) -> None:
     for server, w in weights.items():
         env.api.set_weight(env.backend, server, w)
         env.api.set_state(env.backend, server, "ready")
+
+
+def route_pilots(env: Env, units: list[str], server: str) -> dict[str, str]:
+    """Send the pilot units' requests to ``server`` (the HAProxy map, edited over the runtime API)."""
+    if env.pilot_map is None or not units:
+        return {}
+    for u in units:
+        env.api.command(f"del map {env.pilot_map} {u}")
+        out = env.api.command(f"add map {env.pilot_map} {u} {server}").strip()
+        if out:
+            raise EnvironmentFailure(_("HAProxy refused the pilot route of {unit}: {out}").format(unit=u, out=out))
+    return dict.fromkeys(units, server)
+
+
+def clear_pilots(env: Env) -> None:
+    if env.pilot_map is not None:
+        with contextlib.suppress(EnvironmentFailure):
+            env.api.command(f"clear map {env.pilot_map}")
 
 
 def wait_up(env: Env, servers: list[str], deadline: float) -> bool:
@@ -542,6 +591,7 @@ class Controller:
     def restore(self) -> None:
         """Every server ready with its original weight (the ``finally`` path)."""
         with contextlib.suppress(Exception):
+            clear_pilots(self.env)
             set_weights(self.env, self.st.original_weights)
             self.st.weights = dict(self.st.original_weights)
             self.save()
@@ -647,6 +697,10 @@ class Controller:
         self.save()
         if not wait_up(env, list(weights), deadline):
             return self.rollback(i, _("HAProxy does not see every server UP"), G.ROLLBACK)
+        if st.pilot_units and not stage["last"]:
+            # the pilot units' sessions go to the first canary server, sticky for the whole release
+            st.pilots = route_pilots(env, st.pilot_units, env.server(stage["hosts"][0]))
+            self.save()
         _record(
             Kind.RELEASE_STAGE,
             st.id,
@@ -849,7 +903,9 @@ class Controller:
         canary_hosts = [h.name for h in env.hosts if h.name in in_stage or st.deployed.get(h.name) == st.version]
         canary_servers = [env.server(h) for h in canary_hosts]
         stable = [h.server for h in env.hosts if h.name not in canary_hosts]
-        # 1. traffic back on stable
+        # 1. traffic back on stable (the pilot units' too)
+        clear_pilots(env)
+        st.pilots = {}
         if stable:
             w = dict(st.weights or st.original_weights)
             for s in canary_servers:
@@ -894,6 +950,8 @@ class Controller:
 
     def finish_rolled_out(self) -> Result:
         st = self.st
+        clear_pilots(self.env)
+        st.pilots = {}
         set_weights(self.env, st.original_weights)
         st.weights = dict(st.original_weights)
         return self.end(Outcome.ROLLED_OUT, "")
@@ -915,6 +973,8 @@ class Controller:
             if outcome == Outcome.ROLLED_BACK:
                 c["consecutive_rollbacks"] = int(c.get("consecutive_rollbacks", 0)) + 1
         S.save_counters(c)
+        if outcome == Outcome.ROLLED_BACK:
+            st.timings["warning_notified"] = float(notify_rollback(self.env, st))
         self.save()
         S.append_history(st)
         passed = sum(1 for d in st.decisions if d["decision"] == G.PROMOTE)
@@ -1253,6 +1313,8 @@ def status_view(st: S.ReleaseState | None) -> dict[str, Any]:
             "decisions": st.decisions,
             "approvals": st.approvals,
             "feedback": st.feedback,
+            "pilot_units": st.pilot_units,
+            "pilots": st.pilots,
             "notice": st.notice,
             "reason": st.reason,
             "started_at": st.started_at,

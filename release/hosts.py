@@ -46,7 +46,7 @@ class HostAnswer:
 def _connection(h: Host, key_file: str | None = None) -> Any:
     from fabric import Connection
 
-    kw: dict[str, Any] = {"timeout": CONNECT_TIMEOUT, "allow_agent": True, "look_for_keys": True}
+    kw: dict[str, Any] = {"allow_agent": True, "look_for_keys": True}
     if key_file:
         kw["key_filename"] = [key_file]
     port = int(h.vars.get("ansible_port", "22"))

@@ -142,14 +142,13 @@ def short_stages(cfg: ReleaseConfig, analysis: float = 15.0) -> list[ReleaseStag
 
 
 def stage_problems(hosts: list[Host], plan: list[Stage]) -> list[str]:
-    """What makes the plan unusable: no hosts, a stage that changes nothing, a non-final stage with
-    every host on the new version (no baseline to compare with)."""
+    """What makes the plan unusable: no hosts, a non-final stage with every host on the new version
+    (no baseline to compare with). A stage that adds no host but more traffic is fine (two hosts:
+    the one canary at 10%, then at 50%)."""
     if not hosts:
         return ["the release inventory is empty (no hosts to deploy to)"]
     problems = []
     for st in plan:
-        if not st.new_hosts and not st.last:
-            problems.append(f"stage {st.index + 1} deploys no new host (more stages than hosts?)")
         if not st.last and len(st.hosts) == len(hosts):
             problems.append(f"stage {st.index + 1} puts every host on the new version before the last stage")
     return problems

@@ -56,6 +56,7 @@ class ReleaseState:
     feedback: list[dict[str, Any]] = field(default_factory=list)
     silences: list[str] = field(default_factory=list)
     pilot_units: list[str] = field(default_factory=list)
+    pilots: dict[str, str] = field(default_factory=dict)  # unit -> server its requests go to
     notice: dict[str, Any] = field(default_factory=dict)
     artifact_sha256: str | None = None
     reason: str = ""

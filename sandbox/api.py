@@ -47,6 +47,7 @@ __all__ = [
     "serving",
     "sensitive_fields_at_rest",
     "serving_instance",
+    "reload_haproxy",
     "set_fault",
     "switch_version",
     "versions",
@@ -80,6 +81,7 @@ class Running:
     replicas: tuple[Replica, ...]
     haproxy_alive: bool
     haproxy_socket: Path
+    pilot_map: Path | None = None  # the HAProxy map of pilot units, when its config has one
 
     def as_dict(self) -> dict:
         return {
@@ -108,6 +110,7 @@ def _running(state: Any, sp: SandboxPaths) -> Running:
         replicas=tuple(Replica(r.name, r.port or 0, r.pid, r.version, r.alive()) for r in state.replicas),
         haproxy_alive=bool(state.haproxy and state.haproxy.alive()),
         haproxy_socket=sp.haproxy_socket,
+        pilot_map=sp.pilot_map if sp.haproxy_cfg.exists() and "pilot.map" in sp.haproxy_cfg.read_text() else None,
     )
 
 
@@ -245,6 +248,15 @@ def set_fault(specs: list[str], endpoint: str | None, instance: str | None = Non
 
     require_writable()
     return platform.set_fault(specs, endpoint, _resolve(instance))
+
+
+def reload_haproxy(instance: str = "main") -> dict:
+    """Reload the instance's HAProxy keeping runtime weights and states (server-state-file)."""
+    from procops.journal import require_writable
+    from procops.sandbox import platform
+
+    require_writable()
+    return platform.reload_haproxy(instance)
 
 
 def versions() -> tuple[str, ...]:

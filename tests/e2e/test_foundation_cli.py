@@ -38,11 +38,6 @@ def test_config_init_then_validate_and_show_masks_secrets(cli, tmp_path):
     assert cli("config", "schema", check=0).json()["title"] == "procops configuration"
 
 
-def test_not_yet_available_commands_exit_2(cli):
-    r = cli("drill", "status")
-    assert r.code == 2 and "not yet available" in r.err
-
-
 def test_verify_journal_detects_tampering(cli, procops_home):
     cli("config", "init", check=0)  # no journal event: init writes a file only
     from procops.events import IncidentTimeline, Kind

@@ -54,5 +54,28 @@ def test_a_good_version_is_promoted_through_every_stage_and_opens_no_incident(cl
     assert rel["timings"]["rollback_traffic_on_stable_s"] >= 0
     end = [d for k, d in journal(platform["home"]) if k == "release.end"][-1]
     assert end["outcome"] == "rolled_back"
+    # the metrics textfile: the stage gauge and the rollback counter
+    prom = (platform["home"] / "textfile" / "release.prom").read_text()
+    assert "procops_release_rollbacks_total 1.0" in prom
+    assert f'procops_release_stage{{release="{rel["id"]}",status="rolled_back",version="1.1.1-bad"}} 0.0' in prom
+    # a rolled-back release is a warning notification in Alertmanager, not an incident
+    assert rel["timings"]["warning_notified"] == 1.0
+    check = cli("monitor", "check", "--json", env=env).out
+    assert "ReleaseRolledBack" in check
     # a rolled-back release is a warning: no incident opened for it
     assert cli("incident", "list", "--json", env=env, check=0).json() == []
+
+
+def test_the_readiness_step_rolls_a_canary_release_out_with_short_windows(cli, platform, tmp_path, monkeypatch):
+    from procops import config as cfgmod
+    from procops.readiness import Context
+    from procops.release import api
+
+    monkeypatch.setenv("PROCOPS_CONFIG", str(platform["path"]))
+    step = next(s for s in api.readiness_steps() if s.name == "canary-release")
+    ctx = Context(cfgmod.load(str(platform["path"])).config, "en", tmp_path)
+    detail, data = step.run(ctx)
+    assert "1.0.0 -> 1.1.0 rolled out in 3 stages" in detail
+    assert data["outcome"] == "rolled_out"
+    assert set(versions(cli, platform["env"]).values()) == {"1.1.0"}
+    assert all_equal_and_up(weights(platform["socket"]))

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+import httpx
 import pytest
 from release_testing import all_equal_and_up, journal, running_platform, versions, weights, write_config
 
 
 @pytest.fixture
 def platform(cli, port_block, tmp_path, procops_home):
-    with running_platform(cli, port_block, tmp_path, procops_home) as p:
+    with running_platform(cli, port_block, tmp_path, procops_home, pilot_units=["unit-0001"]) as p:
         yield p
 
 
@@ -25,6 +26,11 @@ def _window(name: str) -> list[dict]:
             "end": (now + dt.timedelta(hours=1)).isoformat(),
         }
     ]
+
+
+def _replicas(port: int, n: int, **kw) -> list[str]:
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as c:
+        return [c.get("/api/announcements", **kw).headers["x-platform-replica"] for _ in range(n)]
 
 
 def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restores_stable(cli, platform):
@@ -42,6 +48,17 @@ def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restore
     assert versions(cli, env) == {"r1": "1.1.0", "r2": "1.0.0", "r3": "1.0.0"}
     w = weights(platform["socket"])
     assert w["r1"][0] == 22 and w["r2"][0] == 100  # the canary keeps its share while paused
+    # pilot routing: the pilot unit's requests (cookie or header) reach the canary every time,
+    # the others follow the weights
+    port = platform["sandbox_port"]
+    assert set(_replicas(port, 20, headers={"Cookie": "procops_unit=unit-0001"})) == {"r1"}
+    assert set(_replicas(port, 20, headers={"X-Purchasing-Unit": "unit-0001"})) == {"r1"}
+    others = _replicas(port, 40, headers={"Cookie": "procops_unit=unit-0002"})
+    assert {"r2", "r3"} <= set(others) and others.count("r1") < 20
+    assert out["release"]["pilots"] == {"unit-0001": "r1"}
+    # HAProxy reloaded mid-release: the canary's weight survives (server-state-file)
+    cli("sandbox", "reload", env=env, check=0)
+    assert weights(platform["socket"]) == w
 
     # blocking feedback of a pilot unit refuses promotion
     cli(
@@ -79,6 +96,7 @@ def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restore
     assert r.json()["outcome"] == "aborted"
     assert set(versions(cli, env).values()) == {"1.0.0"}
     assert all_equal_and_up(weights(platform["socket"]))
+    assert {"r2", "r3"} & set(_replicas(port, 20, headers={"Cookie": "procops_unit=unit-0001"}))  # no longer pinned
     ends = [d for k, d in journal(platform["home"]) if k == "release.end"]
     assert ends[-1]["outcome"] == "aborted"
     assert any(k == "release.feedback" for k, _d in journal(platform["home"]))

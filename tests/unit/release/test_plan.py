@@ -45,8 +45,10 @@ def test_short_stages_have_no_manual_gate():
 def test_stage_problems_name_an_empty_inventory_and_a_stage_without_a_baseline():
     assert P.stage_problems([], []) == ["the release inventory is empty (no hosts to deploy to)"]
     two = HOSTS[:2]
-    probs = P.stage_problems(two, P.stages(two, Config().release.stages))
-    assert probs == ["stage 2 deploys no new host (more stages than hosts?)"]
+    plan = P.stages(two, Config().release.stages)
+    assert P.stage_problems(two, plan) == []  # one canary at 10%, the same at 50%, then both
+    assert [s.hosts for s in plan] == [("r1",), ("r1",), ("r1", "r2")]
+    assert [round(s.traffic_percent) for s in plan] == [10, 50, 100]
     one = HOSTS[:1]
     probs = P.stage_problems(one, P.stages(one, Config().release.stages))
     assert any("every host on the new version before the last stage" in p for p in probs)

@@ -70,3 +70,10 @@ def test_a_wildcard_bind_is_reached_on_loopback():
     cfg = haproxy_config(18080, [18081], Path("/run/x/haproxy.sock"), bind_address="0.0.0.0")
     assert "bind 0.0.0.0:18080" in cfg and "server r1 127.0.0.1:18081" in cfg
     assert connect_host("0.0.0.0") == "127.0.0.1" and connect_host("10.0.0.12") == "10.0.0.12"
+
+
+def test_the_haproxy_config_keeps_runtime_state_across_a_reload_when_given_a_state_file():
+    cfg = haproxy_config(18080, [18081], Path("/run/x/haproxy.sock"), state_file=Path("/run/x/haproxy.state"))
+    assert "    server-state-file /run/x/haproxy.state\n" in cfg
+    assert "    load-server-state-from-file global\n" in cfg
+    assert "server-state-file" not in haproxy_config(18080, [18081], Path("/run/x/haproxy.sock"))
