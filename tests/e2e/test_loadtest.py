@@ -410,7 +410,7 @@ def test_remote_workers_through_the_loadgen_playbook(sb, tmp_path):
     assert count == s["requests"] > 0 and 0 <= s["requests"] - s["locust_requests"] <= s["users"]
 
 
-def test_readiness_step_runs_a_short_peak(sb, tmp_path, monkeypatch):
+def test_readiness_step_runs_a_peak_at_the_policy_multiple(sb, tmp_path, monkeypatch):
     from procops.config import Config
     from procops.loadtests import steps
     from procops.readiness import Context
@@ -419,6 +419,7 @@ def test_readiness_step_runs_a_short_peak(sb, tmp_path, monkeypatch):
     cfg = Config.model_validate(
         {
             "loadtest": {
+                "normal_peak_users": 4,
                 "upload_size_min": "50KB",
                 "upload_size_max": "200KB",
                 "think_time_min": "0.2s",
@@ -426,9 +427,10 @@ def test_readiness_step_runs_a_short_peak(sb, tmp_path, monkeypatch):
             }
         }
     )
-    ctx = Context(config=cfg, lang="en", report_dir=tmp_path, facts={"url": sb.url})
+    ctx = Context(config=cfg, lang="en", report_dir=tmp_path, facts={"url": sb.url}, quick=True)
     detail, evidence = steps.short_peak(ctx)
-    assert evidence["verdict"] == "pass" and evidence["users"] == 10
+    # 3x (policy.capacity_multiple) the normal peak of 4, held 15 s with --quick
+    assert evidence["verdict"] == "pass" and evidence["users"] == 12 and evidence["multiple"] == 3
     assert "every SLO held" in detail
     assert (tmp_path / "loadtest-peak" / "summary.json").is_file()
 
