@@ -4,7 +4,7 @@ An injector is built from a scenario's ``fault`` (:func:`for_scenario`) and has 
 
 * :meth:`Injector.plan` -- every action and its rollback, as people read them (``drill plan``); pure;
 * :meth:`Injector.preflight` -- what it needs is there (root for a loop filesystem, a running
-  sandbox, the gray-release capability ...); exit 3 naming what is missing; injects nothing;
+  sandbox, no release in progress ...); exit 3 naming what is missing; injects nothing;
 * :meth:`Injector.inject` -- the fault, for real; returns its evidence (pids, paths, ...);
 * :meth:`Injector.rollback` -- undoes it. Idempotent and safe to call when ``inject`` never ran
   or stopped half-way: the drill calls it whatever happened (a failed step, a stop condition,
@@ -452,31 +452,90 @@ class TrafficSurge(Injector):
         return {"stopped": True, "exit": self.child.returncode}
 
 
-class NeedsRelease(Injector):
-    """bad-release: the gray-release controller rolls the bad version out; not in this build yet."""
+class BadRelease(Injector):
+    """bad-release: the bad version rolled out as a gray release (``release.api.start`` with short
+    analysis windows, ``--auto``) in the background; its gates are the detection (the probe
+    ``release-gates``: the release ended rolled back). Rollback: wait for the release to end, abort it
+    if it still runs, and check every replica is back on the version it ran before."""
+
+    thread: Any = None
+    outcome: dict[str, Any] | None = None  # set by the release's thread: outcome, message
+
+    def _version(self) -> str:
+        return str(self.params.get("version", "1.1.1-bad"))
 
     def plan(self) -> list[PlannedAction]:
         return [
             PlannedAction(
                 _("roll out version {version} as a gray release (procops release start)").format(
-                    version=self.params.get("version", "1.1.1-bad")
+                    version=self._version()
                 ),
                 _("abort the release: every server back on the stable version (procops release abort)"),
             )
         ]
 
     def preflight(self) -> None:
-        raise EnvironmentFailure(
-            _("the bad-release drill needs the gray-release capability (procops release), not in this build"),
-            hint=_("drill another scenario (procops drill list) until gray releases are available"),
-        )
+        from procops.release import api as release
+
+        _sandbox_running(self.config)
+        rel = release.status().get("release") or {}
+        if rel.get("status") in ("running", "paused", "interrupted"):
+            raise EnvironmentFailure(
+                _("a release is in progress: the bad-release drill needs the platform on its stable version"),
+                hint=_("finish or abort it first: procops release status"),
+            )
 
     def inject(self) -> dict[str, Any]:
+        import threading
+
+        from procops.release import api as release
+
         self.preflight()
-        return {}
+        before = release.current_version(self.config)
+        cfg = release.short_stages(self.config, float(self.params.get("analysis", 15.0)))
+        rel = cfg.release
+        load = rel.load.model_copy(update={"enabled": True, "rate": max(rel.load.rate, 25.0)})
+        cfg = cfg.model_copy(update={"release": rel.model_copy(update={"load": load})})
+        self.evidence["version_before"] = before
+        outcome: dict[str, Any] = {}
+        self.outcome = outcome
+
+        def run() -> None:
+            try:
+                res = release.start(cfg, self._version(), auto=True)
+                outcome.update(outcome=res.outcome, message=res.message)
+            except Exception as e:  # noqa: BLE001 - the drill reads it as a failed detection and rolls back
+                outcome.update(outcome="error", message=getattr(e, "message", str(e)))
+
+        self.injected = True
+        self.thread = threading.Thread(target=run, name="drill-bad-release", daemon=True)
+        self.thread.start()
+        return {"version": self._version(), "from_version": before}
+
+    def detect(self) -> bool:
+        """The gates found the bad version: the release ended rolled back."""
+        return (self.outcome or {}).get("outcome") == "rolled_back"
 
     def rollback(self) -> dict[str, Any]:
-        return {}
+        from procops.release import api as release
+
+        out: dict[str, Any] = {}
+        if self.thread is not None:
+            self.thread.join(float(self.params.get("wait", 300.0)))
+            if self.thread.is_alive():
+                res = release.abort(self.config, reason="bad-release drill rollback")
+                out["aborted"] = res.outcome
+                self.thread.join(60)
+        out["release"] = dict(self.outcome or {})
+        now = release.current_version(self.config)
+        out["version_after"] = now
+        before = self.evidence.get("version_before")
+        if before and now != before:
+            raise EnvironmentFailure(
+                _("after the bad-release drill the platform runs {now}, not {before}").format(now=now, before=before),
+                hint=_("roll it back: procops release abort"),
+            )
+        return out
 
 
 class NotBuilt(Injector):
@@ -505,7 +564,7 @@ LOCAL: dict[str, type[Injector]] = {
     "disk-full": DiskFull,
     "network-partition": DatabaseDown,
     "traffic-surge": TrafficSurge,
-    "release": NeedsRelease,
+    "release": BadRelease,
 }
 
 

@@ -278,7 +278,7 @@ def _run(
     try:
         if "release" in scenario.requires and res.mode != "tabletop":
             with op.step("requires"):
-                injector.preflight()  # the gray-release capability: exit 3 naming it, before anything else
+                injector.preflight()  # what the release needs (the sandbox, no release in progress): exit 3
         with op.step("steady-state-before"):
             res.steady_before = probes.steady_state(config, list(scenario.steady_state))
             bad = [p for p in res.steady_before if not p.ok]

@@ -43,7 +43,7 @@ LOCAL_ACTIONS = (
 )
 REMOTE_ACTIONS = ("stop-service", "kill-service", "fill-filesystem", "block-port", "latency")
 ACTIONS = LOCAL_ACTIONS + REMOTE_ACTIONS
-PROBES = ("http", "error-ratio", "backup-check", "documents")
+PROBES = ("http", "error-ratio", "backup-check", "documents", "release-gates")
 
 
 def _duration(value: Any) -> Any:
@@ -81,7 +81,7 @@ class Target(Model):
 
 class Probe(Model):
     name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9-]*$")
-    kind: Literal["http", "error-ratio", "backup-check", "documents"] = "http"
+    kind: Literal["http", "error-ratio", "backup-check", "documents", "release-gates"] = "http"
     path: str = Field("/healthz", description="http: the path on the platform's front end.")
     expect_status: int = Field(200, ge=100, le=599)
     max_latency: Duration = Field(2.0, description="http: a slower answer fails the probe (R1: 2 s).")

@@ -446,10 +446,21 @@ def test_a_target_outside_the_allowlist_is_refused_before_anything_runs(cli, bar
     assert _drill_runs(procops_home) == []
 
 
-def test_bad_release_says_the_gray_release_capability_is_required(cli, bare, procops_home):
-    r = cli("drill", "run", "bad-release", "--auto", env=bare)
-    assert r.code == 3
-    assert "gray-release capability" in r.err
+def test_bad_release_is_rolled_back_by_the_gates_and_detected_by_them(cli, stack, procops_home):
+    env = stack["env"]
+    before = {x["version"] for x in _replicas(cli, env)}
+    r = cli("drill", "run", "bad-release", "--auto", "--json", env=env, timeout=600)
+    assert r.code == 0, r.err
+    res = r.json()
+    assert res["status"] == "ok" and res["rolled_back"] is True and res["findings"] == []
+    assert res["detected_s"] is not None and res["detected_s"] <= 300
+    # the gates rolled the bad version back: every replica is on the version it ran before
+    assert {x["version"] for x in _replicas(cli, env)} == before and "1.1.1-bad" not in before
+    bad = [h for h in cli("release", "history", "--json", env=env).json() if h["version"] == "1.1.1-bad"]
+    assert len(bad) == 1 and bad[0]["status"] == "rolled_back"
+    _serves_data(stack["url"])
+    # a drill incident (opened by the drill's probe, the gates), no real one
+    incs = _incidents(cli, env)
+    assert [i["id"] for i in incs] == [res["incident_id"]] and incs[0]["drill"] is True
     (run,) = _drill_runs(procops_home)
-    assert run["status"] == "error" and run.get("injected_at") is None
-    assert cli("drill", "plan", "bad-release", env=bare).code == 3
+    assert run["status"] == "ok" and run["scenario"] == "bad-release"
