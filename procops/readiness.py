@@ -280,7 +280,8 @@ def _steps(
 
 def _charts(ctx: Context, records: list[StepRecord]) -> list[dict]:
     """The report's charts: page latency over time against the SLO line (the peak test's own chart),
-    and each repository's backup age against the RPO (from the journal)."""
+    the drill's timeline against its deadlines (the drill report's chart), and each repository's
+    backup age against the RPO (from the journal)."""
     import shutil
 
     out: list[dict] = []
@@ -289,6 +290,12 @@ def _charts(ctx: Context, records: list[StepRecord]) -> list[dict]:
         if rd and (Path(rd) / "latency.png").is_file():
             shutil.copyfile(Path(rd) / "latency.png", ctx.report_dir / "latency.png")
             out.append({"file": "latency.png", "title": N_("Page latency over time against the SLO")})
+    for r in records:
+        rep = r.evidence.get("report") if r.name == "drill" else None
+        chart = (rep.get(f"{ctx.lang}:chart") or rep.get("chart")) if isinstance(rep, dict) else None
+        if chart and Path(chart).is_file():
+            shutil.copyfile(chart, ctx.report_dir / "drill-timeline.png")
+            out.append({"file": "drill-timeline.png", "title": N_("The drill's timeline against its deadlines")})
     ages = _backup_ages(ctx)
     if ages:
         _draw_backup_ages(ctx, ages)

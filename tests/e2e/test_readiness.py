@@ -36,6 +36,7 @@ def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tm
         assert peak["evidence"]["users"] == 6 and peak["evidence"]["multiple"] == 3  # 3x the normal peak of 2
         report = open(res["report"], encoding="utf-8").read()
         assert "平台就绪检查报告" in report and "latency.png" in report and "backup-freshness.png" in report
+        assert "drill-timeline.png" in report
         html = open(res["reports"]["html"], encoding="utf-8").read()
         assert "<table>" in html
         data = json.loads(open(res["reports"]["json"], encoding="utf-8").read())
