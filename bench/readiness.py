@@ -26,17 +26,12 @@ TARGET_S = 300.0
 def main() -> None:
     home = temp_home()
     work = Path(tempfile.mkdtemp(prefix="procops-bench-ready-"))
-    port, mon = free_port(4), free_port(7)
+    port = free_port(4)
     cfg = work / "procops.yaml"
-    names = (
-        "prometheus_port",
-        "alertmanager_port",
-        "node_exporter_port",
-        "blackbox_exporter_port",
-        "postgres_exporter_port",
-        "exporter_port",
-        "webhook_port",
-    )
+    from procops.config import MonitoringConfig
+
+    names = [n for n in MonitoringConfig.model_fields if n.endswith("_port")]  # every component's port
+    mon = free_port(len(names))
     cfg.write_text(
         f"sandbox:\n  port: {port}\nmonitoring:\n" + "".join(f"  {n}: {mon + i}\n" for i, n in enumerate(names))
     )

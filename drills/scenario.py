@@ -227,20 +227,9 @@ def parse(text: str, path: Path) -> Scenario:
     try:
         scenario = Scenario.model_validate({**data, "source": str(path)})
     except ValidationError as e:
-        for err in e.errors():
-            loc = tuple(err["loc"])
-            line = 1
-            for i in range(len(loc), -1, -1):
-                if loc[:i] in lines:
-                    line = lines[loc[:i]]
-                    break
-            field = ".".join(str(p) for p in loc) or "<top>"
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not a field of the scenario)"
-            elif msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            errors.append((line, f"{path}:{line}: field {field}: {msg}"))
+        from procops.config import located_errors
+
+        errors += located_errors(e, lines, path, "unknown key (not a field of the scenario)")
         raise ScenarioError([t for _line, t in sorted(errors, key=lambda x: x[0])]) from None
     if errors:
         raise ScenarioError([t for _line, t in errors])

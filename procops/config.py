@@ -1040,6 +1040,27 @@ def _refuse_unsafe_nodes(path: Path, root: Any) -> None:
         raise ConfigError([f"{path}: YAML nested too deeply"]) from None
 
 
+def located_errors(e: ValidationError, lines: dict[tuple, int], path: Path, unknown_key: str) -> list[tuple[int, str]]:
+    """Each validation error as (line, "file:line: field a.b: problem"): the line of the deepest key
+    of its location found in the YAML (``lines``, from the loader), 1 when none is."""
+    out = []
+    for err in e.errors():
+        loc = tuple(err["loc"])
+        line = 1
+        for i in range(len(loc), -1, -1):
+            if loc[:i] in lines:
+                line = lines[loc[:i]]
+                break
+        field = ".".join(str(p) for p in loc) or "<top>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = unknown_key
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
+        out.append((line, f"{path}:{line}: field {field}: {msg}"))
+    return out
+
+
 def parse(text: str, path: Path) -> Config:
     data, lines = _line_map(path, text)
     if data is None:
@@ -1049,21 +1070,7 @@ def parse(text: str, path: Path) -> Config:
     try:
         config = Config.model_validate(data)
     except ValidationError as e:
-        errors = []
-        for err in e.errors():
-            loc = tuple(err["loc"])
-            line = None
-            for i in range(len(loc), -1, -1):
-                if loc[:i] in lines:
-                    line = lines[loc[:i]]
-                    break
-            field = ".".join(str(p) for p in loc) or "<top>"
-            msg = err["msg"]
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (not a setting of this section)"
-            elif msg.startswith("Value error, "):
-                msg = msg[len("Value error, ") :]
-            errors.append((line or 1, f"{path}:{line or 1}: field {field}: {msg}"))
+        errors = located_errors(e, lines, path, "unknown key (not a setting of this section)")
         raise ConfigError([text for _unused, text in sorted(errors, key=lambda e: e[0])]) from None
     problems = cross_checks(config)
     if problems:

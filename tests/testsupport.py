@@ -47,6 +47,24 @@ def monitoring_ports(first: int) -> dict:
     return {name: first + i for i, name in enumerate(names)}
 
 
+def readiness_config(port_block, directory: Path) -> int:
+    """A procops.yaml in ``directory`` for a quick readiness run on free ports (a small seed, a normal
+    peak of 2 users); returns the sandbox's port."""
+    import yaml
+
+    port = port_block(4)
+    cfg = {
+        "sandbox": {
+            "port": port,
+            "seed": {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"},
+        },
+        "monitoring": monitoring_ports(port_block(7)),
+        "loadtest": {"normal_peak_users": 2},
+    }
+    (directory / "procops.yaml").write_text(yaml.safe_dump(cfg))
+    return port
+
+
 def _sh(*argv: str, check: bool = True):
     import subprocess
 

@@ -9,20 +9,9 @@ def test_readiness_brings_the_sandbox_up_and_writes_a_report(cli, port_block, tm
     run started stays up with its addresses and stop commands."""
     import json
 
-    import yaml
+    from testsupport import readiness_config
 
-    from testsupport import monitoring_ports
-
-    port = port_block(4)
-    cfg = {
-        "sandbox": {
-            "port": port,
-            "seed": {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"},
-        },
-        "monitoring": monitoring_ports(port_block(7)),
-        "loadtest": {"normal_peak_users": 2},
-    }
-    (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
+    port = readiness_config(port_block, tmp_path)
     try:
         r = cli("--lang", "zh", "readiness", "--quick", "--keep", "--json", timeout=900)
         assert r.code == 0, r.err

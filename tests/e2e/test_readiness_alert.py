@@ -6,20 +6,9 @@ from __future__ import annotations
 def test_readiness_fails_while_a_critical_alert_fires_and_names_it(cli, port_block, tmp_path):
     """Uploads failing (a fault left active): whatever the other steps say, the verdict fails and the
     report names the firing alert; what readiness did not start (the sandbox) is left running."""
-    import yaml
+    from testsupport import readiness_config
 
-    from testsupport import monitoring_ports
-
-    port = port_block(4)
-    cfg = {
-        "sandbox": {
-            "port": port,
-            "seed": {"announcements": 30, "suppliers": 5, "documents": 10, "document_size": "20KB"},
-        },
-        "monitoring": monitoring_ports(port_block(7)),
-        "loadtest": {"normal_peak_users": 2},
-    }
-    (tmp_path / "procops.yaml").write_text(yaml.safe_dump(cfg))
+    readiness_config(port_block, tmp_path)
     try:
         assert cli("sandbox", "up").code == 0
         assert cli("sandbox", "fault", "set", "errors=1.0", "--endpoint", "bids.upload").code == 0
