@@ -28,7 +28,8 @@ def canary_release(ctx: Context) -> tuple[str, dict]:
     from procops.sandbox import api as sandbox
 
     running = [r.get("version") for r in sandbox.status().get("replicas", [])]
-    if running and all(v == "1.1.0" for v in running):
+    current = running[0] if running and len(set(running)) == 1 else "?"
+    if current == "1.1.0":
         version = "1.0.0"
     cfg = api.short_stages(ctx.config, analysis=QUICK_ANALYSIS if ctx.quick else ANALYSIS)
     rel = cfg.release
@@ -50,8 +51,8 @@ def canary_release(ctx: Context) -> tuple[str, dict]:
             ev,
         )
     return (
-        _("{version} rolled out through {stages} stages, every gate passed").format(
-            version=version, stages=len(cfg.release.stages)
+        _("{from_version} -> {version} rolled out through {stages} stages, every gate passed").format(
+            from_version=current, version=version, stages=len(cfg.release.stages)
         ),
         ev,
     )

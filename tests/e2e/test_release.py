@@ -75,7 +75,7 @@ def test_the_readiness_step_rolls_a_canary_release_out_with_short_windows(cli, p
     step = next(s for s in api.readiness_steps() if s.name == "canary-release")
     ctx = Context(cfgmod.load(str(platform["path"])).config, "en", tmp_path)
     detail, data = step.run(ctx)
-    assert "1.0.0 -> 1.1.0 rolled out in 3 stages" in detail
+    assert "1.0.0 -> 1.1.0 rolled out through 3 stages" in detail
     assert data["outcome"] == "rolled_out"
     assert set(versions(cli, platform["env"]).values()) == {"1.1.0"}
     assert all_equal_and_up(weights(platform["socket"]))
