@@ -10,13 +10,39 @@ BIN = Path(sys.executable).parent
 PROCOPS = str(BIN / "procops")
 
 
-def free_port_block(n: int = 1, start: int = 20000, end: int = 60000) -> int:
-    """First port of ``n`` consecutive free loopback ports (randomised start, so parallel runs rarely clash)."""
+_RESERVED: list = []  # lock files held for the life of the process: a block is never handed out twice
+
+
+def free_port_block(n: int = 1, start: int = 20000, end: int | None = None) -> int:
+    """First port of ``n`` consecutive free loopback ports.
+
+    The block lies below the kernel's ephemeral range (``ip_local_port_range``), so an outgoing
+    connection of another test (a scrape, a load-test client) cannot take one of its ports between this
+    check and the server's bind; and it is reserved by a lock file for as long as this process lives, so
+    two test workers never get the same block. The start is randomised to spread parallel runs.
+    """
+    import fcntl
+    import os
     import random
     import socket
+    import tempfile
 
-    base = random.randrange(start, end - n, 10)
-    for first in range(base, end - n, 10):
+    if end is None:
+        end = _ephemeral_low()
+    lockdir = Path(tempfile.gettempdir()) / "procops-test-ports"
+    lockdir.mkdir(mode=0o700, exist_ok=True)
+    span = 10
+    if not 1 <= n <= span:
+        raise ValueError(f"a block holds 1 to {span} ports, not {n}")
+    candidates = list(range(start, end - span, span))
+    offset = random.randrange(len(candidates))
+    for first in candidates[offset:] + candidates[:offset]:
+        fd = os.open(lockdir / f"{first}-{span}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
         socks = []
         try:
             for p in range(first, first + n):
@@ -24,13 +50,23 @@ def free_port_block(n: int = 1, start: int = 20000, end: int = 60000) -> int:
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 s.bind(("127.0.0.1", p))
                 socks.append(s)
-            return first
         except OSError:
+            os.close(fd)
             continue
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError("no free port block")
+        _RESERVED.append(fd)
+        return first
+    raise RuntimeError(f"no block of {n} free loopback ports between {start} and {end}")
+
+
+def _ephemeral_low() -> int:
+    """The first port of the kernel's ephemeral range (32768 by default): the end of the test ports."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
 
 
 def monitoring_ports(first: int) -> dict:
