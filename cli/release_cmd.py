@@ -82,7 +82,7 @@ def plan(
     analysis: AnalysisOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    from procops.display import when
+    from procops.display import duration, when
     from procops.release import api
 
     p = api.plan(STATE.config, version, analysis=_duration(analysis))
@@ -118,6 +118,28 @@ def plan(
                 say(f"    {name}: {q}")
         if d["pilot_units"]:
             say(_("pilot units: {units}").format(units=", ".join(d["pilot_units"])))
+            share = d["pilot_share"]
+            if share and share["share"] is not None:
+                say(
+                    _("  {percent:.1f}% of the platform's requests over the last {window} ({n} of {total})").format(
+                        percent=100.0 * share["share"],
+                        window=duration(share["window_s"]),
+                        n=share["requests"],
+                        total=share["total"],
+                    )
+                )
+            else:
+                reasons = {
+                    "not_exported": _(
+                        "the platform has counted no purchasing unit's requests (sandbox_unit_requests_total)"
+                    ),
+                    "no_requests": _("the platform served no request in the window"),
+                }
+                say(
+                    _("  their share of the traffic is unknown: {reason}").format(
+                        reason=reasons.get((share or {}).get("reason", ""), _("Prometheus does not answer"))
+                    )
+                )
         say(_("next freeze windows:"))
         for w in d["freeze_windows"] or []:
             say(f"  {when(w['start'])} - {when(w['end'])}  {one_line(w['name'])}")

@@ -607,6 +607,12 @@ class ReleaseGatesConfig(Section):
         20, ge=1, description="Fewer canary requests in the window than this is a failed check, not a pass."
     )
     min_uploads: int = Field(1, ge=1, description="Fewer canary uploads in the window than this is a failed check.")
+    min_pilot_requests: int = Field(
+        10,
+        ge=1,
+        description="While the pilot units' requests go to the canary: fewer of them in the window than this is a "
+        "failed check (their requests are judged against the stable servers' requests to the same pages).",
+    )
     on_no_data: Literal["fail", "pause"] = Field(
         "fail", description="A check without data (empty, NaN, too few requests): fail it (roll back) or pause."
     )
@@ -632,6 +638,11 @@ class ReleaseLoadConfig(Section):
     enabled: bool = Field(True, description="Run it during every analysis window.")
     rate: float = Field(8.0, gt=0, le=200, description="Requests per second (pages and bid uploads).")
     upload_share: Ratio = Field(0.3, description="Share of those requests that upload a bid file.")
+    pilot_share: Ratio = Field(
+        0.25,
+        description="Share of those requests sent as one of the pilot units (header X-Purchasing-Unit) while their "
+        "requests go to the canary, so the pilot gates have data in quiet hours.",
+    )
 
 
 class FreezeWindowConfig(Section):
@@ -708,6 +719,11 @@ class ReleaseConfig(Section):
         default_factory=list,
         description="Purchasing units whose requests go to the canary (cookie or header set at login).",
         examples=[["unit-0001"]],
+    )
+    pilot_share_window: PositiveDuration = Field(
+        7 * 86400.0,
+        description="`release plan` says what share of the platform's requests the pilot units made over this "
+        "past window (from the platform's sandbox_unit_requests_total in Prometheus).",
     )
     pilot_map: Path | None = Field(
         None,

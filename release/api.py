@@ -158,6 +158,35 @@ def hosts_version(config: Config, names: list[str] | None = None) -> list[dict[s
     return [hosts.deployed_version(h).as_dict() for h in hosts.select(env, names)]
 
 
+def pilot_share(config: Config, env: Any) -> dict[str, Any]:
+    """What share of the platform's requests the pilot units made over ``release.pilot_share_window``:
+    ``share`` is None when Prometheus cannot say, with the ``reason``: ``not_exported`` (the platform
+    has no ``sandbox_unit_requests_total``) or ``no_requests`` (none at all in the window)."""
+    from procops.release import controller as C
+    from procops.release import gates as G
+
+    rel = config.release
+    units_q, total_q = G.pilot_share_query(rel.job, list(rel.pilot_units), rel.pilot_share_window)
+    out: dict[str, Any] = {
+        "window_s": rel.pilot_share_window,
+        "requests": None,
+        "total": None,
+        "share": None,
+        "reason": "",
+        "queries": [units_q, total_q],
+    }
+    exported = C.prom_query(env, f'count({G.UNIT_REQUESTS}{{job="{G._q(rel.job)}"}})')
+    total = C.prom_query(env, total_q)
+    if exported is None:
+        out["reason"] = "not_exported"  # the platform has no per-unit counter
+    elif not total:
+        out["reason"] = "no_requests"
+    else:
+        n = C.prom_query(env, units_q) or 0.0  # no series of these units: none of their requests
+        out.update(requests=round(n), total=round(total), share=min(1.0, n / total))
+    return out
+
+
 def plan(config: Config, version: str, *, analysis: float | None = None) -> dict[str, Any]:
     """The plan of releasing ``version`` and its preflight checks; ``exit_code`` says whether it can start."""
     from procops.errors import BadInput, EnvironmentFailure, VerdictFailed
@@ -222,7 +251,8 @@ def plan(config: Config, version: str, *, analysis: float | None = None) -> dict
             if stable_hosts
             else None
         )
-        rendered.append({**st.as_dict(), "queries": G.queries(canary, base, st.analysis)})
+        pilots = bool(config.release.pilot_units) and not st.last
+        rendered.append({**st.as_dict(), "queries": G.queries(canary, base, st.analysis, pilots=pilots)})
     if prom_ok and from_version:
         # every gate's baseline query answers now (over all the hosts on the current version)
         base_now = G.Selector(config.release.job, tuple(env.instances.values()), from_version)
@@ -269,6 +299,7 @@ def plan(config: Config, version: str, *, analysis: float | None = None) -> dict
         "current_traffic_percent": {s: round(100.0 * w / total, 1) for s, w in weights.items()},
         "stages": rendered,
         "pilot_units": list(config.release.pilot_units),
+        "pilot_share": pilot_share(config, env) if config.release.pilot_units and prom_ok else None,
         "notice": n.as_dict() if n else None,
         "freeze_windows": nxt,
         "preflight": checks,

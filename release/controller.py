@@ -773,6 +773,8 @@ class Controller:
             else None
         )
         password = g.probe_password.reveal() if g.probe_password is not None else "password-1"
+        # the pilot units' requests go to the canary: judged on their own against like traffic
+        pilots = sorted(st.pilots) if baseline is not None else []
         load = None
         if self.rc.load.enabled and env.frontend:
             load = traffic.BackgroundLoad(
@@ -782,6 +784,8 @@ class Controller:
                 g.probe_user,
                 password,
                 max_seconds=self.rc.progress_deadline,
+                pilot_units=pilots,
+                pilot_share=self.rc.load.pilot_share,
             )
             load.start()
         try:
@@ -821,7 +825,9 @@ class Controller:
             counts = load.stop() if load is not None else None
         if counts is not None:
             st.timings[f"stage_{i + 1}_load_requests"] = counts.requests
-        q = G.queries(canary, baseline, analysis + settle)
+            if pilots:
+                st.timings[f"stage_{i + 1}_load_pilot_requests"] = counts.pilot_requests
+        q = G.queries(canary, baseline, analysis + settle, pilots=bool(pilots))
         values = {k: prom_query(env, v) for k, v in q.items()} if had else dict.fromkeys(q)
         checks = G.evaluate(values, q, g, probe)
         if not had:

@@ -16,11 +16,18 @@ The rules of the field (Argo Rollouts, Flagger, Kayenta):
   p95 to the SLO, and the check says so.
 * **Bid uploads**: 100% of the canary's uploads succeed (R1), with at least ``min_uploads``.
 * **Synthetic probe**: a file uploaded through the canary comes back with the same sha256.
+* **Pilot units against like traffic**: while the pilot units' requests go to the canary, their
+  own requests (``pilot="true"``) are judged against the stable servers' requests to the same
+  handlers (``and on (handler)``): error ratio within the margin, p95 within the same ratio, and at
+  least ``min_pilot_requests`` of them (no data never passes). A pilot cohort that uses other pages
+  than everyone else is then neither hidden by the others' traffic nor compared with it.
 
 Series come from the platform's own metrics: ``http_request_duration_seconds`` (``handler``,
-``code``, ``version``; health checks and scrapes excluded) and ``sandbox_uploads_total``
+``code``, ``version``, ``pilot``; health checks and scrapes excluded) and ``sandbox_uploads_total``
 (``result``, ``version``), selected by ``instance`` (the servers' scrape targets) and ``version``,
-so a restarted server's old-version series never count for the new one.
+so a restarted server's old-version series never count for the new one. ``pilot`` is ``true`` on
+the requests the load balancer routed by the pilot map (it sets ``X-Procops-Pilot: 1``); the share
+of the pilot units in all traffic comes from ``sandbox_unit_requests_total`` (``unit``).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ if TYPE_CHECKING:
 EXCLUDED_HANDLERS = "/healthz|/metrics|/_admin.*"
 DURATION = "http_request_duration_seconds"
 UPLOADS = "sandbox_uploads_total"
+UNIT_REQUESTS = "sandbox_unit_requests_total"
+PILOT = 'pilot="true"'
 
 # closed set of decisions
 PROMOTE = "promote"
@@ -79,17 +88,19 @@ def window(seconds: float) -> str:
     return format_duration(max(1.0, round(seconds)))
 
 
-def queries(canary: Selector, baseline: Selector | None, seconds: float) -> dict[str, str]:
-    """Every gate's PromQL over the last ``seconds`` (evaluated at the end of the analysis)."""
+def queries(canary: Selector, baseline: Selector | None, seconds: float, pilots: bool = False) -> dict[str, str]:
+    """Every gate's PromQL over the last ``seconds`` (evaluated at the end of the analysis); with
+    ``pilots`` (the pilot units' requests go to the canary, and there is a baseline) also the pilot
+    units' requests on the canary and the baseline's requests to the same handlers."""
     w = window(seconds)
     h = f'handler!~"{EXCLUDED_HANDLERS}"'
 
-    def requests(sel: Selector) -> str:
-        return f"sum(increase({DURATION}_count{sel.matcher(h)}[{w}]))"
+    def requests(sel: Selector, extra: str = "") -> str:
+        return f"sum(increase({DURATION}_count{sel.matcher(h + extra)}[{w}]))"
 
-    def errors(sel: Selector) -> str:
-        five = sel.matcher(h + ',code=~"5.."')
-        return f"(sum(increase({DURATION}_count{five}[{w}])) or vector(0)) / {requests(sel)}"
+    def errors(sel: Selector, extra: str = "") -> str:
+        five = sel.matcher(h + extra + ',code=~"5.."')
+        return f"(sum(increase({DURATION}_count{five}[{w}])) or vector(0)) / {requests(sel, extra)}"
 
     def p95(sel: Selector) -> str:
         return f"histogram_quantile(0.95, sum by (le) (increase({DURATION}_bucket{sel.matcher(h)}[{w}])))"
@@ -112,7 +123,47 @@ def queries(canary: Selector, baseline: Selector | None, seconds: float) -> dict
                 "baseline_p95_seconds": p95(baseline),
             }
         )
+        if pilots:
+            q.update(pilot_queries(canary, baseline, seconds))
     return q
+
+
+def pilot_queries(canary: Selector, baseline: Selector, seconds: float) -> dict[str, str]:
+    """The pilot units' requests on the canary, and like traffic: the baseline's requests to the
+    handlers the pilots used in the same window."""
+    w = window(seconds)
+    h = f'handler!~"{EXCLUDED_HANDLERS}"'
+    pilot = canary.matcher(f"{h},{PILOT}")
+    used = f"(sum by (handler) (increase({DURATION}_count{pilot}[{w}])) > 0)"
+
+    def like(metric: str, extra: str = "", by: str = "handler") -> str:
+        return (
+            f"(sum by ({by}) (increase({DURATION}_{metric}{baseline.matcher(h + extra)}[{w}])) and on (handler) {used})"
+        )
+
+    pilot_five = canary.matcher(f'{h},{PILOT},code=~"5.."')
+    pilot_req = f"sum(increase({DURATION}_count{pilot}[{w}]))"
+    like_req = f"sum{like('count')}"
+    like_five = like("count", ',code=~"5.."')
+    return {
+        "pilot_requests": pilot_req,
+        "pilot_error_ratio": f"(sum(increase({DURATION}_count{pilot_five}[{w}])) or vector(0)) / {pilot_req}",
+        "pilot_p95_seconds": f"histogram_quantile(0.95, sum by (le) (increase({DURATION}_bucket{pilot}[{w}])))",
+        "like_requests": like_req,
+        "like_error_ratio": f"(sum{like_five} or vector(0)) / {like_req}",
+        "like_p95_seconds": f"histogram_quantile(0.95, sum by (le) {like('bucket', by='le, handler')})",
+    }
+
+
+def pilot_share_query(job: str, units: list[str], seconds: float) -> tuple[str, str]:
+    """The pilot units' requests and all requests of the platform over the last ``seconds``."""
+    w = window(seconds)
+    alts = "|".join(_re_escape(u) for u in units)
+    h = f'handler!~"{EXCLUDED_HANDLERS}"'
+    return (
+        f'sum(increase({UNIT_REQUESTS}{{job="{_q(job)}",unit=~"{alts}"}}[{w}]))',
+        f'sum(increase({DURATION}_count{{job="{_q(job)}",{h}}}[{w}]))',
+    )
 
 
 def traffic_query(canary: Selector, seconds: float = 60.0) -> str:
@@ -230,6 +281,9 @@ def evaluate(
             )
         )
 
+    if "pilot_requests" in q:
+        checks.extend(_pilot_checks(values, q, g))
+
     if probe is not None:
         checks.append(
             Check(
@@ -241,6 +295,43 @@ def evaluate(
                 "" if probe.passed else (probe.detail or "probe failed"),
             )
         )
+    return checks
+
+
+def _pilot_checks(values: dict[str, float | None], q: dict[str, str], g: ReleaseGatesConfig) -> list[Check]:
+    """The pilot units' requests on the canary against like traffic on the baseline."""
+    checks: list[Check] = []
+    n = values.get("pilot_requests")
+    if _bad(n):
+        checks.append(Check("pilot_requests", q["pilot_requests"], None, g.min_pilot_requests, False, "no data", True))
+    elif n is not None and n < g.min_pilot_requests:
+        checks.append(
+            Check("pilot_requests", q["pilot_requests"], n, g.min_pilot_requests, False, "too few pilot requests", True)
+        )
+    else:
+        checks.append(Check("pilot_requests", q["pilot_requests"], n, g.min_pilot_requests, True, ""))
+    enough = checks[-1].passed
+    why = "no data" if enough else "too few pilot requests"
+
+    er, ler = values.get("pilot_error_ratio"), values.get("like_error_ratio")
+    query = q["pilot_error_ratio"] + "  vs  " + q["like_error_ratio"]
+    if not enough or _bad(er) or _bad(ler) or _bad(values.get("like_requests")):
+        checks.append(Check("pilot_error_ratio", query, None if _bad(er) else er, None, False, why, True))
+    else:
+        assert er is not None and ler is not None
+        th = ler + g.error_ratio_margin
+        ok = er <= th + 1e-12
+        checks.append(Check("pilot_error_ratio", query, er, th, ok, "" if ok else "above the threshold"))
+
+    p, lp = values.get("pilot_p95_seconds"), values.get("like_p95_seconds")
+    query = q["pilot_p95_seconds"] + "  vs  " + q["like_p95_seconds"]
+    if not enough or _bad(p) or _bad(lp):
+        checks.append(Check("pilot_p95_latency", query, None if _bad(p) else p, None, False, why, True))
+    else:
+        assert p is not None and lp is not None
+        th = min(max(lp * g.p95_ratio, lp + g.p95_tolerance), g.p95_max)
+        ok = p <= th
+        checks.append(Check("pilot_p95_latency", query, p, th, ok, "" if ok else "above the threshold"))
     return checks
 
 

@@ -86,6 +86,7 @@ class LoadCounts:
     uploads: int = 0
     upload_failures: int = 0
     errors: int = 0
+    pilot_requests: int = 0  # sent as a pilot unit
     by_server: dict[str, int] = field(default_factory=dict)  # x-platform-replica -> requests
 
     def as_dict(self) -> dict[str, Any]:
@@ -94,12 +95,15 @@ class LoadCounts:
             "uploads": self.uploads,
             "upload_failures": self.upload_failures,
             "errors": self.errors,
+            "pilot_requests": self.pilot_requests,
             "by_server": dict(self.by_server),
         }
 
 
 class BackgroundLoad:
-    """Pages and bid uploads through the front end at ``rate`` per second, in a thread."""
+    """Pages and bid uploads through the front end at ``rate`` per second, in a thread; with
+    ``pilot_units``, ``pilot_share`` of them are sent as those units (header ``X-Purchasing-Unit``,
+    in turn), so the pilot units' gates have data."""
 
     def __init__(
         self,
@@ -110,6 +114,8 @@ class BackgroundLoad:
         password: str,
         max_seconds: float = 1800.0,
         headers: dict[str, str] | None = None,
+        pilot_units: list[str] | None = None,
+        pilot_share: float = 0.0,
     ) -> None:
         self.url = url
         self.rate = rate
@@ -118,6 +124,8 @@ class BackgroundLoad:
         self.password = password
         self.max_seconds = max_seconds
         self.headers = headers or {}
+        self.pilot_units = list(pilot_units or [])
+        self.pilot_share = pilot_share if self.pilot_units else 0.0
         self.counts = LoadCounts()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,7 +152,8 @@ class BackgroundLoad:
 
         deadline = time.monotonic() + self.max_seconds
         period = 1.0 / self.rate
-        acc = 0.0
+        acc = pilot_acc = 0.0
+        turn = 0
         token, ann = None, None
         with httpx.Client(base_url=self.url, timeout=10, headers=self.headers) as c:
             nxt = time.monotonic()
@@ -153,20 +162,27 @@ class BackgroundLoad:
                     if token is None or ann is None:
                         ann = _open_announcement(c)
                         token = _login(c, self.email, self.password)
+                    unit: dict[str, str] = {}
+                    pilot_acc += self.pilot_share
+                    if pilot_acc >= 1.0:
+                        pilot_acc -= 1.0
+                        unit = {"X-Purchasing-Unit": self.pilot_units[turn % len(self.pilot_units)]}
+                        turn += 1
                     acc += self.upload_share
                     if acc >= 1.0 and ann is not None:
                         acc -= 1.0
                         r = c.post(
                             f"/api/announcements/{ann}/bids",
                             files={"file": ("load.pdf", b"%PDF-1.4 procops release load " + os.urandom(512))},
-                            headers={"Authorization": f"Bearer {token}"},
+                            headers={"Authorization": f"Bearer {token}", **unit},
                         )
                         self.counts.uploads += 1
                         if r.status_code != 201:
                             self.counts.upload_failures += 1
                     else:
-                        r = c.get(ANNOUNCEMENTS)
+                        r = c.get(ANNOUNCEMENTS, headers=unit)
                     self.counts.requests += 1
+                    self.counts.pilot_requests += 1 if unit else 0
                     if r.status_code >= 500:
                         self.counts.errors += 1
                     srv = r.headers.get("x-platform-replica", "?")

@@ -100,6 +100,9 @@ CREDIT_CODE_PATTERN = r"^[0-9A-Z-]{6,64}$"
 _BEARER = re.compile(r"^Bearer\s+([0-9a-f]{64})$", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost"}
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
+_UNIT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+MAX_UNITS = 200  # distinct purchasing units counted by name (a district has far fewer)
+_UNCOUNTED = frozenset({"/healthz", "/metrics"})  # health checks and scrapes carry no unit
 # The one spelling of an admin path the app serves; every other spelling is refused.
 _CANONICAL_ADMIN_PATHS = frozenset({"/_admin/fault"})
 
@@ -161,10 +164,18 @@ class Metrics:
         self.duration = Histogram(
             "http_request_duration_seconds",
             "HTTP request duration by route template.",
-            ["handler", "method", "code", "version"],
+            ["handler", "method", "code", "version", "pilot"],
             buckets=BUCKETS,
             registry=self.registry,
         )
+        self.unit_requests = Counter(
+            "sandbox_unit_requests",
+            "Requests carrying a purchasing unit (cookie procops_unit or header X-Purchasing-Unit), by unit: "
+            "the share of a gray release's pilot units in all traffic.",
+            ["unit"],
+            registry=self.registry,
+        )
+        self._units: dict[str, Any] = {}
         self.uploads = Counter(
             "sandbox_uploads",
             "Bid file uploads by result (success: stored; failure: any other answer).",
@@ -185,15 +196,25 @@ class Metrics:
             ["version", "replica"],
             registry=self.registry,
         ).labels(settings.version, settings.replica).set(1)
-        self._children: dict[tuple[str, str, int], Any] = {}
+        self._children: dict[tuple[str, str, int, bool], Any] = {}
 
-    def observe(self, handler: str, method: str, code: int, seconds: float) -> None:
-        key = (handler, method, code)
+    def observe(self, handler: str, method: str, code: int, seconds: float, pilot: bool = False) -> None:
+        key = (handler, method, code, pilot)
         child = self._children.get(key)
         if child is None:
-            child = self.duration.labels(handler, method, str(code), self.version)
+            child = self.duration.labels(handler, method, str(code), self.version, "true" if pilot else "false")
             self._children[key] = child
         child.observe(seconds)
+
+    def count_unit(self, unit: str) -> None:
+        child = self._units.get(unit)
+        if child is None:
+            # bounded: a well-formed unit name, and at most MAX_UNITS of them (the rest is "other")
+            if not _UNIT.fullmatch(unit) or len(self._units) >= MAX_UNITS:
+                unit = "other"
+            child = self._units.get(unit) or self.unit_requests.labels(unit)
+            self._units[unit] = child
+        child.inc()
 
 
 class Platform:
@@ -289,6 +310,9 @@ class PlatformMiddleware:
             self.platform.metrics.observe("other", method if method in _HTTP_METHODS else "other", 403, 0.0)
             return
         name, label = self.resolve(method, scope["path"])
+        pilot, unit = _pilot_and_unit(scope["headers"])
+        if unit and label not in _UNCOUNTED:
+            self.platform.metrics.count_unit(unit)
         status = 500
         started = False
         extra = self.headers
@@ -319,11 +343,31 @@ class PlatformMiddleware:
             await _send_json(send_with_headers, 500, {"detail": "internal server error"})
         finally:
             self.platform.metrics.observe(
-                label, method if method in _HTTP_METHODS else "other", status, time.perf_counter() - start
+                label, method if method in _HTTP_METHODS else "other", status, time.perf_counter() - start, pilot
             )
             if name == "bids.upload" and method == "POST":
                 metrics = self.platform.metrics
                 (metrics.upload_success if 200 <= status < 300 else metrics.upload_failure).inc()
+
+
+def _pilot_and_unit(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str]:
+    """Whether the load balancer routed this request as a pilot unit's (``X-Procops-Pilot: true``),
+    and the purchasing unit it carries (header ``X-Purchasing-Unit``, else cookie ``procops_unit``)."""
+    pilot, unit, cookie = False, "", b""
+    for k, v in headers:
+        if k == b"x-procops-pilot":
+            pilot = v == b"true"
+        elif k == b"x-purchasing-unit":
+            unit = v.decode("latin-1").strip()
+        elif k == b"cookie" and b"procops_unit=" in v:
+            cookie = v
+    if not unit and cookie:
+        for part in cookie.decode("latin-1").split(";"):
+            key, _sep, value = part.strip().partition("=")
+            if key == "procops_unit":
+                unit = value.strip().strip('"')
+                break
+    return pilot, unit
 
 
 async def _send_json(send: Any, status: int, data: dict, extra: list[tuple[bytes, bytes]] | None = None) -> None:

@@ -5,6 +5,7 @@ Ansible)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import httpx
 import pytest
@@ -33,9 +34,48 @@ def _replicas(port: int, n: int, **kw) -> list[str]:
         return [c.get("/api/announcements", **kw).headers["x-platform-replica"] for _ in range(n)]
 
 
+def _unit_requests_scraped(platform: dict, unit: str, at_least: int, timeout: float = 30.0) -> None:
+    """Wait until Prometheus has scraped ``at_least`` requests of ``unit`` from the platform."""
+    from procops import config as procops_config
+    from procops.monitoring import webauth
+
+    auth = webauth.of(procops_config.load(platform["path"]).config).httpx()
+    q = f'sum(sandbox_unit_requests_total{{unit="{unit}"}})'
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r = httpx.get(f"http://127.0.0.1:{platform['mon']}/api/v1/query", params={"query": q}, auth=auth, timeout=5)
+        res = r.json()["data"]["result"]
+        if res and float(res[0]["value"][1]) >= at_least:
+            return
+        time.sleep(1)
+    raise AssertionError(f"Prometheus never saw {at_least} requests of {unit}")
+
+
+def _pilot_series(port: int) -> set[str]:
+    """The handlers a replica counted as pilot requests (pilot="true" on its own /metrics)."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    return {
+        line.split('handler="', 1)[1].split('"', 1)[0]
+        for line in text.splitlines()
+        if line.startswith("http_request_duration_seconds_count") and 'pilot="true"' in line
+    }
+
+
 def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restores_stable(cli, platform):
     env = platform["env"]
+    port = platform["sandbox_port"]
+    # the pilot unit's share of the traffic, from the platform's per-unit counter in Prometheus
+    _replicas(port, 10, headers={"X-Purchasing-Unit": "unit-0001"})
+    _replicas(port, 30, headers={"Cookie": "procops_unit=unit-0002"})
+    _unit_requests_scraped(platform, "unit-0001", 10)
     plan = cli("release", "plan", "1.1.0", "--json", env=env, check=0).json()
+    share = plan["pilot_share"]
+    assert share["requests"] >= 10 and share["total"] >= 40 and 0 < share["share"] < 0.5, share
+    human = cli("release", "plan", "1.1.0", env=env, check=0).out
+    assert "% of the platform's requests over the last 7 d" in human
+    # the pilot gates of the first two stages (the last has no pilot route)
+    assert 'pilot="true"' in plan["stages"][0]["queries"]["pilot_error_ratio"]
+    assert "pilot_requests" not in plan["stages"][2]["queries"]
     assert [s["hosts"] for s in plan["stages"]] == [["r1"], ["r1", "r2"], ["r1", "r2", "r3"]]
     assert plan["stages"][0]["weights"] == {"r1": 22, "r2": 100, "r3": 100}
     assert "sandbox_uploads_total" in plan["stages"][0]["queries"]["canary_upload_success"]
@@ -48,14 +88,25 @@ def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restore
     assert versions(cli, env) == {"r1": "1.1.0", "r2": "1.0.0", "r3": "1.0.0"}
     w = weights(platform["socket"])
     assert w["r1"][0] == 22 and w["r2"][0] == 100  # the canary keeps its share while paused
+    # stage 1 judged the pilot unit's own requests (the background load sent some as unit-0001)
+    # against the stable servers' requests to the same handlers
+    gates = {d["gate"]: d for k, d in journal(platform["home"]) if k == "release.gate" and d["stage"] == 1}
+    assert {"pilot_requests", "pilot_error_ratio", "pilot_p95_latency"} <= set(gates)
+    assert all(gates[g]["passed"] for g in ("pilot_requests", "pilot_error_ratio", "pilot_p95_latency")), gates
+    assert gates["pilot_requests"]["value"] >= gates["pilot_requests"]["threshold"]
+    assert "and on (handler)" in gates["pilot_error_ratio"]["query"]
     # pilot routing: the pilot unit's requests (cookie or header) reach the canary every time,
     # the others follow the weights
-    port = platform["sandbox_port"]
     assert set(_replicas(port, 20, headers={"Cookie": "procops_unit=unit-0001"})) == {"r1"}
     assert set(_replicas(port, 20, headers={"X-Purchasing-Unit": "unit-0001"})) == {"r1"}
     others = _replicas(port, 40, headers={"Cookie": "procops_unit=unit-0002"})
     assert {"r2", "r3"} <= set(others) and others.count("r1") < 20
     assert out["release"]["pilots"] == {"unit-0001": "r1"}
+    # only the load balancer marks a request as a pilot's: a client's own X-Procops-Pilot is dropped
+    spoofed = _replicas(port, 20, headers={"X-Procops-Pilot": "true", "Cookie": "procops_unit=unit-0002"})
+    assert {"r2", "r3"} <= set(spoofed)
+    assert _pilot_series(port + 2) == set() and _pilot_series(port + 3) == set()
+    assert "/api/announcements" in _pilot_series(port + 1)
     # HAProxy reloaded mid-release: the canary's weight survives (server-state-file)
     cli("sandbox", "reload", env=env, check=0)
     assert weights(platform["socket"]) == w

@@ -471,6 +471,36 @@ def test_metrics_histogram_uploads_and_pool(platform):
     assert samples["sandbox_info"] == [({"version": "1.0.0", "replica": "r1"}, 1.0)]
 
 
+def test_requests_are_counted_by_purchasing_unit_and_pilot_requests_labelled_apart(platform):
+    c = platform.client()
+    c.get("/api/announcements", headers={"X-Purchasing-Unit": "unit-0001", "X-Procops-Pilot": "true"})
+    c.get("/api/announcements", headers={"Cookie": "lang=zh; procops_unit=unit-0001"})
+    c.get("/api/announcements", headers={"Cookie": 'procops_unit="unit-0002"'})
+    c.get("/api/announcements", headers={"X-Purchasing-Unit": "unit 3; drop table"})  # not a unit name
+    c.get("/api/announcements")
+    c.get("/healthz", headers={"X-Purchasing-Unit": "unit-0001"})  # health checks are not traffic
+    samples = _metrics(c)
+    units = {labels["unit"]: v for labels, v in samples["sandbox_unit_requests_total"]}
+    assert units == {"unit-0001": 2.0, "unit-0002": 1.0, "other": 1.0}
+    listed = {
+        labels["pilot"]: v
+        for labels, v in samples["http_request_duration_seconds_count"]
+        if labels["handler"] == "/api/announcements"
+    }
+    assert listed == {"true": 1.0, "false": 4.0}
+
+
+def test_the_unit_label_is_bounded(platform, monkeypatch):
+    from procops.sandbox import app as sandbox_app
+
+    monkeypatch.setattr(sandbox_app, "MAX_UNITS", 3)
+    c = platform.client()
+    for i in range(6):
+        c.get("/api/announcements", headers={"X-Purchasing-Unit": f"unit-{i}"})
+    units = {labels["unit"] for labels, _v in _metrics(c)["sandbox_unit_requests_total"]}
+    assert len(units) <= 4 and "other" in units
+
+
 # ----------------------------------------------------------------------------- fault knob
 
 

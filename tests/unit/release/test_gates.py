@@ -146,3 +146,63 @@ def test_the_last_stage_holds_the_error_ratio_to_the_margin_and_p95_to_the_slo()
     checks = _by_gate(G.evaluate({k: v[k] for k in q}, q, g, None))
     assert not checks["error_ratio"].passed and checks["error_ratio"].threshold == 0.01
     assert checks["p95_latency"].passed and checks["p95_latency"].threshold == 2.0
+
+
+def _pilot_values(**over):
+    v = _values(
+        pilot_requests=40.0,
+        pilot_error_ratio=0.0,
+        pilot_p95_seconds=0.03,
+        like_requests=300.0,
+        like_error_ratio=0.0,
+        like_p95_seconds=0.03,
+    )
+    v.update(over)
+    return v
+
+
+def test_pilot_queries_select_the_pilots_requests_and_like_traffic_on_the_same_handlers():
+    q = G.queries(CANARY, BASE, 15, pilots=True)
+    assert {"pilot_requests", "pilot_error_ratio", "pilot_p95_seconds", "like_requests", "like_error_ratio"} <= set(q)
+    assert 'pilot="true"' in q["pilot_requests"] and 'version="1.1.0"' in q["pilot_requests"]
+    # like traffic: the baseline's series, kept only on the handlers the pilots used in the window
+    like = q["like_error_ratio"]
+    assert 'version="1.0.0"' in like and "and on (handler)" in like and 'pilot="true"' in like
+    assert 'pilot="true"' not in like.split("and on (handler)")[0]
+    assert q["like_p95_seconds"].startswith("histogram_quantile(0.95, sum by (le) (sum by (le, handler)")
+    # no pilot queries without a baseline (the last stage: the pilots' routes are cleared) or without pilots
+    assert "pilot_requests" not in G.queries(CANARY, None, 15, pilots=True)
+    assert "pilot_requests" not in G.queries(CANARY, BASE, 15)
+
+
+def test_the_pilots_are_judged_against_like_traffic_not_the_whole_canary():
+    g = ReleaseGatesConfig()
+    q = G.queries(CANARY, BASE, 15, pilots=True)
+    ok = _by_gate(G.evaluate(_pilot_values(), q, g, None))
+    assert all(ok[k].passed for k in ("pilot_requests", "pilot_error_ratio", "pilot_p95_latency"))
+    # the canary as a whole is healthy, but the pilot units' own requests fail more than like traffic
+    bad = _by_gate(G.evaluate(_pilot_values(pilot_error_ratio=0.05, like_error_ratio=0.01), q, g, None))
+    assert bad["error_ratio"].passed and not bad["pilot_error_ratio"].passed
+    assert bad["pilot_error_ratio"].threshold == 0.01 + g.error_ratio_margin
+    assert G.decision(list(bad.values())) == G.ROLLBACK
+    slow = _by_gate(G.evaluate(_pilot_values(pilot_p95_seconds=1.0, like_p95_seconds=0.5), q, g, None))
+    assert slow["p95_latency"].passed and not slow["pilot_p95_latency"].passed
+    assert slow["pilot_p95_latency"].threshold == 0.5 * g.p95_ratio
+
+
+def test_too_few_pilot_requests_or_none_never_pass():
+    g = ReleaseGatesConfig(min_pilot_requests=10)
+    q = G.queries(CANARY, BASE, 15, pilots=True)
+    few = _by_gate(G.evaluate(_pilot_values(pilot_requests=3.0), q, g, None))
+    assert not few["pilot_requests"].passed and few["pilot_requests"].reason == "too few pilot requests"
+    assert not few["pilot_error_ratio"].passed and few["pilot_error_ratio"].no_data
+    none = _by_gate(G.evaluate(_pilot_values(pilot_requests=None, like_p95_seconds=math.nan), q, g, None))
+    assert none["pilot_requests"].reason == "no data" and not none["pilot_p95_latency"].passed
+    # missing pilot data alone pauses when configured so, like any missing data
+    assert G.decision(list(few.values()), on_no_data="pause") == G.PAUSE
+
+
+def test_the_pilot_share_queries_count_the_units_requests_against_all_requests():
+    units, total = G.pilot_share_query("platform", ["unit-0001", "unit.2"], 7 * 86400)
+    assert 'sandbox_unit_requests_total{job="platform",unit=~"unit-0001|unit\\\\.2"}[7d]' in units
+    assert 'http_request_duration_seconds_count{job="platform",handler!~' in total and "[7d]" in total
