@@ -65,12 +65,16 @@ def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restore
     env = platform["env"]
     port = platform["sandbox_port"]
     # the pilot unit's share of the traffic, from the platform's per-unit counter in Prometheus
-    _replicas(port, 10, headers={"X-Purchasing-Unit": "unit-0001"})
-    _replicas(port, 30, headers={"Cookie": "procops_unit=unit-0002"})
-    _unit_requests_scraped(platform, "unit-0001", 10)
+    # (increase() counts from a series' first scrape: the replicas' unit series exist first)
+    _replicas(port, 6, headers={"X-Purchasing-Unit": "unit-0001"})
+    _replicas(port, 6, headers={"Cookie": "procops_unit=unit-0002"})
+    _unit_requests_scraped(platform, "unit-0001", 6)
+    _replicas(port, 20, headers={"X-Purchasing-Unit": "unit-0001"})
+    _replicas(port, 40, headers={"Cookie": "procops_unit=unit-0002"})
+    _unit_requests_scraped(platform, "unit-0001", 26)
     plan = cli("release", "plan", "1.1.0", "--json", env=env, check=0).json()
     share = plan["pilot_share"]
-    assert share["requests"] >= 10 and share["total"] >= 40 and 0 < share["share"] < 0.5, share
+    assert share["requests"] >= 15 and share["total"] >= 45 and 0 < share["share"] < 0.5, share
     human = cli("release", "plan", "1.1.0", env=env, check=0).out
     assert "% of the platform's requests over the last 7 d" in human
     # the pilot gates of the first two stages (the last has no pilot route)
