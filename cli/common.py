@@ -44,6 +44,9 @@ class State:
             from procops import display
 
             display.configure(self._loaded.config)  # times for people in display.timezone
+            from procops import ssh
+
+            ssh.configure(self._loaded.config)  # host keys checked on every SSH connection
         return self._loaded
 
     @property

@@ -26,11 +26,18 @@ def _show(rows: list[dict], json_: bool, field: str) -> None:
             say(f"{'ok  ' if r['ok'] else 'FAIL'} {r['host']}: {one_line(value) if field != 'stdout' else value}")
 
     emit(rows, json_, human)
+    if any(r.get("unreachable") for r in rows):
+        raise typer.Exit(3)  # a host not reached over SSH: the environment, not a verdict
     if any(not r["ok"] for r in rows):
         raise typer.Exit(1)
 
 
-@app.command("exec", help=_("Run a command on the hosts (argv after --, no shell); exit 1 if it fails on one."))
+@app.command(
+    "exec",
+    help=_(
+        "Run a command on the hosts (argv after --, no shell); exit 1 if it fails on one, 3 if one is not reached over SSH."
+    ),
+)
 def exec_(
     argv: Annotated[list[str], typer.Argument(help=_("The command and its arguments."))],
     host: HostOpt = None,
@@ -41,7 +48,9 @@ def exec_(
     _show(api.hosts_exec(STATE.config, list(argv), host), json_, "stdout")
 
 
-@app.command(help=_("Each host's health URL, read on the host; exit 1 if one does not answer."))
+@app.command(
+    help=_("Each host's health URL, read on the host; exit 1 if one does not answer, 3 if one is not reached over SSH.")
+)
 def health(host: HostOpt = None, json_: JsonOpt = False) -> None:
     from procops.release import api
 

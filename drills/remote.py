@@ -102,18 +102,10 @@ class Ran:
 
 
 def connect(h: DrillHost, timeout: float = 10.0) -> Any:
-    """A Fabric connection to ``h`` (key file or agent; known_hosts when given)."""
-    from fabric import Connection
+    """A Fabric connection to ``h`` (key file or agent), its host key checked (:mod:`procops.ssh`)."""
+    from procops import ssh
 
-    kw: dict[str, Any] = {"banner_timeout": timeout, "auth_timeout": timeout}
-    if h.key_file is not None:
-        kw["key_filename"] = str(Path(h.key_file).expanduser())
-        kw["look_for_keys"] = False
-        kw["allow_agent"] = False
-    c = Connection(host=h.address, user=h.user, port=h.port, connect_kwargs=kw, connect_timeout=timeout)
-    if h.known_hosts is not None:
-        c.client.load_host_keys(str(Path(h.known_hosts).expanduser()))
-    return c
+    return ssh.connection(h.address, h.user, h.port, key_file=h.key_file, known_hosts=h.known_hosts, timeout=timeout)
 
 
 def run_on(h: DrillHost, argv: Argv, timeout: float = 60.0) -> Ran:

@@ -792,7 +792,9 @@ class DrillHost(Section):
     user: str = Field("root", description="SSH user (root, or one allowed to run systemctl, iptables, tc).")
     key_file: Path | None = Field(None, description="Private key file (empty: the SSH agent and ~/.ssh).")
     known_hosts: Path | None = Field(
-        None, description="known_hosts file checked against the host key (empty: ~/.ssh/known_hosts)."
+        None,
+        description="known_hosts file of this host's key, read before ssh.known_hosts (and written with "
+        "ssh.unknown_host_keys: accept-new).",
     )
 
 
@@ -879,6 +881,21 @@ class DisplayConfig(Section):
     )
 
 
+class SshConfig(Section):
+    """SSH to the platform's hosts (drills, releases, scans): host keys checked as OpenSSH does."""
+
+    known_hosts: Path | None = Field(
+        None,
+        description="known_hosts file of the hosts' keys (empty: ~/.ssh/known_hosts; /etc/ssh/ssh_known_hosts "
+        "is read too).",
+    )
+    unknown_host_keys: Literal["reject", "accept-new"] = Field(
+        "reject",
+        description="A host whose key is not known: refuse it (reject, as StrictHostKeyChecking=yes) or record "
+        "its key on first use (accept-new). A key that changed is always refused.",
+    )
+
+
 class Config(Section):
     """procops configuration file."""
 
@@ -893,6 +910,7 @@ class Config(Section):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     scan: ScanConfig = Field(default_factory=ScanConfig)
     display: DisplayConfig = Field(default_factory=DisplayConfig)
+    ssh: SshConfig = Field(default_factory=SshConfig)
 
 
 def cross_checks(config: Config) -> list[tuple[list[tuple], str]]:

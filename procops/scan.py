@@ -483,15 +483,12 @@ def _debsecan(
 
 def _remote(host: Host, out_dir: Path, groups: list[str] | None, timeout: float) -> tuple[ScanReport, str | None, Path]:
     """lynis on ``host`` over SSH; its report, suite and package list (dpkg status) fetched here."""
-    from fabric import Connection  # heavy: only when a host is scanned
+    from procops import ssh
 
-    kw: dict[str, Any] = {"look_for_keys": host.key_file is None, "allow_agent": host.key_file is None}
-    if host.key_file:
-        kw["key_filename"] = host.key_file
     tag = secrets.token_hex(4)
     remote_report, remote_log = f"/tmp/procops-lynis-{tag}.dat", f"/tmp/procops-lynis-{tag}.log"
     try:
-        with Connection(host.address, user=host.user, port=host.port, connect_kwargs=kw, connect_timeout=15) as c:
+        with ssh.connection(host.address, host.user, host.port, key_file=host.key_file, timeout=15) as c:
             argv = lynis_argv(remote_report, remote_log, groups)
             r = c.run(shlex.join(argv), hide=True, warn=True, timeout=timeout, in_stream=False)
             (out_dir / "lynis.out").write_text(r.stdout)

@@ -31,6 +31,7 @@ class HostAnswer:
     stdout: str
     stderr: str
     version: str | None = None
+    unreachable: bool = False  # no SSH session (refused, timed out, host key unknown or changed)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -40,17 +41,16 @@ class HostAnswer:
             "stdout": self.stdout,
             "stderr": self.stderr,
             "version": self.version,
+            "unreachable": self.unreachable,
         }
 
 
 def _connection(h: Host, key_file: str | None = None) -> Any:
-    from fabric import Connection
+    from procops import ssh
 
-    kw: dict[str, Any] = {"allow_agent": True, "look_for_keys": True}
-    if key_file:
-        kw["key_filename"] = [key_file]
     port = int(h.vars.get("ansible_port", "22"))
-    return Connection(h.address, user=h.user, port=port, connect_kwargs=kw, connect_timeout=CONNECT_TIMEOUT)
+    assert h.address is not None  # a sandbox replica has no SSH host (checked by the callers)
+    return ssh.connection(h.address, h.user, port, key_file=key_file, timeout=CONNECT_TIMEOUT)
 
 
 def run(h: Host, argv: list[str], timeout: float = 60.0) -> HostAnswer:
@@ -66,7 +66,7 @@ def run(h: Host, argv: list[str], timeout: float = 60.0) -> HostAnswer:
             r = c.run(cmd, hide=True, warn=True, timeout=timeout, in_stream=False)
         return HostAnswer(h.name, r.exited == 0, r.exited, r.stdout, r.stderr)
     except Exception as e:  # noqa: BLE001 - paramiko's and socket's errors: the host is unreachable
-        return HostAnswer(h.name, False, None, "", f"{type(e).__name__}: {e}")
+        return HostAnswer(h.name, False, None, "", f"{type(e).__name__}: {e}", unreachable=True)
 
 
 def unreachable(env: Env) -> list[str]:
@@ -90,7 +90,7 @@ def health(h: Host) -> HostAnswer:
             version = str(json.loads(a.stdout).get("version") or "") or None
         except ValueError:
             version = None
-    return HostAnswer(h.name, a.ok and version is not None, a.exit_code, a.stdout, a.stderr, version)
+    return HostAnswer(h.name, a.ok and version is not None, a.exit_code, a.stdout, a.stderr, version, a.unreachable)
 
 
 def deployed_version(h: Host) -> HostAnswer:
@@ -100,7 +100,7 @@ def deployed_version(h: Host) -> HostAnswer:
     root = h.vars.get("release_root", "/srv/platform")
     a = run(h, ["readlink", f"{root}/current"])
     v = a.stdout.strip().rsplit("/", 1)[-1] if a.ok and a.stdout.strip() else None
-    return HostAnswer(h.name, v is not None, a.exit_code, a.stdout, a.stderr, v)
+    return HostAnswer(h.name, v is not None, a.exit_code, a.stdout, a.stderr, v, a.unreachable)
 
 
 def select(env: Env, names: list[str] | None) -> list[Host]:

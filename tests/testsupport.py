@@ -127,8 +127,9 @@ def _kill_namespace_processes(ns: str) -> None:
 def netns_host(directory: Path, prefix: str = "pt", before_teardown=None):
     """A test host of our own: a network namespace with a veth pair and its own sshd (root only).
 
-    A context manager yielding ``{"ns", "ip", "host_ip", "host_if", "dir", "key", "ssh"}``: ``ip`` is the
-    host's address, ``key`` the client key root may log in with, ``ssh`` an ssh command line for it.
+    A context manager yielding ``{"ns", "ip", "host_ip", "host_if", "dir", "key", "known_hosts", "ssh"}``:
+    ``ip`` is the host's address, ``key`` the client key root may log in with, ``known_hosts`` a file
+    with the host's key, ``ssh`` an ssh command line for it.
     The namespace shares this machine's filesystem: give the host its own folder. On exit,
     ``before_teardown()`` runs (if given), every process in the namespace is stopped, and the
     namespace and the veth pair are removed.
@@ -180,6 +181,9 @@ def netns_host(directory: Path, prefix: str = "pt", before_teardown=None):
                 if pidfile.exists():
                     break
                 time.sleep(0.1)
+            # the host's key as a known_hosts line: procops refuses unknown host keys
+            kind, blob = (d / "hostkey.pub").read_text().split()[:2]
+            (d / "known_hosts").write_text(f"{ns_ip} {kind} {blob}\n")
             ssh = (
                 f"ssh -i {d / 'key'} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
                 f"-o BatchMode=yes -o ConnectTimeout=3 -o LogLevel=ERROR root@{ns_ip}"
@@ -191,6 +195,7 @@ def netns_host(directory: Path, prefix: str = "pt", before_teardown=None):
                 "host_if": host_if,
                 "dir": d,
                 "key": d / "key",
+                "known_hosts": d / "known_hosts",
                 "ssh": ssh,
             }
         finally:

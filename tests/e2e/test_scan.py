@@ -124,7 +124,7 @@ def test_scan_an_inventory_host_over_ssh(cli, procops_home, tmp_path, tracker):
         inv.write_text(
             f"[platform]\nweb1 ansible_host={h['ip']} ansible_user=root ansible_ssh_private_key_file={h['key']}\n"
         )
-        _config(tmp_path, tracker)
+        _config(tmp_path, tracker, f"ssh:\n  known_hosts: {h['known_hosts']}\n")
         r = cli("scan", "--host", "web1", "--inventory", str(inv), "--group", "authentication", "--json", timeout=600)
         assert r.code == 0, r.err + r.out
         (d,) = r.json()

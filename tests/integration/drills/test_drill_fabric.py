@@ -31,7 +31,16 @@ def _config(h, **extra) -> Config:
         {
             "drills": {
                 "allowed_hosts": ["h1"],
-                "hosts": [{"name": "h1", "address": h["ip"], "user": "root", "key_file": str(h["key"]), **extra}],
+                "hosts": [
+                    {
+                        "name": "h1",
+                        "address": h["ip"],
+                        "user": "root",
+                        "key_file": str(h["key"]),
+                        "known_hosts": str(h["known_hosts"]),
+                        **extra,
+                    }
+                ],
             }
         }
     )

@@ -120,9 +120,12 @@ def test_deploy_and_rollback_over_ssh_in_check_mode_and_for_real(hosts, tmp_path
 
     # the Fabric side: procops hosts version|health|exec against the same hosts
     cfg = tmp_path / "procops.yaml"
+    known = tmp_path / "known_hosts"  # both hosts' keys: procops refuses unknown host keys
+    known.write_text("".join(h["known_hosts"].read_text() for _n, h in hosts))
     cfg.write_text(
         yaml.safe_dump(
             {
+                "ssh": {"known_hosts": str(known)},
                 "release": {
                     "haproxy_socket": str(tmp_path / "lb.sock"),
                     "inventory": [
@@ -139,7 +142,7 @@ def test_deploy_and_rollback_over_ssh_in_check_mode_and_for_real(hosts, tmp_path
                         }
                         for n, h in hosts
                     ],
-                }
+                },
             }
         )
     )
