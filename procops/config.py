@@ -630,6 +630,13 @@ class ReleaseGatesConfig(Section):
     traffic_timeout: PositiveDuration = Field(
         60.0, description="Wait this long for the canary's first requests before the analysis starts."
     )
+    probe_announcement: int | None = Field(
+        None,
+        ge=1,
+        description="The announcement (a test tender kept for this) the probe and the background load's uploads "
+        "bid on. Empty: any open announcement, on the sandbox only; on real hosts (release.inventory) the probe "
+        "and uploads need it, so that no real tender receives test bids.",
+    )
 
 
 class ReleaseLoadConfig(Section):

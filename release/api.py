@@ -212,6 +212,8 @@ def plan(config: Config, version: str, *, analysis: float | None = None) -> dict
     except BadInput as e:
         n = None
         check("change_notice", False, e.message, 2)
+    problem = C.real_tender_problem(config)
+    check("test_bids", problem is None, problem or "no test bid goes to a real tender", 2)
     stages = P.stages(env.hosts, config.release.stages, analysis)
     problems = P.stage_problems(env.hosts, stages)
     check("stages", not problems, "; ".join(problems), 2)

@@ -786,6 +786,7 @@ class Controller:
                 max_seconds=self.rc.progress_deadline,
                 pilot_units=pilots,
                 pilot_share=self.rc.load.pilot_share,
+                announcement=g.probe_announcement,
             )
             load.start()
         try:
@@ -815,7 +816,7 @@ class Controller:
                 # through one canary server directly, at the start of the window: its uploads count in it
                 h = env.host(canary_hosts[0])
                 base = h.health_url.rsplit("/healthz", 1)[0]
-                probe = traffic.probe(base, g.probe_user, password, g.probe_uploads)
+                probe = traffic.probe(base, g.probe_user, password, g.probe_uploads, announcement=g.probe_announcement)
             if had:
                 while time.monotonic() < end:
                     time.sleep(min(1.0, max(0.0, end - time.monotonic())))
@@ -1018,6 +1019,25 @@ def _fmt(v: float | None) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+def real_tender_problem(config: Config) -> str | None:
+    """Why the release would bid on a real tender: on real hosts the probe and the background load's
+    uploads need ``gates.probe_announcement`` (a test tender); None when nothing would."""
+    rc = config.release
+    if not rc.inventory or rc.gates.probe_announcement is not None:
+        return None
+    uploads = rc.load.enabled and rc.load.upload_share > 0
+    parts = [_("the probe (gates.probe)")] if rc.gates.probe else []
+    if uploads:
+        parts.append(_("the load's uploads (load.upload_share)"))
+    if not parts:
+        return None
+    what = parts[0] if len(parts) == 1 else _("{a} and {b}").format(a=parts[0], b=parts[1])
+    return _(
+        "{what} would upload test bids to an open announcement of the real platform: set "
+        "release.gates.probe_announcement to a test tender kept for this, or turn them off"
+    ).format(what=what)
+
+
 def new_state(
     env: Env, version: str, auto: bool, analysis: float | None, notice_: P.Notice, sha: str | None
 ) -> S.ReleaseState:
@@ -1099,6 +1119,9 @@ def start(
     env = resolve(config, loaded.source if loaded else None)
     sha = check_version(env, version)
     n = require_notice(config, version)
+    problem = real_tender_problem(config)
+    if problem:
+        raise BadInput(problem)
     with exclusive_lock(LOCK):
         refuse_active()
         c = S.counters()

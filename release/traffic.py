@@ -48,15 +48,18 @@ def _login(client: Any, email: str, password: str) -> str:
     return str(r.json()["token"])
 
 
-def probe(base_url: str, email: str, password: str, uploads: int, timeout: float = 15.0) -> ProbeResult:
-    """Upload ``uploads`` bid files through ``base_url`` (one canary server) and read each back."""
+def probe(
+    base_url: str, email: str, password: str, uploads: int, timeout: float = 15.0, announcement: int | None = None
+) -> ProbeResult:
+    """Upload ``uploads`` bid files through ``base_url`` (one canary server) and read each back, to
+    ``announcement`` (a test tender) or else to an open announcement (the sandbox)."""
     import httpx
 
     ok = 0
     first = ""
     try:
         with httpx.Client(base_url=base_url, timeout=timeout) as c:
-            ann = _open_announcement(c)
+            ann = announcement or _open_announcement(c)
             if ann is None:
                 return ProbeResult(uploads, 0, "no open announcement to bid on")
             token = _login(c, email, password)
@@ -116,6 +119,7 @@ class BackgroundLoad:
         headers: dict[str, str] | None = None,
         pilot_units: list[str] | None = None,
         pilot_share: float = 0.0,
+        announcement: int | None = None,
     ) -> None:
         self.url = url
         self.rate = rate
@@ -126,6 +130,7 @@ class BackgroundLoad:
         self.headers = headers or {}
         self.pilot_units = list(pilot_units or [])
         self.pilot_share = pilot_share if self.pilot_units else 0.0
+        self.announcement = announcement  # uploads bid on it (else on an open announcement)
         self.counts = LoadCounts()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -160,7 +165,7 @@ class BackgroundLoad:
             while not self._stop.is_set() and time.monotonic() < deadline:
                 try:
                     if token is None or ann is None:
-                        ann = _open_announcement(c)
+                        ann = self.announcement or _open_announcement(c)
                         token = _login(c, self.email, self.password)
                     unit: dict[str, str] = {}
                     pilot_acc += self.pilot_share

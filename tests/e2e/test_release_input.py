@@ -49,6 +49,23 @@ def test_a_version_without_a_change_notice_is_exit_2(cli, tmp_path):
     assert "no release artifact for version 2.0.1" in r.err
 
 
+def test_on_real_hosts_the_probe_needs_a_test_tender_before_anything_is_touched(cli, tmp_path):
+    arts = tmp_path / "artifacts"
+    arts.mkdir()
+    (arts / "platform-1.1.0.tar.gz").write_bytes(b"not really an archive")
+    release = {
+        "inventory": [{"name": "web1", "server": "web1", "address": "192.0.2.10"}],
+        "haproxy_socket": str(tmp_path / "haproxy.sock"),
+        "artifacts_dir": str(arts),
+    }
+    r = cli("release", "start", "1.1.0", env=_write(tmp_path, release), check=2)
+    assert "the probe (gates.probe)" in r.err and "release.gates.probe_announcement" in r.err
+    # page views only and no probe: nothing would bid, the release goes on to the hosts (unreachable here)
+    quiet = {**release, "gates": {"probe": False}, "load": {"upload_share": 0}}
+    r = cli("release", "start", "1.1.0", env=_write(tmp_path, quiet), timeout=120)
+    assert r.code != 2 and "probe_announcement" not in r.err
+
+
 def test_an_analysis_window_that_is_not_a_duration_is_exit_2(cli):
     r = cli("release", "start", "1.1.0", "--analysis", "soon", check=2)
     assert "--analysis" in r.err

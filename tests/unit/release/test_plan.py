@@ -98,3 +98,20 @@ def test_a_change_notice_needs_both_languages():
 def test_the_shipped_sandbox_versions_have_notices():
     for v in ("1.0.0", "1.1.0", "1.1.1-bad"):
         assert (P.NOTICES_DIR / f"{v}.yaml").is_file()
+
+
+def test_test_bids_go_to_a_test_tender_on_real_hosts_never_to_a_real_one():
+    from procops.config import Config
+    from procops.release.controller import real_tender_problem
+
+    hosts = {"inventory": [{"name": "web1", "server": "web1", "address": "192.0.2.10"}]}
+    assert real_tender_problem(Config()) is None  # the sandbox: any open announcement is a test one
+    problem = real_tender_problem(Config.model_validate({"release": hosts}))
+    assert problem and "gates.probe" in problem and "load.upload_share" in problem
+    only_load = Config.model_validate({"release": {**hosts, "gates": {"probe": False}}})
+    assert "load.upload_share" in (real_tender_problem(only_load) or "")
+    assert "gates.probe)" not in (real_tender_problem(only_load) or "")
+    tender = Config.model_validate({"release": {**hosts, "gates": {"probe_announcement": 9001}}})
+    assert real_tender_problem(tender) is None
+    quiet = Config.model_validate({"release": {**hosts, "gates": {"probe": False}, "load": {"upload_share": 0}}})
+    assert real_tender_problem(quiet) is None
