@@ -96,3 +96,18 @@ def start_drill(env: dict, *args: str) -> tuple[subprocess.Popen, str]:
         if "T0 " in line or "TABLETOP" in line:
             break
     return p, seen
+
+
+def respond(cli, env: dict, timeout: float = 60.0) -> dict:
+    """The responders' part of a drill: wait for the drill incident, classify it, submit the report."""
+    deadline = time.monotonic() + timeout
+    incs: list[dict] = []
+    while time.monotonic() < deadline:
+        incs = incidents(cli, env)
+        if incs:
+            break
+        time.sleep(0.5)
+    (inc,) = incs
+    cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
+    cli("incident", "report", inc["id"], "--submit", env=env, check=0)
+    return inc

@@ -3,9 +3,7 @@ timed against the clocks, and what is refused before anything runs."""
 
 from __future__ import annotations
 
-import time
-
-from drill_testing import scenario, replicas, incidents, drill_runs, start_drill
+from drill_testing import drill_runs, replicas, respond, scenario, start_drill
 
 
 def test_interactive_prompts_the_runbook_steps_while_the_responders_work_the_drill_incident(cli, stack, procops_home):
@@ -13,16 +11,8 @@ def test_interactive_prompts_the_runbook_steps_while_the_responders_work_the_dri
     p, seen = start_drill(env, "app-crash", "--unannounced", "--wait", "240")
     try:
         assert "T0 " in seen, seen
-        incs: list[dict] = []
-        for _ in range(120):
-            incs = incidents(cli, env)
-            if incs:
-                break
-            time.sleep(0.5)
-        (inc,) = incs  # opened by the real, drill-labelled alert
+        inc = respond(cli, env, timeout=60)  # opened by the real, drill-labelled alert
         assert inc["drill"] is True and inc["source"]["kind"] == "alert"
-        cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
-        cli("incident", "report", inc["id"], "--submit", env=env, check=0)
         out, _err = p.communicate(timeout=300)
     finally:
         if p.poll() is None:
@@ -41,16 +31,7 @@ def test_tabletop_injects_nothing_and_times_the_responders(cli, stack, procops_h
     p, seen = start_drill(env, "app-crash", "--tabletop", "--wait", "120")
     try:
         assert "TABLETOP" in seen, seen
-        incs: list[dict] = []
-        for _ in range(60):
-            incs = incidents(cli, env)
-            if incs:
-                break
-            time.sleep(0.5)
-        (inc,) = incs
-        assert inc["drill"] is True
-        cli("incident", "classify", inc["id"], "--type", "app-crash", env=env, check=0)
-        cli("incident", "report", inc["id"], "--submit", env=env, check=0)
+        assert respond(cli, env, timeout=30)["drill"] is True
         out, _err = p.communicate(timeout=120)
     finally:
         if p.poll() is None:
