@@ -16,17 +16,22 @@ The rules of the field (Argo Rollouts, Flagger, Kayenta):
   p95 to the SLO, and the check says so.
 * **Bid uploads**: 100% of the canary's uploads succeed (R1), with at least ``min_uploads``.
 * **Synthetic probe**: a file uploaded through the canary comes back with the same sha256.
+* **The probe's own requests stay out** of the requests, error-ratio and p95 comparisons
+  (``traffic!="probe"``): its uploads and downloads, straight to the canary, are not in the
+  baseline's mix and would skew the canary's latency. Its verdict is its own check, and its
+  uploads still count in ``sandbox_uploads_total``.
 * **Pilot units against like traffic**: while the pilot units' requests go to the canary, their
-  own requests (``pilot="true"``) are judged against the stable servers' requests to the same
+  own requests (``traffic="pilot"``) are judged against the stable servers' requests to the same
   handlers (``and on (handler)``): error ratio within the margin, p95 within the same ratio, and at
   least ``min_pilot_requests`` of them (no data never passes). A pilot cohort that uses other pages
   than everyone else is then neither hidden by the others' traffic nor compared with it.
 
 Series come from the platform's own metrics: ``http_request_duration_seconds`` (``handler``,
-``code``, ``version``, ``pilot``; health checks and scrapes excluded) and ``sandbox_uploads_total``
+``code``, ``version``, ``traffic``; health checks and scrapes excluded) and ``sandbox_uploads_total``
 (``result``, ``version``), selected by ``instance`` (the servers' scrape targets) and ``version``,
-so a restarted server's old-version series never count for the new one. ``pilot`` is ``true`` on
-the requests the load balancer routed by the pilot map (it sets ``X-Procops-Pilot: 1``); the share
+so a restarted server's old-version series never count for the new one. ``traffic`` is ``pilot``
+on the requests the load balancer routed by the pilot map (it sets ``X-Procops-Pilot: true``),
+``probe`` on the probe's (``X-Procops-Probe: true``), else ``user``; the share
 of the pilot units in all traffic comes from ``sandbox_unit_requests_total`` (``unit``).
 """
 
@@ -45,7 +50,8 @@ EXCLUDED_HANDLERS = "/healthz|/metrics|/_admin.*"
 DURATION = "http_request_duration_seconds"
 UPLOADS = "sandbox_uploads_total"
 UNIT_REQUESTS = "sandbox_unit_requests_total"
-PILOT = 'pilot="true"'
+PILOT = 'traffic="pilot"'
+NOT_PROBE = 'traffic!="probe"'  # also matches a platform's series without the label
 
 # closed set of decisions
 PROMOTE = "promote"
@@ -93,7 +99,7 @@ def queries(canary: Selector, baseline: Selector | None, seconds: float, pilots:
     ``pilots`` (the pilot units' requests go to the canary, and there is a baseline) also the pilot
     units' requests on the canary and the baseline's requests to the same handlers."""
     w = window(seconds)
-    h = f'handler!~"{EXCLUDED_HANDLERS}"'
+    h = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'
 
     def requests(sel: Selector, extra: str = "") -> str:
         return f"sum(increase({DURATION}_count{sel.matcher(h + extra)}[{w}]))"
@@ -132,7 +138,7 @@ def pilot_queries(canary: Selector, baseline: Selector, seconds: float) -> dict[
     """The pilot units' requests on the canary, and like traffic: the baseline's requests to the
     handlers the pilots used in the same window."""
     w = window(seconds)
-    h = f'handler!~"{EXCLUDED_HANDLERS}"'
+    h = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'
     pilot = canary.matcher(f"{h},{PILOT}")
     used = f"(sum by (handler) (increase({DURATION}_count{pilot}[{w}])) > 0)"
 
@@ -159,7 +165,7 @@ def pilot_share_query(job: str, units: list[str], seconds: float) -> tuple[str, 
     """The pilot units' requests and all requests of the platform over the last ``seconds``."""
     w = window(seconds)
     alts = "|".join(_re_escape(u) for u in units)
-    h = f'handler!~"{EXCLUDED_HANDLERS}"'
+    h = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'
     return (
         f'sum(increase({UNIT_REQUESTS}{{job="{_q(job)}",unit=~"{alts}"}}[{w}]))',
         f'sum(increase({DURATION}_count{{job="{_q(job)}",{h}}}[{w}]))',
@@ -168,7 +174,7 @@ def pilot_share_query(job: str, units: list[str], seconds: float) -> tuple[str, 
 
 def traffic_query(canary: Selector, seconds: float = 60.0) -> str:
     """Has the canary received requests (the analysis starts only then)."""
-    sel = canary.matcher(f'handler!~"{EXCLUDED_HANDLERS}"')
+    sel = canary.matcher(f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}')
     return f"sum(increase({DURATION}_count{sel}[{window(seconds)}]))"
 
 

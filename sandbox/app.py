@@ -101,6 +101,7 @@ _BEARER = re.compile(r"^Bearer\s+([0-9a-f]{64})$", re.IGNORECASE)
 _LOOPBACK_NAMES = {"localhost"}
 _HTTP_METHODS = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"}
 _UNIT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+USER, PILOT, PROBE = "user", "pilot", "probe"  # the traffic label of http_request_duration_seconds
 MAX_UNITS = 200  # distinct purchasing units counted by name (a district has far fewer)
 _UNCOUNTED = frozenset({"/healthz", "/metrics"})  # health checks and scrapes carry no unit
 # The one spelling of an admin path the app serves; every other spelling is refused.
@@ -164,7 +165,7 @@ class Metrics:
         self.duration = Histogram(
             "http_request_duration_seconds",
             "HTTP request duration by route template.",
-            ["handler", "method", "code", "version", "pilot"],
+            ["handler", "method", "code", "version", "traffic"],
             buckets=BUCKETS,
             registry=self.registry,
         )
@@ -196,13 +197,15 @@ class Metrics:
             ["version", "replica"],
             registry=self.registry,
         ).labels(settings.version, settings.replica).set(1)
-        self._children: dict[tuple[str, str, int, bool], Any] = {}
+        self._children: dict[tuple[str, str, int, str], Any] = {}
 
-    def observe(self, handler: str, method: str, code: int, seconds: float, pilot: bool = False) -> None:
-        key = (handler, method, code, pilot)
+    def observe(self, handler: str, method: str, code: int, seconds: float, traffic: str = USER) -> None:
+        """One request; ``traffic``: ``user``, ``pilot`` (a pilot unit's, routed by the load balancer)
+        or ``probe`` (a gray release's synthetic probe, kept out of the canary's comparisons)."""
+        key = (handler, method, code, traffic)
         child = self._children.get(key)
         if child is None:
-            child = self.duration.labels(handler, method, str(code), self.version, "true" if pilot else "false")
+            child = self.duration.labels(handler, method, str(code), self.version, traffic)
             self._children[key] = child
         child.observe(seconds)
 
@@ -310,7 +313,7 @@ class PlatformMiddleware:
             self.platform.metrics.observe("other", method if method in _HTTP_METHODS else "other", 403, 0.0)
             return
         name, label = self.resolve(method, scope["path"])
-        pilot, unit = _pilot_and_unit(scope["headers"])
+        traffic, unit = _traffic_and_unit(scope["headers"])
         if unit and label not in _UNCOUNTED:
             self.platform.metrics.count_unit(unit)
         status = 500
@@ -343,19 +346,24 @@ class PlatformMiddleware:
             await _send_json(send_with_headers, 500, {"detail": "internal server error"})
         finally:
             self.platform.metrics.observe(
-                label, method if method in _HTTP_METHODS else "other", status, time.perf_counter() - start, pilot
+                label, method if method in _HTTP_METHODS else "other", status, time.perf_counter() - start, traffic
             )
             if name == "bids.upload" and method == "POST":
                 metrics = self.platform.metrics
                 (metrics.upload_success if 200 <= status < 300 else metrics.upload_failure).inc()
 
 
-def _pilot_and_unit(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str]:
-    """Whether the load balancer routed this request as a pilot unit's (``X-Procops-Pilot: true``),
-    and the purchasing unit it carries (header ``X-Purchasing-Unit``, else cookie ``procops_unit``)."""
-    pilot, unit, cookie = False, "", b""
+def _traffic_and_unit(headers: list[tuple[bytes, bytes]]) -> tuple[str, str]:
+    """Whose request this is (``probe``: ``X-Procops-Probe: true``, sent by a gray release's probe
+    straight to a server; ``pilot``: ``X-Procops-Pilot: true``, set by the load balancer for the pilot
+    map's units; else ``user``; the front end removes both headers from clients' requests) and the
+    purchasing unit it carries (header ``X-Purchasing-Unit``, else cookie ``procops_unit``)."""
+    pilot = probe = False
+    unit, cookie = "", b""
     for k, v in headers:
-        if k == b"x-procops-pilot":
+        if k == b"x-procops-probe":
+            probe = v == b"true"
+        elif k == b"x-procops-pilot":
             pilot = v == b"true"
         elif k == b"x-purchasing-unit":
             unit = v.decode("latin-1").strip()
@@ -367,7 +375,7 @@ def _pilot_and_unit(headers: list[tuple[bytes, bytes]]) -> tuple[bool, str]:
             if key == "procops_unit":
                 unit = value.strip().strip('"')
                 break
-    return pilot, unit
+    return (PROBE if probe else PILOT if pilot else USER), unit
 
 
 async def _send_json(send: Any, status: int, data: dict, extra: list[tuple[bytes, bytes]] | None = None) -> None:

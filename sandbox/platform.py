@@ -175,7 +175,8 @@ def haproxy_config(
     written with ``show servers state`` just before the reload). With ``pilot_map`` the requests of
     the purchasing units listed there (cookie ``procops_unit`` or header ``X-Purchasing-Unit`` ->
     server name; edited live over the runtime API by a gray release) go to that server, marked
-    ``X-Procops-Pilot: true`` (a client's own header of that name is removed at the front end)."""
+    ``X-Procops-Pilot: true`` (a client's own header of that name, and ``X-Procops-Probe``, is removed
+    at the front end)."""
     weights = weights or [100] * len(ports)
     host = connect_host(bind_address)
     state_global = f"\n    server-state-file {state_file}" if state_file else ""
@@ -189,7 +190,7 @@ def haproxy_config(
             f"    http-request set-var(txn.pilot) req.cook(procops_unit),map({pilot_map})\n"
             f"    http-request set-var(txn.pilot) req.hdr(X-Purchasing-Unit),map({pilot_map}) "
             "unless { var(txn.pilot) -m found }\n"
-            # the platform labels these requests' metrics pilot="true" (the gates judge them apart)
+            # the platform labels these requests' metrics traffic="pilot" (the gates judge them apart)
             "    http-request set-header X-Procops-Pilot true if { var(txn.pilot) -m found }\n"
             + "".join(f"    use-server r{i + 1} if {{ var(txn.pilot) -m str r{i + 1} }}\n" for i in range(len(ports)))
         )
@@ -217,8 +218,9 @@ frontend platform
     acl admin_path path,url_dec,url_dec,lower -m sub _admin
     acl admin_path path,url_dec,url_dec,lower -m reg (^|[/;\\\\x5c])admin([/;.\\\\x5c]|$)
     http-request deny deny_status 403 if admin_path
-    # only the load balancer says which requests are a pilot unit's
+    # only the load balancer says which requests are a pilot unit's; a probe never comes this way
     http-request del-header X-Procops-Pilot
+    http-request del-header X-Procops-Probe
     default_backend replicas
 
 backend replicas

@@ -35,7 +35,9 @@ def release_config(sandbox_port: int, mon: int, **release) -> dict:
                 {"hosts": "2", "traffic": 50, "analysis": "12s", "manual_gate": True},
                 {"hosts": "all", "traffic": 100, "analysis": "8s", "manual_gate": False},
             ],
-            "gates": {"min_requests": 10, "probe_uploads": 40, "traffic_timeout": "40s"},
+            # p95 within 250 ms of the baseline: the suite runs four workers on two cores, and
+            # latency noise is not what these tests judge (the gates' arithmetic has unit tests)
+            "gates": {"min_requests": 10, "probe_uploads": 40, "traffic_timeout": "40s", "p95_tolerance": "250ms"},
             "load": {"rate": 12, "upload_share": 0.4},
             **release,
         },

@@ -52,12 +52,12 @@ def _unit_requests_scraped(platform: dict, unit: str, at_least: int, timeout: fl
 
 
 def _pilot_series(port: int) -> set[str]:
-    """The handlers a replica counted as pilot requests (pilot="true" on its own /metrics)."""
+    """The handlers a replica counted as pilot requests (traffic="pilot" on its own /metrics)."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     return {
         line.split('handler="', 1)[1].split('"', 1)[0]
         for line in text.splitlines()
-        if line.startswith("http_request_duration_seconds_count") and 'pilot="true"' in line
+        if line.startswith("http_request_duration_seconds_count") and 'traffic="pilot"' in line
     }
 
 
@@ -78,7 +78,7 @@ def test_a_manual_gate_waits_for_feedback_and_a_freeze_window_then_abort_restore
     human = cli("release", "plan", "1.1.0", env=env, check=0).out
     assert "% of the platform's requests over the last 7 d" in human
     # the pilot gates of the first two stages (the last has no pilot route)
-    assert 'pilot="true"' in plan["stages"][0]["queries"]["pilot_error_ratio"]
+    assert 'traffic="pilot"' in plan["stages"][0]["queries"]["pilot_error_ratio"]
     assert "pilot_requests" not in plan["stages"][2]["queries"]
     assert [s["hosts"] for s in plan["stages"]] == [["r1"], ["r1", "r2"], ["r1", "r2", "r3"]]
     assert plan["stages"][0]["weights"] == {"r1": 22, "r2": 100, "r3": 100}

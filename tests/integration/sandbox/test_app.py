@@ -471,8 +471,9 @@ def test_metrics_histogram_uploads_and_pool(platform):
     assert samples["sandbox_info"] == [({"version": "1.0.0", "replica": "r1"}, 1.0)]
 
 
-def test_requests_are_counted_by_purchasing_unit_and_pilot_requests_labelled_apart(platform):
+def test_requests_are_counted_by_purchasing_unit_and_pilot_and_probe_requests_labelled_apart(platform):
     c = platform.client()
+    c.get("/api/announcements", headers={"X-Procops-Probe": "true", "X-Procops-Pilot": "true"})  # a probe's
     c.get("/api/announcements", headers={"X-Purchasing-Unit": "unit-0001", "X-Procops-Pilot": "true"})
     c.get("/api/announcements", headers={"Cookie": "lang=zh; procops_unit=unit-0001"})
     c.get("/api/announcements", headers={"Cookie": 'procops_unit="unit-0002"'})
@@ -483,11 +484,11 @@ def test_requests_are_counted_by_purchasing_unit_and_pilot_requests_labelled_apa
     units = {labels["unit"]: v for labels, v in samples["sandbox_unit_requests_total"]}
     assert units == {"unit-0001": 2.0, "unit-0002": 1.0, "other": 1.0}
     listed = {
-        labels["pilot"]: v
+        labels["traffic"]: v
         for labels, v in samples["http_request_duration_seconds_count"]
         if labels["handler"] == "/api/announcements"
     }
-    assert listed == {"true": 1.0, "false": 4.0}
+    assert listed == {"pilot": 1.0, "user": 4.0, "probe": 1.0}
 
 
 def test_the_unit_label_is_bounded(platform, monkeypatch):

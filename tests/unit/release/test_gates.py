@@ -47,6 +47,9 @@ def test_queries_select_servers_by_instance_and_version_and_leave_out_health_and
         'instance=~"127\\\\.0\\\\.0\\\\.1:18083|127\\\\.0\\\\.0\\\\.1:18084",version="1.0.0"' in q["baseline_requests"]
     )
     assert 'handler!~"/healthz|/metrics|/_admin.*"' in q["canary_p95_seconds"]
+    # the probe's own uploads and downloads are not in the baseline's mix: they stay out of the comparisons
+    assert all('traffic!="probe"' in q[k] for k in ("canary_requests", "canary_error_ratio", "canary_p95_seconds"))
+    assert 'traffic!="probe"' in q["baseline_p95_seconds"] and "traffic" not in q["canary_upload_success"]
     assert "[15s]" in q["canary_requests"]
     assert q["canary_p95_seconds"].startswith("histogram_quantile(0.95, sum by (le) (increase(")
     # no 5xx series at all is a ratio of 0, not an empty result
@@ -164,11 +167,11 @@ def _pilot_values(**over):
 def test_pilot_queries_select_the_pilots_requests_and_like_traffic_on_the_same_handlers():
     q = G.queries(CANARY, BASE, 15, pilots=True)
     assert {"pilot_requests", "pilot_error_ratio", "pilot_p95_seconds", "like_requests", "like_error_ratio"} <= set(q)
-    assert 'pilot="true"' in q["pilot_requests"] and 'version="1.1.0"' in q["pilot_requests"]
+    assert 'traffic="pilot"' in q["pilot_requests"] and 'version="1.1.0"' in q["pilot_requests"]
     # like traffic: the baseline's series, kept only on the handlers the pilots used in the window
     like = q["like_error_ratio"]
-    assert 'version="1.0.0"' in like and "and on (handler)" in like and 'pilot="true"' in like
-    assert 'pilot="true"' not in like.split("and on (handler)")[0]
+    assert 'version="1.0.0"' in like and "and on (handler)" in like and 'traffic="pilot"' in like
+    assert 'traffic="pilot"' not in like.split("and on (handler)")[0]
     assert q["like_p95_seconds"].startswith("histogram_quantile(0.95, sum by (le) (sum by (le, handler)")
     # no pilot queries without a baseline (the last stage: the pilots' routes are cleared) or without pilots
     assert "pilot_requests" not in G.queries(CANARY, None, 15, pilots=True)

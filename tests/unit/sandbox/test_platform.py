@@ -83,5 +83,6 @@ def test_only_the_load_balancer_marks_the_pilot_units_requests():
     cfg = haproxy_config(18080, [18081, 18082], Path("/run/x/haproxy.sock"), pilot_map=Path("/run/x/pilot.map"))
     front, back = cfg.split("backend replicas", 1)
     assert "http-request del-header X-Procops-Pilot" in front  # a client's own header never counts
+    assert "http-request del-header X-Procops-Probe" in front  # nor does a client pass for the probe
     assert "http-request set-header X-Procops-Pilot true if { var(txn.pilot) -m found }" in back
     assert back.index("set-header X-Procops-Pilot") < back.index("use-server r1")
