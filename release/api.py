@@ -166,23 +166,23 @@ def pilot_share(config: Config, env: Any) -> dict[str, Any]:
     from procops.release import gates as G
 
     rel = config.release
-    units_q, total_q = G.pilot_share_query(rel.job, list(rel.pilot_units), rel.pilot_share_window)
+    q = G.pilot_share_queries(rel.job, list(rel.pilot_units), rel.pilot_share_window)
     out: dict[str, Any] = {
         "window_s": rel.pilot_share_window,
         "requests": None,
         "total": None,
         "share": None,
         "reason": "",
-        "queries": [units_q, total_q],
+        "queries": [q["units"], q["total"]],
     }
-    exported = C.prom_query(env, f'count({G.UNIT_REQUESTS}{{job="{G._q(rel.job)}"}})')
-    total = C.prom_query(env, total_q)
-    if exported is None:
+    counted = C.prom_query(env, q["counted"])
+    total = C.prom_query(env, q["total"])
+    if counted is None:
         out["reason"] = "not_exported"  # the platform has no per-unit counter
     elif not total:
         out["reason"] = "no_requests"
     else:
-        n = C.prom_query(env, units_q) or 0.0  # no series of these units: none of their requests
+        n = C.prom_query(env, q["units"]) or 0.0  # no series of these units: none of their requests
         out.update(requests=round(n), total=round(total), share=min(1.0, n / total))
     return out
 

@@ -52,6 +52,7 @@ UPLOADS = "sandbox_uploads_total"
 UNIT_REQUESTS = "sandbox_unit_requests_total"
 PILOT = 'traffic="pilot"'
 NOT_PROBE = 'traffic!="probe"'  # also matches a platform's series without the label
+SERVED = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'  # requests people made: no health check, scrape, probe
 
 # closed set of decisions
 PROMOTE = "promote"
@@ -99,17 +100,16 @@ def queries(canary: Selector, baseline: Selector | None, seconds: float, pilots:
     ``pilots`` (the pilot units' requests go to the canary, and there is a baseline) also the pilot
     units' requests on the canary and the baseline's requests to the same handlers."""
     w = window(seconds)
-    h = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'
 
-    def requests(sel: Selector, extra: str = "") -> str:
-        return f"sum(increase({DURATION}_count{sel.matcher(h + extra)}[{w}]))"
+    def requests(sel: Selector) -> str:
+        return f"sum(increase({DURATION}_count{sel.matcher(SERVED)}[{w}]))"
 
-    def errors(sel: Selector, extra: str = "") -> str:
-        five = sel.matcher(h + extra + ',code=~"5.."')
-        return f"(sum(increase({DURATION}_count{five}[{w}])) or vector(0)) / {requests(sel, extra)}"
+    def errors(sel: Selector) -> str:
+        five = sel.matcher(SERVED + ',code=~"5.."')
+        return f"(sum(increase({DURATION}_count{five}[{w}])) or vector(0)) / {requests(sel)}"
 
     def p95(sel: Selector) -> str:
-        return f"histogram_quantile(0.95, sum by (le) (increase({DURATION}_bucket{sel.matcher(h)}[{w}])))"
+        return f"histogram_quantile(0.95, sum by (le) (increase({DURATION}_bucket{sel.matcher(SERVED)}[{w}])))"
 
     up_all = f"sum(increase({UPLOADS}{canary.matcher()}[{w}]))"
     success = canary.matcher('result="success"')
@@ -138,16 +138,13 @@ def pilot_queries(canary: Selector, baseline: Selector, seconds: float) -> dict[
     """The pilot units' requests on the canary, and like traffic: the baseline's requests to the
     handlers the pilots used in the same window."""
     w = window(seconds)
-    h = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'
-    pilot = canary.matcher(f"{h},{PILOT}")
+    pilot = canary.matcher(f"{SERVED},{PILOT}")
     used = f"(sum by (handler) (increase({DURATION}_count{pilot}[{w}])) > 0)"
 
     def like(metric: str, extra: str = "", by: str = "handler") -> str:
-        return (
-            f"(sum by ({by}) (increase({DURATION}_{metric}{baseline.matcher(h + extra)}[{w}])) and on (handler) {used})"
-        )
+        return f"(sum by ({by}) (increase({DURATION}_{metric}{baseline.matcher(SERVED + extra)}[{w}])) and on (handler) {used})"
 
-    pilot_five = canary.matcher(f'{h},{PILOT},code=~"5.."')
+    pilot_five = canary.matcher(f'{SERVED},{PILOT},code=~"5.."')
     pilot_req = f"sum(increase({DURATION}_count{pilot}[{w}]))"
     like_req = f"sum{like('count')}"
     like_five = like("count", ',code=~"5.."')
@@ -161,20 +158,21 @@ def pilot_queries(canary: Selector, baseline: Selector, seconds: float) -> dict[
     }
 
 
-def pilot_share_query(job: str, units: list[str], seconds: float) -> tuple[str, str]:
-    """The pilot units' requests and all requests of the platform over the last ``seconds``."""
+def pilot_share_queries(job: str, units: list[str], seconds: float) -> dict[str, str]:
+    """``units``: the pilot units' requests and ``total``: all requests of the platform over the last
+    ``seconds``; ``counted``: whether the platform counts requests by unit at all."""
     w = window(seconds)
     alts = "|".join(_re_escape(u) for u in units)
-    h = f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}'
-    return (
-        f'sum(increase({UNIT_REQUESTS}{{job="{_q(job)}",unit=~"{alts}"}}[{w}]))',
-        f'sum(increase({DURATION}_count{{job="{_q(job)}",{h}}}[{w}]))',
-    )
+    return {
+        "units": f'sum(increase({UNIT_REQUESTS}{{job="{_q(job)}",unit=~"{alts}"}}[{w}]))',
+        "total": f'sum(increase({DURATION}_count{{job="{_q(job)}",{SERVED}}}[{w}]))',
+        "counted": f'count({UNIT_REQUESTS}{{job="{_q(job)}"}})',
+    }
 
 
 def traffic_query(canary: Selector, seconds: float = 60.0) -> str:
     """Has the canary received requests (the analysis starts only then)."""
-    sel = canary.matcher(f'handler!~"{EXCLUDED_HANDLERS}",{NOT_PROBE}')
+    sel = canary.matcher(SERVED)
     return f"sum(increase({DURATION}_count{sel}[{window(seconds)}]))"
 
 

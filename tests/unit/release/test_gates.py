@@ -206,6 +206,7 @@ def test_too_few_pilot_requests_or_none_never_pass():
 
 
 def test_the_pilot_share_queries_count_the_units_requests_against_all_requests():
-    units, total = G.pilot_share_query("platform", ["unit-0001", "unit.2"], 7 * 86400)
-    assert 'sandbox_unit_requests_total{job="platform",unit=~"unit-0001|unit\\\\.2"}[7d]' in units
-    assert 'http_request_duration_seconds_count{job="platform",handler!~' in total and "[7d]" in total
+    q = G.pilot_share_queries("platform", ["unit-0001", "unit.2"], 7 * 86400)
+    assert 'sandbox_unit_requests_total{job="platform",unit=~"unit-0001|unit\\\\.2"}[7d]' in q["units"]
+    assert 'http_request_duration_seconds_count{job="platform",handler!~' in q["total"] and "[7d]" in q["total"]
+    assert 'traffic!="probe"' in q["total"] and q["counted"] == 'count(sandbox_unit_requests_total{job="platform"})'
