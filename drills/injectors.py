@@ -428,7 +428,6 @@ class TrafficSurge(Injector):
 
     def inject(self) -> dict[str, Any]:
         import os as _os
-        from subprocess import DEVNULL
 
         from procops.home import state_home
 
@@ -437,7 +436,7 @@ class TrafficSurge(Injector):
             env["PROCOPS_CONFIG"] = _os.environ["PROCOPS_CONFIG"]
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.injected = True
-        self.child = execute.popen(execute.LOCUST, self.argv(), env=env, stdout=DEVNULL, stderr=DEVNULL)
+        self.child = execute.popen(execute.LOCUST, self.argv(), env=env, stdout=execute.DEVNULL, stderr=execute.DEVNULL)
         return {"users": self._users(), "seconds": self._run_time(), "pid": self.child.pid}
 
     def rollback(self) -> dict[str, Any]:
